@@ -1,0 +1,150 @@
+//! Typed conversions between C handle pointers and Rust objects, and argument checks.
+//! No exported function casts a handle pointer itself: it goes through these helpers.
+
+use std::ffi::{c_char, CStr};
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::handle::Tag;
+
+/// Ties an opaque C handle type to the Rust object it points at.
+///
+/// # Safety
+/// `Target` must be `#[repr(C)]` with a [`Tag`] as its first field, set to `TAG` while
+/// the handle is valid, and handles must be made by [`into_raw`] (an `Arc::into_raw`).
+pub(crate) unsafe trait Handle {
+    type Target;
+    const TAG: u32;
+    /// The C type's name, for error messages.
+    const NAME: &'static str;
+}
+
+/// Hands an object to C as an owned handle.
+pub(crate) fn into_raw<H: Handle>(object: Arc<H::Target>) -> *mut H {
+    Arc::into_raw(object).cast_mut().cast()
+}
+
+/// A handle borrowed for the duration of a call: derefs to the shared `Arc`.
+pub(crate) struct Borrowed<T>(ManuallyDrop<Arc<T>>);
+
+impl<T> Deref for Borrowed<T> {
+    type Target = Arc<T>;
+    fn deref(&self) -> &Arc<T> {
+        &self.0
+    }
+}
+
+/// Checks that `ptr` is a live handle of type `H` and borrows its object.
+pub(crate) fn borrow<H: Handle>(ptr: *const H, param: &str) -> Result<Borrowed<H::Target>> {
+    check_tag::<H>(ptr, param)?;
+    // SAFETY: the tag says `ptr` came from `into_raw` and was not released; ManuallyDrop
+    // keeps the reference count unchanged.
+    Ok(Borrowed(ManuallyDrop::new(unsafe {
+        Arc::from_raw(ptr.cast::<H::Target>())
+    })))
+}
+
+/// Releases the caller's reference: `free` for every Arc-backed handle. NULL is a no-op;
+/// a wrong-typed or already freed handle is reported through `pc_last_error()` only.
+pub(crate) fn release<H: Handle>(ptr: *mut H, param: &str) -> Result<()> {
+    if ptr.is_null() {
+        return Ok(());
+    }
+    check_tag::<H>(ptr, param)?;
+    // SAFETY: checked above: a live handle of type H, whose first field is its Tag.
+    let tag = unsafe { &*ptr.cast::<Tag>() };
+    if tag.release() {
+        // SAFETY: the handle owned one reference, given back here exactly once.
+        drop(unsafe { Arc::from_raw(ptr.cast::<H::Target>()) });
+    }
+    Ok(())
+}
+
+fn check_tag<H: Handle>(ptr: *const H, param: &str) -> Result<()> {
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("{param} is NULL")));
+    }
+    // SAFETY: by the Handle contract every handle starts with a Tag; a foreign pointer is
+    // the caller's bug, detected here as far as its memory is readable.
+    let kind = unsafe { &*ptr.cast::<Tag>() }.kind();
+    match kind {
+        k if k == H::TAG => Ok(()),
+        Tag::RELEASED => Err(Error::invalid_argument(format!(
+            "{param} was already freed"
+        ))),
+        _ => Err(Error::invalid_argument(format!(
+            "{param} is not a {}",
+            H::NAME
+        ))),
+    }
+}
+
+/// An out-parameter: checked for NULL, written once on success.
+pub(crate) fn out<'a, T>(ptr: *mut T, param: &str) -> Result<&'a mut MaybeUninit<T>> {
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("{param} is NULL")));
+    }
+    // SAFETY: the caller gave a non-NULL pointer to writable storage for a T.
+    Ok(unsafe { &mut *ptr.cast::<MaybeUninit<T>>() })
+}
+
+/// A NUL-terminated UTF-8 string parameter.
+pub(crate) fn c_str<'a>(ptr: *const c_char, param: &str) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::invalid_argument(format!("{param} is NULL")));
+    }
+    // SAFETY: the caller gave a NUL-terminated string that outlives the call.
+    unsafe { CStr::from_ptr(ptr) }
+        .to_str()
+        .map_err(|_| Error::invalid_argument(format!("{param} is not valid UTF-8")))
+}
+
+/// `len` bytes at `ptr`; `(NULL, 0)` is the empty slice, `(NULL, n > 0)` is invalid.
+pub(crate) fn bytes<'a>(ptr: *const u8, len: usize, param: &str) -> Result<&'a [u8]> {
+    if ptr.is_null() {
+        if len == 0 {
+            return Ok(&[]);
+        }
+        return Err(Error::invalid_argument(format!(
+            "{param} is NULL but its length is {len}"
+        )));
+    }
+    if len > isize::MAX as usize {
+        return Err(Error::invalid_argument(format!(
+            "length of {param} is too large: {len}"
+        )));
+    }
+    // SAFETY: the caller gave `len` readable bytes at `ptr` that outlive the call.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A pointer to an object that C borrows (it must not free it), e.g. the current process.
+pub(crate) fn borrowed_ptr<H: Handle>(object: &H::Target) -> *mut H {
+    (object as *const H::Target).cast_mut().cast()
+}
+
+/// An optional out-parameter: `None` when the caller passed NULL.
+pub(crate) fn out_opt<'a, T>(ptr: *mut T) -> Option<&'a mut MaybeUninit<T>> {
+    // SAFETY: a non-NULL pointer is writable storage for a T, by the caller's contract.
+    (!ptr.is_null()).then(|| unsafe { &mut *ptr.cast::<MaybeUninit<T>>() })
+}
+
+/// An output array of `cap` elements; NULL is allowed only when `cap` is 0.
+pub(crate) fn out_array<'a, T>(
+    ptr: *mut T,
+    cap: usize,
+    param: &str,
+) -> Result<&'a mut [MaybeUninit<T>]> {
+    if ptr.is_null() {
+        if cap == 0 {
+            return Ok(&mut []);
+        }
+        return Err(Error::invalid_argument(format!(
+            "{param} is NULL but its capacity is {cap}"
+        )));
+    }
+    // SAFETY: the caller gave room for `cap` elements at `ptr`.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<MaybeUninit<T>>(), cap) })
+}

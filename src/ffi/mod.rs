@@ -1,0 +1,14 @@
+//! The C boundary: `extern "C"` functions over opaque handles, from which cbindgen makes
+//! `include/processing.h`. Each function checks its arguments, calls the safe Rust API,
+//! catches panics and turns errors into a `pc_status` plus `pc_last_error()` (see
+//! `macros.rs`). One file per area, mirroring the crate.
+
+#[macro_use]
+mod macros;
+mod boundary;
+mod handle;
+
+pub mod library;
+pub mod logging;
+pub mod process;
+pub mod status;

@@ -1,0 +1,354 @@
+//! `Process` and the process-level functions: `pc_process_*`, `pc_current_process`,
+//! `pc_active_children`, `pc_cpu_count`, `pc_freeze_support`.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
+
+use super::handle::{self, Handle};
+use super::status::pc_status;
+use crate::error::Error;
+use crate::process::{self, Process};
+
+/// A process object (Python's `Process`): a child that runs a target function.
+/// Created by `pc_process_new`, released by `pc_process_free`.
+#[allow(non_camel_case_types)]
+pub struct pc_process {
+    _private: [u8; 0],
+}
+
+// SAFETY: Process is #[repr(C)] with its Tag first, and handles are made by into_raw.
+unsafe impl Handle for pc_process {
+    type Target = Process;
+    const TAG: u32 = Process::TAG;
+    const NAME: &'static str = "pc_process";
+}
+
+/// What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
+/// the child's exit code (the OS keeps 0–255).
+#[allow(non_camel_case_types)]
+pub type pc_target_fn = Option<extern "C" fn(arg: *mut c_void) -> c_int>;
+
+/// Carries the C target's argument into the child; the caller vouches for it.
+struct TargetArg(*mut c_void);
+// SAFETY: the pointer is only passed back to the caller's target; sharing it across
+// threads (or a fork) is the caller's contract, as with pthread_create's argument.
+unsafe impl Send for TargetArg {}
+// SAFETY: as above: the library never dereferences it.
+unsafe impl Sync for TargetArg {}
+
+impl TargetArg {
+    fn get(&self) -> *mut c_void {
+        self.0
+    }
+}
+
+/// Creates a process object that will run `target(arg)` in a child (Python's
+/// `Process(target=…)`). Not started yet: see `pc_process_start`.
+///
+/// The name is `Process-N` (`Process-N:M` when created in a child), the daemon flag and
+/// the authkey are the current process's. A NULL `target` makes a process that runs
+/// nothing and exits with 0. `arg` is passed as is; the library never touches it.
+/// On success `*out` is a new handle, owned by the caller: release it with `pc_process_free`.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` when `out` is NULL.
+#[no_mangle]
+pub extern "C" fn pc_process_new(
+    target: pc_target_fn,
+    arg: *mut c_void,
+    out: *mut *mut pc_process,
+) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let arg = TargetArg(arg);
+        let target = target.map(|f| -> process::Target { Box::new(move || f(arg.get())) });
+        out.write(handle::into_raw(Process::new(target)));
+        Ok(())
+    })
+}
+
+/// Sets the name (Python's `name`/`setName`), any time. The string is copied. A name
+/// returned earlier by `pc_process_name` becomes invalid.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NULL or
+/// non-UTF-8 `name`.
+#[no_mangle]
+pub extern "C" fn pc_process_set_name(p: *mut pc_process, name: *const c_char) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        p.set_name(arg_str!(name))
+    })
+}
+
+/// The name: `Process-N` by default, `MainProcess` for the main program. Owned by the
+/// process object: valid until `pc_process_set_name` or `pc_process_free`.
+/// NULL for a NULL or invalid `p` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_process_name(p: *const pc_process) -> *const c_char {
+    ffi_value!(std::ptr::null(), {
+        let p = arg_handle!(p);
+        Ok(p.name())
+    })
+}
+
+/// Sets the daemon flag (Python's `daemon`/`setDaemon`), before `pc_process_start` only.
+/// A daemonic child is terminated when its parent exits normally and killed (SIGKILL)
+/// when its parent dies any other way; it may not start children of its own. The kernel
+/// sends that SIGKILL when the *thread* that started the child ends, so start daemonic
+/// children from a thread that lives as long as they should.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` after start or on the current process;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+#[no_mangle]
+pub extern "C" fn pc_process_set_daemon(p: *mut pc_process, daemon: bool) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        p.set_daemon(daemon)
+    })
+}
+
+/// The daemon flag; false for a NULL or invalid `p` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_process_daemon(p: *const pc_process) -> bool {
+    ffi_value!(false, {
+        let p = arg_handle!(p);
+        Ok(p.daemon())
+    })
+}
+
+/// Starts the child (Python's `start()`): forks; the child runs the target, flushes C
+/// stdio and `_exit`s with the target's return value (the parent's `atexit` handlers do
+/// not run in it). C stdio is flushed before the fork, so nothing is printed twice.
+/// Only the process that created `p` may start it, once. The child is reaped by the
+/// library as soon as it ends, even if nobody joins it.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
+/// process than the creator, on the current process, or from a daemonic process;
+/// `PC_ERR_OS` when fork or pidfd_open failed; `PC_ERR_INVALID_ARGUMENT` for a NULL or
+/// invalid `p`.
+#[no_mangle]
+pub extern "C" fn pc_process_start(p: *mut pc_process) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        p.start()
+    })
+}
+
+/// Runs the target in the calling process, as Python's `run()`, and stores its return
+/// value in `*ret` (`ret` may be NULL). A process without target returns 0.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+#[no_mangle]
+pub extern "C" fn pc_process_run(p: *mut pc_process, ret: *mut c_int) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let code = p.run();
+        if let Some(ret) = handle::out_opt(ret) {
+            ret.write(code);
+        }
+        Ok(())
+    })
+}
+
+/// Waits until the child ends (Python's `join(timeout)`). `timeout` in seconds: negative
+/// (`PC_FOREVER`) waits without limit, 0 only checks. May be called again after it ended.
+///
+/// Returns `PC_OK` once the child ended; `PC_ERR_TIMEOUT` when it still runs at the
+/// deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before start,
+/// on the current process or from another process than the creator;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_process_join(p: *mut pc_process, timeout: f64) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        p.join(arg_timeout!(timeout))
+    })
+}
+
+/// Whether the child is running now (reaping it if it ended): false before start and after
+/// it ended, true for the current process. False for a NULL or invalid `p`, and when asked
+/// from another process than the creator.
+#[no_mangle]
+pub extern "C" fn pc_process_is_alive(p: *mut pc_process) -> bool {
+    ffi_value!(false, {
+        let p = arg_handle!(p);
+        Ok(p.is_alive())
+    })
+}
+
+/// The child's pid, 0 before start; the OS pid for the current process. 0 for a NULL or
+/// invalid `p` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_process_pid(p: *const pc_process) -> c_int {
+    ffi_value!(0, {
+        let p = arg_handle!(p);
+        Ok(p.pid())
+    })
+}
+
+/// The exit code, once the child ended: the target's return value as the OS keeps it
+/// (0–255), or `-N` when signal N killed it (-9 after `pc_process_kill`, -15 after
+/// `pc_process_terminate`). `*out` is written on success only.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, while running, on the current
+/// process or from another process than the creator; `PC_ERR_INVALID_ARGUMENT` for a NULL
+/// or invalid `p` or a NULL `out`.
+#[no_mangle]
+pub extern "C" fn pc_process_exitcode(p: *const pc_process, out: *mut c_int) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let out = arg_out!(out);
+        out.write(p.exitcode()?);
+        Ok(())
+    })
+}
+
+/// Sends SIGTERM to the child (Python's `terminate()`). Exit handlers do not run in it;
+/// its own children are not terminated. A child that already ended is not an error.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
+/// another process than the creator; `PC_ERR_OS` if the signal could not be sent;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+#[no_mangle]
+pub extern "C" fn pc_process_terminate(p: *mut pc_process) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        p.terminate()
+    })
+}
+
+/// Sends SIGKILL to the child (Python 3's `kill()`). Same rules and statuses as
+/// `pc_process_terminate`.
+#[no_mangle]
+pub extern "C" fn pc_process_kill(p: *mut pc_process) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        p.kill()
+    })
+}
+
+/// A file descriptor that becomes readable when the child ends (its pidfd), for `poll`,
+/// `select` or `pc_wait`. Owned by the process object: do not close it; valid until
+/// `pc_process_free`. -1 before start, for the current process, or for a NULL or invalid `p`.
+#[no_mangle]
+pub extern "C" fn pc_process_sentinel(p: *const pc_process) -> c_int {
+    ffi_value!(-1, {
+        let p = arg_handle!(p);
+        Ok(p.sentinel())
+    })
+}
+
+/// The authentication key (Python's `authkey`): 32 random bytes in the main process,
+/// inherited from the creator otherwise. `*key` points into the process object and stays
+/// valid until `pc_process_set_authkey` or `pc_process_free`; both outputs are written on
+/// success only.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p`, NULL `key` or NULL `len`.
+#[no_mangle]
+pub extern "C" fn pc_process_authkey(
+    p: *const pc_process,
+    key: *mut *const u8,
+    len: *mut usize,
+) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let key = arg_out!(key);
+        let len = arg_out!(len);
+        let (data, size) = p.authkey_raw();
+        key.write(data);
+        len.write(size);
+        Ok(())
+    })
+}
+
+/// Sets the authentication key: `len` bytes at `key` are copied (`(NULL, 0)` sets an empty
+/// key). A child started afterwards inherits it.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NULL `key`
+/// with a non-zero `len`.
+#[no_mangle]
+pub extern "C" fn pc_process_set_authkey(
+    p: *mut pc_process,
+    key: *const c_void,
+    len: usize,
+) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        p.set_authkey(arg_bytes!(key, len));
+        Ok(())
+    })
+}
+
+/// Releases the handle. A running child keeps running, and is still reaped when it ends;
+/// its sentinel is closed once both happened. NULL is a no-op; the current process (from
+/// `pc_current_process`) is not freed. Never blocks.
+#[no_mangle]
+pub extern "C" fn pc_process_free(p: *mut pc_process) {
+    ffi_value!((), {
+        if !p.is_null()
+            && std::ptr::eq(
+                p.cast_const(),
+                handle::borrowed_ptr::<pc_process>(process::current()),
+            )
+        {
+            return Err(Error::invalid_argument(
+                "p is the current process, which is not freed",
+            ));
+        }
+        handle::release(p, "p")
+    })
+}
+
+/// The object of the running process (Python's `current_process()`): "MainProcess" in the
+/// program, the started process's object in a child. Borrowed: do not free it.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `out`.
+#[no_mangle]
+pub extern "C" fn pc_current_process(out: *mut *const pc_process) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::borrowed_ptr::<pc_process>(process::current()));
+        Ok(())
+    })
+}
+
+/// The live children of the current process (Python's `active_children()`), reaping those
+/// that ended. `*count` is the number of live children; the first `cap` of them are written
+/// to `out` (which may be NULL when `cap` is 0). The handles are borrowed: they are the
+/// caller's own `pc_process` handles; children whose handle was freed are not listed.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `count`, or a NULL `out` with
+/// a non-zero `cap`.
+#[no_mangle]
+pub extern "C" fn pc_active_children(
+    out: *mut *mut pc_process,
+    cap: usize,
+    count: *mut usize,
+) -> pc_status {
+    ffi_status!({
+        let count = arg_out!(count);
+        let out = handle::out_array(out, cap, "out")?;
+        let live: Vec<Arc<Process>> = process::active_children()
+            .into_iter()
+            .filter(|child| !child.tag().is_released())
+            .collect();
+        for (slot, child) in out.iter_mut().zip(&live) {
+            slot.write(handle::borrowed_ptr::<pc_process>(child));
+        }
+        count.write(live.len());
+        Ok(())
+    })
+}
+
+/// The number of CPUs online (Python's `cpu_count()`); at least 1.
+#[no_mangle]
+pub extern "C" fn pc_cpu_count() -> c_int {
+    process::cpu_count()
+}
+
+/// Python's `freeze_support()`. Children are started with `fork`, so there is nothing to
+/// do: it returns at once. Kept so programs written for a future spawn start method (which
+/// re-executes the program) can call it first thing in `main`. Any arguments, NULL included.
+#[no_mangle]
+pub extern "C" fn pc_freeze_support(argc: c_int, argv: *mut *mut c_char) {
+    let _ = (argc, argv);
+}

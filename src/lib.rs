@@ -1,0 +1,18 @@
+//! libprocessing: the API of Python's `processing` package (the ancestor of
+//! `multiprocessing`) as a C library, implemented in Rust.
+//!
+//! Layers (see ARCHITECTURE.md): [`ffi`] is the thin `extern "C"` boundary that
+//! cbindgen turns into `include/processing.h`; the area modules are safe Rust usable on
+//! their own; [`sys`] is the only place that calls the OS.
+
+pub mod error;
+pub mod handle;
+pub mod interrupt;
+pub mod logging;
+pub mod process;
+pub mod wait;
+
+pub mod ffi;
+mod sys;
+
+pub use error::{Error, ErrorKind, Result};

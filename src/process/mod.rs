@@ -1,0 +1,409 @@
+//! `Process`: a child process running a target function, with the seed's lifecycle
+//! (start, join, is_alive, exit code, terminate) and its naming, daemon and authkey rules.
+
+mod current;
+mod registry;
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use current::{current, current_arc};
+pub(crate) use registry::shutdown_children;
+
+use crate::error::{Error, Result};
+use crate::handle::Tag;
+use crate::sys::process as os;
+use crate::wait::{self, Deadline};
+
+/// What a child runs: its return value is the child's exit code.
+pub type Target = Box<dyn Fn() -> i32 + Send + Sync>;
+
+/// Length of the random authkey of the main process.
+const AUTHKEY_LEN: usize = 32;
+
+/// A process object, shared by `Arc`: the creator's handle, the children registry and, in
+/// the child itself, the current-process pointer all refer to the same object.
+#[repr(C)]
+pub struct Process {
+    /// First field: read by the C boundary to check handles (see [`crate::handle`]).
+    tag: Tag,
+    target: Option<Target>,
+    /// `[]` for the main process, the parent's identity plus this child's number otherwise.
+    identity: Vec<u32>,
+    /// The process that created this object: the only one allowed to start, join or query it.
+    creator: libc::pid_t,
+    state: Mutex<State>,
+}
+
+struct State {
+    name: CString,
+    daemon: bool,
+    authkey: Vec<u8>,
+    run: Run,
+}
+
+enum Run {
+    Initial,
+    Running {
+        pid: libc::pid_t,
+        pidfd: OwnedFd,
+    },
+    Ended {
+        pid: libc::pid_t,
+        pidfd: OwnedFd,
+        exitcode: i32,
+    },
+}
+
+impl Process {
+    /// The tag value of a process handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"proc");
+
+    /// A new, unstarted child of the current process, named `Process-N` (`Process-N:M` in a
+    /// child), inheriting the current process's authkey and daemon flag. `None` runs nothing.
+    pub fn new(target: Option<Target>) -> Arc<Process> {
+        let parent = current();
+        let mut identity = parent.identity.clone();
+        identity.push(registry::lock().take_number());
+        let name = format!(
+            "Process-{}",
+            identity
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(":")
+        );
+        let parent_state = parent.lock();
+        Arc::new(Process {
+            tag: Tag::new(Process::TAG),
+            target,
+            identity,
+            creator: os::getpid(),
+            state: Mutex::new(State {
+                name: CString::new(name).expect("generated names have no NUL"),
+                daemon: parent_state.daemon,
+                authkey: parent_state.authkey.clone(),
+                run: Run::Initial,
+            }),
+        })
+    }
+
+    /// The "MainProcess" object, with a fresh random authkey.
+    fn main() -> Process {
+        let mut authkey = vec![0u8; AUTHKEY_LEN];
+        if let Err(err) = getrandom::fill(&mut authkey) {
+            // Without an OS random source there is no safe key: connections that need one
+            // will fail to authenticate rather than use a guessable key.
+            log::error!("cannot read random bytes for the authkey: {err}");
+        }
+        Process {
+            tag: Tag::new(Process::TAG),
+            target: None,
+            identity: Vec::new(),
+            creator: os::getpid(),
+            state: Mutex::new(State {
+                name: CString::new("MainProcess").unwrap(),
+                daemon: false,
+                authkey,
+                run: Run::Initial,
+            }),
+        }
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// Locks the state; poisoning is ignored (no update panics halfway).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The name, as a C string that stays valid until the name changes.
+    pub fn name(&self) -> *const libc::c_char {
+        self.lock().name.as_ptr()
+    }
+
+    pub fn name_string(&self) -> String {
+        self.lock().name.to_string_lossy().into_owned()
+    }
+
+    pub fn set_name(&self, name: &str) -> Result<()> {
+        let name =
+            CString::new(name).map_err(|_| Error::invalid_argument("name contains a NUL byte"))?;
+        self.lock().name = name;
+        Ok(())
+    }
+
+    pub fn daemon(&self) -> bool {
+        self.lock().daemon
+    }
+
+    /// Sets the daemon flag; only before `start`.
+    pub fn set_daemon(&self, daemon: bool) -> Result<()> {
+        let mut state = self.lock();
+        if !matches!(state.run, Run::Initial) || self.is_current() {
+            return Err(Error::wrong_state(format!(
+                "{}: the daemon flag can only be set before start",
+                state.name.to_string_lossy()
+            )));
+        }
+        state.daemon = daemon;
+        Ok(())
+    }
+
+    /// The authkey, copied.
+    pub fn authkey(&self) -> Vec<u8> {
+        self.lock().authkey.clone()
+    }
+
+    /// The authkey in place: valid until the next `set_authkey` or the object's end.
+    pub fn authkey_raw(&self) -> (*const u8, usize) {
+        let state = self.lock();
+        (state.authkey.as_ptr(), state.authkey.len())
+    }
+
+    pub fn set_authkey(&self, key: &[u8]) {
+        self.lock().authkey = key.to_vec();
+    }
+
+    /// Runs the target in the calling process, like Python's `run()`; 0 without a target.
+    pub fn run(&self) -> i32 {
+        self.target.as_ref().map_or(0, |target| target())
+    }
+
+    fn is_current(&self) -> bool {
+        current::is_current(self)
+    }
+
+    /// Fails unless the calling process created this object and it is not the caller itself.
+    fn check_parent(&self, state: &State, verb: &str) -> Result<()> {
+        let name = state.name.to_string_lossy();
+        if self.is_current() {
+            return Err(Error::wrong_state(format!(
+                "{name} is the current process: cannot {verb} it"
+            )));
+        }
+        if self.identity.is_empty() {
+            return Err(Error::wrong_state(format!(
+                "{name} is not a child process: cannot {verb} it"
+            )));
+        }
+        if self.creator != os::getpid() {
+            return Err(Error::wrong_state(format!(
+                "only the process that created {name} may {verb} it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts the child: forks, and runs the target in it.
+    pub fn start(self: &Arc<Self>) -> Result<()> {
+        let mut state = self.lock();
+        self.check_parent(&state, "start")?;
+        if !matches!(state.run, Run::Initial) {
+            return Err(Error::wrong_state(format!(
+                "{}: cannot start a process twice",
+                state.name.to_string_lossy()
+            )));
+        }
+        if current().daemon() {
+            return Err(Error::wrong_state(
+                "a daemonic process is not allowed to have children",
+            ));
+        }
+        // No library lock may be held by another thread across fork: take them all here.
+        let log_guard = crate::logging::fork_guard();
+        let mut registry = registry::lock();
+        registry.ensure_reaper()?;
+        os::flush_stdio();
+        let parent = os::getpid();
+        match os::fork().map_err(|e| Error::os("fork", e))? {
+            os::Forked::Child => {
+                registry.reset_after_fork();
+                drop(registry);
+                drop(log_guard);
+                crate::interrupt::reset_after_fork();
+                let daemon = state.daemon;
+                drop(state);
+                current::become_current(self);
+                self.bootstrap(daemon, parent)
+            }
+            os::Forked::Parent(pid) => {
+                drop(log_guard);
+                let pidfd = match os::pidfd_open(pid) {
+                    Ok(fd) => fd,
+                    Err(err) => {
+                        os::kill_and_reap(pid);
+                        return Err(Error::os("pidfd_open", err));
+                    }
+                };
+                registry.add(self.clone(), pid, pidfd.as_fd());
+                log::debug!("started {} (pid {pid})", state.name.to_string_lossy());
+                state.run = Run::Running { pid, pidfd };
+                Ok(())
+            }
+        }
+    }
+
+    /// The child's side of `start`: never returns.
+    fn bootstrap(&self, daemon: bool, parent: libc::pid_t) -> ! {
+        if daemon && !os::set_parent_death_signal(libc::SIGKILL, parent) {
+            // The parent died between fork and prctl: a daemonic child must not outlive it.
+            os::exit_now(1);
+        }
+        log::info!("child process calling self.run()");
+        let code = catch_unwind(AssertUnwindSafe(|| self.run())).unwrap_or_else(|_| {
+            log::error!("the target of {} panicked", self.name_string());
+            1
+        });
+        shutdown_children();
+        log::info!("process exiting with exitcode {code}");
+        os::exit_now(code)
+    }
+
+    /// Reaps the child if it ended; true once it has. The exit code is recorded here.
+    fn try_reap(&self) -> Result<bool> {
+        let mut state = self.lock();
+        let (pid, pidfd) = match &state.run {
+            Run::Initial => return Ok(false),
+            Run::Ended { .. } => return Ok(true),
+            Run::Running { pid, pidfd } => (*pid, pidfd),
+        };
+        let Some(exitcode) = os::try_reap(pidfd.as_fd()).map_err(|e| Error::os("waitid", e))?
+        else {
+            return Ok(false);
+        };
+        log::debug!(
+            "{} (pid {pid}) ended with exitcode {exitcode}",
+            state.name.to_string_lossy()
+        );
+        let Run::Running { pidfd, .. } = std::mem::replace(&mut state.run, Run::Initial) else {
+            unreachable!("matched Running above")
+        };
+        state.run = Run::Ended {
+            pid,
+            pidfd,
+            exitcode,
+        };
+        Ok(true)
+    }
+
+    /// Waits until the child ends or `deadline` passes (`Timeout`); `Interrupted` by
+    /// `pc_interrupt()`. May be called many times.
+    pub fn join(&self, deadline: Deadline) -> Result<()> {
+        let (pidfd, name) = {
+            let state = self.lock();
+            self.check_parent(&state, "join")?;
+            let name = state.name.to_string_lossy().into_owned();
+            match &state.run {
+                Run::Initial => {
+                    return Err(Error::wrong_state(format!(
+                        "{name}: can only join a started process"
+                    )))
+                }
+                Run::Running { pidfd, .. } | Run::Ended { pidfd, .. } => (pidfd.as_raw_fd(), name),
+            }
+        };
+        // SAFETY: once started, the pidfd moves from Running to Ended but stays open until
+        // the process object is dropped, which cannot happen while `self` is borrowed.
+        let pidfd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        wait::block_until(
+            deadline,
+            || self.try_reap(),
+            |slice| {
+                crate::sys::poll::wait_readable(pidfd, slice)
+                    .map(drop)
+                    .map_err(|e| Error::os("poll(pidfd)", e))
+            },
+        )
+        .map_err(|e| e.context(format!("join {name}")))?;
+        registry::forget(self);
+        Ok(())
+    }
+
+    /// Whether the child runs now (reaping it if it ended); true for the current process.
+    pub fn is_alive(&self) -> bool {
+        if self.is_current() {
+            return true;
+        }
+        if self.creator != os::getpid() {
+            return false;
+        }
+        let started = !matches!(self.lock().run, Run::Initial);
+        started && !self.try_reap().unwrap_or(true)
+    }
+
+    /// The pid: the OS's for the current process, 0 before start.
+    pub fn pid(&self) -> i32 {
+        if self.is_current() {
+            return os::getpid();
+        }
+        match &self.lock().run {
+            Run::Initial => 0,
+            Run::Running { pid, .. } | Run::Ended { pid, .. } => *pid,
+        }
+    }
+
+    /// The exit code once ended: the status (0–255), or `-N` after signal N.
+    pub fn exitcode(&self) -> Result<i32> {
+        let state = self.lock();
+        self.check_parent(&state, "query the exit code of")?;
+        let name = state.name.to_string_lossy().into_owned();
+        drop(state);
+        self.try_reap()?;
+        match &self.lock().run {
+            Run::Initial => Err(Error::wrong_state(format!("{name} was not started"))),
+            Run::Running { .. } => Err(Error::wrong_state(format!("{name} is still running"))),
+            Run::Ended { exitcode, .. } => Ok(*exitcode),
+        }
+    }
+
+    /// Sends SIGTERM (Python's `terminate()`).
+    pub fn terminate(&self) -> Result<()> {
+        self.signal(libc::SIGTERM, "terminate")
+    }
+
+    /// Sends SIGKILL (Python 3's `kill()`).
+    pub fn kill(&self) -> Result<()> {
+        self.signal(libc::SIGKILL, "kill")
+    }
+
+    fn signal(&self, sig: libc::c_int, verb: &str) -> Result<()> {
+        let state = self.lock();
+        self.check_parent(&state, verb)?;
+        match &state.run {
+            Run::Initial => Err(Error::wrong_state(format!(
+                "{}: cannot {verb} a process that was not started",
+                state.name.to_string_lossy()
+            ))),
+            Run::Ended { .. } => Ok(()),
+            Run::Running { pidfd, .. } => {
+                os::pidfd_signal(pidfd.as_fd(), sig).map_err(|e| Error::os("pidfd_send_signal", e))
+            }
+        }
+    }
+
+    /// A file descriptor readable once the child ended (its pidfd); -1 before start and
+    /// for the current process. Owned by the process object.
+    pub fn sentinel(&self) -> i32 {
+        match &self.lock().run {
+            Run::Initial => -1,
+            Run::Running { pidfd, .. } | Run::Ended { pidfd, .. } => pidfd.as_raw_fd(),
+        }
+    }
+}
+
+/// The live children of the current process, after reaping those that ended.
+pub fn active_children() -> Vec<Arc<Process>> {
+    registry::live_children()
+}
+
+/// The number of CPUs online.
+pub fn cpu_count() -> i32 {
+    os::cpu_count()
+}

@@ -1,0 +1,135 @@
+//! fork, pidfds, exit statuses, signals to children, parent-death signal, `_exit`.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Which side of a `fork` we are on.
+pub(crate) enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// Flushes every C stdio stream, so buffered output is neither lost at `_exit` nor
+/// printed twice by a forked child.
+pub(crate) fn flush_stdio() {
+    // SAFETY: fflush(NULL) flushes all open output streams; it takes no pointer of ours.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
+/// Forks the calling process. The caller makes sure no lock of the library is held by
+/// another thread across the call (see `process::Process::start`).
+pub(crate) fn fork() -> io::Result<Forked> {
+    // SAFETY: the child only resets library state and runs the target before `_exit`.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Ends the calling process at once with `code`, after flushing C stdio. The parent's
+/// `atexit` handlers do not run (they belong to the parent).
+pub(crate) fn exit_now(code: i32) -> ! {
+    flush_stdio();
+    // SAFETY: _exit never returns and takes no pointer.
+    unsafe { libc::_exit(code) }
+}
+
+pub(crate) fn getpid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub(crate) fn getppid() -> libc::pid_t {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
+
+/// A pidfd for child `pid` (always close-on-exec): readable once the child ended, and a
+/// race-free handle for signals and reaping.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this fd; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// How a reaped child ended, in Python's convention: the exit status (0–255), or `-N`
+/// when signal N killed it.
+pub(crate) type ExitCode = i32;
+
+/// Reaps the child behind `pidfd` if it has ended: `Ok(None)` while it runs.
+pub(crate) fn try_reap(pidfd: BorrowedFd<'_>) -> io::Result<Option<ExitCode>> {
+    // SAFETY: a zeroed siginfo_t is valid; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid siginfo_t; P_PIDFD takes the fd as its id.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid succeeded, so si_pid/si_status are the SIGCHLD fields.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    Ok(Some(match info.si_code {
+        libc::CLD_EXITED => status,
+        _ => -status,
+    }))
+}
+
+/// Sends `sig` to the child behind `pidfd`. A child that already ended is not an error.
+pub(crate) fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal with a NULL siginfo behaves like kill(2).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Kills and reaps a child we could not get a pidfd for, so it leaves no zombie.
+pub(crate) fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: `pid` is our own child, not yet reaped, so the pid cannot have been reused.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
+    }
+}
+
+/// Asks the kernel to send `sig` to this process when its parent (the forking thread)
+/// ends. Returns false when the parent is already gone, i.e. no longer `parent`.
+pub(crate) fn set_parent_death_signal(sig: libc::c_int, parent: libc::pid_t) -> bool {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    getppid() == parent
+}
+
+/// The number of CPUs online, as Python's `os.cpu_count()`; at least 1.
+pub(crate) fn cpu_count() -> i32 {
+    // SAFETY: sysconf takes a name and returns a number.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    n.clamp(1, i32::MAX as libc::c_long) as i32
+}

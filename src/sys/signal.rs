@@ -1,0 +1,38 @@
+//! Signal handlers and masks.
+
+use std::io;
+
+/// Installs `handler` for `sig` without `SA_RESTART`, so a blocked system call in the
+/// receiving thread returns `EINTR` at once.
+pub(crate) fn install_handler(
+    sig: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; we set the handler.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = handler as usize;
+    action.sa_flags = 0;
+    // SAFETY: `action.sa_mask` is a valid sigset_t owned by us.
+    unsafe { libc::sigemptyset(&mut action.sa_mask) };
+    // SAFETY: `action` is fully initialised; the old action is not needed.
+    if unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Runs `f` with every signal blocked in the calling thread, then restores the mask.
+/// Threads started inside `f` inherit the full mask, so signals (SIGINT above all) go to
+/// the program's own threads, never to the library's.
+pub(crate) fn with_signals_blocked<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: sigset_t values are plain data, initialised by sigfillset / pthread_sigmask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let result = f();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
+    }
+}

@@ -1,0 +1,125 @@
+//! How every blocking call waits: timeouts as deadlines on the monotonic clock, resumed
+//! after signals with the time left, and broken by [`crate::interrupt`].
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::interrupt;
+
+/// Longest single block: a pending `pc_interrupt()` is seen within this time even when
+/// the signal went to another thread or the handler used `SA_RESTART`.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// When a wait must end, from the API's `double timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// Negative timeouts: wait without limit.
+    Never,
+    /// Zero and positive timeouts: give up at this instant (now, for 0).
+    At(Instant),
+}
+
+impl Deadline {
+    /// `timeout` in seconds: negative waits forever, 0 never blocks, NaN is invalid.
+    pub fn from_timeout(timeout: f64) -> Result<Deadline> {
+        if timeout.is_nan() {
+            return Err(Error::invalid_argument("timeout is NaN"));
+        }
+        if timeout < 0.0 {
+            return Ok(Deadline::Never);
+        }
+        Ok(Duration::try_from_secs_f64(timeout)
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d))
+            .map_or(Deadline::Never, Deadline::At))
+    }
+
+    /// Time left: `None` without limit, zero once passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => Some(at.saturating_duration_since(Instant::now())),
+        }
+    }
+}
+
+/// Waits until `ready()` is true. `block(slice)` sleeps at most `slice` for the condition
+/// to change and may return early (a signal, a spurious wake-up): `ready` is asked again.
+///
+/// `ready` is asked first, so a condition already true succeeds even with a zero timeout
+/// and without consuming a pending interrupt. Fails with `Timeout` once the deadline
+/// passed, and with `Interrupted` when it consumes a pending `pc_interrupt()`.
+pub(crate) fn block_until(
+    deadline: Deadline,
+    mut ready: impl FnMut() -> Result<bool>,
+    mut block: impl FnMut(Duration) -> Result<()>,
+) -> Result<()> {
+    loop {
+        if ready()? {
+            return Ok(());
+        }
+        let slice = match deadline.remaining() {
+            Some(left) if left.is_zero() => {
+                return Err(Error::new(ErrorKind::Timeout, "timed out"))
+            }
+            Some(left) => left.min(SLICE),
+            None => SLICE,
+        };
+        if interrupt::take() {
+            return Err(Error::new(
+                ErrorKind::Interrupted,
+                "interrupted by pc_interrupt()",
+            ));
+        }
+        block(slice)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_is_invalid_and_negative_is_forever() {
+        assert_eq!(
+            Deadline::from_timeout(f64::NAN).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(Deadline::from_timeout(-1.0).unwrap(), Deadline::Never);
+        assert_eq!(Deadline::from_timeout(1e300).unwrap(), Deadline::Never);
+        assert_eq!(
+            Deadline::from_timeout(0.0).unwrap().remaining(),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn times_out_never_early() {
+        let start = Instant::now();
+        let err = block_until(
+            Deadline::from_timeout(0.12).unwrap(),
+            || Ok(false),
+            |slice| {
+                std::thread::sleep(slice);
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(start.elapsed() >= Duration::from_millis(120));
+    }
+
+    #[test]
+    fn ready_condition_wins_over_zero_timeout_and_interrupt() {
+        interrupt::interrupt();
+        block_until(
+            Deadline::from_timeout(0.0).unwrap(),
+            || Ok(true),
+            |_| Ok(()),
+        )
+        .unwrap();
+        let err = block_until(Deadline::Never, || Ok(false), |_| Ok(())).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Interrupted);
+        assert!(!interrupt::take());
+    }
+}
