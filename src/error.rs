@@ -82,21 +82,19 @@ impl Error {
         Error::new(ErrorKind::WrongState, message)
     }
 
+    /// The same error with `prefix: ` before its message.
+    pub fn context(self, prefix: impl fmt::Display) -> Error {
+        Error {
+            kind: self.kind,
+            message: format!("{prefix}: {}", self.message),
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
     pub fn message(&self) -> &str {
         &self.message
-    }
-}
-
-impl Error {
-    /// The same error with `prefix: ` before its message.
-    pub fn context(self, prefix: impl std::fmt::Display) -> Error {
-        Error {
-            kind: self.kind,
-            message: format!("{prefix}: {}", self.message),
-        }
     }
 }

@@ -148,3 +148,24 @@ pub(crate) fn out_array<'a, T>(
     // SAFETY: the caller gave room for `cap` elements at `ptr`.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<MaybeUninit<T>>(), cap) })
 }
+
+/// A caller's opaque pointer (a target's `arg`, a handler's `ctx`) that the library only
+/// passes back to the caller's own function, from whichever thread or forked child.
+pub(crate) struct UserData(*mut std::ffi::c_void);
+
+// SAFETY: the library never dereferences the pointer; using it from another thread or a
+// forked child is the caller's contract, as with pthread_create's argument.
+unsafe impl Send for UserData {}
+// SAFETY: as above.
+unsafe impl Sync for UserData {}
+
+impl UserData {
+    pub(crate) fn new(ptr: *mut std::ffi::c_void) -> UserData {
+        UserData(ptr)
+    }
+
+    /// The pointer, as given. (A method, so closures capture the whole `UserData`.)
+    pub(crate) fn get(&self) -> *mut std::ffi::c_void {
+        self.0
+    }
+}

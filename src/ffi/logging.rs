@@ -30,19 +30,6 @@ pub type pc_log_handler = Option<
     extern "C" fn(ctx: *mut c_void, level: c_int, process_name: *const c_char, line: *const c_char),
 >;
 
-/// Carries the handler's context; the caller vouches that it may be used from any thread.
-struct HandlerCtx(*mut c_void);
-// SAFETY: the library only passes the pointer back to the caller's handler.
-unsafe impl Send for HandlerCtx {}
-// SAFETY: as above.
-unsafe impl Sync for HandlerCtx {}
-
-impl HandlerCtx {
-    fn get(&self) -> *mut c_void {
-        self.0
-    }
-}
-
 /// Turns on logging (the seed's `enableLogging`): messages at `level` or above (any
 /// non-negative number; the `PC_LOG_*` levels are the seed's) go to `handler(ctx, …)`, or
 /// to standard error, one `write` per line, when `handler` is NULL. `format` (copied) uses
@@ -66,7 +53,7 @@ pub extern "C" fn pc_enable_logging(
         } else {
             Some(arg_str!(format))
         };
-        let ctx = HandlerCtx(ctx);
+        let ctx = super::handle::UserData::new(ctx);
         let handler = handler.map(|f| -> logging::Handler {
             Box::new(move |level, name, line| {
                 let name = CString::new(name).unwrap_or_default();

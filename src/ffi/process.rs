@@ -28,20 +28,6 @@ unsafe impl Handle for pc_process {
 #[allow(non_camel_case_types)]
 pub type pc_target_fn = Option<extern "C" fn(arg: *mut c_void) -> c_int>;
 
-/// Carries the C target's argument into the child; the caller vouches for it.
-struct TargetArg(*mut c_void);
-// SAFETY: the pointer is only passed back to the caller's target; sharing it across
-// threads (or a fork) is the caller's contract, as with pthread_create's argument.
-unsafe impl Send for TargetArg {}
-// SAFETY: as above: the library never dereferences it.
-unsafe impl Sync for TargetArg {}
-
-impl TargetArg {
-    fn get(&self) -> *mut c_void {
-        self.0
-    }
-}
-
 /// Creates a process object that will run `target(arg)` in a child (Python's
 /// `Process(target=…)`). Not started yet: see `pc_process_start`.
 ///
@@ -59,7 +45,7 @@ pub extern "C" fn pc_process_new(
 ) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
-        let arg = TargetArg(arg);
+        let arg = handle::UserData::new(arg);
         let target = target.map(|f| -> process::Target { Box::new(move || f(arg.get())) });
         out.write(handle::into_raw(Process::new(target)));
         Ok(())
