@@ -19,6 +19,16 @@
 
 
 /**
+ * Waiters a condition can hold at once (its state fills one 4 KiB page).
+ */
+#define MAX_WAITERS 255
+
+/**
+ * The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
+ */
+#define MAX_VALUE (uint32_t)INT32_MAX
+
+/**
  * Pass as a timeout to wait without limit. Any negative timeout does the same; 0 never
  * blocks; a positive timeout waits at most that many seconds (monotonic clock, never
  * returning early); NaN is `PC_ERR_INVALID_ARGUMENT`.
@@ -176,10 +186,60 @@ typedef enum {
 } pc_status;
 
 /**
+ * A shared array (`Array`, `RawArray`).
+ */
+typedef struct pc_array pc_array;
+
+/**
+ * A `Barrier` (Python 3), shared between processes.
+ */
+typedef struct pc_barrier pc_barrier;
+
+/**
+ * A `Condition` on a Lock or RLock, shared between processes.
+ */
+typedef struct pc_condition pc_condition;
+
+/**
+ * An `Event`, shared between processes.
+ */
+typedef struct pc_event pc_event;
+
+/**
+ * A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
+ */
+typedef struct pc_lock pc_lock;
+
+/**
  * A process object (Python's `Process`): a child that runs a target function.
  * Created by `pc_process_new`, released by `pc_process_free`.
  */
 typedef struct pc_process pc_process;
+
+/**
+ * A `Semaphore` or a `BoundedSemaphore`, shared between processes.
+ */
+typedef struct pc_semaphore pc_semaphore;
+
+/**
+ * A shared value (`Value`, `RawValue`).
+ */
+typedef struct pc_value pc_value;
+
+/**
+ * A byte string filled by the library. Release its bytes with `pc_bytes_free`. An empty
+ * string may have `data == NULL`.
+ */
+typedef struct {
+    /**
+     * The bytes, owned by the library until `pc_bytes_free`.
+     */
+    uint8_t *data;
+    /**
+     * Their number.
+     */
+    size_t len;
+} pc_bytes;
 
 /**
  * Receives each log line: `ctx` as given to `pc_enable_logging`, the message's level, the
@@ -194,6 +254,11 @@ typedef void (*pc_log_handler)(void *ctx, int level, const char *process_name, c
  * the child's exit code (the OS keeps 0–255).
  */
 typedef int (*pc_target_fn)(void *arg);
+
+/**
+ * A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
+ */
+typedef bool (*pc_predicate_fn)(void *ctx);
 
 #ifdef __cplusplus
 extern "C" {
@@ -220,6 +285,12 @@ void pc_interrupt(void);
  * Returns `PC_OK`, or `PC_ERR_OS` if `sigaction` failed.
  */
 pc_status pc_install_sigint_handler(void);
+
+/**
+ * Frees the bytes of `b` (filled by the library) and sets `b->data` to NULL and `b->len`
+ * to 0, so freeing twice is harmless. NULL `b` is a no-op.
+ */
+void pc_bytes_free(pc_bytes *b);
 
 /**
  * Turns on logging (the seed's `enableLogging`): messages at `level` or above (any
@@ -433,6 +504,193 @@ int pc_cpu_count(void);
 void pc_freeze_support(int argc, char **argv);
 
 /**
+ * Creates a shared value of `typecode` (Python's `Value(typecode, init)`), guarded by a new
+ * RLock of its own. `init` points to one element of that type (copied), or is NULL for
+ * zero. `*out` is a new handle owned by the caller (`pc_value_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
+ * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_value_new(char typecode, const void *init, pc_value **out);
+
+/**
+ * Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
+ * `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
+ * `PC_ERR_INVALID_ARGUMENT`.
+ */
+pc_status pc_value_new_with_lock(char typecode, const void *init, pc_lock *lock, pc_value **out);
+
+/**
+ * Creates a shared value without a lock (Python's `RawValue`). As `pc_value_new`.
+ */
+pc_status pc_raw_value_new(char typecode, const void *init, pc_value **out);
+
+/**
+ * Copies the value to `out` (one element of its type), under its lock if it has one.
+ *
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`.
+ */
+pc_status pc_value_get(pc_value *v, void *out);
+
+/**
+ * Sets the value from `in` (one element of its type), under its lock if it has one.
+ *
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
+ * `v` or a NULL `in`.
+ */
+pc_status pc_value_set(pc_value *v, const void *in);
+
+/**
+ * `value += delta` as one step under the value's lock (or without one for a raw value):
+ * integers wrap as in C and need a whole `delta`; floats add.
+ *
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
+ * `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u').
+ */
+pc_status pc_value_add(pc_value *v, double delta);
+
+/**
+ * The value's address in shared memory (the same in children forked afterwards), for
+ * direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`.
+ */
+void *pc_value_ptr(pc_value *v);
+
+/**
+ * The lock guarding the value: its own RLock, or the one given to
+ * `pc_value_new_with_lock`. Borrowed: valid while the value lives; do not free it.
+ * NULL for a raw value, and for a NULL or invalid `v`.
+ */
+pc_lock *pc_value_lock(pc_value *v);
+
+/**
+ * Releases the caller's handle; the memory lives on in processes that still have it.
+ * NULL is a no-op.
+ */
+void pc_value_free(pc_value *v);
+
+/**
+ * Creates a shared array of `len` elements of `typecode` (Python's `Array`), guarded by
+ * a new RLock of its own. `init` points to `len` elements (copied), or is NULL for zeros;
+ * `len` may be 0. `*out` is a new handle owned by the caller (`pc_array_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
+ * `PC_ERR_TOO_LARGE` when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared
+ * memory could not be mapped.
+ */
+pc_status pc_array_new(char typecode, size_t len, const void *init, pc_array **out);
+
+/**
+ * Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
+ * `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`.
+ */
+pc_status pc_array_new_with_lock(char typecode, size_t len, const void *init, pc_lock *lock, pc_array **out);
+
+/**
+ * Creates a shared array without a lock (Python's `RawArray`). As `pc_array_new`.
+ */
+pc_status pc_raw_array_new(char typecode, size_t len, const void *init, pc_array **out);
+
+/**
+ * Creates a zeroed shared array of `len` elements of `elem_size` bytes each — any C type,
+ * such as a struct — without a lock (Python's `RawArray(ctypes_type, n)`). Its typecode
+ * is 0. As `pc_array_new`; an `elem_size` of 0 is `PC_ERR_INVALID_ARGUMENT`.
+ */
+pc_status pc_raw_array_new_sized(size_t elem_size, size_t len, pc_array **out);
+
+/**
+ * The number of elements; 0 for a NULL or invalid `a`.
+ */
+size_t pc_array_len(const pc_array *a);
+
+/**
+ * The size of one element in bytes; 0 for a NULL or invalid `a`.
+ */
+size_t pc_array_elem_size(const pc_array *a);
+
+/**
+ * The typecode; 0 for arrays made by size, and for a NULL or invalid `a`.
+ */
+char pc_array_typecode(const pc_array *a);
+
+/**
+ * Copies element `i` to `out` (one element), under the array's lock if it has one.
+ *
+ * Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`.
+ */
+pc_status pc_array_get(pc_array *a, size_t i, void *out);
+
+/**
+ * Sets element `i` from `in` (one element), under the array's lock if it has one.
+ * Statuses as `pc_array_get`.
+ */
+pc_status pc_array_set(pc_array *a, size_t i, const void *in);
+
+/**
+ * Copies elements `[start, start + count)` to `out` (a slice, `a[start:start+count]`) as
+ * one step under the lock. An empty slice is fine (`out` may then be NULL).
+ *
+ * Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0.
+ */
+pc_status pc_array_read(pc_array *a, size_t start, size_t count, void *out);
+
+/**
+ * Sets elements `[start, start + count)` from `in` as one step under the lock. Statuses
+ * as `pc_array_read`.
+ */
+pc_status pc_array_write(pc_array *a, size_t start, size_t count, const void *in);
+
+/**
+ * A `'c'` array's string (ctypes' `.value`): its bytes up to the first NUL, copied into
+ * `*out` (release with `pc_bytes_free`; no NUL is added).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a`
+ * or a NULL `out`; `PC_ERR_INTERRUPTED`.
+ */
+pc_status pc_array_get_string(pc_array *a, pc_bytes *out);
+
+/**
+ * Stores the string `s` in a `'c'` array, followed by a NUL when it is shorter than the
+ * array (a string exactly as long fills it without NUL, as ctypes does).
+ *
+ * Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
+ * `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a` or a NULL `s`;
+ * `PC_ERR_INTERRUPTED`.
+ */
+pc_status pc_array_set_string(pc_array *a, const char *s);
+
+/**
+ * A new raw array (no lock) with the same type and contents (`sharedctypes.copy`), read
+ * under `a`'s lock. `*out` is a new handle owned by the caller.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`;
+ * `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_array_copy(pc_array *a, pc_array **out);
+
+/**
+ * The first element's address in shared memory (the same in children forked afterwards),
+ * for direct access; take `pc_array_lock` around it yourself. NULL for a NULL or invalid
+ * `a`. (For an empty array it points to no element.)
+ */
+void *pc_array_ptr(pc_array *a);
+
+/**
+ * The lock guarding the array (its own RLock, or the one given to
+ * `pc_array_new_with_lock`). Borrowed: valid while the array lives. NULL for a raw array,
+ * and for a NULL or invalid `a`.
+ */
+pc_lock *pc_array_lock(pc_array *a);
+
+/**
+ * Releases the caller's handle; the memory lives on in processes that still have it.
+ * NULL is a no-op.
+ */
+void pc_array_free(pc_array *a);
+
+/**
  * The fixed text of a status code, for any integer ("unknown status" for unknown ones).
  * The string is static: never free it.
  */
@@ -445,6 +703,255 @@ const char *pc_status_str(int status);
  * and its text changes with the thread's next failing call.
  */
 const char *pc_last_error(void);
+
+/**
+ * Creates a `Lock` (Python's `Lock()`): not recursive, and any process or thread may
+ * release it while it is held. On success `*out` is a new handle owned by the caller
+ * (release it with `pc_lock_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS` or
+ * `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_lock_new(pc_lock **out);
+
+/**
+ * Creates an `RLock` (Python's `RLock()`): the thread that holds it may acquire it again,
+ * and must release it as many times; only that thread may release it. Same ownership and
+ * statuses as `pc_lock_new`.
+ */
+pc_status pc_rlock_new(pc_lock **out);
+
+/**
+ * Acquires the lock, waiting at most `timeout` seconds (negative: without limit; 0: try
+ * once). If the holder died holding it (killed, crashed, or exited), the lock is taken
+ * over within about 100 ms and `PC_ERR_OWNER_DEAD` says so: the caller then holds it
+ * (an RLock with depth 1) and data it guards may be half-updated.
+ *
+ * Returns `PC_OK` or `PC_ERR_OWNER_DEAD` (held in both cases); `PC_ERR_TIMEOUT`;
+ * `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
+ * invalid `l` or a NaN timeout.
+ */
+pc_status pc_lock_acquire(pc_lock *l, double timeout);
+
+/**
+ * Releases the lock. A Lock may be released by anyone while it is held; an RLock by its
+ * holding thread, once per acquire.
+ *
+ * Returns `PC_OK`; `PC_ERR_NOT_OWNER` for a Lock that is not held or an RLock this thread
+ * does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+ */
+pc_status pc_lock_release(pc_lock *l);
+
+/**
+ * Releases the caller's handle; the lock lives on in processes that still have it. NULL
+ * is a no-op. Never blocks.
+ */
+void pc_lock_free(pc_lock *l);
+
+/**
+ * Creates a `Semaphore` with counter `value` (at most 2147483647). `*out` is a new handle
+ * owned by the caller (`pc_semaphore_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or a too large `value`;
+ * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_semaphore_new(unsigned int value, pc_semaphore **out);
+
+/**
+ * Creates a `BoundedSemaphore`: like `pc_semaphore_new`, but releasing it above `value`
+ * fails with `PC_ERR_VALUE`.
+ */
+pc_status pc_bounded_semaphore_new(unsigned int value, pc_semaphore **out);
+
+/**
+ * Decrements the counter, waiting at most `timeout` seconds while it is 0 (negative:
+ * without limit; 0: try once). Semaphores have no owner: a process that dies after
+ * acquiring does not give its unit back.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout.
+ */
+pc_status pc_semaphore_acquire(pc_semaphore *s, double timeout);
+
+/**
+ * Increments the counter and wakes one waiter; never blocks.
+ *
+ * Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial
+ * value (or any semaphore above 2147483647), nothing changed; `PC_ERR_INVALID_ARGUMENT`
+ * for a NULL or invalid `s`.
+ */
+pc_status pc_semaphore_release(pc_semaphore *s);
+
+/**
+ * Stores the counter's current value in `*out` (it may change at once).
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`.
+ */
+pc_status pc_semaphore_value(pc_semaphore *s, int32_t *out);
+
+/**
+ * Releases the caller's handle. NULL is a no-op. Never blocks.
+ */
+void pc_semaphore_free(pc_semaphore *s);
+
+/**
+ * Creates a `Condition` on `lock` (a Lock or RLock handle, which the condition keeps
+ * alive), or on a new RLock of its own when `lock` is NULL. At most 255 waiters at once.
+ * `*out` is a new handle owned by the caller (`pc_condition_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
+ * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_condition_new(pc_lock *lock, pc_condition **out);
+
+/**
+ * Acquires the condition's lock: as `pc_lock_acquire`, with the same statuses.
+ */
+pc_status pc_condition_acquire(pc_condition *c, double timeout);
+
+/**
+ * Releases the condition's lock: as `pc_lock_release`, with the same statuses.
+ */
+pc_status pc_condition_release(pc_condition *c);
+
+/**
+ * Waits to be notified (Python's `wait`): releases the lock (every level of an RLock),
+ * sleeps until `pc_condition_notify` picks this waiter or `timeout` seconds pass
+ * (negative: without limit), then takes the lock again — in every case, interrupted or
+ * timed out too.
+ *
+ * Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+ * `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
+ * (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
+ * `PC_ERR_TOO_LARGE` when 255 waiters already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
+ * or invalid `c` or a NaN timeout.
+ */
+pc_status pc_condition_wait(pc_condition *c, double timeout);
+
+/**
+ * Waits until `pred(ctx)` is true (Python's `wait_for`): calls it first, then after each
+ * wake-up, always with the lock held, for at most `timeout` seconds in all.
+ *
+ * Returns `PC_OK` once `pred` returned true; `PC_ERR_TIMEOUT` if it is still false at
+ * the deadline; otherwise the statuses of `pc_condition_wait`, and
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `pred`.
+ */
+pc_status pc_condition_wait_for(pc_condition *c, pc_predicate_fn pred, void *ctx, double timeout);
+
+/**
+ * Wakes the `n` longest-waiting waiters (fewer if fewer wait), skipping waiters whose
+ * process died. Never waits for the woken ones.
+ *
+ * Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+ */
+pc_status pc_condition_notify(pc_condition *c, size_t n);
+
+/**
+ * Wakes every waiter; as `pc_condition_notify`.
+ */
+pc_status pc_condition_notify_all(pc_condition *c);
+
+/**
+ * Releases the caller's handle (and its reference to the lock). NULL is a no-op.
+ */
+void pc_condition_free(pc_condition *c);
+
+/**
+ * Creates an `Event`, not set. `*out` is a new handle owned by the caller
+ * (`pc_event_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS`/
+ * `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_event_new(pc_event **out);
+
+/**
+ * Sets the flag and wakes every waiter; never waits for them.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+ */
+pc_status pc_event_set(pc_event *e);
+
+/**
+ * Clears the flag.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+ */
+pc_status pc_event_clear(pc_event *e);
+
+/**
+ * Whether the flag is set; false for a NULL or invalid `e` (see `pc_last_error`).
+ */
+bool pc_event_is_set(pc_event *e);
+
+/**
+ * Waits until the flag is set, at most `timeout` seconds (negative: without limit; 0:
+ * only checks).
+ *
+ * Returns `PC_OK` once set; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout.
+ */
+pc_status pc_event_wait(pc_event *e, double timeout);
+
+/**
+ * Releases the caller's handle. NULL is a no-op.
+ */
+void pc_event_free(pc_event *e);
+
+/**
+ * Creates a `Barrier` for `parties` waiters (Python 3's). `*out` is a new handle owned by
+ * the caller (`pc_barrier_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `parties` 0 or above
+ * 4294967295; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_barrier_new(size_t parties, pc_barrier **out);
+
+/**
+ * Waits until `parties` waiters have arrived, at most `timeout` seconds, and stores this
+ * waiter's arrival index (0 to parties-1) in `*index` (`index` may be NULL).
+ *
+ * Returns `PC_OK`; `PC_ERR_BROKEN` when the barrier is broken (aborted, reset while
+ * waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
+ * the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout.
+ */
+pc_status pc_barrier_wait(pc_barrier *b, double timeout, size_t *index);
+
+/**
+ * Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+ */
+pc_status pc_barrier_abort(pc_barrier *b);
+
+/**
+ * Returns the barrier to its initial state; waiters now get `PC_ERR_BROKEN`.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+ */
+pc_status pc_barrier_reset(pc_barrier *b);
+
+/**
+ * The number of parties (Python's `parties`); 0 for a NULL or invalid `b`.
+ */
+size_t pc_barrier_parties(const pc_barrier *b);
+
+/**
+ * The number of waiters now waiting (Python's `n_waiting`); 0 for a NULL or invalid `b`.
+ */
+size_t pc_barrier_n_waiting(const pc_barrier *b);
+
+/**
+ * Whether the barrier is broken (Python's `broken`); false for a NULL or invalid `b`.
+ */
+bool pc_barrier_broken(const pc_barrier *b);
+
+/**
+ * Releases the caller's handle. NULL is a no-op.
+ */
+void pc_barrier_free(pc_barrier *b);
 
 #ifdef __cplusplus
 }  // extern "C"

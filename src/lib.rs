@@ -10,7 +10,11 @@ pub mod handle;
 pub mod interrupt;
 pub mod logging;
 pub mod process;
+pub mod sharedctypes;
+pub mod synchronize;
 pub mod wait;
+
+mod shared_memory;
 
 pub mod ffi;
 mod sys;

@@ -43,14 +43,34 @@ impl Deadline {
     }
 }
 
+/// Whether a wait may be broken by `pc_interrupt()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interrupts {
+    /// The usual: a pending interrupt ends the wait with `Interrupted`.
+    Honour,
+    /// For re-acquiring a lock that must be held again on return (a Condition wait).
+    Ignore,
+}
+
+/// Waits until `ready()` is true, honouring interrupts; see [`block_until_with`].
+pub(crate) fn block_until(
+    deadline: Deadline,
+    ready: impl FnMut() -> Result<bool>,
+    block: impl FnMut(Duration) -> Result<()>,
+) -> Result<()> {
+    block_until_with(deadline, Interrupts::Honour, ready, block)
+}
+
 /// Waits until `ready()` is true. `block(slice)` sleeps at most `slice` for the condition
 /// to change and may return early (a signal, a spurious wake-up): `ready` is asked again.
 ///
 /// `ready` is asked first, so a condition already true succeeds even with a zero timeout
 /// and without consuming a pending interrupt. Fails with `Timeout` once the deadline
-/// passed, and with `Interrupted` when it consumes a pending `pc_interrupt()`.
-pub(crate) fn block_until(
+/// passed, and with `Interrupted` when it consumes a pending `pc_interrupt()` (unless
+/// `interrupts` is `Ignore`).
+pub(crate) fn block_until_with(
     deadline: Deadline,
+    interrupts: Interrupts,
     mut ready: impl FnMut() -> Result<bool>,
     mut block: impl FnMut(Duration) -> Result<()>,
 ) -> Result<()> {
@@ -65,7 +85,7 @@ pub(crate) fn block_until(
             Some(left) => left.min(SLICE),
             None => SLICE,
         };
-        if interrupt::take() {
+        if interrupts == Interrupts::Honour && interrupt::take() {
             return Err(Error::new(
                 ErrorKind::Interrupted,
                 "interrupted by pc_interrupt()",

@@ -29,6 +29,13 @@ pub(crate) fn into_raw<H: Handle>(object: Arc<H::Target>) -> *mut H {
 /// A handle borrowed for the duration of a call: derefs to the shared `Arc`.
 pub(crate) struct Borrowed<T>(ManuallyDrop<Arc<T>>);
 
+impl<T> Borrowed<T> {
+    /// A reference of the caller's own, for objects that keep the handle's object alive.
+    pub(crate) fn share(&self) -> Arc<T> {
+        Arc::clone(&self.0)
+    }
+}
+
 impl<T> Deref for Borrowed<T> {
     type Target = Arc<T>;
     fn deref(&self) -> &Arc<T> {
@@ -90,14 +97,18 @@ pub(crate) fn out<'a, T>(ptr: *mut T, param: &str) -> Result<&'a mut MaybeUninit
     Ok(unsafe { &mut *ptr.cast::<MaybeUninit<T>>() })
 }
 
-/// A NUL-terminated UTF-8 string parameter.
-pub(crate) fn c_str<'a>(ptr: *const c_char, param: &str) -> Result<&'a str> {
+/// A NUL-terminated string parameter, as bytes (without the NUL).
+pub(crate) fn c_bytes<'a>(ptr: *const c_char, param: &str) -> Result<&'a [u8]> {
     if ptr.is_null() {
         return Err(Error::invalid_argument(format!("{param} is NULL")));
     }
     // SAFETY: the caller gave a NUL-terminated string that outlives the call.
-    unsafe { CStr::from_ptr(ptr) }
-        .to_str()
+    Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes())
+}
+
+/// A NUL-terminated UTF-8 string parameter.
+pub(crate) fn c_str<'a>(ptr: *const c_char, param: &str) -> Result<&'a str> {
+    std::str::from_utf8(c_bytes(ptr, param)?)
         .map_err(|_| Error::invalid_argument(format!("{param} is not valid UTF-8")))
 }
 
@@ -168,4 +179,29 @@ impl UserData {
     pub(crate) fn get(&self) -> *mut std::ffi::c_void {
         self.0
     }
+}
+
+/// Ties a handle type to its Rust object, whose `TAG` constant tags it.
+macro_rules! impl_handle {
+    ($handle:ident => $target:ty) => {
+        // SAFETY: the target is #[repr(C)] with its Tag first, set to TAG, and handles
+        // are made by `handle::into_raw`.
+        unsafe impl $crate::ffi::handle::Handle for $handle {
+            type Target = $target;
+            const TAG: u32 = <$target>::TAG;
+            const NAME: &'static str = stringify!($handle);
+        }
+    };
+}
+
+/// A caller's buffer of `len` writable bytes; `(NULL, 0)` is the empty buffer.
+pub(crate) fn bytes_mut<'a>(ptr: *mut u8, len: usize, param: &str) -> Result<&'a mut [u8]> {
+    if ptr.is_null() {
+        if len == 0 {
+            return Ok(&mut []);
+        }
+        return Err(Error::invalid_argument(format!("{param} is NULL")));
+    }
+    // SAFETY: the caller gave `len` writable bytes at `ptr`, by the function's contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }

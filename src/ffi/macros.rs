@@ -50,8 +50,15 @@ macro_rules! arg_str {
 
 /// A `(pointer, length)` pair of bytes; `(NULL, 0)` is the empty slice.
 macro_rules! arg_bytes {
-    ($p:ident, $len:ident) => {
+    ($p:ident, $len:expr) => {
         $crate::ffi::handle::bytes($p.cast::<u8>(), $len, stringify!($p))?
+    };
+}
+
+/// A writable buffer of `len` bytes; `(NULL, 0)` is the empty buffer.
+macro_rules! arg_bytes_mut {
+    ($p:ident, $len:expr) => {
+        $crate::ffi::handle::bytes_mut($p.cast::<u8>(), $len, stringify!($p))?
     };
 }
 

@@ -5,10 +5,13 @@
 
 #[macro_use]
 mod macros;
-mod boundary;
+#[macro_use]
 mod handle;
+mod boundary;
 
 pub mod library;
 pub mod logging;
 pub mod process;
+pub mod sharedctypes;
 pub mod status;
+pub mod synchronize;

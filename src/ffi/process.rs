@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
-use super::handle::{self, Handle};
+use super::handle;
 use super::status::pc_status;
 use crate::error::Error;
 use crate::process::{self, Process};
@@ -16,12 +16,7 @@ pub struct pc_process {
     _private: [u8; 0],
 }
 
-// SAFETY: Process is #[repr(C)] with its Tag first, and handles are made by into_raw.
-unsafe impl Handle for pc_process {
-    type Target = Process;
-    const TAG: u32 = Process::TAG;
-    const NAME: &'static str = "pc_process";
-}
+impl_handle!(pc_process => Process);
 
 /// What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
 /// the child's exit code (the OS keeps 0–255).

@@ -1,8 +1,10 @@
 //! The only module that calls the OS directly (libc). Everything above it is safe Rust.
 
 pub(crate) mod epoll;
+pub(crate) mod futex;
 pub(crate) mod io;
 pub(crate) mod poll;
 pub(crate) mod process;
+pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod thread;

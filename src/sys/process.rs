@@ -133,3 +133,36 @@ pub(crate) fn cpu_count() -> i32 {
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     n.clamp(1, i32::MAX as libc::c_long) as i32
 }
+
+/// The calling thread's id.
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Whether process `pid` may still exist (`kill(pid, 0)` does not say ESRCH). Cheap, but a
+/// zombie or a reused pid counts as existing: see [`start_time`] for the precise test.
+pub(crate) fn pid_exists(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+}
+
+/// The start time of a running process (clock ticks since boot, `/proc/PID/stat` field 22),
+/// or `None` when it has ended (no such process, a zombie, or dead).
+pub(crate) fn start_time(pid: libc::pid_t) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain anything: skip past it.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // fields[0] is the state (field 3), so field N is fields[N - 3].
+    match fields.first()? {
+        &"Z" | &"X" | &"x" => None,
+        _ => fields.get(22 - 3)?.parse().ok(),
+    }
+}
+
+/// Registers `child` to run in the child of every later `fork` of this process (ours or
+/// the program's own).
+pub(crate) fn at_fork_child(child: unsafe extern "C" fn()) {
+    // SAFETY: `child` is a plain function that stays valid for the program's life.
+    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+}

@@ -1,0 +1,432 @@
+//! Shared values and arrays: `pc_value_*`, `pc_array_*`, `pc_raw_*` (the seed's `Value`,
+//! `Array`, `RawValue`, `RawArray`, `copy` and `synchronized`).
+//!
+//! Typecodes are Python's: `'c' 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd' '?' 'u'`
+//! ('u' is `wchar_t`); elements are in the machine's byte order, laid out as a C array of
+//! that type. Values and arrays live in shared memory: created before `pc_process_start`,
+//! they are the same in the child.
+
+use std::ffi::{c_char, c_void};
+
+use super::handle;
+use super::library::pc_bytes;
+use super::status::pc_status;
+use super::synchronize::pc_lock;
+use crate::error::{Error, Result};
+use crate::sharedctypes::{Array, Block, ElemType, Guard, Value};
+
+/// A shared value (`Value`, `RawValue`).
+#[allow(non_camel_case_types)]
+pub struct pc_value {
+    _private: [u8; 0],
+}
+impl_handle!(pc_value => Value);
+
+/// A shared array (`Array`, `RawArray`).
+#[allow(non_camel_case_types)]
+pub struct pc_array {
+    _private: [u8; 0],
+}
+impl_handle!(pc_array => Array);
+
+fn typecode(code: c_char) -> Result<ElemType> {
+    ElemType::from_typecode(code as u8).map_err(|e| e.context("typecode"))
+}
+
+/// The lock argument of the `_with_lock` constructors: required, kept alive by the object.
+fn given_lock(lock: *mut pc_lock) -> Result<Guard> {
+    if lock.is_null() {
+        return Err(Error::invalid_argument(
+            "lock is NULL (use the constructor without _with_lock)",
+        ));
+    }
+    Ok(Guard::With(handle::borrow(lock, "lock")?.share()))
+}
+
+/// `size` bytes at `init`, or `None` (zeros) for NULL.
+fn init_bytes<'a>(init: *const c_void, size: usize) -> Result<Option<&'a [u8]>> {
+    if init.is_null() {
+        return Ok(None);
+    }
+    handle::bytes(init.cast(), size, "init").map(Some)
+}
+
+fn new_value(
+    code: c_char,
+    init: *const c_void,
+    guard: impl FnOnce() -> Result<Guard>,
+    out: *mut *mut pc_value,
+) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let elem = typecode(code)?;
+        let value = Value::new(elem.typecode(), init_bytes(init, elem.size())?, guard()?)?;
+        out.write(handle::into_raw(value));
+        Ok(())
+    })
+}
+
+/// Creates a shared value of `typecode` (Python's `Value(typecode, init)`), guarded by a new
+/// RLock of its own. `init` points to one element of that type (copied), or is NULL for
+/// zero. `*out` is a new handle owned by the caller (`pc_value_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
+/// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_value_new(
+    typecode: c_char,
+    init: *const c_void,
+    out: *mut *mut pc_value,
+) -> pc_status {
+    new_value(typecode, init, || Ok(Guard::Own), out)
+}
+
+/// Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
+/// `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
+/// `PC_ERR_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn pc_value_new_with_lock(
+    typecode: c_char,
+    init: *const c_void,
+    lock: *mut pc_lock,
+    out: *mut *mut pc_value,
+) -> pc_status {
+    new_value(typecode, init, || given_lock(lock), out)
+}
+
+/// Creates a shared value without a lock (Python's `RawValue`). As `pc_value_new`.
+#[no_mangle]
+pub extern "C" fn pc_raw_value_new(
+    typecode: c_char,
+    init: *const c_void,
+    out: *mut *mut pc_value,
+) -> pc_status {
+    new_value(typecode, init, || Ok(Guard::Raw), out)
+}
+
+/// Copies the value to `out` (one element of its type), under its lock if it has one.
+///
+/// Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`.
+#[no_mangle]
+pub extern "C" fn pc_value_get(v: *mut pc_value, out: *mut c_void) -> pc_status {
+    ffi_status!({
+        let v = arg_handle!(v);
+        let out = arg_bytes_mut!(out, v.block().elem().size());
+        v.block().read(0, 1, out)
+    })
+}
+
+/// Sets the value from `in` (one element of its type), under its lock if it has one.
+///
+/// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
+/// `v` or a NULL `in`.
+#[no_mangle]
+pub extern "C" fn pc_value_set(v: *mut pc_value, r#in: *const c_void) -> pc_status {
+    ffi_status!({
+        let v = arg_handle!(v);
+        v.block()
+            .write(0, 1, arg_bytes!(r#in, v.block().elem().size()))
+    })
+}
+
+/// `value += delta` as one step under the value's lock (or without one for a raw value):
+/// integers wrap as in C and need a whole `delta`; floats add.
+///
+/// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
+/// `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u').
+#[no_mangle]
+pub extern "C" fn pc_value_add(v: *mut pc_value, delta: f64) -> pc_status {
+    ffi_status!({ arg_handle!(v).block().add(0, delta) })
+}
+
+/// The value's address in shared memory (the same in children forked afterwards), for
+/// direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`.
+#[no_mangle]
+pub extern "C" fn pc_value_ptr(v: *mut pc_value) -> *mut c_void {
+    ffi_value!(std::ptr::null_mut(), {
+        Ok(arg_handle!(v).block().ptr().cast())
+    })
+}
+
+/// The lock guarding the value: its own RLock, or the one given to
+/// `pc_value_new_with_lock`. Borrowed: valid while the value lives; do not free it.
+/// NULL for a raw value, and for a NULL or invalid `v`.
+#[no_mangle]
+pub extern "C" fn pc_value_lock(v: *mut pc_value) -> *mut pc_lock {
+    ffi_value!(std::ptr::null_mut(), {
+        Ok(block_lock(arg_handle!(v).block()))
+    })
+}
+
+fn block_lock(block: &Block) -> *mut pc_lock {
+    block.lock().map_or(std::ptr::null_mut(), |lock| {
+        handle::borrowed_ptr::<pc_lock>(lock)
+    })
+}
+
+/// Releases the caller's handle; the memory lives on in processes that still have it.
+/// NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_value_free(v: *mut pc_value) {
+    ffi_value!((), { handle::release(v, "v") })
+}
+
+fn new_array(
+    elem: impl FnOnce() -> Result<ElemType>,
+    len: usize,
+    init: *const c_void,
+    guard: impl FnOnce() -> Result<Guard>,
+    out: *mut *mut pc_array,
+) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let elem = elem()?;
+        let bytes = elem
+            .size()
+            .checked_mul(len)
+            .ok_or_else(|| Error::invalid_argument(format!("len {len} is too large")))?;
+        let array = Array::new(elem, len, init_bytes(init, bytes)?, guard()?)?;
+        out.write(handle::into_raw(array));
+        Ok(())
+    })
+}
+
+/// Creates a shared array of `len` elements of `typecode` (Python's `Array`), guarded by
+/// a new RLock of its own. `init` points to `len` elements (copied), or is NULL for zeros;
+/// `len` may be 0. `*out` is a new handle owned by the caller (`pc_array_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
+/// `PC_ERR_TOO_LARGE` when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared
+/// memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_array_new(
+    typecode: c_char,
+    len: usize,
+    init: *const c_void,
+    out: *mut *mut pc_array,
+) -> pc_status {
+    new_array(
+        || self::typecode(typecode),
+        len,
+        init,
+        || Ok(Guard::Own),
+        out,
+    )
+}
+
+/// Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
+/// `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn pc_array_new_with_lock(
+    typecode: c_char,
+    len: usize,
+    init: *const c_void,
+    lock: *mut pc_lock,
+    out: *mut *mut pc_array,
+) -> pc_status {
+    new_array(
+        || self::typecode(typecode),
+        len,
+        init,
+        || given_lock(lock),
+        out,
+    )
+}
+
+/// Creates a shared array without a lock (Python's `RawArray`). As `pc_array_new`.
+#[no_mangle]
+pub extern "C" fn pc_raw_array_new(
+    typecode: c_char,
+    len: usize,
+    init: *const c_void,
+    out: *mut *mut pc_array,
+) -> pc_status {
+    new_array(
+        || self::typecode(typecode),
+        len,
+        init,
+        || Ok(Guard::Raw),
+        out,
+    )
+}
+
+/// Creates a zeroed shared array of `len` elements of `elem_size` bytes each — any C type,
+/// such as a struct — without a lock (Python's `RawArray(ctypes_type, n)`). Its typecode
+/// is 0. As `pc_array_new`; an `elem_size` of 0 is `PC_ERR_INVALID_ARGUMENT`.
+#[no_mangle]
+pub extern "C" fn pc_raw_array_new_sized(
+    elem_size: usize,
+    len: usize,
+    out: *mut *mut pc_array,
+) -> pc_status {
+    new_array(
+        || ElemType::sized(elem_size),
+        len,
+        std::ptr::null(),
+        || Ok(Guard::Raw),
+        out,
+    )
+}
+
+/// The number of elements; 0 for a NULL or invalid `a`.
+#[no_mangle]
+pub extern "C" fn pc_array_len(a: *const pc_array) -> usize {
+    ffi_value!(0, { Ok(arg_handle!(a).block().len()) })
+}
+
+/// The size of one element in bytes; 0 for a NULL or invalid `a`.
+#[no_mangle]
+pub extern "C" fn pc_array_elem_size(a: *const pc_array) -> usize {
+    ffi_value!(0, { Ok(arg_handle!(a).block().elem().size()) })
+}
+
+/// The typecode; 0 for arrays made by size, and for a NULL or invalid `a`.
+#[no_mangle]
+pub extern "C" fn pc_array_typecode(a: *const pc_array) -> c_char {
+    ffi_value!(0, {
+        Ok(arg_handle!(a).block().elem().typecode() as c_char)
+    })
+}
+
+/// Copies element `i` to `out` (one element), under the array's lock if it has one.
+///
+/// Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`.
+#[no_mangle]
+pub extern "C" fn pc_array_get(a: *mut pc_array, i: usize, out: *mut c_void) -> pc_status {
+    ffi_status!({
+        let a = arg_handle!(a);
+        a.block()
+            .read(i, 1, arg_bytes_mut!(out, a.block().elem().size()))
+    })
+}
+
+/// Sets element `i` from `in` (one element), under the array's lock if it has one.
+/// Statuses as `pc_array_get`.
+#[no_mangle]
+pub extern "C" fn pc_array_set(a: *mut pc_array, i: usize, r#in: *const c_void) -> pc_status {
+    ffi_status!({
+        let a = arg_handle!(a);
+        a.block()
+            .write(i, 1, arg_bytes!(r#in, a.block().elem().size()))
+    })
+}
+
+/// Copies elements `[start, start + count)` to `out` (a slice, `a[start:start+count]`) as
+/// one step under the lock. An empty slice is fine (`out` may then be NULL).
+///
+/// Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0.
+#[no_mangle]
+pub extern "C" fn pc_array_read(
+    a: *mut pc_array,
+    start: usize,
+    count: usize,
+    out: *mut c_void,
+) -> pc_status {
+    ffi_status!({
+        let a = arg_handle!(a);
+        let bytes = slice_bytes(a.block(), count)?;
+        a.block().read(start, count, arg_bytes_mut!(out, bytes))
+    })
+}
+
+/// Sets elements `[start, start + count)` from `in` as one step under the lock. Statuses
+/// as `pc_array_read`.
+#[no_mangle]
+pub extern "C" fn pc_array_write(
+    a: *mut pc_array,
+    start: usize,
+    count: usize,
+    r#in: *const c_void,
+) -> pc_status {
+    ffi_status!({
+        let a = arg_handle!(a);
+        let bytes = slice_bytes(a.block(), count)?;
+        a.block().write(start, count, arg_bytes!(r#in, bytes))
+    })
+}
+
+/// The byte size of `count` elements, checked against the array so a huge count is an
+/// index error, not an overflow.
+fn slice_bytes(block: &Block, count: usize) -> Result<usize> {
+    if count > block.len() {
+        return Err(Error::new(
+            crate::error::ErrorKind::Index,
+            format!("{count} elements out of range for length {}", block.len()),
+        ));
+    }
+    Ok(count * block.elem().size())
+}
+
+/// A `'c'` array's string (ctypes' `.value`): its bytes up to the first NUL, copied into
+/// `*out` (release with `pc_bytes_free`; no NUL is added).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a`
+/// or a NULL `out`; `PC_ERR_INTERRUPTED`.
+#[no_mangle]
+pub extern "C" fn pc_array_get_string(a: *mut pc_array, out: *mut pc_bytes) -> pc_status {
+    ffi_status!({
+        let a = arg_handle!(a);
+        let out = arg_out!(out);
+        out.write(pc_bytes::from_vec(a.string()?));
+        Ok(())
+    })
+}
+
+/// Stores the string `s` in a `'c'` array, followed by a NUL when it is shorter than the
+/// array (a string exactly as long fills it without NUL, as ctypes does).
+///
+/// Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
+/// `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a` or a NULL `s`;
+/// `PC_ERR_INTERRUPTED`.
+#[no_mangle]
+pub extern "C" fn pc_array_set_string(a: *mut pc_array, s: *const c_char) -> pc_status {
+    ffi_status!({
+        let a = arg_handle!(a);
+        a.set_string(handle::c_bytes(s, "s")?)
+    })
+}
+
+/// A new raw array (no lock) with the same type and contents (`sharedctypes.copy`), read
+/// under `a`'s lock. `*out` is a new handle owned by the caller.
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`;
+/// `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_array_copy(a: *mut pc_array, out: *mut *mut pc_array) -> pc_status {
+    ffi_status!({
+        let a = arg_handle!(a);
+        let out = arg_out!(out);
+        out.write(handle::into_raw(a.copy()?));
+        Ok(())
+    })
+}
+
+/// The first element's address in shared memory (the same in children forked afterwards),
+/// for direct access; take `pc_array_lock` around it yourself. NULL for a NULL or invalid
+/// `a`. (For an empty array it points to no element.)
+#[no_mangle]
+pub extern "C" fn pc_array_ptr(a: *mut pc_array) -> *mut c_void {
+    ffi_value!(std::ptr::null_mut(), {
+        Ok(arg_handle!(a).block().ptr().cast())
+    })
+}
+
+/// The lock guarding the array (its own RLock, or the one given to
+/// `pc_array_new_with_lock`). Borrowed: valid while the array lives. NULL for a raw array,
+/// and for a NULL or invalid `a`.
+#[no_mangle]
+pub extern "C" fn pc_array_lock(a: *mut pc_array) -> *mut pc_lock {
+    ffi_value!(std::ptr::null_mut(), {
+        Ok(block_lock(arg_handle!(a).block()))
+    })
+}
+
+/// Releases the caller's handle; the memory lives on in processes that still have it.
+/// NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_array_free(a: *mut pc_array) {
+    ffi_value!((), { handle::release(a, "a") })
+}

@@ -1,0 +1,425 @@
+//! Synchronization primitives: `pc_lock_*` (Lock and RLock), `pc_semaphore_*`,
+//! `pc_condition_*`, `pc_event_*` and `pc_barrier_*`.
+//!
+//! All of them live in shared memory: a handle created before `pc_process_start` names the
+//! same object in the child. Every handle may be used from several threads at once.
+
+use std::ffi::{c_uint, c_void};
+
+use super::handle;
+use super::status::pc_status;
+use crate::error::{Error, ErrorKind, Result};
+use crate::synchronize::{Acquired, Barrier, Condition, Event, Lock, Semaphore};
+
+/// A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
+#[allow(non_camel_case_types)]
+pub struct pc_lock {
+    _private: [u8; 0],
+}
+impl_handle!(pc_lock => Lock);
+
+/// A `Semaphore` or a `BoundedSemaphore`, shared between processes.
+#[allow(non_camel_case_types)]
+pub struct pc_semaphore {
+    _private: [u8; 0],
+}
+impl_handle!(pc_semaphore => Semaphore);
+
+/// A `Condition` on a Lock or RLock, shared between processes.
+#[allow(non_camel_case_types)]
+pub struct pc_condition {
+    _private: [u8; 0],
+}
+impl_handle!(pc_condition => Condition);
+
+/// An `Event`, shared between processes.
+#[allow(non_camel_case_types)]
+pub struct pc_event {
+    _private: [u8; 0],
+}
+impl_handle!(pc_event => Event);
+
+/// A `Barrier` (Python 3), shared between processes.
+#[allow(non_camel_case_types)]
+pub struct pc_barrier {
+    _private: [u8; 0],
+}
+impl_handle!(pc_barrier => Barrier);
+
+/// A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
+#[allow(non_camel_case_types)]
+pub type pc_predicate_fn = Option<extern "C" fn(ctx: *mut c_void) -> bool>;
+
+/// `Acquired::OwnerDied` is the C API's `PC_ERR_OWNER_DEAD`: acquired, with a warning.
+fn acquired(result: Result<Acquired>) -> Result<()> {
+    match result? {
+        Acquired::Clean => Ok(()),
+        Acquired::OwnerDied(pid) => Err(Error::new(
+            ErrorKind::OwnerDead,
+            format!("acquired, but its previous holder (pid {pid}) died holding it"),
+        )),
+    }
+}
+
+/// Creates a `Lock` (Python's `Lock()`): not recursive, and any process or thread may
+/// release it while it is held. On success `*out` is a new handle owned by the caller
+/// (release it with `pc_lock_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS` or
+/// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_lock_new(out: *mut *mut pc_lock) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Lock::new()?));
+        Ok(())
+    })
+}
+
+/// Creates an `RLock` (Python's `RLock()`): the thread that holds it may acquire it again,
+/// and must release it as many times; only that thread may release it. Same ownership and
+/// statuses as `pc_lock_new`.
+#[no_mangle]
+pub extern "C" fn pc_rlock_new(out: *mut *mut pc_lock) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Lock::new_recursive()?));
+        Ok(())
+    })
+}
+
+/// Acquires the lock, waiting at most `timeout` seconds (negative: without limit; 0: try
+/// once). If the holder died holding it (killed, crashed, or exited), the lock is taken
+/// over within about 100 ms and `PC_ERR_OWNER_DEAD` says so: the caller then holds it
+/// (an RLock with depth 1) and data it guards may be half-updated.
+///
+/// Returns `PC_OK` or `PC_ERR_OWNER_DEAD` (held in both cases); `PC_ERR_TIMEOUT`;
+/// `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
+/// invalid `l` or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_lock_acquire(l: *mut pc_lock, timeout: f64) -> pc_status {
+    ffi_status!({
+        let l = arg_handle!(l);
+        acquired(l.acquire(arg_timeout!(timeout)))
+    })
+}
+
+/// Releases the lock. A Lock may be released by anyone while it is held; an RLock by its
+/// holding thread, once per acquire.
+///
+/// Returns `PC_OK`; `PC_ERR_NOT_OWNER` for a Lock that is not held or an RLock this thread
+/// does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+#[no_mangle]
+pub extern "C" fn pc_lock_release(l: *mut pc_lock) -> pc_status {
+    ffi_status!({ arg_handle!(l).release() })
+}
+
+/// Releases the caller's handle; the lock lives on in processes that still have it. NULL
+/// is a no-op. Never blocks.
+#[no_mangle]
+pub extern "C" fn pc_lock_free(l: *mut pc_lock) {
+    ffi_value!((), { handle::release(l, "l") })
+}
+
+/// Creates a `Semaphore` with counter `value` (at most 2147483647). `*out` is a new handle
+/// owned by the caller (`pc_semaphore_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or a too large `value`;
+/// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_semaphore_new(value: c_uint, out: *mut *mut pc_semaphore) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Semaphore::new(value)?));
+        Ok(())
+    })
+}
+
+/// Creates a `BoundedSemaphore`: like `pc_semaphore_new`, but releasing it above `value`
+/// fails with `PC_ERR_VALUE`.
+#[no_mangle]
+pub extern "C" fn pc_bounded_semaphore_new(
+    value: c_uint,
+    out: *mut *mut pc_semaphore,
+) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Semaphore::new_bounded(value)?));
+        Ok(())
+    })
+}
+
+/// Decrements the counter, waiting at most `timeout` seconds while it is 0 (negative:
+/// without limit; 0: try once). Semaphores have no owner: a process that dies after
+/// acquiring does not give its unit back.
+///
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc_status {
+    ffi_status!({
+        let s = arg_handle!(s);
+        s.acquire(arg_timeout!(timeout))
+    })
+}
+
+/// Increments the counter and wakes one waiter; never blocks.
+///
+/// Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial
+/// value (or any semaphore above 2147483647), nothing changed; `PC_ERR_INVALID_ARGUMENT`
+/// for a NULL or invalid `s`.
+#[no_mangle]
+pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
+    ffi_status!({ arg_handle!(s).release() })
+}
+
+/// Stores the counter's current value in `*out` (it may change at once).
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`.
+#[no_mangle]
+pub extern "C" fn pc_semaphore_value(s: *mut pc_semaphore, out: *mut i32) -> pc_status {
+    ffi_status!({
+        let s = arg_handle!(s);
+        arg_out!(out).write(s.value() as i32);
+        Ok(())
+    })
+}
+
+/// Releases the caller's handle. NULL is a no-op. Never blocks.
+#[no_mangle]
+pub extern "C" fn pc_semaphore_free(s: *mut pc_semaphore) {
+    ffi_value!((), { handle::release(s, "s") })
+}
+
+/// Creates a `Condition` on `lock` (a Lock or RLock handle, which the condition keeps
+/// alive), or on a new RLock of its own when `lock` is NULL. At most 255 waiters at once.
+/// `*out` is a new handle owned by the caller (`pc_condition_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
+/// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_condition_new(lock: *mut pc_lock, out: *mut *mut pc_condition) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let lock = if lock.is_null() {
+            None
+        } else {
+            Some(arg_handle!(lock).share())
+        };
+        out.write(handle::into_raw(Condition::new(lock)?));
+        Ok(())
+    })
+}
+
+/// Acquires the condition's lock: as `pc_lock_acquire`, with the same statuses.
+#[no_mangle]
+pub extern "C" fn pc_condition_acquire(c: *mut pc_condition, timeout: f64) -> pc_status {
+    ffi_status!({
+        let c = arg_handle!(c);
+        acquired(c.lock().acquire(arg_timeout!(timeout)))
+    })
+}
+
+/// Releases the condition's lock: as `pc_lock_release`, with the same statuses.
+#[no_mangle]
+pub extern "C" fn pc_condition_release(c: *mut pc_condition) -> pc_status {
+    ffi_status!({ arg_handle!(c).lock().release() })
+}
+
+/// Waits to be notified (Python's `wait`): releases the lock (every level of an RLock),
+/// sleeps until `pc_condition_notify` picks this waiter or `timeout` seconds pass
+/// (negative: without limit), then takes the lock again — in every case, interrupted or
+/// timed out too.
+///
+/// Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+/// `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
+/// (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
+/// `PC_ERR_TOO_LARGE` when 255 waiters already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
+/// or invalid `c` or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_condition_wait(c: *mut pc_condition, timeout: f64) -> pc_status {
+    ffi_status!({
+        let c = arg_handle!(c);
+        acquired(c.wait(arg_timeout!(timeout)))
+    })
+}
+
+/// Waits until `pred(ctx)` is true (Python's `wait_for`): calls it first, then after each
+/// wake-up, always with the lock held, for at most `timeout` seconds in all.
+///
+/// Returns `PC_OK` once `pred` returned true; `PC_ERR_TIMEOUT` if it is still false at
+/// the deadline; otherwise the statuses of `pc_condition_wait`, and
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL `pred`.
+#[no_mangle]
+pub extern "C" fn pc_condition_wait_for(
+    c: *mut pc_condition,
+    pred: pc_predicate_fn,
+    ctx: *mut c_void,
+    timeout: f64,
+) -> pc_status {
+    ffi_status!({
+        let c = arg_handle!(c);
+        let pred = pred.ok_or_else(|| Error::invalid_argument("pred is NULL"))?;
+        c.wait_for(&mut || pred(ctx), arg_timeout!(timeout))
+    })
+}
+
+/// Wakes the `n` longest-waiting waiters (fewer if fewer wait), skipping waiters whose
+/// process died. Never waits for the woken ones.
+///
+/// Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+#[no_mangle]
+pub extern "C" fn pc_condition_notify(c: *mut pc_condition, n: usize) -> pc_status {
+    ffi_status!({ arg_handle!(c).notify(n).map(drop) })
+}
+
+/// Wakes every waiter; as `pc_condition_notify`.
+#[no_mangle]
+pub extern "C" fn pc_condition_notify_all(c: *mut pc_condition) -> pc_status {
+    ffi_status!({ arg_handle!(c).notify_all().map(drop) })
+}
+
+/// Releases the caller's handle (and its reference to the lock). NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_condition_free(c: *mut pc_condition) {
+    ffi_value!((), { handle::release(c, "c") })
+}
+
+/// Creates an `Event`, not set. `*out` is a new handle owned by the caller
+/// (`pc_event_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS`/
+/// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_event_new(out: *mut *mut pc_event) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Event::new()?));
+        Ok(())
+    })
+}
+
+/// Sets the flag and wakes every waiter; never waits for them.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+#[no_mangle]
+pub extern "C" fn pc_event_set(e: *mut pc_event) -> pc_status {
+    ffi_status!({
+        arg_handle!(e).set();
+        Ok(())
+    })
+}
+
+/// Clears the flag.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+#[no_mangle]
+pub extern "C" fn pc_event_clear(e: *mut pc_event) -> pc_status {
+    ffi_status!({
+        arg_handle!(e).clear();
+        Ok(())
+    })
+}
+
+/// Whether the flag is set; false for a NULL or invalid `e` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_event_is_set(e: *mut pc_event) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(e).is_set()) })
+}
+
+/// Waits until the flag is set, at most `timeout` seconds (negative: without limit; 0:
+/// only checks).
+///
+/// Returns `PC_OK` once set; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_event_wait(e: *mut pc_event, timeout: f64) -> pc_status {
+    ffi_status!({
+        let e = arg_handle!(e);
+        e.wait(arg_timeout!(timeout))
+    })
+}
+
+/// Releases the caller's handle. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_event_free(e: *mut pc_event) {
+    ffi_value!((), { handle::release(e, "e") })
+}
+
+/// Creates a `Barrier` for `parties` waiters (Python 3's). `*out` is a new handle owned by
+/// the caller (`pc_barrier_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `parties` 0 or above
+/// 4294967295; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Barrier::new(parties)?));
+        Ok(())
+    })
+}
+
+/// Waits until `parties` waiters have arrived, at most `timeout` seconds, and stores this
+/// waiter's arrival index (0 to parties-1) in `*index` (`index` may be NULL).
+///
+/// Returns `PC_OK`; `PC_ERR_BROKEN` when the barrier is broken (aborted, reset while
+/// waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
+/// the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_barrier_wait(
+    b: *mut pc_barrier,
+    timeout: f64,
+    index: *mut usize,
+) -> pc_status {
+    ffi_status!({
+        let b = arg_handle!(b);
+        let arrived = b.wait(arg_timeout!(timeout))?;
+        if let Some(index) = handle::out_opt(index) {
+            index.write(arrived);
+        }
+        Ok(())
+    })
+}
+
+/// Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+#[no_mangle]
+pub extern "C" fn pc_barrier_abort(b: *mut pc_barrier) -> pc_status {
+    ffi_status!({ arg_handle!(b).abort() })
+}
+
+/// Returns the barrier to its initial state; waiters now get `PC_ERR_BROKEN`.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+#[no_mangle]
+pub extern "C" fn pc_barrier_reset(b: *mut pc_barrier) -> pc_status {
+    ffi_status!({ arg_handle!(b).reset() })
+}
+
+/// The number of parties (Python's `parties`); 0 for a NULL or invalid `b`.
+#[no_mangle]
+pub extern "C" fn pc_barrier_parties(b: *const pc_barrier) -> usize {
+    ffi_value!(0, { Ok(arg_handle!(b).parties()) })
+}
+
+/// The number of waiters now waiting (Python's `n_waiting`); 0 for a NULL or invalid `b`.
+#[no_mangle]
+pub extern "C" fn pc_barrier_n_waiting(b: *const pc_barrier) -> usize {
+    ffi_value!(0, { Ok(arg_handle!(b).n_waiting()) })
+}
+
+/// Whether the barrier is broken (Python's `broken`); false for a NULL or invalid `b`.
+#[no_mangle]
+pub extern "C" fn pc_barrier_broken(b: *const pc_barrier) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(b).broken()) })
+}
+
+/// Releases the caller's handle. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_barrier_free(b: *mut pc_barrier) {
+    ffi_value!((), { handle::release(b, "b") })
+}

@@ -1,0 +1,169 @@
+//! Python 3's `Barrier`: `parties` processes wait until all have arrived. Built on a
+//! Condition and a small shared state, following Python's algorithm (filling, draining,
+//! resetting, broken). A wait that times out breaks the barrier for all.
+
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::*};
+use std::sync::Arc;
+
+use super::condition::Condition;
+use super::lock::Lock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::Tag;
+use crate::shared_memory::{Shared, ShmSafe};
+use crate::wait::Deadline;
+
+const FILLING: i32 = 0;
+const DRAINING: i32 = 1;
+const RESETTING: i32 = -1;
+const BROKEN: i32 = -2;
+
+#[repr(C)]
+struct BarrierState {
+    /// Waiters inside `wait`.
+    count: AtomicU32,
+    /// FILLING, DRAINING, RESETTING or BROKEN.
+    phase: AtomicI32,
+}
+
+// SAFETY: atomics only, valid when zero; changed under the condition's lock.
+unsafe impl ShmSafe for BarrierState {}
+
+/// A process-shared barrier for `parties` waiters.
+#[repr(C)]
+pub struct Barrier {
+    tag: Tag,
+    parties: u32,
+    cond: Arc<Condition>,
+    state: Shared<BarrierState>,
+}
+
+/// Holds the barrier's lock; releases it when dropped.
+struct Held<'a>(&'a Lock);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // We hold it, so release cannot fail.
+        let _ = self.0.release();
+    }
+}
+
+impl Barrier {
+    /// The tag value of a barrier handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"barr");
+
+    /// A barrier for `parties` (at least 1) waiters.
+    pub fn new(parties: usize) -> Result<Arc<Barrier>> {
+        let parties = u32::try_from(parties)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                Error::invalid_argument(format!("parties must be 1..={}, not {parties}", u32::MAX))
+            })?;
+        Ok(Arc::new(Barrier {
+            tag: Tag::new(Barrier::TAG),
+            parties,
+            cond: Condition::new(Some(Lock::new()?))?,
+            state: Shared::new(BarrierState {
+                count: AtomicU32::new(0),
+                phase: AtomicI32::new(FILLING),
+            })?,
+        }))
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    pub fn parties(&self) -> usize {
+        self.parties as usize
+    }
+
+    /// Takes the barrier's lock (whatever happened to a previous holder: the state is only
+    /// changed by whole atomic stores).
+    fn hold(&self) -> Result<Held<'_>> {
+        self.cond.lock().acquire(Deadline::Never)?;
+        Ok(Held(self.cond.lock()))
+    }
+
+    fn phase(&self) -> i32 {
+        self.state.phase.load(Relaxed)
+    }
+
+    fn set_phase(&self, phase: i32) -> Result<()> {
+        self.state.phase.store(phase, Relaxed);
+        self.cond.notify_all().map(drop)
+    }
+
+    /// Waits until all parties arrived and returns this waiter's arrival index
+    /// (0..parties). `Broken` if the barrier is or becomes broken (or is reset meanwhile);
+    /// `Timeout` when the deadline passes, which breaks the barrier for the others.
+    pub fn wait(&self, deadline: Deadline) -> Result<usize> {
+        let _held = self.hold()?;
+        // Wait for a previous round to drain or reset.
+        self.cond.wait_for(
+            &mut || !matches!(self.phase(), DRAINING | RESETTING),
+            Deadline::Never,
+        )?;
+        if self.phase() == BROKEN {
+            return Err(broken());
+        }
+        let index = self.state.count.fetch_add(1, Relaxed);
+        let result = if index + 1 == self.parties {
+            self.set_phase(DRAINING)
+        } else {
+            self.wait_for_release(deadline)
+        };
+        let left = self.state.count.fetch_sub(1, Relaxed) - 1;
+        if left == 0 && matches!(self.phase(), DRAINING | RESETTING) {
+            self.set_phase(FILLING)?;
+        }
+        result.map(|()| index as usize)
+    }
+
+    fn wait_for_release(&self, deadline: Deadline) -> Result<()> {
+        match self
+            .cond
+            .wait_for(&mut || self.phase() != FILLING, deadline)
+        {
+            Ok(()) if self.phase() < 0 => Err(broken()),
+            Ok(()) => Ok(()),
+            Err(err) => {
+                // Timed out or interrupted: the others must not wait for us forever.
+                self.set_phase(BROKEN)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Breaks the barrier: current and future waiters get `Broken` until `reset`.
+    pub fn abort(&self) -> Result<()> {
+        let _held = self.hold()?;
+        self.set_phase(BROKEN)
+    }
+
+    /// Returns the barrier to its initial state; current waiters get `Broken`.
+    pub fn reset(&self) -> Result<()> {
+        let _held = self.hold()?;
+        let phase = match (self.state.count.load(Relaxed), self.phase()) {
+            // Waiters of a round being released keep draining; the others are woken broken.
+            (0, _) => FILLING,
+            (_, FILLING | BROKEN) => RESETTING,
+            (_, phase) => phase,
+        };
+        self.set_phase(phase)
+    }
+
+    /// Whether the barrier is broken.
+    pub fn broken(&self) -> bool {
+        self.phase() == BROKEN
+    }
+
+    /// Waiters inside `wait` now.
+    pub fn n_waiting(&self) -> usize {
+        self.state.count.load(Relaxed) as usize
+    }
+}
+
+fn broken() -> Error {
+    Error::new(ErrorKind::Broken, "the barrier is broken")
+}

@@ -1,0 +1,226 @@
+//! `Condition`: waiters queue in numbered slots in shared memory; `notify(n)` marks the
+//! `n` oldest live waiters notified and wakes each one on its own futex word.
+//!
+//! So wake counts are exact, waiters are woken in the order they came, `notify` never
+//! waits for anyone (Python's can hang on a killed waiter), and a waiter that died is
+//! skipped: its wake-up does not go to waste nor to a later waiter.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::Arc;
+
+use super::lock::{Acquired, Lock};
+use super::owner;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::Tag;
+use crate::shared_memory::{Shared, ShmSafe};
+use crate::sys::futex;
+use crate::wait::{self, Deadline};
+
+/// Waiters a condition can hold at once (its state fills one 4 KiB page).
+pub const MAX_WAITERS: usize = 255;
+
+const FREE: u32 = 0;
+const WAITING: u32 = 1;
+const NOTIFIED: u32 = 2;
+
+#[repr(C)]
+struct Slot {
+    /// FREE, WAITING or NOTIFIED; the futex word its waiter sleeps on.
+    state: AtomicU32,
+    /// The waiter's process, to skip it if it died.
+    pid: AtomicU32,
+    /// Arrival order.
+    ticket: AtomicU64,
+}
+
+#[repr(C)]
+struct ConditionState {
+    next_ticket: AtomicU64,
+    /// Slots at or above this index were never used: scans stop here.
+    used: AtomicU32,
+    _reserved: u32,
+    slots: [Slot; MAX_WAITERS],
+}
+
+// SAFETY: atomics only, valid when zero. Slots change under the condition's lock, except
+// a slot's state, which notifiers and its waiter access atomically.
+unsafe impl ShmSafe for ConditionState {}
+
+/// A process-shared condition variable on a `Lock` or `RLock`.
+#[repr(C)]
+pub struct Condition {
+    tag: Tag,
+    lock: Arc<Lock>,
+    state: Shared<ConditionState>,
+}
+
+impl Condition {
+    /// The tag value of a condition handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"cond");
+
+    /// A condition on `lock`, or on a new RLock when `None`.
+    pub fn new(lock: Option<Arc<Lock>>) -> Result<Arc<Condition>> {
+        let lock = match lock {
+            Some(lock) => lock,
+            None => Lock::new_recursive()?,
+        };
+        // SAFETY: all-zero bytes are a valid ConditionState (atomics), as ShmSafe requires.
+        let zeroed = unsafe { std::mem::zeroed::<ConditionState>() };
+        Ok(Arc::new(Condition {
+            tag: Tag::new(Condition::TAG),
+            lock,
+            state: Shared::new(zeroed)?,
+        }))
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// The lock this condition uses.
+    pub fn lock(&self) -> &Arc<Lock> {
+        &self.lock
+    }
+
+    fn check_owned(&self, verb: &str) -> Result<()> {
+        if self.lock.is_owned() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::NotOwner,
+            format!("cannot {verb} without holding the condition's lock"),
+        ))
+    }
+
+    fn slots(&self) -> &[Slot] {
+        let used = self.state.used.load(Relaxed) as usize;
+        &self.state.slots[..used.min(MAX_WAITERS)]
+    }
+
+    /// Takes a free slot for the calling waiter (the lock is held).
+    fn enqueue(&self, pid: u32) -> Result<&Slot> {
+        let state = &*self.state;
+        let index = match self
+            .slots()
+            .iter()
+            .position(|s| s.state.load(Relaxed) == FREE)
+        {
+            Some(index) => index,
+            None if (state.used.load(Relaxed) as usize) < MAX_WAITERS => {
+                state.used.fetch_add(1, Relaxed) as usize
+            }
+            None => self.reclaim_dead().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::TooLarge,
+                    format!("a condition holds at most {MAX_WAITERS} waiters"),
+                )
+            })?,
+        };
+        let slot = &state.slots[index];
+        slot.pid.store(pid, Relaxed);
+        slot.ticket
+            .store(state.next_ticket.fetch_add(1, Relaxed), Relaxed);
+        slot.state.store(WAITING, Release);
+        Ok(slot)
+    }
+
+    /// Frees the slot of a waiter whose process died, if any.
+    fn reclaim_dead(&self) -> Option<usize> {
+        let index = self
+            .slots()
+            .iter()
+            .position(|s| !owner::may_be_alive(s.pid.load(Relaxed)))?;
+        self.state.slots[index].state.store(FREE, Release);
+        Some(index)
+    }
+
+    /// Waits until notified (Python's `wait`): releases the lock (all levels of an RLock),
+    /// sleeps until `notify` picks this waiter or `deadline` passes (`Timeout`) or a
+    /// `pc_interrupt()` comes (`Interrupted`), then takes the lock again in every case.
+    /// Fails with `NotOwner` when the caller does not hold the lock.
+    pub fn wait(&self, deadline: Deadline) -> Result<Acquired> {
+        self.check_owned("wait on a condition")?;
+        let slot = self.enqueue(owner::me().pid)?;
+        let depth = self.lock.release_save()?;
+        let waited = wait::block_until(
+            deadline,
+            || Ok(slot.state.load(Acquire) == NOTIFIED),
+            |slice| {
+                futex::wait(&slot.state, WAITING, slice);
+                Ok(())
+            },
+        );
+        let reacquired = self.lock.acquire_restore(depth);
+        // A notify that came after the deadline but before we took the lock still counts.
+        let notified = slot.state.swap(FREE, AcqRel) == NOTIFIED;
+        let acquired = reacquired?;
+        match waited {
+            Err(err) if !notified => Err(err),
+            _ => Ok(acquired),
+        }
+    }
+
+    /// Waits until `predicate()` is true (Python's `wait_for`), asking it first, then after
+    /// each wake-up; `Timeout` if it is still false at the deadline.
+    pub fn wait_for(&self, predicate: &mut dyn FnMut() -> bool, deadline: Deadline) -> Result<()> {
+        self.check_owned("wait on a condition")?;
+        while !predicate() {
+            if deadline.remaining().is_some_and(|left| left.is_zero()) {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "timed out with the predicate still false",
+                ));
+            }
+            match self.wait(deadline) {
+                Ok(_) => {}
+                Err(err) if err.kind() == ErrorKind::Timeout => {
+                    if predicate() {
+                        return Ok(());
+                    }
+                    return Err(err.context("predicate still false"));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Wakes the `n` oldest waiters (skipping dead ones); never blocks. Fails with
+    /// `NotOwner` when the caller does not hold the lock. Returns how many were woken.
+    pub fn notify(&self, n: usize) -> Result<usize> {
+        self.check_owned("notify a condition")?;
+        let me = owner::me().pid;
+        let mut waiting: Vec<(u64, &Slot)> = self
+            .slots()
+            .iter()
+            .filter(|s| s.state.load(Acquire) == WAITING)
+            .map(|s| (s.ticket.load(Relaxed), s))
+            .collect();
+        waiting.sort_unstable_by_key(|(ticket, _)| *ticket);
+        let mut woken = 0;
+        for (_, slot) in waiting {
+            if woken == n {
+                break;
+            }
+            let pid = slot.pid.load(Relaxed);
+            if pid != me && !owner::may_be_alive(pid) {
+                slot.state.store(FREE, Release);
+                continue;
+            }
+            if slot
+                .state
+                .compare_exchange(WAITING, NOTIFIED, AcqRel, Relaxed)
+                .is_ok()
+            {
+                futex::wake(&slot.state, 1);
+                woken += 1;
+            }
+        }
+        Ok(woken)
+    }
+
+    /// Wakes every waiter; never blocks.
+    pub fn notify_all(&self) -> Result<usize> {
+        self.notify(usize::MAX)
+    }
+}

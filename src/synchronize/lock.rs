@@ -1,0 +1,332 @@
+//! `Lock` and `RLock` across processes: a futex lock whose holder is named in shared
+//! memory, so a waiter can tell when the holder died and take the lock over.
+//!
+//! The lock word holds the owner's id (see `owner`) — taking the lock and naming its
+//! holder is one compare-and-swap. Waiters sleep on a separate futex word (`sleepers`),
+//! set before they sleep and cleared by the releaser that wakes one of them. Every
+//! `OWNER_CHECK` a sleeper looks whether the holder still lives; if not, it takes the lock
+//! over and reports `Acquired::OwnerDied`.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::owner::{self, Me};
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::Tag;
+use crate::shared_memory::{Shared, ShmSafe};
+use crate::sys::futex;
+use crate::wait::{self, Deadline, Interrupts};
+
+/// How often a waiter checks whether the holder still lives.
+const OWNER_CHECK: Duration = Duration::from_millis(50);
+
+/// How an acquire succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    /// The usual way.
+    Clean,
+    /// The previous holder (pid) died holding the lock; the caller holds it now. Data it
+    /// guarded may be half-updated.
+    OwnerDied(u32),
+}
+
+#[repr(C)]
+struct LockState {
+    /// 0 when free, else the holder's owner id.
+    owner: AtomicU64,
+    /// Futex word: 1 when a waiter may be sleeping.
+    sleepers: AtomicU32,
+    /// RLock: the holding thread; 0 whenever the lock is free. Written by the holder only.
+    tid: AtomicU32,
+    /// RLock: recursion depth. Accessed by the holder only.
+    count: AtomicU32,
+}
+
+// SAFETY: atomics only, valid when zero.
+unsafe impl ShmSafe for LockState {}
+
+/// A process-shared lock: `Lock` (any process may release it) or `RLock` (recursive,
+/// released by its owning thread only).
+#[repr(C)]
+pub struct Lock {
+    tag: Tag,
+    recursive: bool,
+    state: Shared<LockState>,
+}
+
+impl Lock {
+    /// The tag value of a lock handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"lock");
+
+    fn with_kind(recursive: bool) -> Result<Arc<Lock>> {
+        Ok(Arc::new(Lock {
+            tag: Tag::new(Lock::TAG),
+            recursive,
+            state: Shared::new(LockState {
+                owner: AtomicU64::new(0),
+                sleepers: AtomicU32::new(0),
+                tid: AtomicU32::new(0),
+                count: AtomicU32::new(0),
+            })?,
+        }))
+    }
+
+    /// A new `Lock`: not recursive; any process may release it.
+    pub fn new() -> Result<Arc<Lock>> {
+        Lock::with_kind(false)
+    }
+
+    /// A new `RLock`: recursive; only the holding thread may release it.
+    pub fn new_recursive() -> Result<Arc<Lock>> {
+        Lock::with_kind(true)
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    pub fn is_recursive(&self) -> bool {
+        self.recursive
+    }
+
+    /// Acquires the lock, waiting until `deadline` (`Timeout`) or a `pc_interrupt()`
+    /// (`Interrupted`). An RLock already held by this thread is acquired again at once.
+    pub fn acquire(&self, deadline: Deadline) -> Result<Acquired> {
+        let me = owner::me();
+        if self
+            .state
+            .owner
+            .compare_exchange(0, me.id, Acquire, Relaxed)
+            .is_ok()
+        {
+            self.took(me, 1);
+            return Ok(Acquired::Clean);
+        }
+        if self.recursive && self.held_by_thread(me) {
+            let count = self.state.count.load(Relaxed);
+            if count == u32::MAX {
+                return Err(Error::new(
+                    ErrorKind::Value,
+                    "RLock acquired too many times",
+                ));
+            }
+            self.state.count.store(count + 1, Relaxed);
+            return Ok(Acquired::Clean);
+        }
+        self.acquire_contended(me, deadline, Interrupts::Honour, 1)
+    }
+
+    /// The slow path: sleep until the lock is free (or its holder dead), then take it with
+    /// recursion depth `depth`.
+    fn acquire_contended(
+        &self,
+        me: Me,
+        deadline: Deadline,
+        interrupts: Interrupts,
+        depth: u32,
+    ) -> Result<Acquired> {
+        let state = &*self.state;
+        let died = Cell::new(None);
+        let mut last_check = Instant::now();
+        wait::block_until_with(
+            deadline,
+            interrupts,
+            || {
+                // After contention there may be other sleepers: keep `sleepers` set so that
+                // our release wakes the next one.
+                if died.get().is_some()
+                    || state
+                        .owner
+                        .compare_exchange(0, me.id, Acquire, Relaxed)
+                        .is_ok()
+                {
+                    state.sleepers.store(1, SeqCst);
+                    return Ok(true);
+                }
+                Ok(false)
+            },
+            |slice| {
+                state.sleepers.store(1, SeqCst);
+                let holder = state.owner.load(SeqCst);
+                if holder == 0 {
+                    return Ok(());
+                }
+                futex::wait(&state.sleepers, 1, slice.min(OWNER_CHECK));
+                if last_check.elapsed() >= OWNER_CHECK {
+                    last_check = Instant::now();
+                    let holder = state.owner.load(Acquire);
+                    if holder != 0
+                        && holder != me.id
+                        && !owner::is_alive(holder)
+                        && state
+                            .owner
+                            .compare_exchange(holder, me.id, Acquire, Relaxed)
+                            .is_ok()
+                    {
+                        died.set(Some(owner::pid_of(holder)));
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        self.took(me, depth);
+        Ok(died.get().map_or(Acquired::Clean, Acquired::OwnerDied))
+    }
+
+    /// Records the new holder's thread and depth (the owner id is already in place).
+    fn took(&self, me: Me, depth: u32) {
+        if self.recursive {
+            self.state.tid.store(me.tid, Relaxed);
+            self.state.count.store(depth, Relaxed);
+        }
+    }
+
+    /// Whether the calling thread holds this RLock. `tid` equals our tid only if we wrote
+    /// it, and it is cleared before every release, so a stale value never matches.
+    fn held_by_thread(&self, me: Me) -> bool {
+        self.state.owner.load(Relaxed) == me.id && self.state.tid.load(Relaxed) == me.tid
+    }
+
+    /// Whether the caller may use a Condition on this lock: an RLock held by this thread,
+    /// or a Lock held at all (Python cannot tell who holds a Lock either).
+    pub(crate) fn is_owned(&self) -> bool {
+        if self.recursive {
+            self.held_by_thread(owner::me())
+        } else {
+            self.state.owner.load(Relaxed) != 0
+        }
+    }
+
+    /// Releases once. A Lock may be released by anyone while it is held; an RLock only by
+    /// its holding thread. Otherwise `NotOwner`.
+    pub fn release(&self) -> Result<()> {
+        if self.recursive {
+            let me = owner::me();
+            if !self.held_by_thread(me) {
+                return Err(Error::new(
+                    ErrorKind::NotOwner,
+                    "cannot release an RLock this thread does not hold",
+                ));
+            }
+            let count = self.state.count.load(Relaxed);
+            if count > 1 {
+                self.state.count.store(count - 1, Relaxed);
+                return Ok(());
+            }
+        }
+        self.unlock()
+    }
+
+    /// Frees the lock and wakes one sleeper.
+    fn unlock(&self) -> Result<()> {
+        let state = &*self.state;
+        if self.recursive {
+            state.count.store(0, Relaxed);
+            state.tid.store(0, Relaxed);
+        }
+        if state.owner.swap(0, SeqCst) == 0 {
+            return Err(Error::new(
+                ErrorKind::NotOwner,
+                "cannot release an unlocked Lock",
+            ));
+        }
+        if state.sleepers.load(SeqCst) != 0 && state.sleepers.swap(0, SeqCst) != 0 {
+            futex::wake(&state.sleepers, 1);
+        }
+        Ok(())
+    }
+
+    /// For a Condition wait: releases the lock completely and returns the depth to restore.
+    pub(crate) fn release_save(&self) -> Result<u32> {
+        if !self.is_owned() {
+            return Err(Error::new(
+                ErrorKind::NotOwner,
+                "the condition's lock is not held",
+            ));
+        }
+        let depth = if self.recursive {
+            self.state.count.load(Relaxed)
+        } else {
+            1
+        };
+        self.unlock()?;
+        Ok(depth)
+    }
+
+    /// For a Condition wait: takes the lock again, with its depth, whatever interrupts come.
+    pub(crate) fn acquire_restore(&self, depth: u32) -> Result<Acquired> {
+        let me = owner::me();
+        if self
+            .state
+            .owner
+            .compare_exchange(0, me.id, Acquire, Relaxed)
+            .is_ok()
+        {
+            self.took(me, depth);
+            return Ok(Acquired::Clean);
+        }
+        self.acquire_contended(me, Deadline::Never, Interrupts::Ignore, depth)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Deadline {
+        Deadline::from_timeout(0.0).unwrap()
+    }
+
+    #[test]
+    fn lock_contract() {
+        let lock = Lock::new().unwrap();
+        assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::NotOwner);
+        assert_eq!(lock.acquire(now()).unwrap(), Acquired::Clean);
+        assert_eq!(lock.acquire(now()).unwrap_err().kind(), ErrorKind::Timeout);
+        lock.release().unwrap();
+        assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::NotOwner);
+    }
+
+    #[test]
+    fn rlock_is_recursive_and_owned_by_its_thread() {
+        let lock = Lock::new_recursive().unwrap();
+        lock.acquire(now()).unwrap();
+        lock.acquire(now()).unwrap();
+        let other = lock.clone();
+        let err = std::thread::spawn(move || other.release().unwrap_err().kind())
+            .join()
+            .unwrap();
+        assert_eq!(err, ErrorKind::NotOwner);
+        let other = lock.clone();
+        let err = std::thread::spawn(move || other.acquire(now()).unwrap_err().kind())
+            .join()
+            .unwrap();
+        assert_eq!(err, ErrorKind::Timeout);
+        lock.release().unwrap();
+        lock.release().unwrap();
+        assert_eq!(lock.release().unwrap_err().kind(), ErrorKind::NotOwner);
+    }
+
+    #[test]
+    fn threads_contend_and_count_exactly() {
+        let lock = Lock::new().unwrap();
+        let counter = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (lock, counter) = (lock.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        lock.acquire(Deadline::Never).unwrap();
+                        let v = counter.load(Relaxed);
+                        counter.store(v + 1, Relaxed);
+                        lock.release().unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(counter.load(Relaxed), 40_000);
+    }
+}

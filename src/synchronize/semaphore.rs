@@ -1,0 +1,137 @@
+//! `Semaphore` and `BoundedSemaphore`: a counter in shared memory with futex waits.
+//! Semaphores have no owner, so a holder's death cannot be detected: a timed acquire is
+//! the remedy, as in Python.
+
+use std::sync::atomic::{AtomicU32, Ordering::*};
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::Tag;
+use crate::shared_memory::{Shared, ShmSafe};
+use crate::sys::futex;
+use crate::wait::{self, Deadline};
+
+/// The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
+pub const MAX_VALUE: u32 = i32::MAX as u32;
+
+#[repr(C)]
+struct SemaphoreState {
+    /// The counter, and the futex word waiters sleep on while it is 0.
+    value: AtomicU32,
+    /// Processes/threads inside a blocking acquire (a killed one only costs spare wakes).
+    waiters: AtomicU32,
+}
+
+// SAFETY: atomics only, valid when zero.
+unsafe impl ShmSafe for SemaphoreState {}
+
+/// A process-shared counting semaphore.
+#[repr(C)]
+pub struct Semaphore {
+    tag: Tag,
+    /// `Some(initial)` for a BoundedSemaphore: releases beyond it are refused.
+    bound: Option<u32>,
+    state: Shared<SemaphoreState>,
+}
+
+impl Semaphore {
+    /// The tag value of a semaphore handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"sema");
+
+    fn create(value: u32, bound: Option<u32>) -> Result<Arc<Semaphore>> {
+        if value > MAX_VALUE {
+            return Err(Error::invalid_argument(format!(
+                "value {value} is above {MAX_VALUE}"
+            )));
+        }
+        Ok(Arc::new(Semaphore {
+            tag: Tag::new(Semaphore::TAG),
+            bound,
+            state: Shared::new(SemaphoreState {
+                value: AtomicU32::new(value),
+                waiters: AtomicU32::new(0),
+            })?,
+        }))
+    }
+
+    /// A `Semaphore` with counter `value`.
+    pub fn new(value: u32) -> Result<Arc<Semaphore>> {
+        Semaphore::create(value, None)
+    }
+
+    /// A `BoundedSemaphore`: releasing above `value` is a `Value` error.
+    pub fn new_bounded(value: u32) -> Result<Arc<Semaphore>> {
+        Semaphore::create(value, Some(value))
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// Takes one unit if the counter is positive.
+    fn try_take(&self) -> bool {
+        let value = &self.state.value;
+        let mut current = value.load(Relaxed);
+        while current > 0 {
+            match value.compare_exchange_weak(current, current - 1, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+        false
+    }
+
+    /// Decrements the counter, waiting while it is 0 until `deadline` (`Timeout`) or a
+    /// `pc_interrupt()` (`Interrupted`).
+    pub fn acquire(&self, deadline: Deadline) -> Result<()> {
+        if self.try_take() {
+            return Ok(());
+        }
+        let state = &*self.state;
+        state.waiters.fetch_add(1, SeqCst);
+        let result = wait::block_until(
+            deadline,
+            || Ok(self.try_take()),
+            |slice| {
+                futex::wait(&state.value, 0, slice);
+                Ok(())
+            },
+        );
+        state.waiters.fetch_sub(1, SeqCst);
+        result
+    }
+
+    /// Increments the counter and wakes one waiter. A BoundedSemaphore refuses to go above
+    /// its initial value (`Value`); no semaphore goes above [`MAX_VALUE`].
+    pub fn release(&self) -> Result<()> {
+        let state = &*self.state;
+        let limit = self.bound.unwrap_or(MAX_VALUE);
+        let mut current = state.value.load(Relaxed);
+        loop {
+            if current >= limit {
+                let what = if self.bound.is_some() {
+                    "BoundedSemaphore released too many times"
+                } else {
+                    "semaphore value would overflow"
+                };
+                return Err(Error::new(ErrorKind::Value, what));
+            }
+            match state
+                .value
+                .compare_exchange_weak(current, current + 1, Release, Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => current = now,
+            }
+        }
+        if state.waiters.load(SeqCst) > 0 {
+            futex::wake(&state.value, 1);
+        }
+        Ok(())
+    }
+
+    /// The counter now (may change at once).
+    pub fn value(&self) -> u32 {
+        self.state.value.load(Relaxed)
+    }
+}
