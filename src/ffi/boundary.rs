@@ -7,6 +7,8 @@ use super::status::{pc_status, set_last_error};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Runs `body` for the exported function `site` (a `type_name` path) and returns its status.
+/// Inlined, so the success path of an exported function costs no extra call.
+#[inline(always)]
 pub(crate) fn status(site: &'static str, body: impl FnOnce() -> Result<()>) -> pc_status {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => pc_status::PC_OK,
@@ -16,6 +18,7 @@ pub(crate) fn status(site: &'static str, body: impl FnOnce() -> Result<()>) -> p
 }
 
 /// Runs `body` for `site` and returns its value, or `fallback` after recording the error.
+#[inline(always)]
 pub(crate) fn value<T>(site: &'static str, fallback: T, body: impl FnOnce() -> Result<T>) -> T {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(v)) => v,
@@ -31,12 +34,15 @@ pub(crate) fn value<T>(site: &'static str, fallback: T, body: impl FnOnce() -> R
 }
 
 /// Records `err` (prefixed with the function's name) and returns its status.
+#[cold]
+#[inline(never)]
 fn fail(site: &'static str, err: Error) -> pc_status {
     let status = pc_status::from(err.kind());
     set_last_error(&format!("{}: {}", function_name(site), err.message()));
     status
 }
 
+#[cold]
 fn panic_error(panic: Box<dyn Any + Send>) -> Error {
     let what = panic
         .downcast_ref::<&str>()
