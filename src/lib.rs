@@ -13,6 +13,7 @@ pub mod process;
 pub mod wait;
 
 pub mod ffi;
+mod fork;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result};

@@ -133,3 +133,14 @@ pub(crate) fn cpu_count() -> i32 {
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     n.clamp(1, i32::MAX as libc::c_long) as i32
 }
+
+/// Registers fork handlers: `prepare` before every later `fork` of this process (ours or
+/// the program's own), `parent` and `child` after it on each side.
+pub(crate) fn at_fork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) {
+    // SAFETY: plain functions that stay valid for the program's life.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
