@@ -17,6 +17,7 @@ pub mod wait;
 mod shared_memory;
 
 pub mod ffi;
+mod fork;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result};

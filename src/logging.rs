@@ -61,7 +61,8 @@ pub fn enable(level: i32, handler: Option<Handler>, format: Option<&str>) -> Res
     // messages go there, and `log()` below still reaches our handler.
     let _ = log::set_logger(&BACKEND);
     log::set_max_level(level_filter(level));
-    *write_config() = Some(Arc::new(Config {
+    crate::fork::install_hooks();
+    *lock_config() = Some(Arc::new(Config {
         level,
         handler,
         format,
@@ -94,12 +95,8 @@ pub fn log(level: i32, message: &str) {
     }
 }
 
-/// Held across `fork`, so no other thread holds the configuration lock at that moment.
-pub(crate) fn fork_guard() -> RwLockWriteGuard<'static, Option<Arc<Config>>> {
-    write_config()
-}
-
-fn write_config() -> RwLockWriteGuard<'static, Option<Arc<Config>>> {
+/// Locks the configuration for writing (also held across `fork`, see `crate::fork`).
+pub(crate) fn lock_config() -> RwLockWriteGuard<'static, Option<Arc<Config>>> {
     CONFIG
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use current::{current, current_arc};
-pub(crate) use registry::shutdown_children;
+pub(crate) use registry::{lock as lock_registry, shutdown_children, Registry};
 
 use crate::error::{Error, Result};
 use crate::handle::Tag;
@@ -64,6 +64,7 @@ impl Process {
     /// A new, unstarted child of the current process, named `Process-N` (`Process-N:M` in a
     /// child), inheriting the current process's authkey and daemon flag. `None` runs nothing.
     pub fn new(target: Option<Target>) -> Arc<Process> {
+        crate::fork::install_hooks();
         let parent = current();
         let mut identity = parent.identity.clone();
         identity.push(registry::lock().take_number());
@@ -216,25 +217,19 @@ impl Process {
                 "a daemonic process is not allowed to have children",
             ));
         }
-        // No library lock may be held by another thread across fork: take them all here.
-        let log_guard = crate::logging::fork_guard();
-        let mut registry = registry::lock();
-        registry.ensure_reaper()?;
+        registry::lock().ensure_reaper()?;
         os::flush_stdio();
         let parent = os::getpid();
+        // The fork handlers (crate::fork) take the library's locks around the fork and reset
+        // the child's copy of the parent's state.
         match os::fork().map_err(|e| Error::os("fork", e))? {
             os::Forked::Child => {
-                registry.reset_after_fork();
-                drop(registry);
-                drop(log_guard);
-                crate::interrupt::reset_after_fork();
                 let daemon = state.daemon;
                 drop(state);
                 current::become_current(self);
                 self.bootstrap(daemon, parent)
             }
             os::Forked::Parent(pid) => {
-                drop(log_guard);
                 let pidfd = match os::pidfd_open(pid) {
                     Ok(fd) => fd,
                     Err(err) => {
@@ -242,7 +237,7 @@ impl Process {
                         return Err(Error::os("pidfd_open", err));
                     }
                 };
-                registry.add(self.clone(), pid, pidfd.as_fd());
+                registry::lock().add(self.clone(), pid, pidfd.as_fd());
                 log::debug!("started {} (pid {pid})", state.name.to_string_lossy());
                 state.run = Run::Running { pid, pidfd };
                 Ok(())

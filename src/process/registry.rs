@@ -5,21 +5,17 @@
 //! a zombie even when its handle was freed or never joined. At the program's normal exit,
 //! daemonic children are terminated and the others joined, as `processing` does.
 //!
-//! Lock order: the registry lock may be taken while holding the state lock of a process
-//! that is not registered yet (in `Process::start`); code holding the registry lock may
-//! lock the state of registered children. Nothing else nests them.
+//! Lock order: code holding the registry lock may lock the state of registered children;
+//! `Process::start` takes the registry lock (and, through the fork handlers, logging's)
+//! while holding the state lock of the process it starts, which is not registered yet.
 
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 
 use super::Process;
 use crate::error::{Error, Result};
 use crate::sys::epoll::Epoll;
-use crate::sys::process as os;
 
-pub(super) struct Registry {
-    /// The process these children belong to; anything else means we are in a child
-    /// forked behind the library's back and the list is not ours.
-    owner: libc::pid_t,
+pub(crate) struct Registry {
     /// Number of the next child started from this process ("Process-N").
     next_number: u32,
     /// Started children not reaped yet.
@@ -29,22 +25,18 @@ pub(super) struct Registry {
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    owner: 0,
     next_number: 1,
     children: Vec::new(),
     reaper: None,
 });
 
-/// Locks the registry. A poisoned lock still guards consistent data (no code panics
-/// while holding it halfway through an update), so poisoning is ignored.
-pub(super) fn lock() -> MutexGuard<'static, Registry> {
-    let mut registry = REGISTRY
+/// Locks the registry (also held across `fork`, see `crate::fork`). A poisoned lock still
+/// guards consistent data (no code panics halfway through an update), so poisoning is
+/// ignored.
+pub(crate) fn lock() -> MutexGuard<'static, Registry> {
+    REGISTRY
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if registry.owner == 0 {
-        registry.owner = os::getpid();
-    }
-    registry
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Registry {
@@ -86,8 +78,7 @@ impl Registry {
     }
 
     /// In a freshly forked child: the parent's children are not ours, nor is its reaper.
-    pub(super) fn reset_after_fork(&mut self) {
-        self.owner = os::getpid();
+    pub(crate) fn reset_after_fork(&mut self) {
         self.next_number = 1;
         self.children.clear();
         self.reaper = None;
@@ -110,9 +101,6 @@ pub(super) fn forget(child: &Process) {
 /// The live children of this process, after reaping those that ended.
 pub(crate) fn live_children() -> Vec<Arc<Process>> {
     let mut registry = lock();
-    if registry.owner != os::getpid() {
-        return Vec::new();
-    }
     registry.reap_ended();
     registry.children.clone()
 }

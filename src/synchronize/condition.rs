@@ -140,7 +140,7 @@ impl Condition {
     /// Fails with `NotOwner` when the caller does not hold the lock.
     pub fn wait(&self, deadline: Deadline) -> Result<Acquired> {
         self.check_owned("wait on a condition")?;
-        let slot = self.enqueue(owner::me().pid)?;
+        let slot = self.enqueue(owner::pid_of(owner::me().id))?;
         let depth = self.lock.release_save()?;
         let waited = wait::block_until(
             deadline,
@@ -189,7 +189,7 @@ impl Condition {
     /// `NotOwner` when the caller does not hold the lock. Returns how many were woken.
     pub fn notify(&self, n: usize) -> Result<usize> {
         self.check_owned("notify a condition")?;
-        let me = owner::me().pid;
+        let me = owner::pid_of(owner::me().id);
         let mut waiting: Vec<(u64, &Slot)> = self
             .slots()
             .iter()

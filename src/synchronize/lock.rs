@@ -38,10 +38,10 @@ struct LockState {
     owner: AtomicU64,
     /// Futex word: 1 when a waiter may be sleeping.
     sleepers: AtomicU32,
-    /// RLock: the holding thread; 0 whenever the lock is free. Written by the holder only.
-    tid: AtomicU32,
     /// RLock: recursion depth. Accessed by the holder only.
     count: AtomicU32,
+    /// RLock: the holding thread; 0 whenever the lock is free. Written by the holder only.
+    thread: AtomicU64,
 }
 
 // SAFETY: atomics only, valid when zero.
@@ -67,8 +67,8 @@ impl Lock {
             state: Shared::new(LockState {
                 owner: AtomicU64::new(0),
                 sleepers: AtomicU32::new(0),
-                tid: AtomicU32::new(0),
                 count: AtomicU32::new(0),
+                thread: AtomicU64::new(0),
             })?,
         }))
     }
@@ -178,15 +178,15 @@ impl Lock {
     /// Records the new holder's thread and depth (the owner id is already in place).
     fn took(&self, me: Me, depth: u32) {
         if self.recursive {
-            self.state.tid.store(me.tid, Relaxed);
+            self.state.thread.store(me.thread, Relaxed);
             self.state.count.store(depth, Relaxed);
         }
     }
 
-    /// Whether the calling thread holds this RLock. `tid` equals our tid only if we wrote
+    /// Whether the calling thread holds this RLock. `thread` equals ours only if we wrote
     /// it, and it is cleared before every release, so a stale value never matches.
     fn held_by_thread(&self, me: Me) -> bool {
-        self.state.owner.load(Relaxed) == me.id && self.state.tid.load(Relaxed) == me.tid
+        self.state.owner.load(Relaxed) == me.id && self.state.thread.load(Relaxed) == me.thread
     }
 
     /// Whether the caller may use a Condition on this lock: an RLock held by this thread,
@@ -224,7 +224,7 @@ impl Lock {
         let state = &*self.state;
         if self.recursive {
             state.count.store(0, Relaxed);
-            state.tid.store(0, Relaxed);
+            state.thread.store(0, Relaxed);
         }
         if state.owner.swap(0, SeqCst) == 0 {
             return Err(Error::new(

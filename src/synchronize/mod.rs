@@ -7,6 +7,7 @@ mod lock;
 mod owner;
 
 pub use lock::{Acquired, Lock};
+pub(crate) use owner::reset_after_fork;
 mod barrier;
 mod condition;
 mod event;

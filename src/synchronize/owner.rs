@@ -2,11 +2,10 @@
 //!
 //! An owner is a process, named by its pid and the low 32 bits of its start time, packed
 //! in one `u64` so that taking a lock and naming its holder is one atomic step. The start
-//! time tells a dead holder from a new process that got the same pid.
+//! time tells a dead holder from a new process that got the same pid. Threads are told
+//! apart by `pthread_self` (an RLock's holder is a thread of the owning process).
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Once;
 
 use crate::sys::process as os;
 
@@ -15,42 +14,37 @@ use crate::sys::process as os;
 pub(crate) struct Me {
     /// This process: `(start time as u32) << 32 | pid`; never 0.
     pub(crate) id: u64,
-    pub(crate) pid: u32,
-    pub(crate) tid: u32,
+    /// This thread, within the process.
+    pub(crate) thread: u64,
 }
 
-/// Bumped in every forked child, so thread caches of the parent's identity are refreshed.
-static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// This process's owner id, 0 until computed; reset in every forked child (`crate::fork`).
+static PROCESS_ID: AtomicU64 = AtomicU64::new(0);
 
-unsafe extern "C" fn after_fork_in_child() {
-    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-}
-
-thread_local! {
-    /// (fork generation, identity) of this thread; generation u64::MAX means unknown.
-    static CACHE: Cell<(u64, Me)> = const { Cell::new((u64::MAX, Me { id: 0, pid: 0, tid: 0 })) };
-}
-
-/// The calling thread's identity: a thread-local read after the first call.
+/// The calling thread's identity: two plain reads once the process id is known.
 pub(crate) fn me() -> Me {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| os::at_fork_child(after_fork_in_child));
-    let generation = FORK_GENERATION.load(Ordering::Relaxed);
-    CACHE.with(|cache| {
-        let (cached_generation, me) = cache.get();
-        if cached_generation == generation {
-            return me;
+    Me {
+        id: process_id(),
+        thread: os::thread_id(),
+    }
+}
+
+fn process_id() -> u64 {
+    match PROCESS_ID.load(Ordering::Relaxed) {
+        0 => {
+            crate::fork::install_hooks();
+            let pid = os::getpid();
+            let id = owner_id(pid as u32, os::start_time(pid).unwrap_or(0));
+            PROCESS_ID.store(id, Ordering::Relaxed);
+            id
         }
-        let pid = os::getpid();
-        let start = os::start_time(pid).unwrap_or(0);
-        let me = Me {
-            id: owner_id(pid as u32, start),
-            pid: pid as u32,
-            tid: os::gettid() as u32,
-        };
-        cache.set((generation, me));
-        me
-    })
+        id => id,
+    }
+}
+
+/// In a forked child: the parent's id is not ours.
+pub(crate) fn reset_after_fork() {
+    PROCESS_ID.store(0, Ordering::Relaxed);
 }
 
 fn owner_id(pid: u32, start_time: u64) -> u64 {
@@ -85,7 +79,7 @@ mod tests {
     #[test]
     fn me_is_alive_and_a_dead_child_is_not() {
         let me = me();
-        assert_eq!(me.pid as i32, os::getpid());
+        assert_eq!(pid_of(me.id) as i32, os::getpid());
         assert!(is_alive(me.id));
         // A pid with another start time is a different process.
         assert!(!is_alive(me.id ^ (1 << 40)));

@@ -134,10 +134,11 @@ pub(crate) fn cpu_count() -> i32 {
     n.clamp(1, i32::MAX as libc::c_long) as i32
 }
 
-/// The calling thread's id.
-pub(crate) fn gettid() -> libc::pid_t {
-    // SAFETY: gettid cannot fail.
-    unsafe { libc::gettid() }
+/// The calling thread's id within its process (`pthread_self`, no system call): unique
+/// among the process's live threads.
+pub(crate) fn thread_id() -> u64 {
+    // SAFETY: pthread_self cannot fail.
+    unsafe { libc::pthread_self() as u64 }
 }
 
 /// Whether process `pid` may still exist (`kill(pid, 0)` does not say ESRCH). Cheap, but a
@@ -160,9 +161,13 @@ pub(crate) fn start_time(pid: libc::pid_t) -> Option<u64> {
     }
 }
 
-/// Registers `child` to run in the child of every later `fork` of this process (ours or
-/// the program's own).
-pub(crate) fn at_fork_child(child: unsafe extern "C" fn()) {
-    // SAFETY: `child` is a plain function that stays valid for the program's life.
-    unsafe { libc::pthread_atfork(None, None, Some(child)) };
+/// Registers fork handlers: `prepare` before every later `fork` of this process (ours or
+/// the program's own), `parent` and `child` after it on each side.
+pub(crate) fn at_fork(
+    prepare: unsafe extern "C" fn(),
+    parent: unsafe extern "C" fn(),
+    child: unsafe extern "C" fn(),
+) {
+    // SAFETY: plain functions that stay valid for the program's life.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
 }
