@@ -6,6 +6,11 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, ErrorKind, Result};
 use crate::interrupt;
 
+#[cold]
+fn nan_timeout() -> Error {
+    Error::invalid_argument("timeout is NaN")
+}
+
 /// Longest single block: a pending `pc_interrupt()` is seen within this time even when
 /// the signal went to another thread or the handler used `SA_RESTART`.
 const SLICE: Duration = Duration::from_millis(50);
@@ -21,9 +26,10 @@ pub enum Deadline {
 
 impl Deadline {
     /// `timeout` in seconds: negative waits forever, 0 never blocks, NaN is invalid.
+    #[inline(always)]
     pub fn from_timeout(timeout: f64) -> Result<Deadline> {
         if timeout.is_nan() {
-            return Err(Error::invalid_argument("timeout is NaN"));
+            return Err(nan_timeout());
         }
         if timeout < 0.0 {
             return Ok(Deadline::Never);

@@ -93,6 +93,7 @@ impl Lock {
 
     /// Acquires the lock, waiting until `deadline` (`Timeout`) or a `pc_interrupt()`
     /// (`Interrupted`). An RLock already held by this thread is acquired again at once.
+    #[inline(always)]
     pub fn acquire(&self, deadline: Deadline) -> Result<Acquired> {
         let me = owner::me();
         if self
@@ -201,6 +202,7 @@ impl Lock {
 
     /// Releases once. A Lock may be released by anyone while it is held; an RLock only by
     /// its holding thread. Otherwise `NotOwner`.
+    #[inline(always)]
     pub fn release(&self) -> Result<()> {
         if self.recursive {
             let me = owner::me();
