@@ -1,0 +1,433 @@
+/* testutil.c: see testutil.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* prctl, pthread_kill, … */
+#endif
+#include "testutil.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int tu_checks = 0;
+static const char *tu_program = "test";
+static pid_t tu_main_pid = 0;
+
+_Noreturn static void tu_die(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+    kill_children();
+    /* _exit, not exit: the library's exit handler would join children, and a failed
+     * test must end at once. */
+    _exit(1);
+}
+
+static void tu_report(const char *file, int line)
+{
+    fprintf(stderr, "%s: FAIL at %s:%d (pid %d%s, after %d checks)\n", tu_program, file, line,
+            (int)getpid(), getpid() == tu_main_pid ? "" : ", a sub-process", tu_checks);
+}
+
+static void tu_report_last_error(void)
+{
+    const char *err = pc_last_error();
+    fprintf(stderr, "    pc_last_error(): \"%s\"\n", err ? err : "(NULL)");
+}
+
+void tu_fail_check(const char *file, int line, const char *expr)
+{
+    tu_report(file, line);
+    fprintf(stderr, "    CHECK(%s) is false\n", expr);
+    tu_report_last_error();
+    tu_die();
+}
+
+void tu_fail_status(const char *file, int line, const char *expr, int got, int want)
+{
+    tu_report(file, line);
+    fprintf(stderr, "    %s\n    returned %d (%s), expected %d (%s)\n", expr, got,
+            pc_status_str(got), want, pc_status_str(want));
+    tu_report_last_error();
+    tu_die();
+}
+
+void tu_fail_errmsg(const char *file, int line, const char *substr)
+{
+    tu_report(file, line);
+    fprintf(stderr, "    pc_last_error() does not contain \"%s\"\n", substr);
+    tu_report_last_error();
+    tu_die();
+}
+
+void tu_fail_msg(const char *file, int line, const char *fmt, ...)
+{
+    tu_report(file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("    ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    tu_report_last_error();
+    tu_die();
+}
+
+bool tu_contains(const char *haystack, const char *needle)
+{
+    return haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "\ntest: TIMEOUT (safety alarm): a wait did not end\n";
+    ssize_t n = write(2, msg, sizeof msg - 1);
+    (void)n;
+    tu_die();
+}
+
+void tu_init(const char *program, unsigned alarm_seconds)
+{
+    tu_program = program;
+    tu_main_pid = getpid();
+    signal(SIGALRM, on_alarm);
+    alarm(alarm_seconds ? alarm_seconds : 60);
+}
+
+int tu_done(void)
+{
+    tu_checks++;
+    if (!wait_no_children(2.0)) {
+        pid_t left[16];
+        int n = list_children(left, 16);
+        FAIL("%d child process(es) left at the end, the first pid %d", n, n > 0 ? (int)left[0] : 0);
+    }
+    fprintf(stderr, "%s: all %d checks passed\n", tu_program, tu_checks);
+    return 0;
+}
+
+double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void sleep_s(double seconds)
+{
+    if (seconds <= 0)
+        return;
+    struct timespec ts;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+int count_open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] != '.')
+            n++;
+    }
+    closedir(dir);
+    return n - 1; /* the directory's own fd */
+}
+
+char pid_state(pid_t pid, pid_t *ppid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "pid (comm) S ppid …": comm may hold spaces and parentheses. */
+    char *close_paren = strrchr(buf, ')');
+    if (!close_paren || close_paren[1] == '\0')
+        return 0;
+    char state = 0;
+    int parent = 0;
+    if (sscanf(close_paren + 1, " %c %d", &state, &parent) != 2)
+        return 0;
+    if (ppid)
+        *ppid = parent;
+    return state;
+}
+
+bool pid_gone(pid_t pid)
+{
+    if (pid <= 0)
+        return true;
+    if (kill(pid, 0) == -1 && errno == ESRCH)
+        return true;
+    pid_t ppid = 0;
+    char state = pid_state(pid, &ppid);
+    if (state == 0)
+        return true;
+    (void)ppid;
+    return false; /* running, or a zombie nobody reaped yet */
+}
+
+bool wait_pid_gone(pid_t pid, double timeout)
+{
+    double deadline = now() + timeout;
+    for (;;) {
+        if (pid_gone(pid))
+            return true;
+        if (now() >= deadline)
+            return false;
+        sleep_s(0.005);
+    }
+}
+
+bool pid_running(pid_t pid)
+{
+    char state = pid_state(pid, NULL);
+    return state != 0 && state != 'Z' && state != 'X';
+}
+
+int list_children(pid_t *out, int cap)
+{
+    DIR *dir = opendir("/proc");
+    if (!dir)
+        return -1;
+    pid_t self = getpid();
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        pid_t ppid = 0;
+        if (pid_state(pid, &ppid) != 0 && ppid == self) {
+            if (n < cap)
+                out[n] = pid;
+            n++;
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
+bool wait_no_children(double timeout)
+{
+    double deadline = now() + timeout;
+    for (;;) {
+        pid_t pids[1];
+        if (list_children(pids, 1) == 0)
+            return true;
+        if (now() >= deadline)
+            return false;
+        sleep_s(0.01);
+    }
+}
+
+bool reap_orphans(double timeout)
+{
+    double deadline = now() + timeout;
+    for (;;) {
+        int st;
+        while (waitpid(-1, &st, WNOHANG) > 0) {
+        }
+        pid_t pids[1];
+        if (list_children(pids, 1) == 0)
+            return true;
+        if (now() >= deadline)
+            return false;
+        sleep_s(0.005);
+    }
+}
+
+void kill_children(void)
+{
+    pid_t pids[512];
+    int n = list_children(pids, 512);
+    if (n > 512)
+        n = 512;
+    for (int i = 0; i < n; i++)
+        kill(pids[i], SIGKILL);
+    for (int i = 0; i < n; i++) {
+        /* Reap what is ours to reap; the library's children may be reaped by it. */
+        for (int tries = 0; tries < 100; tries++) {
+            int st;
+            pid_t r = waitpid(pids[i], &st, WNOHANG);
+            if (r != 0)
+                break;
+            sleep_s(0.002);
+        }
+    }
+}
+
+pid_t fork_sub(int (*fn)(void *), void *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(30);
+        exit(fn(arg));
+    }
+    if (pid < 0)
+        FAIL("fork: %s", strerror(errno));
+    return pid;
+}
+
+int wait_sub(pid_t pid, double timeout)
+{
+    double deadline = now() + timeout;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return -1;
+        }
+        sleep_s(0.002);
+    }
+}
+
+const char *status_text(int wstatus)
+{
+    static char buf[64];
+    if (wstatus == -1)
+        snprintf(buf, sizeof buf, "timed out (killed)");
+    else if (WIFEXITED(wstatus))
+        snprintf(buf, sizeof buf, "exit %d", WEXITSTATUS(wstatus));
+    else if (WIFSIGNALED(wstatus))
+        snprintf(buf, sizeof buf, "signal %d", WTERMSIG(wstatus));
+    else
+        snprintf(buf, sizeof buf, "status 0x%x", wstatus);
+    return buf;
+}
+
+size_t read_until_eof(int fd, char *buf, size_t cap, double timeout)
+{
+    double deadline = now() + timeout;
+    size_t got = 0;
+    while (got + 1 < cap) {
+        double left = deadline - now();
+        if (left <= 0)
+            break;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+size_t read_available(int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+    while (got + 1 < cap) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+            break;
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+bool read_exact(int fd, void *buf, size_t len, double timeout)
+{
+    double deadline = now() + timeout;
+    size_t got = 0;
+    while (got < len) {
+        double left = deadline - now();
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+    }
+    return true;
+}
+
+bool write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+bool write_str(int fd, const char *s)
+{
+    return write_all(fd, s, strlen(s));
+}
+
+int count_occurrences(const char *haystack, const char *needle)
+{
+    int n = 0;
+    size_t len = strlen(needle);
+    if (len == 0)
+        return 0;
+    for (const char *p = strstr(haystack, needle); p; p = strstr(p + len, needle))
+        n++;
+    return n;
+}
+
+int target_sleep(void *arg)
+{
+    sleep_s(arg ? *(const double *)arg : 20.0);
+    return 0;
+}
+
+int target_return(void *arg)
+{
+    return (int)(intptr_t)arg;
+}

@@ -1,0 +1,136 @@
+/*
+ * testutil.h: checks and helpers shared by the C tests of libprocessing.
+ *
+ * Every check counts itself; the first failing one prints file:line, the expression, the
+ * status text and pc_last_error(), kills this process's children (so a failed test
+ * leaves nothing running) and ends the program with exit status 1. A test program calls
+ * tu_init() first (it arms alarm(60) as a safety net, so no test can hang CI) and ends
+ * with `return tu_done();`, which also checks that no child process is left.
+ *
+ * Child targets must not use CHECK: they report through their exit code or a pipe.
+ */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "processing.h"
+
+/* Number of checks run so far in this process. */
+extern int tu_checks;
+
+/* Arms the safety alarm (seconds, 0 = default 60) and records the main test process. */
+void tu_init(const char *program, unsigned alarm_seconds);
+/* Checks that no child process is left, prints the summary and returns 0 (a failure
+ * never returns). */
+int tu_done(void);
+
+_Noreturn void tu_fail_check(const char *file, int line, const char *expr);
+_Noreturn void tu_fail_status(const char *file, int line, const char *expr, int got, int want);
+_Noreturn void tu_fail_errmsg(const char *file, int line, const char *substr);
+_Noreturn void tu_fail_msg(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Asserts a condition. */
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        tu_checks++;                                                                         \
+        if (!(cond))                                                                         \
+            tu_fail_check(__FILE__, __LINE__, #cond);                                        \
+    } while (0)
+
+/* Asserts that `expr` (a pc_status) equals `want`. */
+#define CHECK_STATUS(expr, want)                                                             \
+    do {                                                                                     \
+        tu_checks++;                                                                         \
+        int tu_got_ = (int)(expr);                                                           \
+        int tu_want_ = (int)(want);                                                          \
+        if (tu_got_ != tu_want_)                                                             \
+            tu_fail_status(__FILE__, __LINE__, #expr, tu_got_, tu_want_);                    \
+    } while (0)
+
+/* Asserts that `expr` returns PC_OK. */
+#define CHECK_OK(expr) CHECK_STATUS(expr, PC_OK)
+
+/* Asserts that pc_last_error() contains `substr`. */
+#define CHECK_ERRMSG(substr)                                                                 \
+    do {                                                                                     \
+        tu_checks++;                                                                         \
+        if (!tu_contains(pc_last_error(), (substr)))                                         \
+            tu_fail_errmsg(__FILE__, __LINE__, (substr));                                    \
+    } while (0)
+
+/* Fails with a printf-style message. */
+#define FAIL(...) tu_fail_msg(__FILE__, __LINE__, __VA_ARGS__)
+
+/* Runs one subtest, announcing it on stderr. */
+#define RUN(test)                                                                            \
+    do {                                                                                     \
+        fprintf(stderr, "-- %s\n", #test);                                                   \
+        test();                                                                              \
+    } while (0)
+
+bool tu_contains(const char *haystack, const char *needle);
+
+/* Monotonic clock, in seconds. */
+double now(void);
+/* Sleeps `seconds` (resumed after signals). */
+void sleep_s(double seconds);
+
+/* Number of open file descriptors of this process (/proc/self/fd). */
+int count_open_fds(void);
+
+/* The state letter of `pid` from /proc/<pid>/stat ('R', 'S', 'Z', …), or 0 when there is
+ * no such process. `*ppid` (may be NULL) gets its parent. */
+char pid_state(pid_t pid, pid_t *ppid);
+/* True when `pid` is neither running nor a zombie (no such process). */
+bool pid_gone(pid_t pid);
+/* Polls until pid_gone(pid), at most `timeout` seconds; true if it went. */
+bool wait_pid_gone(pid_t pid, double timeout);
+/* True when `pid` runs (exists and is not a zombie). */
+bool pid_running(pid_t pid);
+
+/* Writes the pids of this process's children (ppid == getpid(), zombies included) into
+ * `out` (at most `cap`) and returns how many there are. */
+int list_children(pid_t *out, int cap);
+/* Polls until this process has no child at all, at most `timeout` seconds. */
+bool wait_no_children(double timeout);
+/* For a child subreaper that starts no library children itself: reaps every child
+ * (waitpid(-1)) until none is left, at most `timeout` seconds; true if none is left. */
+bool reap_orphans(double timeout);
+/* SIGKILLs every child of this process and reaps those that are ours to reap. */
+void kill_children(void);
+
+/* Plain fork() (not the library): the sub-process runs fn(arg) and exit()s with its
+ * return value (so atexit handlers run). C stdio is flushed first. Returns the pid. */
+pid_t fork_sub(int (*fn)(void *), void *arg);
+/* Waits at most `timeout` seconds for sub-process `pid` (a plain child of ours) and
+ * returns its wait status; on timeout it is killed and -1 returned. */
+int wait_sub(pid_t pid, double timeout);
+/* A wait status as text ("exit 3", "signal 9"), in a static buffer. */
+const char *status_text(int wstatus);
+
+/* Reads from `fd` until EOF or until `timeout` seconds passed; returns the bytes read
+ * (NUL-terminated in `buf`, at most cap-1). */
+size_t read_until_eof(int fd, char *buf, size_t cap, double timeout);
+/* Reads what is available now from `fd` (non-blocking); NUL-terminated. */
+size_t read_available(int fd, char *buf, size_t cap);
+/* Reads exactly `len` bytes, waiting at most `timeout` seconds; false on EOF/timeout. */
+bool read_exact(int fd, void *buf, size_t len, double timeout);
+/* Writes all `len` bytes (for children: retries on EINTR); false on error. */
+bool write_all(int fd, const void *buf, size_t len);
+/* Writes a NUL-terminated string. */
+bool write_str(int fd, const char *s);
+
+/* Number of non-overlapping occurrences of `needle` in `haystack`. */
+int count_occurrences(const char *haystack, const char *needle);
+
+/* A child target that sleeps `*(double *)arg` seconds and returns 0; NULL arg: 20 s
+ * (the tests' "forever", bounded so that a broken test leaves nothing for long). */
+int target_sleep(void *arg);
+/* A child target returning (int)(intptr_t)arg. */
+int target_return(void *arg);
+
+#endif /* TESTUTIL_H */
