@@ -54,13 +54,13 @@ fn init_bytes<'a>(init: *const c_void, size: usize) -> Result<Option<&'a [u8]>> 
 fn new_value(
     code: c_char,
     init: *const c_void,
-    guard: impl FnOnce() -> Result<Guard>,
+    guard: Result<Guard>,
     out: *mut *mut pc_value,
 ) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
         let elem = typecode(code)?;
-        let value = Value::new(elem.typecode(), init_bytes(init, elem.size())?, guard()?)?;
+        let value = Value::new(elem.typecode(), init_bytes(init, elem.size())?, guard?)?;
         out.write(handle::into_raw(value));
         Ok(())
     })
@@ -78,7 +78,7 @@ pub extern "C" fn pc_value_new(
     init: *const c_void,
     out: *mut *mut pc_value,
 ) -> pc_status {
-    new_value(typecode, init, || Ok(Guard::Own), out)
+    new_value(typecode, init, Ok(Guard::Own), out)
 }
 
 /// Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
@@ -91,7 +91,7 @@ pub extern "C" fn pc_value_new_with_lock(
     lock: *mut pc_lock,
     out: *mut *mut pc_value,
 ) -> pc_status {
-    new_value(typecode, init, || given_lock(lock), out)
+    new_value(typecode, init, given_lock(lock), out)
 }
 
 /// Creates a shared value without a lock (Python's `RawValue`). As `pc_value_new`.
@@ -101,7 +101,7 @@ pub extern "C" fn pc_raw_value_new(
     init: *const c_void,
     out: *mut *mut pc_value,
 ) -> pc_status {
-    new_value(typecode, init, || Ok(Guard::Raw), out)
+    new_value(typecode, init, Ok(Guard::Raw), out)
 }
 
 /// Copies the value to `out` (one element of its type), under its lock if it has one.
@@ -173,20 +173,20 @@ pub extern "C" fn pc_value_free(v: *mut pc_value) {
 }
 
 fn new_array(
-    elem: impl FnOnce() -> Result<ElemType>,
+    elem: Result<ElemType>,
     len: usize,
     init: *const c_void,
-    guard: impl FnOnce() -> Result<Guard>,
+    guard: Result<Guard>,
     out: *mut *mut pc_array,
 ) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
-        let elem = elem()?;
+        let elem = elem?;
         let bytes = elem
             .size()
             .checked_mul(len)
             .ok_or_else(|| Error::invalid_argument(format!("len {len} is too large")))?;
-        let array = Array::new(elem, len, init_bytes(init, bytes)?, guard()?)?;
+        let array = Array::new(elem, len, init_bytes(init, bytes)?, guard?)?;
         out.write(handle::into_raw(array));
         Ok(())
     })
@@ -206,13 +206,7 @@ pub extern "C" fn pc_array_new(
     init: *const c_void,
     out: *mut *mut pc_array,
 ) -> pc_status {
-    new_array(
-        || self::typecode(typecode),
-        len,
-        init,
-        || Ok(Guard::Own),
-        out,
-    )
+    new_array(self::typecode(typecode), len, init, Ok(Guard::Own), out)
 }
 
 /// Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
@@ -225,13 +219,7 @@ pub extern "C" fn pc_array_new_with_lock(
     lock: *mut pc_lock,
     out: *mut *mut pc_array,
 ) -> pc_status {
-    new_array(
-        || self::typecode(typecode),
-        len,
-        init,
-        || given_lock(lock),
-        out,
-    )
+    new_array(self::typecode(typecode), len, init, given_lock(lock), out)
 }
 
 /// Creates a shared array without a lock (Python's `RawArray`). As `pc_array_new`.
@@ -242,13 +230,7 @@ pub extern "C" fn pc_raw_array_new(
     init: *const c_void,
     out: *mut *mut pc_array,
 ) -> pc_status {
-    new_array(
-        || self::typecode(typecode),
-        len,
-        init,
-        || Ok(Guard::Raw),
-        out,
-    )
+    new_array(self::typecode(typecode), len, init, Ok(Guard::Raw), out)
 }
 
 /// Creates a zeroed shared array of `len` elements of `elem_size` bytes each — any C type,
@@ -261,10 +243,10 @@ pub extern "C" fn pc_raw_array_new_sized(
     out: *mut *mut pc_array,
 ) -> pc_status {
     new_array(
-        || ElemType::sized(elem_size),
+        ElemType::sized(elem_size),
         len,
         std::ptr::null(),
-        || Ok(Guard::Raw),
+        Ok(Guard::Raw),
         out,
     )
 }

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::wait::{self, Deadline};
+use crate::wait::Deadline;
 
 #[repr(C)]
 struct EventState {
@@ -68,16 +68,6 @@ impl Event {
             return Ok(());
         }
         let state = &*self.state;
-        state.waiters.fetch_add(1, SeqCst);
-        let result = wait::block_until(
-            deadline,
-            || Ok(self.is_set()),
-            |slice| {
-                futex::wait(&state.flag, 0, slice);
-                Ok(())
-            },
-        );
-        state.waiters.fetch_sub(1, SeqCst);
-        result
+        super::sleep_until(&state.flag, 0, &state.waiters, deadline, || self.is_set())
     }
 }

@@ -96,13 +96,7 @@ impl Lock {
     #[inline(always)]
     pub fn acquire(&self, deadline: Deadline) -> Result<Acquired> {
         let me = owner::me();
-        if self
-            .state
-            .owner
-            .compare_exchange(0, me.id, Acquire, Relaxed)
-            .is_ok()
-        {
-            self.took(me, 1);
+        if self.try_take(me, 1) {
             return Ok(Acquired::Clean);
         }
         if self.recursive && self.held_by_thread(me) {
@@ -174,6 +168,20 @@ impl Lock {
         )?;
         self.took(me, depth);
         Ok(died.get().map_or(Acquired::Clean, Acquired::OwnerDied))
+    }
+
+    /// Takes the lock if it is free, with recursion depth `depth`.
+    #[inline(always)]
+    fn try_take(&self, me: Me, depth: u32) -> bool {
+        let free = self
+            .state
+            .owner
+            .compare_exchange(0, me.id, Acquire, Relaxed)
+            .is_ok();
+        if free {
+            self.took(me, depth);
+        }
+        free
     }
 
     /// Records the new holder's thread and depth (the owner id is already in place).
@@ -260,13 +268,7 @@ impl Lock {
     /// For a Condition wait: takes the lock again, with its depth, whatever interrupts come.
     pub(crate) fn acquire_restore(&self, depth: u32) -> Result<Acquired> {
         let me = owner::me();
-        if self
-            .state
-            .owner
-            .compare_exchange(0, me.id, Acquire, Relaxed)
-            .is_ok()
-        {
-            self.took(me, depth);
+        if self.try_take(me, depth) {
             return Ok(Acquired::Clean);
         }
         self.acquire_contended(me, Deadline::Never, Interrupts::Ignore, depth)

@@ -17,3 +17,32 @@ pub use barrier::Barrier;
 pub use condition::{Condition, MAX_WAITERS};
 pub use event::Event;
 pub use semaphore::{Semaphore, MAX_VALUE as SEMAPHORE_MAX_VALUE};
+
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+
+use crate::error::Result;
+use crate::sys::futex;
+use crate::wait::{self, Deadline};
+
+/// Sleeps on the futex `word` while it reads `sleeping`, counted in `waiters` (so a waker
+/// makes no system call when nobody waits), until `ready()` or the deadline. A waiter
+/// killed while counted only costs its wakers a spare system call.
+fn sleep_until(
+    word: &AtomicU32,
+    sleeping: u32,
+    waiters: &AtomicU32,
+    deadline: Deadline,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    waiters.fetch_add(1, SeqCst);
+    let result = wait::block_until(
+        deadline,
+        || Ok(ready()),
+        |slice| {
+            futex::wait(word, sleeping, slice);
+            Ok(())
+        },
+    );
+    waiters.fetch_sub(1, SeqCst);
+    result
+}

@@ -9,7 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::wait::{self, Deadline};
+use crate::wait::Deadline;
 
 /// The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
 pub const MAX_VALUE: u32 = i32::MAX as u32;
@@ -88,17 +88,9 @@ impl Semaphore {
             return Ok(());
         }
         let state = &*self.state;
-        state.waiters.fetch_add(1, SeqCst);
-        let result = wait::block_until(
-            deadline,
-            || Ok(self.try_take()),
-            |slice| {
-                futex::wait(&state.value, 0, slice);
-                Ok(())
-            },
-        );
-        state.waiters.fetch_sub(1, SeqCst);
-        result
+        super::sleep_until(&state.value, 0, &state.waiters, deadline, || {
+            self.try_take()
+        })
     }
 
     /// Increments the counter and wakes one waiter. A BoundedSemaphore refuses to go above
