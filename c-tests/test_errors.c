@@ -8,6 +8,7 @@
 #endif
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -430,6 +431,60 @@ static void test_signals_do_not_break_timed_join(void)
     signal(SIGUSR2, SIG_DFL);
 }
 
+/* ---- the library's threads block SIGINT ---- */
+
+/* SigBlk of thread `tid` of this process, from /proc. */
+static unsigned long long thread_sigblk(const char *tid)
+{
+    char path[300], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    unsigned long long mask = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "SigBlk: %llx", &mask) == 1)
+            break;
+    fclose(f);
+    return mask;
+}
+
+static void test_library_threads_block_sigint(void)
+{
+    pc_process *p;
+    CHECK_OK(pc_process_new(NULL, NULL, &p)); /* a start brings up the reaper thread */
+    CHECK_OK(pc_process_start(p));
+    CHECK_OK(pc_process_join(p, 10.0));
+    pc_process_free(p);
+    DIR *dir = opendir("/proc/self/task");
+    CHECK(dir != NULL);
+    pid_t self = getpid();
+    int library_threads = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+            continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (fgets(comm, sizeof comm, f) == NULL)
+            comm[0] = '\0';
+        fclose(f);
+        comm[strcspn(comm, "\n")] = '\0';
+        if (strncmp(comm, "pc-", 3) != 0)
+            continue;
+        library_threads++;
+        unsigned long long blocked = thread_sigblk(e->d_name);
+        if (!(blocked & (1ULL << (SIGINT - 1))))
+            FAIL("library thread %s (%s) does not block SIGINT (SigBlk %llx)", e->d_name, comm,
+                 blocked);
+    }
+    closedir(dir);
+    CHECK(library_threads >= 1); /* the reaper ("pc-reaper") */
+}
+
 int main(void)
 {
     tu_init("test_errors", 60);
@@ -442,6 +497,7 @@ int main(void)
     RUN(test_sigint_handler);
     RUN(test_own_handler_with_and_without_restart);
     RUN(test_signals_do_not_break_timed_join);
+    RUN(test_library_threads_block_sigint);
     drain_interrupt();
     return tu_done();
 }

@@ -33,6 +33,7 @@ static int target_segv(void *arg)
     (void)arg;
     struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none); /* no core file, and no slow core handler */
+    signal(SIGSEGV, SIG_DFL);      /* a sanitizer's handler would turn it into exit(1) */
     raise(SIGSEGV);
     return 0;
 }
@@ -1225,6 +1226,34 @@ static void test_stopped_child(void)
     pc_process_free(p);
 }
 
+/* ---- the library's fds are close-on-exec ---- */
+
+static void test_fds_close_on_exec(void)
+{
+    /* With a child running (pidfd and reaper open), and none of our own fds open: every
+     * fd that was not inherited at the start is the library's. */
+    pc_process *p;
+    CHECK_OK(pc_process_new(target_sleep, &short_sleep, &p));
+    CHECK_OK(pc_process_start(p));
+    int checked = 0;
+    for (int fd = 3; fd < 1024; fd++) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags == -1 || fd_open_at_start(fd))
+            continue;
+        char path[64], target[256] = "";
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0)
+            target[n] = '\0';
+        if (!(flags & FD_CLOEXEC))
+            FAIL("fd %d (%s) is not close-on-exec", fd, target);
+        checked++;
+    }
+    CHECK(checked >= 2); /* at least the reaper's epoll and the child's pidfd */
+    CHECK_OK(pc_process_join(p, 10.0));
+    pc_process_free(p);
+}
+
 /* ---- nothing left at the end ---- */
 
 static void test_nothing_left(void)
@@ -1255,6 +1284,7 @@ int main(void)
     RUN(test_null_arguments);
     RUN(test_freed_handle);
     RUN(test_threads);
+    RUN(test_fds_close_on_exec);
     RUN(test_stopped_child);
     RUN(test_many_children);
     RUN(test_nothing_left);

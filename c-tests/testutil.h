@@ -81,6 +81,8 @@ void sleep_s(double seconds);
 
 /* Number of open file descriptors of this process (/proc/self/fd). */
 int count_open_fds(void);
+/* Whether `fd` was already open when tu_init ran (inherited from whoever started us). */
+bool fd_open_at_start(int fd);
 
 /* The state letter of `pid` from /proc/<pid>/stat ('R', 'S', 'Z', …), or 0 when there is
  * no such process. `*ppid` (may be NULL) gets its parent. */

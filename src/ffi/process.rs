@@ -99,8 +99,12 @@ pub extern "C" fn pc_process_daemon(p: *const pc_process) -> bool {
 /// Starts the child (Python's `start()`): forks; the child runs the target, flushes C
 /// stdio and `_exit`s with the target's return value (the parent's `atexit` handlers do
 /// not run in it). C stdio is flushed before the fork, so nothing is printed twice.
-/// Only the process that created `p` may start it, once. The child is reaped by the
-/// library as soon as it ends, even if nobody joins it.
+/// Only the process that created `p` may start it, once.
+///
+/// Reaping: an ended child is reaped by `pc_process_join`, `_is_alive`, `_exitcode`, and by
+/// every `pc_process_new`, `_start` and `pc_active_children` (as in Python); once its handle
+/// is freed, or while several children run, a library thread reaps each one as soon as it
+/// ends. So no child stays a zombie past the next library call, and none at all once freed.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
 /// process than the creator, on the current process, or from a daemonic process;
@@ -259,23 +263,26 @@ pub extern "C" fn pc_process_set_authkey(
     })
 }
 
-/// Releases the handle. A running child keeps running, and is still reaped when it ends;
-/// its sentinel is closed once both happened. NULL is a no-op; the current process (from
-/// `pc_current_process`) is not freed. Never blocks.
+/// Releases the handle. A running child keeps running, and a library thread reaps it as
+/// soon as it ends; its sentinel is closed once both happened. NULL is a no-op; the
+/// current process (from `pc_current_process`) is not freed. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_process_free(p: *mut pc_process) {
     ffi_value!((), {
-        if !p.is_null()
-            && std::ptr::eq(
-                p.cast_const(),
-                handle::borrowed_ptr::<pc_process>(process::current()),
-            )
-        {
+        if p.is_null() {
+            return Ok(());
+        }
+        if std::ptr::eq(
+            p.cast_const(),
+            handle::borrowed_ptr::<pc_process>(process::current()),
+        ) {
             return Err(Error::invalid_argument(
                 "p is the current process, which is not freed",
             ));
         }
-        handle::release(p, "p")
+        let reaping = arg_handle!(p).abandon();
+        handle::release(p, "p")?;
+        reaping
     })
 }
 

@@ -67,6 +67,7 @@ impl Process {
         crate::fork::install_hooks();
         let parent = current();
         let mut identity = parent.identity.clone();
+        registry::reap_ended();
         identity.push(registry::lock().take_number());
         let name = format!(
             "Process-{}",
@@ -96,8 +97,10 @@ impl Process {
         let mut authkey = vec![0u8; AUTHKEY_LEN];
         if let Err(err) = getrandom::fill(&mut authkey) {
             // Without an OS random source there is no safe key: connections that need one
-            // will fail to authenticate rather than use a guessable key.
-            log::error!("cannot read random bytes for the authkey: {err}");
+            // will fail to authenticate rather than use a guessable key. (Not through `log`:
+            // its handler asks for the current process, which is being made here.)
+            let message = format!("libprocessing: no random bytes for the authkey: {err}\n");
+            let _ = crate::sys::io::write_stderr(message.as_bytes());
         }
         Process {
             tag: Tag::new(Process::TAG),
@@ -217,7 +220,6 @@ impl Process {
                 "a daemonic process is not allowed to have children",
             ));
         }
-        registry::lock().ensure_reaper()?;
         os::flush_stdio();
         let parent = os::getpid();
         // The fork handlers (crate::fork) take the library's locks around the fork and reset
@@ -237,9 +239,17 @@ impl Process {
                         return Err(Error::os("pidfd_open", err));
                     }
                 };
-                registry::lock().add(self.clone(), pid, pidfd.as_fd());
-                log::debug!("started {} (pid {pid})", state.name.to_string_lossy());
+                let name = state.name.to_string_lossy().into_owned();
                 state.run = Run::Running { pid, pidfd };
+                // No lock is held while logging: a log handler may call back into the library.
+                drop(state);
+                log::debug!("started {name} (pid {pid})");
+                registry::reap_ended();
+                let listed = registry::lock().add(self.clone());
+                if let Err(err) = listed {
+                    // Started all the same; it is reaped by the calls that reap.
+                    log::warn!("{err}");
+                }
                 Ok(())
             }
         }
@@ -273,10 +283,6 @@ impl Process {
         else {
             return Ok(false);
         };
-        log::debug!(
-            "{} (pid {pid}) ended with exitcode {exitcode}",
-            state.name.to_string_lossy()
-        );
         let Run::Running { pidfd, .. } = std::mem::replace(&mut state.run, Run::Initial) else {
             unreachable!("matched Running above")
         };
@@ -285,7 +291,27 @@ impl Process {
             pidfd,
             exitcode,
         };
+        let name = state.name.to_string_lossy().into_owned();
+        drop(state);
+        log::debug!("{name} (pid {pid}) ended with exitcode {exitcode}");
         Ok(true)
+    }
+
+    /// The pidfd of a started child that was not reaped yet.
+    fn running_pidfd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.lock().run {
+            // SAFETY: the fd stays open while `self` lives (it moves to Ended, never closes).
+            Run::Running { pidfd, .. } => {
+                Some(unsafe { BorrowedFd::borrow_raw(pidfd.as_raw_fd()) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The owner of this object's handle lets go of it: if the child still has to be
+    /// reaped, a library thread will do it as soon as it ends.
+    pub fn abandon(&self) -> Result<()> {
+        registry::lock().abandon(self)
     }
 
     /// Waits until the child ends or `deadline` passes (`Timeout`); `Interrupted` by

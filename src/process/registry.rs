@@ -1,13 +1,20 @@
 //! The children of this process: numbering, reaping, and the exit rules.
 //!
-//! Every started child is listed here until it is reaped. A library thread (the reaper)
-//! waits on the children's pidfds and reaps each one as soon as it ends, so no child stays
-//! a zombie even when its handle was freed or never joined. At the program's normal exit,
-//! daemonic children are terminated and the others joined, as `processing` does.
+//! Every started child is listed here until it is reaped. A child is reaped by whoever
+//! looks first: `join`, `is_alive`, `exitcode`, and every `start`, `Process::new` and
+//! `active_children`, which reap all ended children, as Python does. Past that, a library
+//! thread (the reaper) waits on the children's pidfds and reaps each one as soon as it
+//! ends — but only once it is needed: when a handle is freed while its child is unreaped,
+//! or when a second child runs beside an unjoined one. A single child started and joined
+//! never wakes a thread: a second thread makes every later `fork` of the process slower
+//! (glibc then locks its allocator around fork) and its wake-ups cost a cross-CPU TLB
+//! flush at the next fork. At the program's normal exit, daemonic children are
+//! terminated and the others joined, as `processing` does.
 //!
-//! Lock order: code holding the registry lock may lock the state of registered children;
-//! `Process::start` takes the registry lock (and, through the fork handlers, logging's)
-//! while holding the state lock of the process it starts, which is not registered yet.
+//! Lock order: code holding the registry lock may lock the state of registered children,
+//! and never logs (a log handler may call back into the library);
+//! the fork handlers take the registry lock (and logging's) while `Process::start` holds
+//! the state lock of the process it starts, which is not registered yet.
 
 use std::sync::{Arc, Mutex, MutexGuard, Once};
 
@@ -20,7 +27,7 @@ pub(crate) struct Registry {
     next_number: u32,
     /// Started children not reaped yet.
     children: Vec<Arc<Process>>,
-    /// Watches the children's pidfds for the reaper thread; started with the first child.
+    /// Watches the children's pidfds for the reaper thread, once one is needed.
     reaper: Option<Arc<Epoll>>,
 }
 
@@ -47,34 +54,55 @@ impl Registry {
         n
     }
 
-    /// Starts the reaper thread if this process has none yet.
-    pub(super) fn ensure_reaper(&mut self) -> Result<()> {
-        if self.reaper.is_some() {
-            return Ok(());
+    /// Starts the reaper thread if this process has none yet, watching every listed child.
+    fn ensure_reaper(&mut self) -> Result<()> {
+        if self.reaper.is_none() {
+            let epoll = Arc::new(Epoll::new().map_err(|e| Error::os("epoll_create1", e))?);
+            let watched = epoll.clone();
+            crate::sys::thread::spawn("pc-reaper", move || reap_forever(&watched))
+                .map_err(|e| Error::os("starting the reaper thread", e))?;
+            self.reaper = Some(epoll);
+            for child in &self.children {
+                self.watch(child)?;
+            }
         }
-        let epoll = Arc::new(Epoll::new().map_err(|e| Error::os("epoll_create1", e))?);
-        let watched = epoll.clone();
-        crate::sys::thread::spawn("pc-reaper", move || reap_forever(&watched))
-            .map_err(|e| Error::os("starting the reaper thread", e))?;
-        self.reaper = Some(epoll);
-        ensure_exit_handler();
         Ok(())
     }
 
-    /// Lists a child that was just forked and asks the reaper to watch it.
-    pub(super) fn add(
-        &mut self,
-        child: Arc<Process>,
-        pid: libc::pid_t,
-        pidfd: std::os::fd::BorrowedFd<'_>,
-    ) {
-        if let Some(epoll) = &self.reaper {
-            if let Err(err) = epoll.add_oneshot(pidfd, pid as u64) {
-                // The child is still listed: join, is_alive and active_children reap it.
-                log::warn!("cannot watch {} for reaping: {err}", child.name_string());
-            }
-        }
+    /// Asks the reaper, if there is one, to reap `child` as soon as it ends.
+    fn watch(&self, child: &Process) -> Result<()> {
+        let (Some(epoll), Some(pidfd)) = (&self.reaper, child.running_pidfd()) else {
+            return Ok(());
+        };
+        epoll
+            .add_oneshot(pidfd, 0)
+            .map_err(|e| Error::os("epoll_ctl (watching a child for the reaper)", e))
+    }
+
+    /// Lists a child that was just forked. A second child running beside an unjoined one
+    /// brings up the reaper. (On error the child is listed all the same, and reaped by the
+    /// calls that reap.)
+    pub(super) fn add(&mut self, child: Arc<Process>) -> Result<()> {
+        ensure_exit_handler();
+        let crowded = !self.children.is_empty();
         self.children.push(child);
+        match &self.reaper {
+            Some(_) => self.watch(self.children.last().expect("just pushed")),
+            None if crowded => self.ensure_reaper(),
+            None => Ok(()),
+        }
+    }
+
+    /// The owner of `child`'s handle let go of it: reap it in the background.
+    pub(super) fn abandon(&mut self, child: &Process) -> Result<()> {
+        if self
+            .children
+            .iter()
+            .any(|c| std::ptr::eq(Arc::as_ptr(c), child))
+        {
+            self.ensure_reaper()?;
+        }
+        Ok(())
     }
 
     /// In a freshly forked child: the parent's children are not ours, nor is its reaper.
@@ -82,12 +110,6 @@ impl Registry {
         self.next_number = 1;
         self.children.clear();
         self.reaper = None;
-    }
-
-    /// Reaps the children that ended and drops them from the list.
-    fn reap_ended(&mut self) {
-        self.children
-            .retain(|child| !child.try_reap().unwrap_or(false));
     }
 }
 
@@ -98,17 +120,30 @@ pub(super) fn forget(child: &Process) {
         .retain(|c| !std::ptr::eq(Arc::as_ptr(c), child));
 }
 
+/// Reaps the children that ended and drops them from the list. The reaping (and its
+/// logging, whose handler may call back into the library) happens outside the lock.
+pub(super) fn reap_ended() {
+    let children = lock().children.clone();
+    let ended: Vec<*const Process> = children
+        .iter()
+        .filter(|child| child.try_reap().unwrap_or(false))
+        .map(Arc::as_ptr)
+        .collect();
+    if !ended.is_empty() {
+        lock().children.retain(|c| !ended.contains(&Arc::as_ptr(c)));
+    }
+}
+
 /// The live children of this process, after reaping those that ended.
 pub(crate) fn live_children() -> Vec<Arc<Process>> {
-    let mut registry = lock();
-    registry.reap_ended();
-    registry.children.clone()
+    reap_ended();
+    lock().children.clone()
 }
 
 fn reap_forever(epoll: &Epoll) {
     loop {
         match epoll.wait() {
-            Ok(tokens) if !tokens.is_empty() => lock().reap_ended(),
+            Ok(ready) if !ready.is_empty() => reap_ended(),
             Ok(_) => {}
             Err(err) => {
                 log::error!("reaper thread stops: epoll_wait: {err}");

@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Runs every benchmark workload for libprocessing, Python's multiprocessing and the raw
+floor, and prints one markdown table with the ratios (targets: PERFORMANCE.md; results: BENCHMARKS.md).
+
+Build and run, from the repository root:
+
+    cmake --preset release && cmake --build --preset release --target bench && python3 bench/run.py
+
+Options:
+    --build-dir DIR  where the bench programs are (default build/release/bench)
+    --only NAME      run one workload (repeatable)
+    --reps R         timed repetitions per program (default 5; quote medians of >= 5)
+    --rounds K       run every program K times, interleaved (lib, floor, Python, lib, ...),
+                     pooling the repetitions: the machine drifts over minutes (default 3)
+    --scale F        multiply every iteration count by F (e.g. 0.1 for a quick look)
+    --write          also rewrite the generated part of BENCHMARKS.md with this run
+    --list           list the workloads and exit
+
+Each program (bench/<prog>.c, or bench/peers.py for Python) takes
+`<workload> --reps R --iters N` and prints `<workload> <metric>=<v1>,...,<vR>`, one value
+per repetition; metric is ns_per_op (lower is better) or ops_per_s (higher is better).
+
+Adding a workload: one mode in a C program using the library (bench_<area>.c), one in a
+raw-floor C program (raw_<area>.c, libc/pthread only), one @peer function in peers.py,
+and one Workload(...) line in WORKLOADS below. New C files also go in
+bench/CMakeLists.txt's program lists.
+
+Ratios are ratios of cost (time per operation; 1/throughput for throughput workloads),
+whatever the workload's unit: "lib/raw" > 1 means libprocessing is that many times slower
+than the floor, "Python/lib" > 1 means libprocessing is that many times faster than Python.
+Targets are checked in the workload's own unit, as PERFORMANCE.md words them.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+PEERS = BENCH_DIR / "peers.py"
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+COMMAND = (
+    "cmake --preset release && cmake --build --preset release --target bench"
+    " && python3 bench/run.py"
+)
+
+NS_PER_OP = "ns_per_op"  # lower is better
+OPS_PER_S = "ops_per_s"  # higher is better
+
+# Display units: name -> (metric the programs print, factor from metric to display).
+UNITS = {
+    "ns/op": (NS_PER_OP, 1.0),
+    "µs/op": (NS_PER_OP, 1e-3),
+    "ms/op": (NS_PER_OP, 1e-6),
+    "M msg/s": (OPS_PER_S, 1e-6),
+    "k tasks/s": (OPS_PER_S, 1e-3),
+    "M tasks/s": (OPS_PER_S, 1e-6),
+    "GB/s": (OPS_PER_S, 1e-9),  # ops are bytes
+}
+
+
+@dataclass
+class Target:
+    """lib must be at most (lower is better) or at least (higher is better) `factor` times
+    the reference: "raw" (the first floor), "python", a floor's label, or "abs" (then
+    `factor` is an absolute value in the workload's display unit)."""
+
+    ref: str
+    factor: float
+
+    def text(self, lower_is_better):
+        rel = "≤" if lower_is_better else "≥"
+        if self.ref == "abs":
+            return f"{rel} {self.factor:g}"
+        return f"{rel} {self.factor:g}× {'Python' if self.ref == 'python' else self.ref}"
+
+
+@dataclass
+class Workload:
+    name: str  # the row's id, and the mode passed to the programs unless `mode` is set
+    title: str
+    unit: str  # a key of UNITS
+    lib: str  # C program (in the build dir) using libprocessing
+    raw: list  # [(label, C program)]; the first is the floor used for lib/raw
+    iters: dict  # default iterations per implementation: {"lib": N, "raw": N, "python": N}
+    targets: list = field(default_factory=list)
+    peer: bool = True  # peers.py has this workload
+    pin: bool = False  # run under `taskset -c 0` (one CPU)
+    mode: str = ""
+
+    @property
+    def metric(self):
+        return UNITS[self.unit][0]
+
+    @property
+    def lower_is_better(self):
+        return self.metric == NS_PER_OP
+
+    def label(self):
+        return f"{self.title} ({'one CPU, taskset -c 0' if self.pin else 'unpinned'})"
+
+
+# The workload table: one line per row of BENCHMARKS.md, in PERFORMANCE.md's order.
+WORKLOADS = [
+    Workload("process_start_join", "Process start + join, empty target", "µs/op",
+             lib="bench_process", raw=[("fork+_exit+waitpid", "raw_process")],
+             iters={"lib": 2000, "raw": 2000, "python": 300},
+             targets=[Target("raw", 1.3)]),
+]
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def library_revision():
+    """HEAD's short hash, marked when the library's own sources differ from it."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    try:
+        rev = git("rev-parse", "--short", "HEAD")
+        if git("status", "--porcelain", "--", "src", "include", "Cargo.toml", "Cargo.lock",
+               "build.rs"):
+            rev += " + uncommitted library changes"
+        return rev
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+
+
+def machine_line():
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    online = os.cpu_count()
+    usable = len(os.sched_getaffinity(0))
+    cpus = f"{online} CPUs" if usable == online else f"{online} CPUs ({usable} usable)"
+    uname = platform.uname()
+    rev = library_revision()
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"Machine: {cpus}, {model}, {uname.system} {uname.release} {uname.machine}; "
+            f"Python {platform.python_version()}; libprocessing {rev}; {date}")
+
+
+LINE = re.compile(r"^(\S+) (ns_per_op|ops_per_s)=([-+0-9.eE,]+)$")
+
+
+def run_program(cmd, workload):
+    """Runs one program, returns its per-repetition values in the workload's metric."""
+    log("  $ " + " ".join(str(c) for c in cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()}")
+    for line in proc.stdout.splitlines():
+        m = LINE.match(line.strip())
+        if m and m.group(1) == (workload.mode or workload.name):
+            if m.group(2) != workload.metric:
+                raise RuntimeError(f"{cmd[0]} printed {m.group(2)}, expected {workload.metric}")
+            return [float(v) for v in m.group(3).split(",")]
+    raise RuntimeError(f"{cmd[0]} printed no result line: {proc.stdout!r}")
+
+
+def commands(w, build_dir, reps, scale):
+    """[(column, label, cmd)] for the workload: lib, the floors, Python."""
+    mode = w.mode or w.name
+
+    def args(kind):
+        iters = max(1, round(w.iters[kind] * scale))
+        return [mode, "--reps", str(reps), "--iters", str(iters)]
+
+    pin = ["taskset", "-c", "0"] if w.pin else []
+    out = [("lib", "libprocessing", pin + [str(build_dir / w.lib)] + args("lib"))]
+    for label, prog in w.raw:
+        out.append(("raw", label, pin + [str(build_dir / prog)] + args("raw")))
+    if w.peer:
+        out.append(("python", "Python", pin + [sys.executable, str(PEERS)] + args("python")))
+    return out
+
+
+@dataclass
+class Stats:
+    median: float
+    lo: float
+    hi: float
+    n: int
+
+
+def stats(values, factor):
+    v = [x * factor for x in values]
+    return Stats(statistics.median(v), min(v), max(v), len(v))
+
+
+def fmt(x):
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def cell(s, unit, spread=True):
+    if s is None:
+        return "—"
+    if spread:
+        return f"{fmt(s.median)} {unit} ({fmt(s.lo)}–{fmt(s.hi)})"
+    return f"{fmt(s.median)} {unit}"
+
+
+def run_workload(w, build_dir, reps, rounds, scale):
+    """Runs every implementation `rounds` times, interleaved; returns {label: Stats}."""
+    cmds = commands(w, build_dir, reps, scale)
+    values = {label: [] for _, label, _ in cmds}
+    for r in range(rounds):
+        log(f"{w.name}: round {r + 1}/{rounds}")
+        for _, label, cmd in cmds:
+            values[label] += run_program(cmd, w)
+    factor = UNITS[w.unit][1]
+    return cmds, {label: stats(v, factor) for label, v in values.items()}
+
+
+def row(w, cmds, results):
+    unit = w.unit
+    lib = results["libprocessing"]
+    floors = [(label, results[label]) for col, label, _ in cmds if col == "raw"]
+    python = results.get("Python")
+
+    def cost(s):
+        return s.median if w.lower_is_better else 1.0 / s.median
+
+    raw_cell = "; ".join(f"{cell(s, unit)} [{label}]" for label, s in floors) or "—"
+    lib_raw = f"{cost(lib) / cost(floors[0][1]):.2f}×" if floors else "—"
+    py_lib = f"{cost(python) / cost(lib):.1f}×" if python else "—"
+
+    refs = {"python": python, **{label: s for label, s in floors}}
+    if floors:
+        refs["raw"] = floors[0][1]
+    checks = []
+    for t in w.targets:
+        ref = 1.0 if t.ref == "abs" else (refs[t.ref].median if refs.get(t.ref) else None)
+        if ref is None:
+            checks.append(f"{t.text(w.lower_is_better)} ?")
+            continue
+        ok = lib.median <= t.factor * ref if w.lower_is_better else lib.median >= t.factor * ref
+        checks.append(f"{t.text(w.lower_is_better)} {'✓' if ok else '✗'}")
+    target = ", ".join(checks) or "—"
+    return [w.label(), cell(lib, unit), cell(python, unit), raw_cell, lib_raw, py_lib, target]
+
+
+HEADER = ["workload", "libprocessing (median, min–max)", "Python mp", "raw floor",
+          "lib/raw", "Python/lib", "target"]
+
+
+def table(rows):
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+BEGIN = "<!-- bench/run.py: generated from here -->"
+END = "<!-- bench/run.py: generated up to here -->"
+
+
+def write_benchmarks_md(report):
+    block = f"{BEGIN}\n{report}\n{END}"
+    if BENCHMARKS_MD.exists():
+        text = BENCHMARKS_MD.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            tail = rest.split(END, 1)[1]
+            BENCHMARKS_MD.write_text(head + block + tail)
+            return
+        raise SystemExit(f"{BENCHMARKS_MD} has no generated-part markers; add\n{BEGIN}\n{END}")
+    BENCHMARKS_MD.write_text(f"# Benchmarks\n\nRun: `{COMMAND}`\n\n{block}\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", type=Path, default=REPO / "build" / "release" / "bench")
+    ap.add_argument("--only", action="append", metavar="NAME")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--list", action="store_true")
+    args = ap.parse_args()
+
+    if args.list:
+        for w in WORKLOADS:
+            print(f"{w.name}\t{w.label()}")
+        return
+    names = {w.name for w in WORKLOADS}
+    for name in args.only or []:
+        if name not in names:
+            ap.error(f"unknown workload {name!r}; known: {', '.join(sorted(names))}")
+    selected = [w for w in WORKLOADS if not args.only or w.name in args.only]
+    if args.reps < 5:
+        log(f"note: --reps {args.reps} < 5; PERFORMANCE.md asks for medians of at least 5")
+    if args.rounds < 1 or args.scale <= 0:
+        ap.error("--rounds must be >= 1 and --scale > 0")
+
+    build_dir = args.build_dir.resolve()
+    missing = sorted({p for w in selected for p in [w.lib] + [prog for _, prog in w.raw]
+                      if not (build_dir / p).is_file()})
+    if missing:
+        raise SystemExit(f"not built in {build_dir}: {', '.join(missing)}\n"
+                         f"build them with: {COMMAND.split(' && python3')[0]}")
+    if any(w.pin for w in selected) and not shutil.which("taskset"):
+        raise SystemExit("taskset (util-linux) is needed for the one-CPU workloads")
+
+    machine = machine_line()
+    rows = []
+    for w in selected:
+        cmds, results = run_workload(w, build_dir, args.reps, args.rounds, args.scale)
+        rows.append(row(w, cmds, results))
+
+    n = args.reps * args.rounds
+    report = "\n".join([
+        machine,
+        "",
+        table(rows),
+        "",
+        f"Medians of {n} repetitions (min–max in brackets). lib/raw and Python/lib are"
+        " ratios of cost (time per operation, or 1/throughput): lib/raw > 1 means"
+        " libprocessing is slower than the floor, Python/lib > 1 that it is faster than"
+        " Python. Targets are from PERFORMANCE.md (✓ met, ✗ missed, in this run).",
+    ])
+    print(report)
+    if args.write:
+        write_benchmarks_md(report)
+        log(f"wrote {BENCHMARKS_MD}")
+
+
+if __name__ == "__main__":
+    main()
