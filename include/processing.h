@@ -562,7 +562,8 @@ void *pc_value_ptr(pc_value *v);
 
 /**
  * The lock guarding the value: its own RLock, or the one given to
- * `pc_value_new_with_lock`. Borrowed: valid while the value lives; do not free it.
+ * `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
+ * your own handle to that lock); do not free it.
  * NULL for a raw value, and for a NULL or invalid `v`.
  */
 pc_lock *pc_value_lock(pc_value *v);
@@ -683,7 +684,8 @@ void *pc_array_ptr(pc_array *a);
 
 /**
  * The lock guarding the array (its own RLock, or the one given to
- * `pc_array_new_with_lock`). Borrowed: valid while the array lives. NULL for a raw array,
+ * `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
+ * your own handle to that lock); do not free it. NULL for a raw array,
  * and for a NULL or invalid `a`.
  */
 pc_lock *pc_array_lock(pc_array *a);

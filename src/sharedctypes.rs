@@ -135,7 +135,7 @@ impl Block {
             lock,
         };
         if let Some(init) = init {
-            block.store(0, init);
+            block.write(0, len, init)?;
         }
         Ok(block)
     }

@@ -21,9 +21,23 @@ pub(crate) unsafe trait Handle {
     const NAME: &'static str;
 }
 
+/// A parameter's C name: `stringify!` keeps Rust's raw-identifier prefix (`r#in` is `in`).
+#[inline(always)]
+pub(crate) fn param_name(name: &'static str) -> &'static str {
+    name.strip_prefix("r#").unwrap_or(name)
+}
+
 /// Hands an object to C as an owned handle.
 pub(crate) fn into_raw<H: Handle>(object: Arc<H::Target>) -> *mut H {
-    Arc::into_raw(object).cast_mut().cast()
+    let ptr: *mut H = Arc::into_raw(object).cast_mut().cast();
+    tag_of(ptr).add_handle();
+    ptr
+}
+
+/// The tag of a handle whose type was checked (or that `into_raw` just made).
+fn tag_of<'a, H: Handle>(ptr: *const H) -> &'a Tag {
+    // SAFETY: by the Handle contract the object starts with its Tag.
+    unsafe { &*ptr.cast::<Tag>() }
 }
 
 /// A handle borrowed for the duration of a call: derefs to the shared `Arc`.
@@ -53,19 +67,39 @@ pub(crate) fn borrow<H: Handle>(ptr: *const H, param: &str) -> Result<Borrowed<H
     })))
 }
 
-/// Releases the caller's reference: `free` for every Arc-backed handle. NULL is a no-op;
-/// a wrong-typed or already freed handle is reported through `pc_last_error()` only.
+/// Releases a handle: `free` for every Arc-backed handle. When it was the object's last
+/// reference the object is marked released (later use is detected while the memory
+/// lives); an object the library still holds (a lock inside a condition or a value) stays
+/// usable through the pointers the library hands out. A second free of the same handle is
+/// refused. NULL is a no-op; errors are reported through `pc_last_error()` only.
 pub(crate) fn release<H: Handle>(ptr: *mut H, param: &str) -> Result<()> {
+    release_with(ptr, param, false)
+}
+
+/// Releases a handle that is its object's only owner outside the library (a process: the
+/// library keeps it only to reap its child): the object is marked released at once.
+pub(crate) fn release_sole<H: Handle>(ptr: *mut H, param: &str) -> Result<()> {
+    release_with(ptr, param, true)
+}
+
+fn release_with<H: Handle>(ptr: *mut H, param: &str, sole: bool) -> Result<()> {
     if ptr.is_null() {
         return Ok(());
     }
     check_tag::<H>(ptr, param)?;
-    // SAFETY: checked above: a live handle of type H, whose first field is its Tag.
-    let tag = unsafe { &*ptr.cast::<Tag>() };
-    if tag.release() {
-        // SAFETY: the handle owned one reference, given back here exactly once.
-        drop(unsafe { Arc::from_raw(ptr.cast::<H::Target>()) });
+    let tag = tag_of(ptr);
+    let Some(left) = tag.drop_handle() else {
+        return Err(Error::invalid_argument(format!(
+            "{param} was already freed (or is a borrowed pointer, not a handle)"
+        )));
+    };
+    // SAFETY: checked above: a live handle of type H, made by `into_raw`; each handle owns
+    // one reference, given back here once (drop_handle refused a second time).
+    let object = unsafe { Arc::from_raw(ptr.cast::<H::Target>()) };
+    if left == 0 && (sole || Arc::strong_count(&object) == 1) {
+        tag.release();
     }
+    drop(object);
     Ok(())
 }
 
@@ -73,9 +107,8 @@ fn check_tag<H: Handle>(ptr: *const H, param: &str) -> Result<()> {
     if ptr.is_null() {
         return Err(Error::invalid_argument(format!("{param} is NULL")));
     }
-    // SAFETY: by the Handle contract every handle starts with a Tag; a foreign pointer is
-    // the caller's bug, detected here as far as its memory is readable.
-    let kind = unsafe { &*ptr.cast::<Tag>() }.kind();
+    // A foreign pointer is the caller's bug, detected here as far as its memory is readable.
+    let kind = tag_of(ptr).kind();
     match kind {
         k if k == H::TAG => Ok(()),
         Tag::RELEASED => Err(Error::invalid_argument(format!(

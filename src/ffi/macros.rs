@@ -30,41 +30,50 @@ macro_rules! ffi_value {
 /// `InvalidArgument` naming the parameter.
 macro_rules! arg_handle {
     ($p:ident) => {
-        $crate::ffi::handle::borrow($p, stringify!($p))?
+        $crate::ffi::handle::borrow($p, $crate::ffi::handle::param_name(stringify!($p)))?
     };
 }
 
 /// An out-parameter, checked for NULL; written only on success (`.write(v)` last).
 macro_rules! arg_out {
     ($p:ident) => {
-        $crate::ffi::handle::out($p, stringify!($p))?
+        $crate::ffi::handle::out($p, $crate::ffi::handle::param_name(stringify!($p)))?
     };
 }
 
 /// A NUL-terminated UTF-8 string parameter.
 macro_rules! arg_str {
     ($p:ident) => {
-        $crate::ffi::handle::c_str($p, stringify!($p))?
+        $crate::ffi::handle::c_str($p, $crate::ffi::handle::param_name(stringify!($p)))?
     };
 }
 
 /// A `(pointer, length)` pair of bytes; `(NULL, 0)` is the empty slice.
 macro_rules! arg_bytes {
     ($p:ident, $len:expr) => {
-        $crate::ffi::handle::bytes($p.cast::<u8>(), $len, stringify!($p))?
+        $crate::ffi::handle::bytes(
+            $p.cast::<u8>(),
+            $len,
+            $crate::ffi::handle::param_name(stringify!($p)),
+        )?
     };
 }
 
 /// A writable buffer of `len` bytes; `(NULL, 0)` is the empty buffer.
 macro_rules! arg_bytes_mut {
     ($p:ident, $len:expr) => {
-        $crate::ffi::handle::bytes_mut($p.cast::<u8>(), $len, stringify!($p))?
+        $crate::ffi::handle::bytes_mut(
+            $p.cast::<u8>(),
+            $len,
+            $crate::ffi::handle::param_name(stringify!($p)),
+        )?
     };
 }
 
 /// A timeout in seconds, as a deadline (NaN is `InvalidArgument`).
 macro_rules! arg_timeout {
     ($t:ident) => {
-        $crate::wait::Deadline::from_timeout($t).map_err(|e| e.context(stringify!($t)))?
+        $crate::wait::Deadline::from_timeout($t)
+            .map_err(|e| e.context($crate::ffi::handle::param_name(stringify!($t))))?
     };
 }

@@ -281,7 +281,7 @@ pub extern "C" fn pc_process_free(p: *mut pc_process) {
             ));
         }
         let reaping = arg_handle!(p).abandon();
-        handle::release(p, "p")?;
+        handle::release_sole(p, "p")?;
         reaping
     })
 }

@@ -7,12 +7,13 @@
 //! they are the same in the child.
 
 use std::ffi::{c_char, c_void};
+use std::mem::MaybeUninit;
 
 use super::handle;
 use super::library::pc_bytes;
 use super::status::pc_status;
 use super::synchronize::pc_lock;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::sharedctypes::{Array, Block, ElemType, Guard, Value};
 
 /// A shared value (`Value`, `RawValue`).
@@ -51,19 +52,17 @@ fn init_bytes<'a>(init: *const c_void, size: usize) -> Result<Option<&'a [u8]>> 
     handle::bytes(init.cast(), size, "init").map(Some)
 }
 
+/// The body of the value constructors (each runs it in its own boundary, so errors name it).
 fn new_value(
     code: c_char,
     init: *const c_void,
-    guard: Result<Guard>,
-    out: *mut *mut pc_value,
-) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        let elem = typecode(code)?;
-        let value = Value::new(elem.typecode(), init_bytes(init, elem.size())?, guard?)?;
-        out.write(handle::into_raw(value));
-        Ok(())
-    })
+    guard: Guard,
+    out: &mut MaybeUninit<*mut pc_value>,
+) -> Result<()> {
+    let elem = typecode(code)?;
+    let value = Value::new(elem.typecode(), init_bytes(init, elem.size())?, guard)?;
+    out.write(handle::into_raw(value));
+    Ok(())
 }
 
 /// Creates a shared value of `typecode` (Python's `Value(typecode, init)`), guarded by a new
@@ -78,7 +77,7 @@ pub extern "C" fn pc_value_new(
     init: *const c_void,
     out: *mut *mut pc_value,
 ) -> pc_status {
-    new_value(typecode, init, Ok(Guard::Own), out)
+    ffi_status!({ new_value(typecode, init, Guard::Own, arg_out!(out)) })
 }
 
 /// Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
@@ -91,7 +90,7 @@ pub extern "C" fn pc_value_new_with_lock(
     lock: *mut pc_lock,
     out: *mut *mut pc_value,
 ) -> pc_status {
-    new_value(typecode, init, given_lock(lock), out)
+    ffi_status!({ new_value(typecode, init, given_lock(lock)?, arg_out!(out)) })
 }
 
 /// Creates a shared value without a lock (Python's `RawValue`). As `pc_value_new`.
@@ -101,7 +100,7 @@ pub extern "C" fn pc_raw_value_new(
     init: *const c_void,
     out: *mut *mut pc_value,
 ) -> pc_status {
-    new_value(typecode, init, Ok(Guard::Raw), out)
+    ffi_status!({ new_value(typecode, init, Guard::Raw, arg_out!(out)) })
 }
 
 /// Copies the value to `out` (one element of its type), under its lock if it has one.
@@ -150,7 +149,8 @@ pub extern "C" fn pc_value_ptr(v: *mut pc_value) -> *mut c_void {
 }
 
 /// The lock guarding the value: its own RLock, or the one given to
-/// `pc_value_new_with_lock`. Borrowed: valid while the value lives; do not free it.
+/// `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
+/// your own handle to that lock); do not free it.
 /// NULL for a raw value, and for a NULL or invalid `v`.
 #[no_mangle]
 pub extern "C" fn pc_value_lock(v: *mut pc_value) -> *mut pc_lock {
@@ -172,24 +172,23 @@ pub extern "C" fn pc_value_free(v: *mut pc_value) {
     ffi_value!((), { handle::release(v, "v") })
 }
 
+/// The body of the array constructors (each runs it in its own boundary, so errors name it).
 fn new_array(
-    elem: Result<ElemType>,
+    elem: ElemType,
     len: usize,
     init: *const c_void,
-    guard: Result<Guard>,
-    out: *mut *mut pc_array,
-) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        let elem = elem?;
-        let bytes = elem
-            .size()
-            .checked_mul(len)
-            .ok_or_else(|| Error::invalid_argument(format!("len {len} is too large")))?;
-        let array = Array::new(elem, len, init_bytes(init, bytes)?, guard?)?;
-        out.write(handle::into_raw(array));
-        Ok(())
-    })
+    guard: Guard,
+    out: &mut MaybeUninit<*mut pc_array>,
+) -> Result<()> {
+    let bytes = elem.size().checked_mul(len).ok_or_else(|| {
+        Error::new(
+            ErrorKind::TooLarge,
+            format!("{len} elements of {} bytes", elem.size()),
+        )
+    })?;
+    let array = Array::new(elem, len, init_bytes(init, bytes)?, guard)?;
+    out.write(handle::into_raw(array));
+    Ok(())
 }
 
 /// Creates a shared array of `len` elements of `typecode` (Python's `Array`), guarded by
@@ -206,7 +205,15 @@ pub extern "C" fn pc_array_new(
     init: *const c_void,
     out: *mut *mut pc_array,
 ) -> pc_status {
-    new_array(self::typecode(typecode), len, init, Ok(Guard::Own), out)
+    ffi_status!({
+        new_array(
+            self::typecode(typecode)?,
+            len,
+            init,
+            Guard::Own,
+            arg_out!(out),
+        )
+    })
 }
 
 /// Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
@@ -219,7 +226,15 @@ pub extern "C" fn pc_array_new_with_lock(
     lock: *mut pc_lock,
     out: *mut *mut pc_array,
 ) -> pc_status {
-    new_array(self::typecode(typecode), len, init, given_lock(lock), out)
+    ffi_status!({
+        new_array(
+            self::typecode(typecode)?,
+            len,
+            init,
+            given_lock(lock)?,
+            arg_out!(out),
+        )
+    })
 }
 
 /// Creates a shared array without a lock (Python's `RawArray`). As `pc_array_new`.
@@ -230,7 +245,15 @@ pub extern "C" fn pc_raw_array_new(
     init: *const c_void,
     out: *mut *mut pc_array,
 ) -> pc_status {
-    new_array(self::typecode(typecode), len, init, Ok(Guard::Raw), out)
+    ffi_status!({
+        new_array(
+            self::typecode(typecode)?,
+            len,
+            init,
+            Guard::Raw,
+            arg_out!(out),
+        )
+    })
 }
 
 /// Creates a zeroed shared array of `len` elements of `elem_size` bytes each — any C type,
@@ -242,13 +265,15 @@ pub extern "C" fn pc_raw_array_new_sized(
     len: usize,
     out: *mut *mut pc_array,
 ) -> pc_status {
-    new_array(
-        ElemType::sized(elem_size),
-        len,
-        std::ptr::null(),
-        Ok(Guard::Raw),
-        out,
-    )
+    ffi_status!({
+        new_array(
+            ElemType::sized(elem_size)?,
+            len,
+            std::ptr::null(),
+            Guard::Raw,
+            arg_out!(out),
+        )
+    })
 }
 
 /// The number of elements; 0 for a NULL or invalid `a`.
@@ -335,7 +360,7 @@ pub extern "C" fn pc_array_write(
 fn slice_bytes(block: &Block, count: usize) -> Result<usize> {
     if count > block.len() {
         return Err(Error::new(
-            crate::error::ErrorKind::Index,
+            ErrorKind::Index,
             format!("{count} elements out of range for length {}", block.len()),
         ));
     }
@@ -397,7 +422,8 @@ pub extern "C" fn pc_array_ptr(a: *mut pc_array) -> *mut c_void {
 }
 
 /// The lock guarding the array (its own RLock, or the one given to
-/// `pc_array_new_with_lock`). Borrowed: valid while the array lives. NULL for a raw array,
+/// `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
+/// your own handle to that lock); do not free it. NULL for a raw array,
 /// and for a NULL or invalid `a`.
 #[no_mangle]
 pub extern "C" fn pc_array_lock(a: *mut pc_array) -> *mut pc_lock {

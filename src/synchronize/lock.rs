@@ -3,9 +3,9 @@
 //!
 //! The lock word holds the owner's id (see `owner`) — taking the lock and naming its
 //! holder is one compare-and-swap. Waiters sleep on a separate futex word (`sleepers`),
-//! set before they sleep and cleared by the releaser that wakes one of them. Every
-//! `OWNER_CHECK` a sleeper looks whether the holder still lives; if not, it takes the lock
-//! over and reports `Acquired::OwnerDied`.
+//! set before they sleep and cleared by the releaser that wakes one of them. After each
+//! sleep (at most `OWNER_CHECK`) and before giving up, a waiter looks whether the holder
+//! still lives; if not, it takes the lock over and reports `Acquired::OwnerDied`.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
@@ -54,6 +54,10 @@ pub struct Lock {
     tag: Tag,
     recursive: bool,
     state: Shared<LockState>,
+    /// This process's clock for rate-limiting the precise owner check (not shared).
+    created: Instant,
+    /// When (ns after `created`) this process last read `/proc` for the holder; 0: never.
+    last_precise_check: AtomicU64,
 }
 
 impl Lock {
@@ -70,6 +74,8 @@ impl Lock {
                 count: AtomicU32::new(0),
                 thread: AtomicU64::new(0),
             })?,
+            created: Instant::now(),
+            last_precise_check: AtomicU64::new(0),
         }))
     }
 
@@ -114,7 +120,9 @@ impl Lock {
     }
 
     /// The slow path: sleep until the lock is free (or its holder dead), then take it with
-    /// recursion depth `depth`.
+    /// recursion depth `depth`. The holder's life is checked after each sleep and once more
+    /// before giving up, so even a caller that only polls (timeout 0) takes over the lock
+    /// of a dead holder.
     fn acquire_contended(
         &self,
         me: Me,
@@ -124,8 +132,7 @@ impl Lock {
     ) -> Result<Acquired> {
         let state = &*self.state;
         let died = Cell::new(None);
-        let mut last_check = Instant::now();
-        wait::block_until_with(
+        let waited = wait::block_until_with(
             deadline,
             interrupts,
             || {
@@ -144,30 +151,57 @@ impl Lock {
             },
             |slice| {
                 state.sleepers.store(1, SeqCst);
-                let holder = state.owner.load(SeqCst);
-                if holder == 0 {
+                if state.owner.load(SeqCst) == 0 {
                     return Ok(());
                 }
                 futex::wait(&state.sleepers, 1, slice.min(OWNER_CHECK));
-                if last_check.elapsed() >= OWNER_CHECK {
-                    last_check = Instant::now();
-                    let holder = state.owner.load(Acquire);
-                    if holder != 0
-                        && holder != me.id
-                        && !owner::is_alive(holder)
-                        && state
-                            .owner
-                            .compare_exchange(holder, me.id, Acquire, Relaxed)
-                            .is_ok()
-                    {
-                        died.set(Some(owner::pid_of(holder)));
-                    }
-                }
+                died.set(self.take_over_if_dead(me));
                 Ok(())
             },
-        )?;
+        );
+        match waited {
+            Ok(()) => {}
+            Err(err) if err.kind() == ErrorKind::Timeout => match self.take_over_if_dead(me) {
+                Some(pid) => died.set(Some(pid)),
+                None => return Err(err),
+            },
+            Err(err) => return Err(err),
+        }
         self.took(me, depth);
         Ok(died.get().map_or(Acquired::Clean, Acquired::OwnerDied))
+    }
+
+    /// Takes the lock from a holder that died; returns its pid if it did. `kill(pid, 0)`
+    /// catches most deaths cheaply; the precise test (a zombie, a reused pid) reads `/proc`
+    /// and runs at most every `OWNER_CHECK` per lock in this process.
+    fn take_over_if_dead(&self, me: Me) -> Option<u32> {
+        let holder = self.state.owner.load(Acquire);
+        if holder == 0 || holder == me.id {
+            return None;
+        }
+        let dead = !owner::may_be_alive(owner::pid_of(holder))
+            || (self.precise_check_due() && !owner::is_alive(holder));
+        let taken = dead
+            && self
+                .state
+                .owner
+                .compare_exchange(holder, me.id, Acquire, Relaxed)
+                .is_ok();
+        if taken {
+            self.state.sleepers.store(1, SeqCst);
+        }
+        taken.then(|| owner::pid_of(holder))
+    }
+
+    /// Whether the precise liveness test may run now (rate-limited per lock and process).
+    fn precise_check_due(&self) -> bool {
+        let now = self.created.elapsed().as_nanos() as u64;
+        let last = self.last_precise_check.load(Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= OWNER_CHECK.as_nanos() as u64;
+        due && self
+            .last_precise_check
+            .compare_exchange(last, now.max(1), Relaxed, Relaxed)
+            .is_ok()
     }
 
     /// Takes the lock if it is free, with recursion depth `depth`.
