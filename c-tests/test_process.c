@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static double short_sleep = 0.3;
@@ -1257,6 +1258,75 @@ static void test_stopped_child(void)
     pc_process_free(p);
 }
 
+/* ---- reaping: by the calls that look, and in the background once freed ---- */
+
+enum reaper_call { BY_JOIN, BY_IS_ALIVE, BY_EXITCODE, BY_NEW, BY_START, BY_ACTIVE_CHILDREN };
+static const char *const reaper_call_names[] = {
+    "pc_process_join", "pc_process_is_alive", "pc_process_exitcode",
+    "pc_process_new",  "pc_process_start",    "pc_active_children",
+};
+
+/* In a fresh sub-process (no reaper thread yet): a lone child that ended is reaped by
+ * each of the calls the header names, at the latest. */
+static int sub_reaped_by_next_call(void *arg)
+{
+    (void)arg;
+    for (int call = BY_JOIN; call <= BY_ACTIVE_CHILDREN; call++) {
+        pc_process *p;
+        CHECK_OK(pc_process_new(NULL, NULL, &p));
+        CHECK_OK(pc_process_start(p));
+        pid_t pid = pc_process_pid(p);
+        CHECK(poll_revents(pc_process_sentinel(p), 5000) & POLLIN); /* it ended */
+        pc_process *other = NULL;
+        int code;
+        size_t count;
+        switch (call) {
+        case BY_JOIN:
+            CHECK_OK(pc_process_join(p, 0));
+            break;
+        case BY_IS_ALIVE:
+            CHECK(!pc_process_is_alive(p));
+            break;
+        case BY_EXITCODE:
+            CHECK_OK(pc_process_exitcode(p, &code));
+            CHECK(code == 0);
+            break;
+        case BY_NEW:
+            CHECK_OK(pc_process_new(NULL, NULL, &other));
+            break;
+        case BY_START:
+            CHECK_OK(pc_process_new(target_sleep, &short_sleep, &other));
+            /* the reaping may happen in pc_process_new already: fine too */
+            CHECK_OK(pc_process_start(other));
+            break;
+        case BY_ACTIVE_CHILDREN:
+            CHECK_OK(pc_active_children(NULL, 0, &count));
+            CHECK(count == 0);
+            break;
+        }
+        if (!pid_gone(pid))
+            FAIL("a lone ended child (pid %d) is still a zombie (state %c) after %s",
+                 (int)pid, pid_state(pid, NULL), reaper_call_names[call]);
+        if (other) {
+            if (pc_process_pid(other) > 0)
+                CHECK_OK(pc_process_join(other, 10.0));
+            pc_process_free(other);
+        }
+        CHECK_OK(pc_process_exitcode(p, &code));
+        CHECK(code == 0);
+        pc_process_free(p);
+    }
+    return 0;
+}
+
+static void test_reaped_by_the_calls_that_look(void)
+{
+    pid_t sub = fork_sub(sub_reaped_by_next_call, NULL);
+    int st = wait_sub(sub, 20.0);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        FAIL("reaping sub-process: %s", status_text(st));
+}
+
 /* ---- the library's fds are close-on-exec ---- */
 
 static void test_fds_close_on_exec(void)
@@ -1318,6 +1388,7 @@ int main(void)
     RUN(test_only_the_creator);
     RUN(test_null_arguments);
     RUN(test_freed_handle);
+    RUN(test_reaped_by_the_calls_that_look);
     RUN(test_threads);
     RUN(test_fds_close_on_exec);
     RUN(test_stopped_child);
