@@ -86,6 +86,8 @@ static void counting_handler(void *ctx, int level, const char *name, const char 
         seen_children = n;
 }
 
+/* The library logs at DEBUG when it starts a child, when join reaps one, and when its
+ * background reaper reaps a freed one: the handler asks the library each time. */
 static int sub_reentrant_handler(void *arg)
 {
     (void)arg;
@@ -96,6 +98,17 @@ static int sub_reentrant_handler(void *arg)
         pc_process_join(p, 10.0) != PC_OK)
         return 11;
     pc_process_free(p);
+    /* Freed while running: reaped in the background, which logs from a library thread. */
+    double tenth = 0.1;
+    if (pc_process_new(target_sleep, &tenth, &p) != PC_OK || pc_process_start(p) != PC_OK)
+        return 12;
+    pid_t pid = pc_process_pid(p);
+    pc_process_free(p);
+    if (!wait_pid_gone(pid, 3.0))
+        return 13;
+    size_t n;
+    if (pc_active_children(NULL, 0, &n) != PC_OK || n != 0) /* the registry still works */
+        return 14;
     return 0;
 }
 
@@ -120,6 +133,12 @@ int main(void)
     /* The children of a killed scenario become ours: reaped below. */
     CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
     int failed = 0;
+    if (TU_ASAN) {
+        /* A child forked while another thread is inside ASan's malloc hangs (gcc 12's
+         * libsanitizer has no fork handler for its allocator): not the library's doing. */
+        fprintf(stderr, "-- test_threads_start_children_*: skipped under ASan\n");
+        goto handler;
+    }
     fprintf(stderr, "-- test_threads_start_children_at_info (control)\n");
     failed += run_scenario("3 threads start and join 300 children each, logging at INFO",
                            sub_threads_at_info, 5.0);
@@ -131,8 +150,9 @@ int main(void)
             failed++;
             break;
         }
+handler:
     fprintf(stderr, "-- test_handler_calls_the_library\n");
-    failed += run_scenario("a log handler calling pc_active_children, logging at DEBUG",
+    failed += run_scenario("a log handler calling pc_active_children (start, join, reaper)",
                            sub_reentrant_handler, 5.0);
     CHECK(reap_orphans(5.0));
     if (failed)

@@ -18,6 +18,20 @@
 
 #include "processing.h"
 
+/* Built with AddressSanitizer? Its allocator (gcc 12's libsanitizer) is not fork-safe: a
+ * child forked while another thread is inside malloc hangs in its first malloc. Tests
+ * where several threads fork at once are skipped under it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
 /* Number of checks run so far in this process. */
 extern int tu_checks;
 

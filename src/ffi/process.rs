@@ -101,10 +101,11 @@ pub extern "C" fn pc_process_daemon(p: *const pc_process) -> bool {
 /// not run in it). C stdio is flushed before the fork, so nothing is printed twice.
 /// Only the process that created `p` may start it, once.
 ///
-/// Reaping: an ended child is reaped by `pc_process_join`, `_is_alive`, `_exitcode`, and by
-/// every `pc_process_new`, `_start` and `pc_active_children` (as in Python); once its handle
-/// is freed, or while several children run, a library thread reaps each one as soon as it
-/// ends. So no child stays a zombie past the next library call, and none at all once freed.
+/// Reaping: an ended child is reaped by `pc_process_join`, `_is_alive` and `_exitcode` on
+/// its handle, and by every `pc_process_new`, `_start` and `pc_active_children` (as in
+/// Python); once its handle is freed, or while several children run, a library thread
+/// reaps each one as soon as it ends. So a child whose handle you keep is a zombie at most
+/// until the next of those calls, and a freed one not at all.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
 /// process than the creator, on the current process, or from a daemonic process;

@@ -241,11 +241,11 @@ impl Process {
                 };
                 let name = state.name.to_string_lossy().into_owned();
                 state.run = Run::Running { pid, pidfd };
-                // No lock is held while logging: a log handler may call back into the library.
                 drop(state);
-                log::debug!("started {name} (pid {pid})");
                 registry::reap_ended();
                 let listed = registry::lock().add(self.clone());
+                // No lock is held while logging: a log handler may call back into the library.
+                log::debug!("started {name} (pid {pid})");
                 if let Err(err) = listed {
                     // Started all the same; it is reaped by the calls that reap.
                     log::warn!("{err}");
