@@ -19,16 +19,6 @@
 
 
 /**
- * Waiters a condition can hold at once (its state fills one 4 KiB page).
- */
-#define MAX_WAITERS 255
-
-/**
- * The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
- */
-#define MAX_VALUE (uint32_t)INT32_MAX
-
-/**
  * Pass as a timeout to wait without limit. Any negative timeout does the same; 0 never
  * blocks; a positive timeout waits at most that many seconds (monotonic clock, never
  * returning early); NaN is `PC_ERR_INVALID_ARGUMENT`.
@@ -69,6 +59,21 @@
  * Level CRITICAL.
  */
 #define PC_LOG_CRITICAL 50
+
+/**
+ * The most waiters a condition holds at once; one more wait is `PC_ERR_TOO_LARGE`.
+ */
+#define PC_CONDITION_MAX_WAITERS 255
+
+/**
+ * The most parties a barrier has (all but one wait on its condition).
+ */
+#define PC_BARRIER_MAX_PARTIES 256
+
+/**
+ * The largest value of a semaphore (POSIX's `SEM_VALUE_MAX`).
+ */
+#define PC_SEMAPHORE_MAX_VALUE 2147483647
 
 /**
  * The result of every fallible function. `PC_OK` is 0; every error is negative and keeps
@@ -756,7 +761,7 @@ pc_status pc_lock_release(pc_lock *l);
 void pc_lock_free(pc_lock *l);
 
 /**
- * Creates a `Semaphore` with counter `value` (at most 2147483647). `*out` is a new handle
+ * Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is a new handle
  * owned by the caller (`pc_semaphore_free`).
  *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or a too large `value`;
@@ -784,7 +789,7 @@ pc_status pc_semaphore_acquire(pc_semaphore *s, double timeout);
  * Increments the counter and wakes one waiter; never blocks.
  *
  * Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial
- * value (or any semaphore above 2147483647), nothing changed; `PC_ERR_INVALID_ARGUMENT`
+ * value (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed; `PC_ERR_INVALID_ARGUMENT`
  * for a NULL or invalid `s`.
  */
 pc_status pc_semaphore_release(pc_semaphore *s);
@@ -803,7 +808,8 @@ void pc_semaphore_free(pc_semaphore *s);
 
 /**
  * Creates a `Condition` on `lock` (a Lock or RLock handle, which the condition keeps
- * alive), or on a new RLock of its own when `lock` is NULL. At most 255 waiters at once.
+ * alive), or on a new RLock of its own when `lock` is NULL. At most
+ * `PC_CONDITION_MAX_WAITERS` waiters at once.
  * `*out` is a new handle owned by the caller (`pc_condition_free`).
  *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
@@ -830,7 +836,7 @@ pc_status pc_condition_release(pc_condition *c);
  * Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
  * `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
  * (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
- * `PC_ERR_TOO_LARGE` when 255 waiters already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
+ * `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
  * or invalid `c` or a NaN timeout.
  */
 pc_status pc_condition_wait(pc_condition *c, double timeout);
@@ -911,7 +917,7 @@ void pc_event_free(pc_event *e);
  * the caller (`pc_barrier_free`).
  *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `parties` 0 or above
- * 4294967295; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ * `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
  */
 pc_status pc_barrier_new(size_t parties, pc_barrier **out);
 
@@ -923,6 +929,9 @@ pc_status pc_barrier_new(size_t parties, pc_barrier **out);
  * waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
  * the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
  * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout.
+ *
+ * As in Python, a process killed inside this wait still counts as arrived: that round
+ * cannot complete (waiters with a timeout break it), so make a new barrier.
  */
 pc_status pc_barrier_wait(pc_barrier *b, double timeout, size_t *index);
 
@@ -946,7 +955,8 @@ pc_status pc_barrier_reset(pc_barrier *b);
 size_t pc_barrier_parties(const pc_barrier *b);
 
 /**
- * The number of waiters now waiting (Python's `n_waiting`); 0 for a NULL or invalid `b`.
+ * The number of waiters now waiting for the barrier to fill (Python's `n_waiting`: 0
+ * while a round is released or reset); 0 for a NULL or invalid `b`.
  */
 size_t pc_barrier_n_waiting(const pc_barrier *b);
 

@@ -46,6 +46,15 @@ pub struct pc_barrier {
 }
 impl_handle!(pc_barrier => Barrier);
 
+/// The most waiters a condition holds at once; one more wait is `PC_ERR_TOO_LARGE`.
+pub const PC_CONDITION_MAX_WAITERS: usize = 255;
+
+/// The most parties a barrier has (all but one wait on its condition).
+pub const PC_BARRIER_MAX_PARTIES: usize = 256;
+
+/// The largest value of a semaphore (POSIX's `SEM_VALUE_MAX`).
+pub const PC_SEMAPHORE_MAX_VALUE: u32 = 2147483647;
+
 /// A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
 #[allow(non_camel_case_types)]
 pub type pc_predicate_fn = Option<extern "C" fn(ctx: *mut c_void) -> bool>;
@@ -121,7 +130,7 @@ pub extern "C" fn pc_lock_free(l: *mut pc_lock) {
     ffi_value!((), { handle::release(l, "l") })
 }
 
-/// Creates a `Semaphore` with counter `value` (at most 2147483647). `*out` is a new handle
+/// Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is a new handle
 /// owned by the caller (`pc_semaphore_free`).
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or a too large `value`;
@@ -166,7 +175,7 @@ pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc
 /// Increments the counter and wakes one waiter; never blocks.
 ///
 /// Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial
-/// value (or any semaphore above 2147483647), nothing changed; `PC_ERR_INVALID_ARGUMENT`
+/// value (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed; `PC_ERR_INVALID_ARGUMENT`
 /// for a NULL or invalid `s`.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
@@ -192,7 +201,8 @@ pub extern "C" fn pc_semaphore_free(s: *mut pc_semaphore) {
 }
 
 /// Creates a `Condition` on `lock` (a Lock or RLock handle, which the condition keeps
-/// alive), or on a new RLock of its own when `lock` is NULL. At most 255 waiters at once.
+/// alive), or on a new RLock of its own when `lock` is NULL. At most
+/// `PC_CONDITION_MAX_WAITERS` waiters at once.
 /// `*out` is a new handle owned by the caller (`pc_condition_free`).
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
@@ -234,7 +244,7 @@ pub extern "C" fn pc_condition_release(c: *mut pc_condition) -> pc_status {
 /// Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
 /// `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
 /// (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
-/// `PC_ERR_TOO_LARGE` when 255 waiters already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
+/// `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
 /// or invalid `c` or a NaN timeout.
 #[no_mangle]
 pub extern "C" fn pc_condition_wait(c: *mut pc_condition, timeout: f64) -> pc_status {
@@ -351,7 +361,7 @@ pub extern "C" fn pc_event_free(e: *mut pc_event) {
 /// the caller (`pc_barrier_free`).
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `parties` 0 or above
-/// 4294967295; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> pc_status {
     ffi_status!({
@@ -368,6 +378,9 @@ pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> p
 /// waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
 /// the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
 /// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout.
+///
+/// As in Python, a process killed inside this wait still counts as arrived: that round
+/// cannot complete (waiters with a timeout break it), so make a new barrier.
 #[no_mangle]
 pub extern "C" fn pc_barrier_wait(
     b: *mut pc_barrier,
@@ -406,7 +419,8 @@ pub extern "C" fn pc_barrier_parties(b: *const pc_barrier) -> usize {
     ffi_value!(0, { Ok(arg_handle!(b).parties()) })
 }
 
-/// The number of waiters now waiting (Python's `n_waiting`); 0 for a NULL or invalid `b`.
+/// The number of waiters now waiting for the barrier to fill (Python's `n_waiting`: 0
+/// while a round is released or reset); 0 for a NULL or invalid `b`.
 #[no_mangle]
 pub extern "C" fn pc_barrier_n_waiting(b: *const pc_barrier) -> usize {
     ffi_value!(0, { Ok(arg_handle!(b).n_waiting()) })
@@ -422,4 +436,19 @@ pub extern "C" fn pc_barrier_broken(b: *const pc_barrier) -> bool {
 #[no_mangle]
 pub extern "C" fn pc_barrier_free(b: *mut pc_barrier) {
     ffi_value!((), { handle::release(b, "b") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_limits_are_the_library_limits() {
+        assert_eq!(PC_CONDITION_MAX_WAITERS, crate::synchronize::MAX_WAITERS);
+        assert_eq!(PC_BARRIER_MAX_PARTIES, crate::synchronize::MAX_WAITERS + 1);
+        assert_eq!(
+            PC_SEMAPHORE_MAX_VALUE,
+            crate::synchronize::SEMAPHORE_MAX_VALUE
+        );
+    }
 }

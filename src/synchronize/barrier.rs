@@ -1,11 +1,13 @@
 //! Python 3's `Barrier`: `parties` processes wait until all have arrived. Built on a
 //! Condition and a small shared state, following Python's algorithm (filling, draining,
-//! resetting, broken). A wait that times out breaks the barrier for all.
+//! resetting, broken). A wait that times out breaks the barrier for all. As in Python, a
+//! process killed inside `wait` is never counted out: the barrier cannot complete that
+//! round (waiters with a timeout break it), and needs replacing.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::*};
 use std::sync::Arc;
 
-use super::condition::Condition;
+use super::condition::{Condition, MAX_WAITERS};
 use super::lock::Lock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
@@ -53,12 +55,15 @@ impl Barrier {
 
     /// A barrier for `parties` (at least 1) waiters.
     pub fn new(parties: usize) -> Result<Arc<Barrier>> {
-        let parties = u32::try_from(parties)
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| {
-                Error::invalid_argument(format!("parties must be 1..={}, not {parties}", u32::MAX))
-            })?;
+        // All but the last party wait on the condition at once.
+        let max = MAX_WAITERS + 1;
+        if parties == 0 || parties > max {
+            return Err(Error::invalid_argument(format!(
+                "parties must be 1..={max}, not {parties}"
+            )));
+        }
+        let parties = parties as u32;
+
         Ok(Arc::new(Barrier {
             tag: Tag::new(Barrier::TAG),
             parties,
@@ -102,7 +107,7 @@ impl Barrier {
         // Wait for a previous round to drain or reset.
         self.cond.wait_for(
             &mut || !matches!(self.phase(), DRAINING | RESETTING),
-            Deadline::Never,
+            deadline,
         )?;
         if self.phase() == BROKEN {
             return Err(broken());
@@ -158,9 +163,13 @@ impl Barrier {
         self.phase() == BROKEN
     }
 
-    /// Waiters inside `wait` now.
+    /// Waiters now waiting for the barrier to fill (Python's `n_waiting`: 0 while a round
+    /// is being released or reset).
     pub fn n_waiting(&self) -> usize {
-        self.state.count.load(Relaxed) as usize
+        match self.phase() {
+            FILLING => self.state.count.load(Relaxed) as usize,
+            _ => 0,
+        }
     }
 }
 

@@ -3,20 +3,22 @@
 //!
 //! So wake counts are exact, waiters are woken in the order they came, `notify` never
 //! waits for anyone (Python's can hang on a killed waiter), and a waiter that died is
-//! skipped: its wake-up does not go to waste nor to a later waiter.
+//! skipped: its wake-up does not go to waste nor to a later waiter. A waiter holds its
+//! slot's liveness token (a robust mutex, see `sys::robust`) while it waits, so its death
+//! is seen at once, even while its process is still a zombie.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 use super::lock::{Acquired, Lock};
-use super::owner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::sys::futex;
+use crate::sys::robust::Token;
 use crate::wait::{self, Deadline};
 
-/// Waiters a condition can hold at once (its state fills one 4 KiB page).
+/// Waiters a condition can hold at once.
 pub const MAX_WAITERS: usize = 255;
 
 const FREE: u32 = 0;
@@ -27,10 +29,10 @@ const NOTIFIED: u32 = 2;
 struct Slot {
     /// FREE, WAITING or NOTIFIED; the futex word its waiter sleeps on.
     state: AtomicU32,
-    /// The waiter's process, to skip it if it died.
-    pid: AtomicU32,
     /// Arrival order.
     ticket: AtomicU64,
+    /// Held by the waiter's thread while the slot is not FREE.
+    token: Token,
 }
 
 #[repr(C)]
@@ -42,8 +44,9 @@ struct ConditionState {
     slots: [Slot; MAX_WAITERS],
 }
 
-// SAFETY: atomics only, valid when zero. Slots change under the condition's lock, except
-// a slot's state, which notifiers and its waiter access atomically.
+// SAFETY: atomics, and tokens initialised in place by `Condition::new` before any use.
+// Slots change under the condition's lock, except a slot's state, which notifiers and
+// its waiter access atomically.
 unsafe impl ShmSafe for ConditionState {}
 
 /// A process-shared condition variable on a `Lock` or `RLock`.
@@ -64,12 +67,18 @@ impl Condition {
             Some(lock) => lock,
             None => Lock::new_recursive()?,
         };
-        // SAFETY: all-zero bytes are a valid ConditionState (atomics), as ShmSafe requires.
+        // SAFETY: all-zero bytes are a valid ConditionState until its tokens are set up below.
         let zeroed = unsafe { std::mem::zeroed::<ConditionState>() };
+        let state = Shared::new(zeroed)?;
+        for slot in &state.slots {
+            slot.token
+                .init()
+                .map_err(|e| Error::os("pthread_mutex_init", e))?;
+        }
         Ok(Arc::new(Condition {
             tag: Tag::new(Condition::TAG),
             lock,
-            state: Shared::new(zeroed)?,
+            state,
         }))
     }
 
@@ -97,8 +106,8 @@ impl Condition {
         &self.state.slots[..used.min(MAX_WAITERS)]
     }
 
-    /// Takes a free slot for the calling waiter (the lock is held).
-    fn enqueue(&self, pid: u32) -> Result<&Slot> {
+    /// Takes a free slot for the calling waiter (the lock is held) and its token.
+    fn enqueue(&self) -> Result<&Slot> {
         let state = &*self.state;
         let index = match self
             .slots()
@@ -117,19 +126,18 @@ impl Condition {
             })?,
         };
         let slot = &state.slots[index];
-        slot.pid.store(pid, Relaxed);
+        slot.token
+            .hold()
+            .map_err(|e| Error::os("pthread_mutex_lock", e))?;
         slot.ticket
             .store(state.next_ticket.fetch_add(1, Relaxed), Relaxed);
         slot.state.store(WAITING, Release);
         Ok(slot)
     }
 
-    /// Frees the slot of a waiter whose process died, if any.
+    /// Frees the slot of a waiter that died, if any.
     fn reclaim_dead(&self) -> Option<usize> {
-        let index = self
-            .slots()
-            .iter()
-            .position(|s| !owner::may_be_alive(s.pid.load(Relaxed)))?;
+        let index = self.slots().iter().position(|s| s.token.holder_gone())?;
         self.state.slots[index].state.store(FREE, Release);
         Some(index)
     }
@@ -140,7 +148,7 @@ impl Condition {
     /// Fails with `NotOwner` when the caller does not hold the lock.
     pub fn wait(&self, deadline: Deadline) -> Result<Acquired> {
         self.check_owned("wait on a condition")?;
-        let slot = self.enqueue(owner::pid_of(owner::me().id))?;
+        let slot = self.enqueue()?;
         let depth = self.lock.release_save()?;
         let waited = wait::block_until(
             deadline,
@@ -153,9 +161,15 @@ impl Condition {
         let reacquired = self.lock.acquire_restore(depth);
         // A notify that came after the deadline but before we took the lock still counts.
         let notified = slot.state.swap(FREE, AcqRel) == NOTIFIED;
+        slot.token.release();
         let acquired = reacquired?;
         match waited {
             Err(err) if !notified => Err(err),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {
+                // Notified after all: the interrupt stays pending for the next blocking call.
+                crate::interrupt::interrupt();
+                Ok(acquired)
+            }
             _ => Ok(acquired),
         }
     }
@@ -189,7 +203,6 @@ impl Condition {
     /// `NotOwner` when the caller does not hold the lock. Returns how many were woken.
     pub fn notify(&self, n: usize) -> Result<usize> {
         self.check_owned("notify a condition")?;
-        let me = owner::pid_of(owner::me().id);
         let mut waiting: Vec<(u64, &Slot)> = self
             .slots()
             .iter()
@@ -202,8 +215,7 @@ impl Condition {
             if woken == n {
                 break;
             }
-            let pid = slot.pid.load(Relaxed);
-            if pid != me && !owner::may_be_alive(pid) {
+            if slot.token.holder_gone() {
                 slot.state.store(FREE, Release);
                 continue;
             }

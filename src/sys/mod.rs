@@ -5,6 +5,7 @@ pub(crate) mod futex;
 pub(crate) mod io;
 pub(crate) mod poll;
 pub(crate) mod process;
+pub(crate) mod robust;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod thread;
