@@ -19,6 +19,11 @@
 
 
 /**
+ * The longest handshake message accepted (Python's `recv_bytes(256)`).
+ */
+#define MESSAGE_LIMIT 256
+
+/**
  * Pass as a timeout to wait without limit. Any negative timeout does the same; 0 never
  * blocks; a positive timeout waits at most that many seconds (monotonic clock, never
  * returning early); NaN is `PC_ERR_INVALID_ARGUMENT`.
@@ -206,9 +211,19 @@ typedef struct pc_barrier pc_barrier;
 typedef struct pc_condition pc_condition;
 
 /**
+ * One end of a connection (Python's `Connection`).
+ */
+typedef struct pc_connection pc_connection;
+
+/**
  * An `Event`, shared between processes.
  */
 typedef struct pc_event pc_event;
+
+/**
+ * A listening socket (Python's `multiprocessing.connection.Listener`).
+ */
+typedef struct pc_listener pc_listener;
 
 /**
  * A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
@@ -247,6 +262,25 @@ typedef struct {
 } pc_bytes;
 
 /**
+ * One thing for `pc_wait_any` to wait on: a connection, or (when `conn` is NULL) any file
+ * descriptor that becomes readable, such as a process sentinel.
+ */
+typedef struct {
+    /**
+     * A connection that can receive, or NULL to wait on `fd`.
+     */
+    pc_connection *conn;
+    /**
+     * With a NULL `conn`: the fd to wait on.
+     */
+    int fd;
+    /**
+     * Set by `pc_wait_any`: true when this item is ready.
+     */
+    bool ready;
+} pc_waitable;
+
+/**
  * Receives each log line: `ctx` as given to `pc_enable_logging`, the message's level, the
  * name of the process that logs, and the formatted line without a trailing newline. Both
  * strings are valid during the call only. Called from whichever thread logs (library
@@ -268,6 +302,186 @@ typedef bool (*pc_predicate_fn)(void *ctx);
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Creates a pipe (Python's `Pipe(duplex)`): two connected ends. When `duplex` is false,
+ * `*c1` only receives and `*c2` only sends. Both are new handles owned by the caller
+ * (`pc_connection_free`); after `pc_process_start` the child has them too — each process
+ * usually closes the end it does not use.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `c1` or `c2`; `PC_ERR_OS` if the
+ * socketpair could not be made.
+ */
+pc_status pc_pipe(bool duplex, pc_connection **c1, pc_connection **c2);
+
+/**
+ * Sends `len` bytes at `buf` as one message (`send_bytes`); `(NULL, 0)` sends an empty
+ * one. Blocks while the peer does not read, up to the connection's timeout
+ * (`pc_connection_set_timeout`); thread-safe (messages never interleave).
+ *
+ * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end (never SIGPIPE);
+ * `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is
+ * closed too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left;
+ * `PC_ERR_CLOSED` after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
+ * invalid `c`, a NULL `buf` with a non-zero `len`, or the receiving end of a one-way pipe.
+ */
+pc_status pc_connection_send_bytes(pc_connection *c, const void *buf, size_t len);
+
+/**
+ * Receives one message (`recv_bytes`) into `*out` (release it with `pc_bytes_free`).
+ * With `maxlength` > 0, a longer message is refused before it is read: `PC_ERR_TOO_LARGE`,
+ * and the connection is closed (as in Python). Blocks until a message comes, up to the
+ * connection's timeout.
+ *
+ * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end at a message boundary;
+ * `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the
+ * connection is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+ * `pc_interrupt()` while no byte of the message had come; `PC_ERR_CLOSED`;
+ * `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NULL `out`,
+ * or the sending end of a one-way pipe.
+ */
+pc_status pc_connection_recv_bytes(pc_connection *c, size_t maxlength, pc_bytes *out);
+
+/**
+ * Receives one message into `buf` at byte `offset` (`recv_bytes_into`) and stores its
+ * length in `*len`. If it does not fit in `cap - offset` bytes: `PC_ERR_BUFFER_TOO_SHORT`,
+ * `*len` is the message's size, and the message stays for the next receive (nothing is
+ * lost). `offset` may equal `cap`.
+ *
+ * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`,
+ * and `PC_ERR_INVALID_ARGUMENT` for a NULL `len`, a NULL `buf` with a non-zero `cap`, or
+ * `offset` > `cap`.
+ */
+pc_status pc_connection_recv_bytes_into(pc_connection *c, void *buf, size_t cap, size_t offset, size_t *len);
+
+/**
+ * Waits at most `timeout` seconds (negative: without limit; 0: only checks) until a
+ * message or the peer's EOF can be received (`poll`).
+ *
+ * Returns `PC_OK` when ready; `PC_ERR_TIMEOUT` when not; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NaN timeout, or
+ * the sending end of a one-way pipe.
+ */
+pc_status pc_connection_poll(pc_connection *c, double timeout);
+
+/**
+ * Sets the deadline for each whole send or receive, in seconds (negative: none, the
+ * default, as in Python). A receive that passes it mid-message returns `PC_ERR_TIMEOUT`
+ * and closes the connection.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout.
+ */
+pc_status pc_connection_set_timeout(pc_connection *c, double timeout);
+
+/**
+ * The connection's file descriptor (owned by it: do not close it), or -1 once closed or
+ * for a NULL or invalid `c`.
+ */
+int pc_connection_fileno(const pc_connection *c);
+
+/**
+ * Closes this end in this process; the peer then sees EOF once every process closed its
+ * copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+ */
+pc_status pc_connection_close(pc_connection *c);
+
+/**
+ * Releases the handle (closing the connection when no other reference is left). NULL is
+ * a no-op. Never blocks.
+ */
+void pc_connection_free(pc_connection *c);
+
+/**
+ * Waits until at least one of the `n` connections can receive (a message or EOF), at most
+ * `timeout` seconds (Python 3's `connection.wait`); `ready[i]` tells which (`ready` has
+ * room for `n` flags and is written on `PC_OK` only). For process sentinels and other fds,
+ * see `pc_wait_any`.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT` when none is ready; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_CLOSED` for a closed connection; `PC_ERR_INVALID_ARGUMENT` for NULL `conns` or
+ * `ready` with `n` > 0, a NULL or invalid connection, a sending-only end, or a NaN timeout.
+ */
+pc_status pc_wait(pc_connection *const *conns, size_t n, double timeout, bool *ready);
+
+/**
+ * Waits until at least one of the `n` items is ready, at most `timeout` seconds: a
+ * connection that can receive, or a readable fd such as a process sentinel
+ * (`pc_process_sentinel`) — Python 3's `connection.wait` over both. Sets each item's
+ * `ready` (on `PC_OK` only).
+ *
+ * Returns as `pc_wait`, and `PC_ERR_INVALID_ARGUMENT` for a NULL `items` with `n` > 0 or a
+ * negative fd.
+ */
+pc_status pc_wait_any(pc_waitable *items, size_t n, double timeout);
+
+/**
+ * Creates a listener (Python's `Listener`) bound to `address`: `"unix:PATH"`,
+ * `"unix:@NAME"` (Linux abstract), `"tcp://HOST:PORT"` (IPv4, `[IPv6]` or a host name;
+ * port 0 picks one), or NULL for a fresh private unix name. `backlog` is `listen`'s
+ * (at least 1). With a non-empty `authkey` (`len` bytes, copied) every accepted client
+ * must pass Python's HMAC handshake; NULL or empty means no authentication. `*out` is a
+ * new handle owned by the caller (`pc_listener_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address, a NULL `out` or a
+ * NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding failed (address in use…).
+ */
+pc_status pc_listener_new(const char *address, int backlog, const void *authkey, size_t len, pc_listener **out);
+
+/**
+ * Waits at most `timeout` seconds for a client and, with an authkey, runs the handshake
+ * (its own deadline: 5 s, each message at most 256 bytes). `*out` is a new connection
+ * owned by the caller. A failed handshake drops that client; the listener stays usable.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT` when no client came (or the handshake passed its
+ * deadline); `PC_ERR_AUTH` for a wrong key; `PC_ERR_PROTOCOL` for a client speaking
+ * garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_CLOSED` after `pc_listener_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
+ * invalid `l`, a NULL `out` or a NaN timeout.
+ */
+pc_status pc_listener_accept(pc_listener *l, double timeout, pc_connection **out);
+
+/**
+ * The bound address in the forms `pc_listener_new` takes, with numeric hosts and the
+ * port picked for port 0 (`tcp://127.0.0.1:40123`). Owned by the listener: valid until
+ * `pc_listener_free`. NULL for a NULL or invalid `l`.
+ */
+const char *pc_listener_address(const pc_listener *l);
+
+/**
+ * The peer address of the last accepted connection (same forms; a unix client is usually
+ * unnamed: `"unix:"`). Valid until the next accept. NULL before the first accept, and for
+ * a NULL or invalid `l`.
+ */
+const char *pc_listener_last_accepted(const pc_listener *l);
+
+/**
+ * Stops listening; a unix socket file this process bound is removed. Twice is fine;
+ * later accepts return `PC_ERR_CLOSED`.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+ */
+pc_status pc_listener_close(pc_listener *l);
+
+/**
+ * Releases the handle, closing the listener and removing its unix socket file. NULL is
+ * a no-op.
+ */
+void pc_listener_free(pc_listener *l);
+
+/**
+ * Connects to a listener at `address` (Python's `Client`; forms as `pc_listener_new`),
+ * running the handshake with a non-empty `authkey` (`len` bytes). Connecting and the
+ * handshake have one deadline of 5 s. `*out` is a new connection owned by the caller.
+ *
+ * Returns `PC_OK`; `PC_ERR_AUTH` for a wrong key (on both sides); `PC_ERR_TIMEOUT`;
+ * `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection;
+ * `PC_ERR_OS` when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address`, a NULL `out`, or a NULL
+ * `authkey` with a non-zero `len`.
+ */
+pc_status pc_client_connect(const char *address, const void *authkey, size_t len, pc_connection **out);
 
 /**
  * The library's version, `"MAJOR.MINOR.PATCH"` (compare with the `PC_VERSION_*` macros

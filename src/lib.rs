@@ -5,6 +5,7 @@
 //! cbindgen turns into `include/processing.h`; the area modules are safe Rust usable on
 //! their own; [`sys`] is the only place that calls the OS.
 
+pub mod connection;
 pub mod error;
 pub mod handle;
 pub mod interrupt;

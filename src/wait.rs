@@ -40,6 +40,13 @@ impl Deadline {
             .map_or(Deadline::Never, Deadline::At))
     }
 
+    /// `duration` from now.
+    pub fn after(duration: Duration) -> Deadline {
+        Instant::now()
+            .checked_add(duration)
+            .map_or(Deadline::Never, Deadline::At)
+    }
+
     /// Time left: `None` without limit, zero once passed.
     pub fn remaining(&self) -> Option<Duration> {
         match self {

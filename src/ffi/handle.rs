@@ -238,3 +238,31 @@ pub(crate) fn bytes_mut<'a>(ptr: *mut u8, len: usize, param: &str) -> Result<&'a
     // SAFETY: the caller gave `len` writable bytes at `ptr`, by the function's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
+
+/// An input array of `n` elements; NULL is allowed only when `n` is 0.
+pub(crate) fn array<'a, T>(ptr: *const T, n: usize, param: &str) -> Result<&'a [T]> {
+    if ptr.is_null() {
+        if n == 0 {
+            return Ok(&[]);
+        }
+        return Err(Error::invalid_argument(format!(
+            "{param} is NULL but n is {n}"
+        )));
+    }
+    // SAFETY: the caller gave `n` readable elements at `ptr`.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
+}
+
+/// An in-out array of `n` elements; NULL is allowed only when `n` is 0.
+pub(crate) fn array_mut<'a, T>(ptr: *mut T, n: usize, param: &str) -> Result<&'a mut [T]> {
+    if ptr.is_null() {
+        if n == 0 {
+            return Ok(&mut []);
+        }
+        return Err(Error::invalid_argument(format!(
+            "{param} is NULL but n is {n}"
+        )));
+    }
+    // SAFETY: the caller gave `n` initialised, writable elements at `ptr`.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, n) })
+}

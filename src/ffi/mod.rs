@@ -9,6 +9,7 @@ mod macros;
 mod handle;
 mod boundary;
 
+pub mod connection;
 pub mod library;
 pub mod logging;
 pub mod process;

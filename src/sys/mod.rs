@@ -8,4 +8,5 @@ pub(crate) mod process;
 pub(crate) mod robust;
 pub(crate) mod shm;
 pub(crate) mod signal;
+pub(crate) mod socket;
 pub(crate) mod thread;

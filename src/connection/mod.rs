@@ -1,0 +1,470 @@
+//! Connections (Python's `Connection`): message passing over a stream socket, framed as
+//! `multiprocessing.connection` frames them, so a C program and a Python program can
+//! talk. Pipes are socketpairs (one-way ones are flagged, not shut down, so that either
+//! end may be handed to a forked child).
+//!
+//! Every blocking step is a deadline-bounded poll loop (see `crate::wait`). A receive or
+//! send can be interrupted (`pc_interrupt()`) or time out only at a message boundary;
+//! once a message is under way it is completed, or the connection is closed — a half
+//! message is never delivered and never left behind for the next call. Memory grows with
+//! the bytes that arrive, never with an announced length alone.
+
+mod address;
+pub mod auth;
+mod framing;
+pub mod listener;
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::Tag;
+use crate::sys::socket::{self, Received};
+use crate::wait::{self, Deadline, Interrupts};
+
+/// How much a receive reads at once while a message's size is not yet trusted.
+const CHUNK: usize = 64 * 1024;
+
+/// No per-message timeout (the default, as in Python).
+const NO_TIMEOUT: u64 = u64::MAX;
+
+/// One end of a connection.
+#[repr(C)]
+pub struct Connection {
+    tag: Tag,
+    readable: bool,
+    writable: bool,
+    /// `None` once closed. Read-locked while in use, write-locked to close.
+    fd: RwLock<Option<OwnedFd>>,
+    /// Set first by `close`, so blocked users let go of the fd.
+    closing: AtomicBool,
+    /// Serialises receivers; holds a message a too-small `recv_into` left for the next one.
+    pending: Mutex<Option<Vec<u8>>>,
+    /// Serialises senders.
+    sending: Mutex<()>,
+    /// The deadline for each whole send or receive, in ns; `NO_TIMEOUT` for none.
+    timeout_ns: AtomicU64,
+}
+
+/// What `recv_bytes_into` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Into {
+    /// The message (of this many bytes) is in the buffer.
+    Fits(usize),
+    /// The buffer is too small for a message of this many bytes; it is kept for the next
+    /// receive.
+    TooShort(usize),
+}
+
+impl Connection {
+    /// The tag value of a connection handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"conn");
+
+    pub(crate) fn from_fd(fd: OwnedFd, readable: bool, writable: bool) -> Arc<Connection> {
+        Arc::new(Connection {
+            tag: Tag::new(Connection::TAG),
+            readable,
+            writable,
+            fd: RwLock::new(Some(fd)),
+            closing: AtomicBool::new(false),
+            pending: Mutex::new(None),
+            sending: Mutex::new(()),
+            timeout_ns: AtomicU64::new(NO_TIMEOUT),
+        })
+    }
+
+    /// Python's `Pipe(duplex)`: two connected ends; when not `duplex`, the first only
+    /// receives and the second only sends.
+    pub fn pipe(duplex: bool) -> Result<(Arc<Connection>, Arc<Connection>)> {
+        let (a, b) = socket::socketpair().map_err(|e| Error::os("socketpair", e))?;
+        Ok((
+            Connection::from_fd(a, true, duplex),
+            Connection::from_fd(b, duplex, true),
+        ))
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// Sets the deadline for each whole send or receive (`None`: wait without limit).
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        let ns = timeout.map_or(NO_TIMEOUT, |t| {
+            t.as_nanos().min(u128::from(NO_TIMEOUT - 1)) as u64
+        });
+        self.timeout_ns.store(ns, Relaxed);
+    }
+
+    /// The deadline of a send or receive starting now.
+    fn call_deadline(&self) -> Deadline {
+        match self.timeout_ns.load(Relaxed) {
+            NO_TIMEOUT => Deadline::Never,
+            ns => Deadline::after(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// The fd, or -1 once closed.
+    pub fn fileno(&self) -> RawFd {
+        self.fd
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.fileno() < 0
+    }
+
+    /// Closes this end (its fd, in this process). Closing twice is fine. Calls blocked on
+    /// it from other threads return `Closed`.
+    pub fn close(&self) {
+        self.closing.store(true, SeqCst);
+        let fd = self.fd.write().unwrap_or_else(|p| p.into_inner()).take();
+        drop(fd);
+    }
+
+    /// Runs `f` with the open fd, or fails with `Closed`.
+    fn with_fd<R>(&self, f: impl FnOnce(BorrowedFd<'_>) -> Result<R>) -> Result<R> {
+        let guard = self.fd.read().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(fd) => f(std::os::fd::AsFd::as_fd(fd)),
+            None => Err(closed()),
+        }
+    }
+
+    /// Waits until `fd` has `events` (or hang-up), the deadline passes, or the connection is
+    /// being closed.
+    fn wait_io(
+        &self,
+        fd: BorrowedFd<'_>,
+        events: libc::c_short,
+        deadline: Deadline,
+        interrupts: Interrupts,
+    ) -> Result<()> {
+        let fds = [fd.as_raw_fd()];
+        let mut ready = [false];
+        wait::block_until_with(
+            deadline,
+            interrupts,
+            || {
+                if self.closing.load(Relaxed) {
+                    return Err(closed());
+                }
+                socket::poll(&fds, events, Duration::ZERO, &mut ready)
+                    .map_err(|e| Error::os("poll", e))
+            },
+            |slice| {
+                socket::poll(&fds, events, slice, &mut [false])
+                    .map(drop)
+                    .map_err(|e| Error::os("poll", e))
+            },
+        )
+    }
+
+    /// Sends one message (`send_bytes`). `Eof` when the peer is gone.
+    pub fn send_bytes(&self, body: &[u8]) -> Result<()> {
+        self.send_message(body, self.call_deadline())
+    }
+
+    pub(crate) fn send_message(&self, body: &[u8], deadline: Deadline) -> Result<()> {
+        if !self.writable {
+            return Err(Error::invalid_argument(
+                "this end of a one-way pipe only receives",
+            ));
+        }
+        let _sending = self.sending.lock().unwrap_or_else(|p| p.into_inner());
+        let (header, header_len) = framing::header(body.len());
+        let total = header_len + body.len();
+        let result = self.with_fd(|fd| {
+            let mut sent = 0;
+            while sent < total {
+                let parts = remaining_parts(&header[..header_len], body, sent);
+                match socket::send(fd, &parts) {
+                    Ok(0) => {
+                        // Interruptible only before the first byte left.
+                        let interrupts = if sent == 0 {
+                            Interrupts::Honour
+                        } else {
+                            Interrupts::Ignore
+                        };
+                        self.wait_io(fd, libc::POLLOUT, deadline, interrupts)
+                            .map_err(|e| mid_message(e, sent > 0))?;
+                    }
+                    Ok(n) => sent += n,
+                    Err(err)
+                        if matches!(err.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) =>
+                    {
+                        return Err(Error::new(ErrorKind::Eof, "the peer closed the connection"));
+                    }
+                    Err(err) => return Err(Error::os("sendmsg", err)),
+                }
+            }
+            Ok(())
+        });
+        self.close_if_broken(result)
+    }
+
+    /// Receives one message (`recv_bytes`), refusing one longer than `maxlength` before
+    /// reading it (`TooLarge`, and the connection is closed, as in Python).
+    pub fn recv_bytes(&self, maxlength: Option<usize>) -> Result<Vec<u8>> {
+        self.recv_message(maxlength, self.call_deadline())
+    }
+
+    pub(crate) fn recv_message(
+        &self,
+        maxlength: Option<usize>,
+        deadline: Deadline,
+    ) -> Result<Vec<u8>> {
+        let mut pending = self.start_receive()?;
+        if let Some(message) = pending.take() {
+            check_length(message.len() as u64, maxlength).map_err(|e| self.closed_after(e))?;
+            return Ok(message);
+        }
+        let result = self.with_fd(|fd| {
+            let size = self.read_header(fd, deadline)?;
+            check_length(size, maxlength)?;
+            self.read_body(fd, size, deadline)
+        });
+        self.close_if_broken(result)
+    }
+
+    /// Receives one message into `buf` at `offset` (`recv_bytes_into`). A message that
+    /// does not fit is kept for the next receive.
+    pub fn recv_bytes_into(&self, buf: &mut [u8], offset: usize) -> Result<Into> {
+        if offset > buf.len() {
+            return Err(Error::invalid_argument(format!(
+                "offset {offset} is past the buffer's end ({})",
+                buf.len()
+            )));
+        }
+        let room = &mut buf[offset..];
+        let mut pending = self.start_receive()?;
+        if let Some(message) = pending.take() {
+            if message.len() > room.len() {
+                let size = message.len();
+                *pending = Some(message);
+                return Ok(Into::TooShort(size));
+            }
+            room[..message.len()].copy_from_slice(&message);
+            return Ok(Into::Fits(message.len()));
+        }
+        let deadline = self.call_deadline();
+        let result = self.with_fd(|fd| {
+            let size = self.read_header(fd, deadline)?;
+            match usize::try_from(size) {
+                Ok(size) if size <= room.len() => {
+                    self.read_exact(fd, &mut room[..size], deadline)?;
+                    Ok(Into::Fits(size))
+                }
+                _ => {
+                    let message = self.read_body(fd, size, deadline)?;
+                    let size = message.len();
+                    *pending = Some(message);
+                    Ok(Into::TooShort(size))
+                }
+            }
+        });
+        self.close_if_broken(result)
+    }
+
+    /// Locks the receive side (checking the direction) and returns the pending message slot.
+    fn start_receive(&self) -> Result<std::sync::MutexGuard<'_, Option<Vec<u8>>>> {
+        if !self.readable {
+            return Err(Error::invalid_argument(
+                "this end of a one-way pipe only sends",
+            ));
+        }
+        Ok(self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Reads a frame header. Waiting for its first byte is the message boundary: EOF there
+    /// is `Eof`, and a timeout or interrupt leaves the connection as it was.
+    fn read_header(&self, fd: BorrowedFd<'_>, deadline: Deadline) -> Result<u64> {
+        let mut short = [0u8; 4];
+        loop {
+            match socket::recv(fd, &mut short[..1]).map_err(|e| Error::os("recv", e))? {
+                Received::Bytes(_) => break,
+                Received::Eof => {
+                    return Err(Error::new(ErrorKind::Eof, "the peer closed the connection"))
+                }
+                Received::Nothing => {
+                    self.wait_io(fd, libc::POLLIN, deadline, Interrupts::Honour)?
+                }
+            }
+        }
+        self.read_exact(fd, &mut short[1..], deadline)?;
+        match framing::parse_short(short) {
+            framing::Short::Length(n) => Ok(n),
+            framing::Short::LongFollows => {
+                let mut long = [0u8; 8];
+                self.read_exact(fd, &mut long, deadline)?;
+                Ok(framing::parse_long(long))
+            }
+            framing::Short::Invalid(n) => Err(Error::new(
+                ErrorKind::Protocol,
+                format!("the peer sent a negative message length ({n})"),
+            )),
+        }
+    }
+
+    /// Reads a body of `size` bytes, growing the buffer only as bytes arrive.
+    fn read_body(&self, fd: BorrowedFd<'_>, size: u64, deadline: Deadline) -> Result<Vec<u8>> {
+        let size = usize::try_from(size)
+            .map_err(|_| Error::new(ErrorKind::TooLarge, format!("a message of {size} bytes")))?;
+        let mut body = Vec::new();
+        while body.len() < size {
+            let want = (size - body.len()).min(body.len().max(CHUNK));
+            body.try_reserve_exact(want).map_err(|_| {
+                Error::new(
+                    ErrorKind::NoMemory,
+                    format!("no memory for a message of {size} bytes"),
+                )
+            })?;
+            let start = body.len();
+            body.resize(start + want, 0);
+            self.read_exact(fd, &mut body[start..], deadline)?;
+        }
+        Ok(body)
+    }
+
+    /// Reads exactly `buf.len()` bytes of a message under way: not interruptible; EOF is a
+    /// `Protocol` error.
+    fn read_exact(&self, fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Deadline) -> Result<()> {
+        let mut got = 0;
+        while got < buf.len() {
+            match socket::recv(fd, &mut buf[got..]).map_err(|e| Error::os("recv", e))? {
+                Received::Bytes(n) => got += n,
+                Received::Eof => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        "the peer closed the connection in the middle of a message",
+                    ));
+                }
+                Received::Nothing => self
+                    .wait_io(fd, libc::POLLIN, deadline, Interrupts::Ignore)
+                    .map_err(|e| mid_message(e, true))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a message (or EOF) can be read now or within `deadline` (`Timeout` if not).
+    pub fn poll(&self, deadline: Deadline) -> Result<()> {
+        if self.start_receive()?.is_some() {
+            return Ok(());
+        }
+        self.with_fd(|fd| self.wait_io(fd, libc::POLLIN, deadline, Interrupts::Honour))
+    }
+
+    /// Closes the connection after an error that leaves the stream unusable.
+    fn close_if_broken<R>(&self, result: Result<R>) -> Result<R> {
+        result.map_err(|err| match err.kind() {
+            ErrorKind::Protocol | ErrorKind::TooLarge | ErrorKind::Os => self.closed_after(err),
+            ErrorKind::Timeout if err.message().contains(MID_MESSAGE) => self.closed_after(err),
+            _ => err,
+        })
+    }
+
+    fn closed_after(&self, err: Error) -> Error {
+        self.close();
+        err.context("connection closed")
+    }
+
+    /// Whether this end has something to receive now: a kept message, or a readable fd.
+    /// For [`wait_all`].
+    fn has_pending(&self) -> bool {
+        self.pending.lock().map(|p| p.is_some()).unwrap_or(false)
+    }
+}
+
+/// Marks a timeout in the middle of a message (the connection is then closed).
+const MID_MESSAGE: &str = "in the middle of a message";
+
+fn mid_message(err: Error, started: bool) -> Error {
+    if started && err.kind() == ErrorKind::Timeout {
+        return err.context(format!("timed out {MID_MESSAGE}"));
+    }
+    err
+}
+
+fn closed() -> Error {
+    Error::new(ErrorKind::Closed, "the connection is closed")
+}
+
+fn check_length(size: u64, maxlength: Option<usize>) -> Result<()> {
+    match maxlength {
+        Some(max) if size > max as u64 => Err(Error::new(
+            ErrorKind::TooLarge,
+            format!("a message of {size} bytes is longer than maxlength {max}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The parts of header + body still to send after `sent` bytes.
+fn remaining_parts<'a>(header: &'a [u8], body: &'a [u8], sent: usize) -> [IoSlice<'a>; 2] {
+    if sent < header.len() {
+        [IoSlice::new(&header[sent..]), IoSlice::new(body)]
+    } else {
+        [
+            IoSlice::new(&[]),
+            IoSlice::new(&body[sent - header.len()..]),
+        ]
+    }
+}
+
+/// Python 3's `connection.wait`: waits until one of `conns` can receive (a message or EOF)
+/// or one of `fds` (process sentinels, sockets) is readable, at most until `deadline`.
+/// Returns the readiness of each, in order; `Timeout` when none is ready.
+pub fn wait_all(
+    conns: &[&Connection],
+    fds: &[RawFd],
+    deadline: Deadline,
+) -> Result<(Vec<bool>, Vec<bool>)> {
+    let mut conn_ready = vec![false; conns.len()];
+    let mut fd_ready = vec![false; fds.len()];
+    let mut all: Vec<RawFd> = Vec::with_capacity(conns.len() + fds.len());
+    for (i, conn) in conns.iter().enumerate() {
+        if !conn.readable {
+            return Err(Error::invalid_argument(format!(
+                "connection {i} only sends"
+            )));
+        }
+        let fd = conn.fileno();
+        if fd < 0 {
+            return Err(closed().context(format!("connection {i}")));
+        }
+        conn_ready[i] = conn.has_pending();
+        all.push(fd);
+    }
+    all.extend_from_slice(fds);
+    let mut ready = vec![false; all.len()];
+    let poll_now = |ready: &mut [bool]| {
+        socket::poll(&all, libc::POLLIN, Duration::ZERO, ready).map_err(|e| Error::os("poll", e))
+    };
+    if conn_ready.iter().any(|r| *r) {
+        // A kept message is ready at once; report what else is ready too.
+        poll_now(&mut ready)?;
+    } else {
+        let mut scratch = vec![false; all.len()];
+        wait::block_until(
+            deadline,
+            || poll_now(&mut ready),
+            |slice| {
+                socket::poll(&all, libc::POLLIN, slice, &mut scratch)
+                    .map(drop)
+                    .map_err(|e| Error::os("poll", e))
+            },
+        )?;
+    }
+    let (conn_flags, fd_flags) = ready.split_at(conns.len());
+    for (r, flag) in conn_ready.iter_mut().zip(conn_flags) {
+        *r |= *flag;
+    }
+    fd_ready.copy_from_slice(fd_flags);
+    Ok((conn_ready, fd_ready))
+}
