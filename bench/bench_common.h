@@ -24,6 +24,10 @@
  * where <metric> is "ns_per_op" (lower is better) or "ops_per_s" (higher is better) and
  * each value is one repetition's result. Errors go to stderr with exit status 1; a
  * benchmark that measured something broken must not print a number.
+ *
+ * Nothing may hang: bench_main arms alarm(BENCH_ALARM_SECONDS) around the warm-up and each
+ * repetition (SIGALRM kills the program, and the runner reports the failure). Alarms are
+ * not inherited by fork, so a child that may block calls bench_child_setup() first.
  */
 #ifndef BENCH_COMMON_H
 #define BENCH_COMMON_H
@@ -33,6 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <signal.h>
+#include <sys/prctl.h>
+#endif
 
 /* What a mode's function returns, per repetition. */
 typedef enum {
@@ -48,6 +57,9 @@ typedef struct {
 } bench_mode;
 
 #define BENCH_DEFAULT_REPS 5
+
+/* The longest one repetition (or the warm-up) may take before SIGALRM ends the program. */
+#define BENCH_ALARM_SECONDS 120
 
 static inline uint64_t bench_now_ns(void)
 {
@@ -66,6 +78,29 @@ static inline uint64_t bench_now_ns(void)
             exit(1);                                                               \
         }                                                                          \
     } while (0)
+
+/* As BENCH_CHECK, for a forked child: _exit, so nothing of the parent's (atexit handlers,
+ * stdio buffers) runs twice. The parent sees the non-zero exit status. */
+#define BENCH_CHILD_CHECK(cond, ...)                                               \
+    do {                                                                           \
+        if (!(cond)) {                                                             \
+            fprintf(stderr, "%s:%d: check failed in child: %s: ", __FILE__, __LINE__, \
+                    #cond);                                                        \
+            fprintf(stderr, __VA_ARGS__);                                          \
+            fputc('\n', stderr);                                                   \
+            _exit(1);                                                              \
+        }                                                                          \
+    } while (0)
+
+/* First thing in a forked child that may block: its own alarm, and (Linux) SIGKILL when
+ * the parent dies, so a child whose partner is gone cannot wait forever. */
+static inline void bench_child_setup(void)
+{
+    alarm(BENCH_ALARM_SECONDS);
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+}
 
 static inline const char *bench_metric_name(bench_metric m)
 {
@@ -107,9 +142,13 @@ static inline int bench_main(int argc, char **argv, const bench_mode *modes, siz
 
     double *values = calloc((size_t)reps, sizeof *values);
     BENCH_CHECK(values != NULL, "out of memory");
+    alarm(BENCH_ALARM_SECONDS);
     mode->run(iters / 10 > 0 ? iters / 10 : 1); /* warm-up, untimed */
-    for (long r = 0; r < reps; r++)
+    for (long r = 0; r < reps; r++) {
+        alarm(BENCH_ALARM_SECONDS);
         values[r] = mode->run(iters);
+    }
+    alarm(0);
 
     printf("%s %s=", mode->name, bench_metric_name(mode->metric));
     for (long r = 0; r < reps; r++)

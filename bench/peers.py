@@ -14,6 +14,7 @@ repetition's result, decorated with @peer("<workload>", NS_PER_OP or OPS_PER_S, 
 
 import argparse
 import multiprocessing
+import signal
 import sys
 import time
 
@@ -21,6 +22,14 @@ NS_PER_OP = "ns_per_op"  # lower is better
 OPS_PER_S = "ops_per_s"  # higher is better
 
 CTX = multiprocessing.get_context("fork")
+
+# Nothing may hang (as bench_common.h): SIGALRM ends a repetition that takes longer, and a
+# child that may block arms its own alarm (alarms are not inherited by fork).
+ALARM_SECONDS = 120
+
+
+def _child_setup():
+    signal.alarm(ALARM_SECONDS)
 
 PEERS = {}
 
@@ -49,6 +58,157 @@ def process_start_join(iters):
     return (time.perf_counter_ns() - t0) / iters
 
 
+# ---- synchronization (bench_sync.c; floors in raw_sync.c) ----------------------------
+
+
+@peer("lock_uncontended", NS_PER_OP, 1_000_000)
+def lock_uncontended(iters):
+    lock = CTX.Lock()
+    t0 = time.perf_counter_ns()
+    for _ in range(iters):
+        lock.acquire()
+        lock.release()
+    ns = (time.perf_counter_ns() - t0) / iters
+    if not lock.acquire(False):
+        raise SystemExit("lock left held")
+    lock.release()
+    return ns
+
+
+def _increment_worker(n, lock, counter, ready, go, ends, me):
+    _child_setup()
+    ready.release()
+    go.wait()
+    for _ in range(n):
+        with lock:
+            counter.value += 1
+    ends[me] = time.perf_counter_ns()  # CLOCK_MONOTONIC, as the parent's
+
+
+@peer("lock_increment", NS_PER_OP, 50_000)
+def lock_increment(iters):
+    """Two processes each add 1 to a RawValue('i') `iters` times under one Lock; time from
+    "go" until the last one finishes, per increment."""
+    lock, counter = CTX.Lock(), CTX.RawValue("i", 0)
+    ready, go, ends = CTX.Semaphore(0), CTX.Event(), CTX.RawArray("q", 2)
+    workers = [CTX.Process(target=_increment_worker,
+                           args=(iters, lock, counter, ready, go, ends, i), daemon=True)
+               for i in range(2)]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        ready.acquire()
+    t0 = time.perf_counter_ns()
+    go.set()
+    for w in workers:
+        w.join()
+        if w.exitcode != 0:
+            raise SystemExit(f"worker exit code {w.exitcode}")
+    if counter.value != 2 * iters:
+        raise SystemExit(f"counter {counter.value}, expected {2 * iters}")
+    return (max(ends) - t0) / (2 * iters)
+
+
+def _check(cond, what):
+    if not cond:
+        raise SystemExit(what)
+
+
+def _event_b(rounds, ping, pong, seq):
+    _child_setup()
+    for i in range(rounds + 1):
+        ping.wait()
+        ping.clear()
+        _check(seq[0] == i, f"B: round {i} saw A's {seq[0]}")
+        seq[1] = i
+        pong.set()
+
+
+def _pingpong(iters, b_target, b_args, a_round):
+    """Starts B, runs A's first round trip untimed (B is running), then times `iters`."""
+    b = CTX.Process(target=b_target, args=(iters, *b_args), daemon=True)
+    b.start()
+    a_round(0)
+    t0 = time.perf_counter_ns()
+    for i in range(1, iters + 1):
+        a_round(i)
+    ns = (time.perf_counter_ns() - t0) / iters
+    b.join()
+    _check(b.exitcode == 0, f"B exit code {b.exitcode}")
+    return ns
+
+
+@peer("event_pingpong", NS_PER_OP, 5_000)
+def event_pingpong(iters):
+    ping, pong, seq = CTX.Event(), CTX.Event(), CTX.RawArray("q", [-1, -1])
+
+    def a_round(i):
+        seq[0] = i
+        ping.set()
+        pong.wait()
+        pong.clear()
+        _check(seq[1] == i, f"A: round {i} saw B's {seq[1]}")
+
+    return _pingpong(iters, _event_b, (ping, pong, seq), a_round)
+
+
+def _semaphore_b(rounds, ping, pong, seq):
+    _child_setup()
+    for i in range(rounds + 1):
+        ping.acquire()
+        _check(seq[0] == i, f"B: round {i} saw A's {seq[0]}")
+        seq[1] = i
+        pong.release()
+
+
+@peer("semaphore_pingpong", NS_PER_OP, 5_000)
+def semaphore_pingpong(iters):
+    ping, pong, seq = CTX.Semaphore(0), CTX.Semaphore(0), CTX.RawArray("q", [-1, -1])
+
+    def a_round(i):
+        seq[0] = i
+        ping.release()
+        pong.acquire()
+        _check(seq[1] == i, f"A: round {i} saw B's {seq[1]}")
+
+    ns = _pingpong(iters, _semaphore_b, (ping, pong, seq), a_round)
+    _check(ping.get_value() == 0 and pong.get_value() == 0, "semaphores not back at 0")
+    return ns
+
+
+def _take_turn(cond, turn, want):
+    """Under the lock, waits until the turn number is `want`, advances it and notifies."""
+    with cond:
+        cond.wait_for(lambda: turn.value == want)
+        turn.value = want + 1
+        cond.notify()
+
+
+def _condition_b(rounds, cond, turn):
+    _child_setup()
+    for i in range(rounds + 1):
+        _take_turn(cond, turn, 2 * i + 1)
+
+
+@peer("condition_pingpong", NS_PER_OP, 5_000)
+def condition_pingpong(iters):
+    """Two processes take turns on one Condition() (on its own RLock) with a RawValue turn
+    number: A moves it from even to odd, B from odd to even. Per round trip."""
+    cond, turn = CTX.Condition(), CTX.RawValue("q", 0)
+    b = CTX.Process(target=_condition_b, args=(iters, cond, turn), daemon=True)
+    b.start()
+    _take_turn(cond, turn, 0)
+    _take_turn(cond, turn, 2)  # B took its first turn: it runs. Start the clock.
+    t0 = time.perf_counter_ns()
+    for i in range(2, iters + 2):
+        _take_turn(cond, turn, 2 * i)
+    ns = (time.perf_counter_ns() - t0) / iters
+    b.join()
+    _check(b.exitcode == 0, f"B exit code {b.exitcode}")
+    _check(turn.value == 2 * iters + 3, f"turn {turn.value}, expected {2 * iters + 3}")
+    return ns
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workload", choices=sorted(PEERS))
@@ -59,8 +219,13 @@ def main(argv=None):
     iters = args.iters or default_iters
     if args.reps < 1 or iters < 1:
         ap.error("--reps and --iters must be at least 1")
+    signal.alarm(ALARM_SECONDS)
     fn(max(1, iters // 10))  # warm-up, untimed, as the C programs do
-    values = [fn(iters) for _ in range(args.reps)]
+    values = []
+    for _ in range(args.reps):
+        signal.alarm(ALARM_SECONDS)
+        values.append(fn(iters))
+    signal.alarm(0)
     print(f"{args.workload} {metric}=" + ",".join(f"{v:.6g}" for v in values))
     sys.stdout.flush()
 

@@ -23,7 +23,8 @@ per repetition; metric is ns_per_op (lower is better) or ops_per_s (higher is be
 Adding a workload: one mode in a C program using the library (bench_<area>.c), one in a
 raw-floor C program (raw_<area>.c, libc/pthread only), one @peer function in peers.py,
 and one Workload(...) line in WORKLOADS below. New C files also go in
-bench/CMakeLists.txt's program lists.
+bench/CMakeLists.txt's program lists. A workload may have several floors; a floor runs
+the workload's mode unless its entry names another one (a variant in the same program).
 
 Ratios are ratios of cost (time per operation; 1/throughput for throughput workloads),
 whatever the workload's unit: "lib/raw" > 1 means libprocessing is that many times slower
@@ -58,7 +59,9 @@ OPS_PER_S = "ops_per_s"  # higher is better
 # Display units: name -> (metric the programs print, factor from metric to display).
 UNITS = {
     "ns/op": (NS_PER_OP, 1.0),
+    "ns/increment": (NS_PER_OP, 1.0),
     "µs/op": (NS_PER_OP, 1e-3),
+    "µs/round trip": (NS_PER_OP, 1e-3),
     "ms/op": (NS_PER_OP, 1e-6),
     "M msg/s": (OPS_PER_S, 1e-6),
     "k tasks/s": (OPS_PER_S, 1e-3),
@@ -76,10 +79,10 @@ class Target:
     ref: str
     factor: float
 
-    def text(self, lower_is_better):
+    def text(self, lower_is_better, unit=""):
         rel = "≤" if lower_is_better else "≥"
         if self.ref == "abs":
-            return f"{rel} {self.factor:g}"
+            return f"{rel} {self.factor:g} {unit}".rstrip()
         return f"{rel} {self.factor:g}× {'Python' if self.ref == 'python' else self.ref}"
 
 
@@ -89,7 +92,7 @@ class Workload:
     title: str
     unit: str  # a key of UNITS
     lib: str  # C program (in the build dir) using libprocessing
-    raw: list  # [(label, C program)]; the first is the floor used for lib/raw
+    raw: list  # [(label, C program[, mode])]; the first is the floor used for lib/raw
     iters: dict  # default iterations per implementation: {"lib": N, "raw": N, "python": N}
     targets: list = field(default_factory=list)
     peer: bool = True  # peers.py has this workload
@@ -107,6 +110,11 @@ class Workload:
     def label(self):
         return f"{self.title} ({'one CPU, taskset -c 0' if self.pin else 'unpinned'})"
 
+    def floors(self):
+        """[(label, program, mode)]: a floor's own mode when given, else the workload's."""
+        return [(f[0], f[1], f[2] if len(f) > 2 else (self.mode or self.name))
+                for f in self.raw]
+
 
 # The workload table: one line per row of BENCHMARKS.md, in PERFORMANCE.md's order.
 WORKLOADS = [
@@ -114,6 +122,30 @@ WORKLOADS = [
              lib="bench_process", raw=[("fork+_exit+waitpid", "raw_process")],
              iters={"lib": 2000, "raw": 2000, "python": 300},
              targets=[Target("raw", 1.3)]),
+    # Synchronization: bench_sync.c, raw_sync.c. The lib's Lock takes over from a dead
+    # holder, so its floor is a robust mutex; the plain one is shown beside it.
+    Workload("lock_uncontended", "Lock acquire + release, uncontended, one process", "ns/op",
+             lib="bench_sync",
+             raw=[("robust pshared mutex", "raw_sync"),
+                  ("pshared mutex", "raw_sync", "lock_uncontended_plain")],
+             iters={"lib": 20_000_000, "raw": 20_000_000, "python": 1_000_000},
+             targets=[Target("abs", 12)]),
+    Workload("lock_increment", "2 processes increment a shared int under one Lock",
+             "ns/increment", lib="bench_sync",
+             raw=[("robust pshared mutex", "raw_sync"),
+                  ("pshared mutex", "raw_sync", "lock_increment_plain")],
+             iters={"lib": 1_000_000, "raw": 1_000_000, "python": 50_000},
+             targets=[Target("robust pshared mutex", 1.5)]),
+    Workload("event_pingpong", "Event set/wait ping-pong", "µs/round trip",
+             lib="bench_sync", raw=[("futex", "raw_sync")],
+             iters={"lib": 50_000, "raw": 50_000, "python": 5_000},
+             targets=[Target("raw", 1.3)], pin=True),
+    Workload("semaphore_pingpong", "Semaphore release/acquire ping-pong", "µs/round trip",
+             lib="bench_sync", raw=[("pshared sem_t", "raw_sync")],
+             iters={"lib": 50_000, "raw": 50_000, "python": 5_000}, pin=True),
+    Workload("condition_pingpong", "Condition wait_for/notify turns", "µs/round trip",
+             lib="bench_sync", raw=[("pshared pthread_cond + mutex", "raw_sync")],
+             iters={"lib": 50_000, "raw": 50_000, "python": 5_000}, pin=True),
 ]
 
 
@@ -158,15 +190,16 @@ def machine_line():
 LINE = re.compile(r"^(\S+) (ns_per_op|ops_per_s)=([-+0-9.eE,]+)$")
 
 
-def run_program(cmd, workload):
-    """Runs one program, returns its per-repetition values in the workload's metric."""
+def run_program(cmd, mode, workload):
+    """Runs one program for `mode`, returns its per-repetition values in the workload's
+    metric."""
     log("  $ " + " ".join(str(c) for c in cmd))
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()}")
     for line in proc.stdout.splitlines():
         m = LINE.match(line.strip())
-        if m and m.group(1) == (workload.mode or workload.name):
+        if m and m.group(1) == mode:
             if m.group(2) != workload.metric:
                 raise RuntimeError(f"{cmd[0]} printed {m.group(2)}, expected {workload.metric}")
             return [float(v) for v in m.group(3).split(",")]
@@ -174,19 +207,21 @@ def run_program(cmd, workload):
 
 
 def commands(w, build_dir, reps, scale):
-    """[(column, label, cmd)] for the workload: lib, the floors, Python."""
+    """[(column, label, mode, cmd)] for the workload: lib, the floors, Python."""
     mode = w.mode or w.name
 
-    def args(kind):
+    def args(kind, mode=mode):
         iters = max(1, round(w.iters[kind] * scale))
         return [mode, "--reps", str(reps), "--iters", str(iters)]
 
     pin = ["taskset", "-c", "0"] if w.pin else []
-    out = [("lib", "libprocessing", pin + [str(build_dir / w.lib)] + args("lib"))]
-    for label, prog in w.raw:
-        out.append(("raw", label, pin + [str(build_dir / prog)] + args("raw")))
+    out = [("lib", "libprocessing", mode, pin + [str(build_dir / w.lib)] + args("lib"))]
+    for label, prog, raw_mode in w.floors():
+        out.append(("raw", label, raw_mode,
+                    pin + [str(build_dir / prog)] + args("raw", raw_mode)))
     if w.peer:
-        out.append(("python", "Python", pin + [sys.executable, str(PEERS)] + args("python")))
+        out.append(("python", "Python", mode,
+                    pin + [sys.executable, str(PEERS)] + args("python")))
     return out
 
 
@@ -224,11 +259,11 @@ def cell(s, unit, spread=True):
 def run_workload(w, build_dir, reps, rounds, scale):
     """Runs every implementation `rounds` times, interleaved; returns {label: Stats}."""
     cmds = commands(w, build_dir, reps, scale)
-    values = {label: [] for _, label, _ in cmds}
+    values = {label: [] for _, label, _, _ in cmds}
     for r in range(rounds):
         log(f"{w.name}: round {r + 1}/{rounds}")
-        for _, label, cmd in cmds:
-            values[label] += run_program(cmd, w)
+        for _, label, mode, cmd in cmds:
+            values[label] += run_program(cmd, mode, w)
     factor = UNITS[w.unit][1]
     return cmds, {label: stats(v, factor) for label, v in values.items()}
 
@@ -236,7 +271,7 @@ def run_workload(w, build_dir, reps, rounds, scale):
 def row(w, cmds, results):
     unit = w.unit
     lib = results["libprocessing"]
-    floors = [(label, results[label]) for col, label, _ in cmds if col == "raw"]
+    floors = [(label, results[label]) for col, label, _, _ in cmds if col == "raw"]
     python = results.get("Python")
 
     def cost(s):
@@ -253,10 +288,10 @@ def row(w, cmds, results):
     for t in w.targets:
         ref = 1.0 if t.ref == "abs" else (refs[t.ref].median if refs.get(t.ref) else None)
         if ref is None:
-            checks.append(f"{t.text(w.lower_is_better)} ?")
+            checks.append(f"{t.text(w.lower_is_better, unit)} ?")
             continue
         ok = lib.median <= t.factor * ref if w.lower_is_better else lib.median >= t.factor * ref
-        checks.append(f"{t.text(w.lower_is_better)} {'✓' if ok else '✗'}")
+        checks.append(f"{t.text(w.lower_is_better, unit)} {'✓' if ok else '✗'}")
     target = ", ".join(checks) or "—"
     return [w.label(), cell(lib, unit), cell(python, unit), raw_cell, lib_raw, py_lib, target]
 
@@ -315,7 +350,7 @@ def main():
         ap.error("--rounds must be >= 1 and --scale > 0")
 
     build_dir = args.build_dir.resolve()
-    missing = sorted({p for w in selected for p in [w.lib] + [prog for _, prog in w.raw]
+    missing = sorted({p for w in selected for p in [w.lib] + [f[1] for f in w.raw]
                       if not (build_dir / p).is_file()})
     if missing:
         raise SystemExit(f"not built in {build_dir}: {', '.join(missing)}\n"

@@ -14,7 +14,6 @@
 #endif
 #include "testutil.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,138 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
-
-/* Memory the test shares with its children (MAP_SHARED: a child's writes are seen). */
-static void *shared_new(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    memset(p, 0, size);
-    return p;
-}
-
-static void shared_free(void *p, size_t size)
-{
-    CHECK(munmap(p, size) == 0);
-}
-
-static pc_process *start(pc_target_fn fn, void *arg)
-{
-    pc_process *p;
-    CHECK_OK(pc_process_new(fn, arg, &p));
-    CHECK_OK(pc_process_start(p));
-    return p;
-}
-
-/* Joins (at most `timeout` s), frees and returns the exit code. */
-static int finish(pc_process *p, double timeout)
-{
-    CHECK_OK(pc_process_join(p, timeout));
-    int code = -1000;
-    CHECK_OK(pc_process_exitcode(p, &code));
-    pc_process_free(p);
-    return code;
-}
-
-/* Polls until *flag >= value, at most `timeout` seconds. */
-static bool wait_flag(atomic_int *flag, int value, double timeout)
-{
-    double deadline = now() + timeout;
-    while (atomic_load(flag) < value) {
-        if (now() >= deadline)
-            return false;
-        sleep_s(0.002);
-    }
-    return true;
-}
-
-/* A thread that calls pc_interrupt() after `delay` seconds and records when. */
-struct interrupter {
-    pthread_t thread;
-    double delay;
-    double at;
-};
-
-static void *interrupter_main(void *arg)
-{
-    struct interrupter *it = arg;
-    sleep_s(it->delay);
-    it->at = now();
-    pc_interrupt();
-    return NULL;
-}
-
-static void interrupter_start(struct interrupter *it, double delay)
-{
-    it->delay = delay;
-    it->at = 0;
-    CHECK(pthread_create(&it->thread, NULL, interrupter_main, it) == 0);
-}
-
-static void interrupter_join(struct interrupter *it)
-{
-    CHECK(pthread_join(it->thread, NULL) == 0);
-}
-
-/* The names in /dev/shm as "\nname1\nname2\n…" (malloc'ed). */
-static char *dev_shm_listing(void)
-{
-    size_t cap = 4096, len = 1;
-    char *out = malloc(cap);
-    CHECK(out != NULL);
-    strcpy(out, "\n");
-    DIR *dir = opendir("/dev/shm");
-    if (dir) {
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            size_t n = strlen(e->d_name) + 1;
-            if (len + n + 1 > cap) {
-                cap = 2 * (len + n + 1);
-                out = realloc(out, cap);
-                CHECK(out != NULL);
-            }
-            memcpy(out + len, e->d_name, n - 1);
-            out[len + n - 1] = '\n';
-            len += n;
-            out[len] = '\0';
-        }
-        closedir(dir);
-    }
-    return out;
-}
-
-/* Fails when `after` lists a /dev/shm name that `before` did not. */
-static void check_no_new_shm(const char *before, const char *after)
-{
-    tu_checks++;
-    for (const char *name = after + 1; *name; name = strchr(name, '\n') + 1) {
-        char needle[300];
-        int n = (int)(strchr(name, '\n') - name);
-        snprintf(needle, sizeof needle, "\n%.*s\n", n, name);
-        if (!strstr(before, needle))
-            FAIL("a new entry appeared in /dev/shm: %.*s", n, name);
-    }
-}
-
-/* Number of memory mappings of this process (lines of /proc/self/maps). */
-static int count_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return -1;
-    int n = 0, c;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
 
 struct try_acquire {
     pc_lock *l;
@@ -225,14 +96,6 @@ static void acquire_when_waiting(pc_condition *c, struct cshm *sh, int n)
 {
     CHECK(wait_flag(&sh->waiting, n, 10.0));
     CHECK_OK(pc_condition_acquire(c, 10.0));
-}
-
-static int count_alive(pc_process **ps, int n)
-{
-    int alive = 0;
-    for (int i = 0; i < n; i++)
-        alive += pc_process_is_alive(ps[i]);
-    return alive;
 }
 
 /* ---- the lock rule ---- */
@@ -341,9 +204,9 @@ static void test_not_owner_other_thread(void)
     pc_condition_free(c);
 }
 
-/* ---- timed waits ---- */
-
-static void test_timed_wait(void)
+/* Runs body(c, ctx) on a condition on its own RLock, then on one on a Lock, each acquired
+ * once by this thread; body leaves it released, and it is freed afterwards. */
+static void on_both_kinds(void (*body)(pc_condition *c, void *ctx), void *ctx)
 {
     pc_lock *l;
     CHECK_OK(pc_lock_new(&l));
@@ -351,27 +214,32 @@ static void test_timed_wait(void)
     CHECK_OK(pc_condition_new(NULL, &conds[0]));
     CHECK_OK(pc_condition_new(l, &conds[1]));
     for (int i = 0; i < 2; i++) {
-        pc_condition *c = conds[i];
-        CHECK_OK(pc_condition_acquire(c, 0));
-        double t0 = now();
-        CHECK_STATUS(pc_condition_wait(c, 0.2), PC_ERR_TIMEOUT);
-        double took = now() - t0;
-        if (took < 0.19 || took > 1.0)
-            FAIL("wait(0.2) returned after %.3f s, expected [0.19, 1.0]", took);
-        CHECK_ERRMSG("pc_condition_wait");
-        CHECK_ERRMSG("timed out");
-        t0 = now();
-        CHECK_STATUS(pc_condition_wait(c, 0), PC_ERR_TIMEOUT);
-        CHECK(now() - t0 < 0.1);
-        t0 = now();
-        CHECK_STATUS(pc_condition_wait(c, 0.01), PC_ERR_TIMEOUT);
-        CHECK(now() - t0 >= 0.0095);
-        /* Held again: released once, then not held. */
-        CHECK_OK(pc_condition_release(c));
-        CHECK_STATUS(pc_condition_release(c), PC_ERR_NOT_OWNER);
-        pc_condition_free(c);
+        CHECK_OK(pc_condition_acquire(conds[i], 0));
+        body(conds[i], ctx);
+        pc_condition_free(conds[i]);
     }
     pc_lock_free(l);
+}
+
+/* ---- timed waits ---- */
+
+static pc_status condition_wait(void *c, double timeout)
+{
+    return pc_condition_wait(c, timeout);
+}
+
+static void timed_wait(pc_condition *c, void *ctx)
+{
+    (void)ctx;
+    check_timeouts(condition_wait, c, "pc_condition_wait");
+    /* Held again: released once, then not held. */
+    CHECK_OK(pc_condition_release(c));
+    CHECK_STATUS(pc_condition_release(c), PC_ERR_NOT_OWNER);
+}
+
+static void test_timed_wait(void)
+{
+    on_both_kinds(timed_wait, NULL);
 }
 
 /* ---- exact wake counts ---- */
@@ -820,35 +688,29 @@ static int target_notify_and_exit_holding(void *arg)
     return 0; /* exits holding the lock */
 }
 
+static void owner_dead_in_wait(pc_condition *c, void *sh)
+{
+    struct notifier_arg na = {c, sh};
+    pc_process *p = start(target_notify_and_exit_holding, &na);
+    pid_t pid = pc_process_pid(p);
+    CHECK_STATUS(pc_condition_wait(c, 10.0), PC_ERR_OWNER_DEAD);
+    CHECK_ERRMSG("pc_condition_wait");
+    char dead[32];
+    snprintf(dead, sizeof dead, "pid %d", (int)pid);
+    CHECK_ERRMSG(dead);
+    CHECK(finish(p, 10.0) == 0);
+    /* Held (once) by us now. */
+    CHECK_OK(pc_condition_notify(c, 1));
+    CHECK_OK(pc_condition_release(c));
+    CHECK_STATUS(pc_condition_release(c), PC_ERR_NOT_OWNER);
+    CHECK_OK(pc_condition_acquire(c, 0));
+    CHECK_OK(pc_condition_release(c));
+}
+
 static void test_owner_dead_in_wait(void)
 {
     struct cshm *sh = shared_new(sizeof *sh);
-    pc_lock *l;
-    CHECK_OK(pc_lock_new(&l));
-    pc_condition *conds[2];
-    CHECK_OK(pc_condition_new(NULL, &conds[0]));
-    CHECK_OK(pc_condition_new(l, &conds[1]));
-    for (int i = 0; i < 2; i++) {
-        pc_condition *c = conds[i];
-        CHECK_OK(pc_condition_acquire(c, 0));
-        struct notifier_arg na = {c, sh};
-        pc_process *p = start(target_notify_and_exit_holding, &na);
-        pid_t pid = pc_process_pid(p);
-        CHECK_STATUS(pc_condition_wait(c, 10.0), PC_ERR_OWNER_DEAD);
-        CHECK_ERRMSG("pc_condition_wait");
-        char dead[32];
-        snprintf(dead, sizeof dead, "pid %d", (int)pid);
-        CHECK_ERRMSG(dead);
-        CHECK(finish(p, 10.0) == 0);
-        /* Held (once) by us now. */
-        CHECK_OK(pc_condition_notify(c, 1));
-        CHECK_OK(pc_condition_release(c));
-        CHECK_STATUS(pc_condition_release(c), PC_ERR_NOT_OWNER);
-        CHECK_OK(pc_condition_acquire(c, 0));
-        CHECK_OK(pc_condition_release(c));
-        pc_condition_free(c);
-    }
-    pc_lock_free(l);
+    on_both_kinds(owner_dead_in_wait, sh);
     shared_free(sh, sizeof *sh);
 }
 
@@ -922,19 +784,14 @@ static void test_interrupt_condition(void)
     /* wait(FOREVER) at depth 2: interrupted, the lock held again at depth 2. */
     CHECK_OK(pc_condition_acquire(c, 0));
     CHECK_OK(pc_condition_acquire(c, 0));
-    struct interrupter it;
-    interrupter_start(&it, 0.2);
-    CHECK_STATUS(pc_condition_wait(c, PC_FOREVER), PC_ERR_INTERRUPTED);
-    CHECK(now() - it.at < 1.0);
-    interrupter_join(&it);
-    CHECK_ERRMSG("pc_condition_wait");
-    CHECK_ERRMSG("interrupt");
+    check_interrupted(condition_wait, c, PC_FOREVER, "pc_condition_wait");
     CHECK_OK(pc_condition_release(c));
     CHECK_OK(pc_condition_release(c));
     CHECK_STATUS(pc_condition_release(c), PC_ERR_NOT_OWNER);
 
     /* A timed wait and wait_for too. */
     CHECK_OK(pc_condition_acquire(c, 0));
+    struct interrupter it;
     interrupter_start(&it, 0.2);
     CHECK_STATUS(pc_condition_wait(c, 5.0), PC_ERR_INTERRUPTED);
     CHECK(now() - it.at < 1.0);
@@ -1098,9 +955,8 @@ static void test_nothing_left(void)
     CHECK_OK(pc_condition_new(NULL, &w));
     pc_condition_free(w);
 
-    int fds = count_open_fds();
-    int maps = count_maps();
-    char *shm = dev_shm_listing();
+    struct tu_resources before;
+    resources_before(&before);
     for (int i = 0; i < MANY; i++) {
         pc_condition *c;
         int st = pc_condition_new((i & 1) ? l : NULL, &c);
@@ -1112,20 +968,13 @@ static void test_nothing_left(void)
         }
         if (st != PC_OK)
             FAIL("condition %d: %s", i, pc_status_str(st));
-        if (i % 1000 == 0 && count_open_fds() != fds)
-            FAIL("%d fds after making %d conditions, %d before", count_open_fds(), i + 1, fds);
+        if (i % 1000 == 0 && count_open_fds() != before.fds)
+            FAIL("%d fds after making %d conditions, %d before", count_open_fds(),
+                 i + 1, before.fds);
         pc_condition_free(c);
     }
     tu_checks++;
-    CHECK(count_open_fds() == fds);
-    int maps_after = count_maps();
-    if (maps_after > maps + 20)
-        FAIL("%d mappings before, %d after creating and freeing %d conditions", maps,
-             maps_after, MANY);
-    char *shm_after = dev_shm_listing();
-    check_no_new_shm(shm, shm_after);
-    free(shm);
-    free(shm_after);
+    check_resources_after(&before, MANY, "conditions");
     /* The lock shared by 5000 freed conditions still works. */
     CHECK_OK(pc_lock_acquire(l, 0));
     CHECK_OK(pc_lock_release(l));

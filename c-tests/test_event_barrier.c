@@ -15,7 +15,6 @@
 #endif
 #include "testutil.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,150 +23,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
-
-/* Memory the test shares with its children (MAP_SHARED: a child's writes are seen). */
-static void *shared_new(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    memset(p, 0, size);
-    return p;
-}
-
-static void shared_free(void *p, size_t size)
-{
-    CHECK(munmap(p, size) == 0);
-}
-
-static pc_process *start(pc_target_fn fn, void *arg)
-{
-    pc_process *p;
-    CHECK_OK(pc_process_new(fn, arg, &p));
-    CHECK_OK(pc_process_start(p));
-    return p;
-}
-
-/* Joins (at most `timeout` s), frees and returns the exit code. */
-static int finish(pc_process *p, double timeout)
-{
-    CHECK_OK(pc_process_join(p, timeout));
-    int code = -1000;
-    CHECK_OK(pc_process_exitcode(p, &code));
-    pc_process_free(p);
-    return code;
-}
-
-/* Polls until *flag >= value, at most `timeout` seconds. */
-static bool wait_flag(atomic_int *flag, int value, double timeout)
-{
-    double deadline = now() + timeout;
-    while (atomic_load(flag) < value) {
-        if (now() >= deadline)
-            return false;
-        sleep_s(0.002);
-    }
-    return true;
-}
-
-/* A thread that calls pc_interrupt() after `delay` seconds and records when. */
-struct interrupter {
-    pthread_t thread;
-    double delay;
-    double at;
-};
-
-static void *interrupter_main(void *arg)
-{
-    struct interrupter *it = arg;
-    sleep_s(it->delay);
-    it->at = now();
-    pc_interrupt();
-    return NULL;
-}
-
-static void interrupter_start(struct interrupter *it, double delay)
-{
-    it->delay = delay;
-    it->at = 0;
-    CHECK(pthread_create(&it->thread, NULL, interrupter_main, it) == 0);
-}
-
-static void interrupter_join(struct interrupter *it)
-{
-    CHECK(pthread_join(it->thread, NULL) == 0);
-}
-
-/* The names in /dev/shm as "\nname1\nname2\n…" (malloc'ed). */
-static char *dev_shm_listing(void)
-{
-    size_t cap = 4096, len = 1;
-    char *out = malloc(cap);
-    CHECK(out != NULL);
-    strcpy(out, "\n");
-    DIR *dir = opendir("/dev/shm");
-    if (dir) {
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            size_t n = strlen(e->d_name) + 1;
-            if (len + n + 1 > cap) {
-                cap = 2 * (len + n + 1);
-                out = realloc(out, cap);
-                CHECK(out != NULL);
-            }
-            memcpy(out + len, e->d_name, n - 1);
-            out[len + n - 1] = '\n';
-            len += n;
-            out[len] = '\0';
-        }
-        closedir(dir);
-    }
-    return out;
-}
-
-/* Fails when `after` lists a /dev/shm name that `before` did not. */
-static void check_no_new_shm(const char *before, const char *after)
-{
-    tu_checks++;
-    for (const char *name = after + 1; *name; name = strchr(name, '\n') + 1) {
-        char needle[300];
-        int n = (int)(strchr(name, '\n') - name);
-        snprintf(needle, sizeof needle, "\n%.*s\n", n, name);
-        if (!strstr(before, needle))
-            FAIL("a new entry appeared in /dev/shm: %.*s", n, name);
-    }
-}
-
-/* Number of memory mappings of this process (lines of /proc/self/maps). */
-static int count_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return -1;
-    int n = 0, c;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
-
-static int count_alive(pc_process **ps, int n)
-{
-    int alive = 0;
-    for (int i = 0; i < n; i++)
-        alive += pc_process_is_alive(ps[i]);
-    return alive;
-}
 
 /* Children report a pc_status as exit code -status (0 for PC_OK). */
 #define CODE(status) (-(int)(status))
 
 /* =============================== Event =============================== */
+
+static pc_status event_wait(void *e, double timeout)
+{
+    return pc_event_wait(e, timeout);
+}
 
 static void test_event_basics(void)
 {
@@ -175,19 +43,7 @@ static void test_event_basics(void)
     CHECK_OK(pc_event_new(&e));
     CHECK(e != NULL);
     CHECK(!pc_event_is_set(e));
-    double t0 = now();
-    CHECK_STATUS(pc_event_wait(e, 0), PC_ERR_TIMEOUT);
-    CHECK(now() - t0 < 0.1);
-    CHECK_ERRMSG("pc_event_wait");
-    CHECK_ERRMSG("timed out");
-    t0 = now();
-    CHECK_STATUS(pc_event_wait(e, 0.2), PC_ERR_TIMEOUT);
-    double took = now() - t0;
-    if (took < 0.19 || took > 1.0)
-        FAIL("wait(0.2) returned after %.3f s, expected [0.19, 1.0]", took);
-    t0 = now();
-    CHECK_STATUS(pc_event_wait(e, 0.01), PC_ERR_TIMEOUT);
-    CHECK(now() - t0 >= 0.0095);
+    check_timeouts(event_wait, e, "pc_event_wait");
 
     CHECK_OK(pc_event_set(e));
     CHECK(pc_event_is_set(e));
@@ -195,7 +51,7 @@ static void test_event_basics(void)
     CHECK(pc_event_is_set(e));
     const double timeouts[] = {0, 0.5, PC_FOREVER, -2.0, INFINITY};
     for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
-        t0 = now();
+        double t0 = now();
         CHECK_OK(pc_event_wait(e, timeouts[i]));
         CHECK(now() - t0 < 0.1);
     }
@@ -399,15 +255,7 @@ static void test_interrupt_event(void)
     CHECK_OK(pc_event_new(&e));
     const double timeouts[] = {PC_FOREVER, 5.0};
     for (int i = 0; i < 2; i++) {
-        struct interrupter it;
-        interrupter_start(&it, 0.2);
-        CHECK_STATUS(pc_event_wait(e, timeouts[i]), PC_ERR_INTERRUPTED);
-        double late = now() - it.at;
-        interrupter_join(&it);
-        if (late > 1.0)
-            FAIL("the interrupted wait returned %.3f s after pc_interrupt()", late);
-        CHECK_ERRMSG("pc_event_wait");
-        CHECK_ERRMSG("interrupt");
+        check_interrupted(event_wait, e, timeouts[i], "pc_event_wait");
         CHECK(!pc_event_is_set(e));
     }
     /* Pending: a wait on a set event returns PC_OK and leaves it pending; the next wait
@@ -781,23 +629,30 @@ static void test_barrier_timeout(void)
     shared_free(sh, sizeof *sh);
 }
 
+/* Starts 2 waiters on `b` (a barrier of 3), breaks their round with `breaker` (abort or
+ * reset): both get BROKEN within 1 s. */
+static void break_two_waiters(pc_barrier *b, struct bshm *sh, pc_status (*breaker)(pc_barrier *))
+{
+    struct bwait_arg args[2];
+    pc_process *ps[2];
+    start_waiters(b, sh, args, ps, 2);
+    double t0 = now();
+    CHECK_OK(breaker(b));
+    for (int i = 0; i < 2; i++) {
+        CHECK(finish(ps[i], 10.0) == CODE(PC_ERR_BROKEN));
+        CHECK(sh->returned[i] - t0 < 1.0);
+    }
+}
+
 static void test_barrier_abort_and_reset(void)
 {
     struct bshm *sh = shared_new(sizeof *sh);
     pc_barrier *b;
     CHECK_OK(pc_barrier_new(3, &b));
-    struct bwait_arg args[2];
-    pc_process *ps[2];
 
     /* Abort: the waiters get BROKEN, and so does every later wait until reset. */
-    start_waiters(b, sh, args, ps, 2);
-    double t0 = now();
-    CHECK_OK(pc_barrier_abort(b));
+    break_two_waiters(b, sh, pc_barrier_abort);
     CHECK(pc_barrier_broken(b));
-    for (int i = 0; i < 2; i++) {
-        CHECK(finish(ps[i], 10.0) == CODE(PC_ERR_BROKEN));
-        CHECK(sh->returned[i] - t0 < 1.0);
-    }
     CHECK_STATUS(pc_barrier_wait(b, 1.0, NULL), PC_ERR_BROKEN);
     CHECK(pc_barrier_broken(b));
     CHECK_OK(pc_barrier_reset(b));
@@ -805,18 +660,24 @@ static void test_barrier_abort_and_reset(void)
     full_round(b, sh);
 
     /* Reset while 2 wait: they get BROKEN; the barrier is usable afterwards. */
-    start_waiters(b, sh, args, ps, 2);
-    t0 = now();
-    CHECK_OK(pc_barrier_reset(b));
-    for (int i = 0; i < 2; i++) {
-        CHECK(finish(ps[i], 10.0) == CODE(PC_ERR_BROKEN));
-        CHECK(sh->returned[i] - t0 < 1.0);
-    }
+    break_two_waiters(b, sh, pc_barrier_reset);
     CHECK(!pc_barrier_broken(b));
     CHECK(pc_barrier_n_waiting(b) == 0);
     full_round(b, sh);
     pc_barrier_free(b);
     shared_free(sh, sizeof *sh);
+}
+
+/* pc_barrier_wait on `b` as a tu_wait_fn; `index` gets what it returns there. */
+struct barrier_wait {
+    pc_barrier *b;
+    size_t index;
+};
+
+static pc_status barrier_wait(void *arg, double timeout)
+{
+    struct barrier_wait *w = arg;
+    return pc_barrier_wait(w->b, timeout, &w->index);
 }
 
 static void test_interrupt_barrier(void)
@@ -826,17 +687,9 @@ static void test_interrupt_barrier(void)
     CHECK_OK(pc_barrier_new(2, &b));
     const double timeouts[] = {PC_FOREVER, 5.0};
     for (int i = 0; i < 2; i++) {
-        struct interrupter it;
-        interrupter_start(&it, 0.2);
-        size_t index = 99;
-        CHECK_STATUS(pc_barrier_wait(b, timeouts[i], &index), PC_ERR_INTERRUPTED);
-        double late = now() - it.at;
-        interrupter_join(&it);
-        if (late > 1.0)
-            FAIL("the interrupted wait returned %.3f s after pc_interrupt()", late);
-        CHECK_ERRMSG("pc_barrier_wait");
-        CHECK_ERRMSG("interrupt");
-        CHECK(index == 99);
+        struct barrier_wait w = {b, 99};
+        check_interrupted(barrier_wait, &w, timeouts[i], "pc_barrier_wait");
+        CHECK(w.index == 99);
         /* It breaks the barrier (the others must not wait for us). */
         CHECK(pc_barrier_broken(b));
         CHECK(pc_barrier_n_waiting(b) == 0);
@@ -1038,9 +891,8 @@ static void test_nothing_left(void)
     pc_event_free(we);
     pc_barrier_free(wb);
 
-    int fds = count_open_fds();
-    int maps = count_maps();
-    char *shm = dev_shm_listing();
+    struct tu_resources before;
+    resources_before(&before);
     for (int i = 0; i < MANY; i++) {
         pc_event *e;
         pc_barrier *b;
@@ -1055,21 +907,13 @@ static void test_nothing_left(void)
         }
         if (st != PC_OK)
             FAIL("event/barrier %d: %s", i, pc_status_str(st));
-        if (i % 1000 == 0 && count_open_fds() != fds)
+        if (i % 1000 == 0 && count_open_fds() != before.fds)
             FAIL("%d fds after making %d events and barriers, %d before", count_open_fds(),
-                 i + 1, fds);
+                 i + 1, before.fds);
         pc_event_free(e);
     }
     tu_checks++;
-    CHECK(count_open_fds() == fds);
-    int maps_after = count_maps();
-    if (maps_after > maps + 20)
-        FAIL("%d mappings before, %d after creating and freeing %d events and barriers", maps,
-             maps_after, MANY);
-    char *shm_after = dev_shm_listing();
-    check_no_new_shm(shm, shm_after);
-    free(shm);
-    free(shm_after);
+    check_resources_after(&before, MANY, "events and barriers");
     CHECK(wait_no_children(2.0));
 }
 

@@ -16,7 +16,6 @@
 #endif
 #include "testutil.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,138 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
-
-/* Memory the test shares with its children (MAP_SHARED: a child's writes are seen). */
-static void *shared_new(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    memset(p, 0, size);
-    return p;
-}
-
-static void shared_free(void *p, size_t size)
-{
-    CHECK(munmap(p, size) == 0);
-}
-
-static pc_process *start(pc_target_fn fn, void *arg)
-{
-    pc_process *p;
-    CHECK_OK(pc_process_new(fn, arg, &p));
-    CHECK_OK(pc_process_start(p));
-    return p;
-}
-
-/* Joins (at most `timeout` s), frees and returns the exit code. */
-static int finish(pc_process *p, double timeout)
-{
-    CHECK_OK(pc_process_join(p, timeout));
-    int code = -1000;
-    CHECK_OK(pc_process_exitcode(p, &code));
-    pc_process_free(p);
-    return code;
-}
-
-/* Polls until *flag >= value, at most `timeout` seconds. */
-static bool wait_flag(atomic_int *flag, int value, double timeout)
-{
-    double deadline = now() + timeout;
-    while (atomic_load(flag) < value) {
-        if (now() >= deadline)
-            return false;
-        sleep_s(0.002);
-    }
-    return true;
-}
-
-/* A thread that calls pc_interrupt() after `delay` seconds and records when. */
-struct interrupter {
-    pthread_t thread;
-    double delay;
-    double at;
-};
-
-static void *interrupter_main(void *arg)
-{
-    struct interrupter *it = arg;
-    sleep_s(it->delay);
-    it->at = now();
-    pc_interrupt();
-    return NULL;
-}
-
-static void interrupter_start(struct interrupter *it, double delay)
-{
-    it->delay = delay;
-    it->at = 0;
-    CHECK(pthread_create(&it->thread, NULL, interrupter_main, it) == 0);
-}
-
-static void interrupter_join(struct interrupter *it)
-{
-    CHECK(pthread_join(it->thread, NULL) == 0);
-}
-
-/* The names in /dev/shm as "\nname1\nname2\n…" (malloc'ed). */
-static char *dev_shm_listing(void)
-{
-    size_t cap = 4096, len = 1;
-    char *out = malloc(cap);
-    CHECK(out != NULL);
-    strcpy(out, "\n");
-    DIR *dir = opendir("/dev/shm");
-    if (dir) {
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            size_t n = strlen(e->d_name) + 1;
-            if (len + n + 1 > cap) {
-                cap = 2 * (len + n + 1);
-                out = realloc(out, cap);
-                CHECK(out != NULL);
-            }
-            memcpy(out + len, e->d_name, n - 1);
-            out[len + n - 1] = '\n';
-            len += n;
-            out[len] = '\0';
-        }
-        closedir(dir);
-    }
-    return out;
-}
-
-/* Fails when `after` lists a /dev/shm name that `before` did not. */
-static void check_no_new_shm(const char *before, const char *after)
-{
-    tu_checks++;
-    for (const char *name = after + 1; *name; name = strchr(name, '\n') + 1) {
-        char needle[300];
-        int n = (int)(strchr(name, '\n') - name);
-        snprintf(needle, sizeof needle, "\n%.*s\n", n, name);
-        if (!strstr(before, needle))
-            FAIL("a new entry appeared in /dev/shm: %.*s", n, name);
-    }
-}
-
-/* Number of memory mappings of this process (lines of /proc/self/maps). */
-static int count_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return -1;
-    int n = 0, c;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
 
 static void no_core_files(void)
 {
@@ -200,6 +71,11 @@ static int target_hold(void *arg)
 
 /* ---- Lock in one process ---- */
 
+static pc_status lock_acquire(void *l, double timeout)
+{
+    return pc_lock_acquire(l, timeout);
+}
+
 static void test_lock_basics(void)
 {
     pc_lock *l = NULL;
@@ -207,23 +83,9 @@ static void test_lock_basics(void)
     CHECK(l != NULL);
 
     CHECK_OK(pc_lock_acquire(l, PC_FOREVER));
-    /* Not recursive: acquire(0) on a held lock fails at once, even by its holder. */
-    double t0 = now();
-    CHECK_STATUS(pc_lock_acquire(l, 0), PC_ERR_TIMEOUT);
-    CHECK(now() - t0 < 0.1);
-    CHECK_ERRMSG("pc_lock_acquire");
-    CHECK_ERRMSG("timed out");
-
-    t0 = now();
-    CHECK_STATUS(pc_lock_acquire(l, 0.2), PC_ERR_TIMEOUT);
-    double took = now() - t0;
-    if (took < 0.19 || took > 1.0)
-        FAIL("acquire(0.2) on a held Lock returned after %.3f s, expected [0.19, 1.0]", took);
-
-    /* A tiny positive timeout still waits that long. */
-    t0 = now();
-    CHECK_STATUS(pc_lock_acquire(l, 0.01), PC_ERR_TIMEOUT);
-    CHECK(now() - t0 >= 0.0095);
+    /* Not recursive: acquire(0) on a held lock fails at once, even by its holder; a tiny
+     * positive timeout still waits that long. */
+    check_timeouts(lock_acquire, l, "pc_lock_acquire");
 
     CHECK_OK(pc_lock_release(l));
     CHECK_STATUS(pc_lock_release(l), PC_ERR_NOT_OWNER);
@@ -382,6 +244,28 @@ static int target_release_parents(void *arg)
     return 0;
 }
 
+/* Starts target_blocked_acquire (with a->sh cleared) and returns once it sleeps in
+ * acquire. */
+static pc_process *start_blocked_acquire(struct xproc_arg *a)
+{
+    memset(a->sh, 0, sizeof *a->sh);
+    pc_process *p = start(target_blocked_acquire, a);
+    CHECK(wait_flag(&a->sh->step, 1, 5.0));
+    sleep_s(0.2);
+    return p;
+}
+
+/* Runs target_release_parents (with a->sh cleared) while this process holds a->l: the
+ * child's acquires time out, its release returns `release`. */
+static void check_child_release_parents(struct xproc_arg *a, pc_status release)
+{
+    memset(a->sh, 0, sizeof *a->sh);
+    CHECK(finish(start(target_release_parents, a), 10.0) == 0);
+    CHECK_STATUS(atomic_load(&a->sh->results[0]), PC_ERR_TIMEOUT);
+    CHECK_STATUS(atomic_load(&a->sh->results[1]), PC_ERR_TIMEOUT);
+    CHECK_STATUS(atomic_load(&a->sh->results[2]), release);
+}
+
 static void test_lock_across_processes(void)
 {
     struct xproc *sh = shared_new(sizeof *sh);
@@ -405,10 +289,7 @@ static void test_lock_across_processes(void)
     CHECK_OK(pc_lock_acquire(l, 0));
 
     /* A child blocked in acquire gets the lock when the parent releases it. */
-    memset(sh, 0, sizeof *sh);
-    p = start(target_blocked_acquire, &a);
-    CHECK(wait_flag(&sh->step, 1, 5.0));
-    sleep_s(0.2);
+    p = start_blocked_acquire(&a);
     CHECK(pc_process_is_alive(p));
     double released = now();
     CHECK_OK(pc_lock_release(l));
@@ -419,12 +300,7 @@ static void test_lock_across_processes(void)
     CHECK_OK(pc_lock_acquire(l, 0));
 
     /* The parent holds it: a child cannot take it, but may release it (any process). */
-    memset(sh, 0, sizeof *sh);
-    p = start(target_release_parents, &a);
-    CHECK(finish(p, 10.0) == 0);
-    CHECK_STATUS(atomic_load(&sh->results[0]), PC_ERR_TIMEOUT);
-    CHECK_STATUS(atomic_load(&sh->results[1]), PC_ERR_TIMEOUT);
-    CHECK_STATUS(atomic_load(&sh->results[2]), PC_OK);
+    check_child_release_parents(&a, PC_OK);
     CHECK_STATUS(pc_lock_release(l), PC_ERR_NOT_OWNER); /* the child released it */
     CHECK_OK(pc_lock_acquire(l, 0));
     CHECK_OK(pc_lock_release(l));
@@ -447,12 +323,7 @@ static void test_lock_across_processes(void)
     CHECK_OK(pc_rlock_new(&r));
     CHECK_OK(pc_lock_acquire(r, 0));
     struct xproc_arg ra = {r, sh};
-    memset(sh, 0, sizeof *sh);
-    p = start(target_release_parents, &ra);
-    CHECK(finish(p, 10.0) == 0);
-    CHECK_STATUS(atomic_load(&sh->results[0]), PC_ERR_TIMEOUT);
-    CHECK_STATUS(atomic_load(&sh->results[1]), PC_ERR_TIMEOUT);
-    CHECK_STATUS(atomic_load(&sh->results[2]), PC_ERR_NOT_OWNER);
+    check_child_release_parents(&ra, PC_ERR_NOT_OWNER);
     /* Still ours, once. */
     CHECK_OK(pc_lock_release(r));
     CHECK_STATUS(pc_lock_release(r), PC_ERR_NOT_OWNER);
@@ -460,10 +331,7 @@ static void test_lock_across_processes(void)
     /* A child blocked on the RLock gets it when the parent releases its last level. */
     CHECK_OK(pc_lock_acquire(r, 0));
     CHECK_OK(pc_lock_acquire(r, 0));
-    memset(sh, 0, sizeof *sh);
-    p = start(target_blocked_acquire, &ra);
-    CHECK(wait_flag(&sh->step, 1, 5.0));
-    sleep_s(0.2);
+    p = start_blocked_acquire(&ra);
     CHECK_OK(pc_lock_release(r));
     sleep_s(0.2);
     CHECK(pc_process_is_alive(p)); /* one level left */
@@ -803,15 +671,7 @@ static void interrupted_acquire(bool recursive, double timeout)
     CHECK(pthread_create(&h.thread, NULL, holder_thread_main, &h) == 0);
     CHECK(wait_flag(&h.held, 1, 5.0));
 
-    struct interrupter it;
-    interrupter_start(&it, 0.2);
-    CHECK_STATUS(pc_lock_acquire(l, timeout), PC_ERR_INTERRUPTED);
-    double late = now() - it.at;
-    interrupter_join(&it);
-    if (late > 1.0)
-        FAIL("the interrupted acquire returned %.3f s after pc_interrupt()", late);
-    CHECK_ERRMSG("pc_lock_acquire");
-    CHECK_ERRMSG("interrupt");
+    check_interrupted(lock_acquire, l, timeout, "pc_lock_acquire");
 
     /* Nothing acquired: the holder still holds it, releases it, and it is free. */
     CHECK_STATUS(pc_lock_acquire(l, 0), PC_ERR_TIMEOUT);
@@ -999,9 +859,8 @@ static void test_nothing_left(void)
     CHECK_OK(pc_lock_release(w));
     pc_lock_free(w);
 
-    int fds = count_open_fds();
-    int maps = count_maps();
-    char *shm = dev_shm_listing();
+    struct tu_resources before;
+    resources_before(&before);
     for (int i = 0; i < MANY; i++) {
         pc_lock *l;
         int st = (i & 1) ? pc_rlock_new(&l) : pc_lock_new(&l);
@@ -1009,8 +868,8 @@ static void test_nothing_left(void)
             st = pc_lock_release(l);
         if (st != PC_OK)
             FAIL("lock %d: %s", i, pc_status_str(st));
-        if (i % 1000 == 0 && count_open_fds() != fds)
-            FAIL("%d fds after making %d locks, %d before", count_open_fds(), i + 1, fds);
+        if (i % 1000 == 0 && count_open_fds() != before.fds)
+            FAIL("%d fds after making %d locks, %d before", count_open_fds(), i + 1, before.fds);
         pc_lock_free(l);
     }
     tu_checks++;
@@ -1018,19 +877,11 @@ static void test_nothing_left(void)
     static pc_lock *alive[1000];
     for (int i = 0; i < 1000; i++)
         CHECK_OK(pc_lock_new(&alive[i]));
-    CHECK(count_open_fds() == fds);
+    CHECK(count_open_fds() == before.fds);
     for (int i = 0; i < 1000; i++)
         pc_lock_free(alive[i]);
 
-    CHECK(count_open_fds() == fds);
-    int maps_after = count_maps();
-    if (maps_after > maps + 20)
-        FAIL("%d mappings before, %d after creating and freeing %d locks", maps, maps_after,
-             MANY);
-    char *shm_after = dev_shm_listing();
-    check_no_new_shm(shm, shm_after);
-    free(shm);
-    free(shm_after);
+    check_resources_after(&before, MANY, "locks");
     CHECK(wait_no_children(2.0));
 }
 

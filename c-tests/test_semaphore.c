@@ -13,7 +13,6 @@
 #endif
 #include "testutil.h"
 
-#include <dirent.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -23,137 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 /* ---- helpers ---- */
-
-/* Memory the test shares with its children (MAP_SHARED: a child's writes are seen). */
-static void *shared_new(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    CHECK(p != MAP_FAILED);
-    memset(p, 0, size);
-    return p;
-}
-
-static void shared_free(void *p, size_t size)
-{
-    CHECK(munmap(p, size) == 0);
-}
-
-static pc_process *start(pc_target_fn fn, void *arg)
-{
-    pc_process *p;
-    CHECK_OK(pc_process_new(fn, arg, &p));
-    CHECK_OK(pc_process_start(p));
-    return p;
-}
-
-/* Joins (at most `timeout` s), frees and returns the exit code. */
-static int finish(pc_process *p, double timeout)
-{
-    CHECK_OK(pc_process_join(p, timeout));
-    int code = -1000;
-    CHECK_OK(pc_process_exitcode(p, &code));
-    pc_process_free(p);
-    return code;
-}
-
-/* Polls until *flag >= value, at most `timeout` seconds. */
-static bool wait_flag(atomic_int *flag, int value, double timeout)
-{
-    double deadline = now() + timeout;
-    while (atomic_load(flag) < value) {
-        if (now() >= deadline)
-            return false;
-        sleep_s(0.002);
-    }
-    return true;
-}
-
-/* A thread that calls pc_interrupt() after `delay` seconds and records when. */
-struct interrupter {
-    pthread_t thread;
-    double delay;
-    double at;
-};
-
-static void *interrupter_main(void *arg)
-{
-    struct interrupter *it = arg;
-    sleep_s(it->delay);
-    it->at = now();
-    pc_interrupt();
-    return NULL;
-}
-
-static void interrupter_start(struct interrupter *it, double delay)
-{
-    it->delay = delay;
-    it->at = 0;
-    CHECK(pthread_create(&it->thread, NULL, interrupter_main, it) == 0);
-}
-
-static void interrupter_join(struct interrupter *it)
-{
-    CHECK(pthread_join(it->thread, NULL) == 0);
-}
-
-/* The names in /dev/shm as "\nname1\nname2\n…" (malloc'ed). */
-static char *dev_shm_listing(void)
-{
-    size_t cap = 4096, len = 1;
-    char *out = malloc(cap);
-    CHECK(out != NULL);
-    strcpy(out, "\n");
-    DIR *dir = opendir("/dev/shm");
-    if (dir) {
-        struct dirent *e;
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            size_t n = strlen(e->d_name) + 1;
-            if (len + n + 1 > cap) {
-                cap = 2 * (len + n + 1);
-                out = realloc(out, cap);
-                CHECK(out != NULL);
-            }
-            memcpy(out + len, e->d_name, n - 1);
-            out[len + n - 1] = '\n';
-            len += n;
-            out[len] = '\0';
-        }
-        closedir(dir);
-    }
-    return out;
-}
-
-/* Fails when `after` lists a /dev/shm name that `before` did not. */
-static void check_no_new_shm(const char *before, const char *after)
-{
-    tu_checks++;
-    for (const char *name = after + 1; *name; name = strchr(name, '\n') + 1) {
-        char needle[300];
-        int n = (int)(strchr(name, '\n') - name);
-        snprintf(needle, sizeof needle, "\n%.*s\n", n, name);
-        if (!strstr(before, needle))
-            FAIL("a new entry appeared in /dev/shm: %.*s", n, name);
-    }
-}
-
-/* Number of memory mappings of this process (lines of /proc/self/maps). */
-static int count_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return -1;
-    int n = 0, c;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
 
 static int32_t value_of(pc_semaphore *s)
 {
@@ -163,6 +34,11 @@ static int32_t value_of(pc_semaphore *s)
 }
 
 /* ---- in one process ---- */
+
+static pc_status semaphore_acquire(void *s, double timeout)
+{
+    return pc_semaphore_acquire(s, timeout);
+}
 
 static void test_semaphore_basics(void)
 {
@@ -175,19 +51,7 @@ static void test_semaphore_basics(void)
     CHECK_OK(pc_semaphore_acquire(s, 0));
     CHECK(value_of(s) == 0);
 
-    double t0 = now();
-    CHECK_STATUS(pc_semaphore_acquire(s, 0), PC_ERR_TIMEOUT);
-    CHECK(now() - t0 < 0.1);
-    CHECK_ERRMSG("pc_semaphore_acquire");
-    CHECK_ERRMSG("timed out");
-    t0 = now();
-    CHECK_STATUS(pc_semaphore_acquire(s, 0.2), PC_ERR_TIMEOUT);
-    double took = now() - t0;
-    if (took < 0.19 || took > 1.0)
-        FAIL("acquire(0.2) at 0 returned after %.3f s, expected [0.19, 1.0]", took);
-    t0 = now();
-    CHECK_STATUS(pc_semaphore_acquire(s, 0.01), PC_ERR_TIMEOUT);
-    CHECK(now() - t0 >= 0.0095);
+    check_timeouts(semaphore_acquire, s, "pc_semaphore_acquire"); /* at 0 */
     CHECK(value_of(s) == 0);
 
     /* No owner: released as often as anyone likes (it is not bounded). */
@@ -338,15 +202,6 @@ static int target_acquire(void *arg)
     atomic_store(&a->sh->statuses[a->index], st);
     atomic_fetch_add(&a->sh->done, 1);
     return st == PC_OK ? 0 : 1;
-}
-
-/* Counts the children that are still running. */
-static int count_alive(pc_process **ps, int n)
-{
-    int alive = 0;
-    for (int i = 0; i < n; i++)
-        alive += pc_process_is_alive(ps[i]);
-    return alive;
 }
 
 static void test_semaphore_across_processes(void)
@@ -504,15 +359,7 @@ static void interrupted_acquire(bool bounded, double timeout)
     fprintf(stderr, "   %s, timeout %g\n", bounded ? "BoundedSemaphore" : "Semaphore", timeout);
     pc_semaphore *s;
     CHECK_OK(bounded ? pc_bounded_semaphore_new(0, &s) : pc_semaphore_new(0, &s));
-    struct interrupter it;
-    interrupter_start(&it, 0.2);
-    CHECK_STATUS(pc_semaphore_acquire(s, timeout), PC_ERR_INTERRUPTED);
-    double late = now() - it.at;
-    interrupter_join(&it);
-    if (late > 1.0)
-        FAIL("the interrupted acquire returned %.3f s after pc_interrupt()", late);
-    CHECK_ERRMSG("pc_semaphore_acquire");
-    CHECK_ERRMSG("interrupt");
+    check_interrupted(semaphore_acquire, s, timeout, "pc_semaphore_acquire");
     /* Nothing taken, nothing lost. */
     CHECK(value_of(s) == 0);
     if (!bounded) {
@@ -631,9 +478,8 @@ static void test_nothing_left(void)
     CHECK_OK(pc_semaphore_new(1, &w));
     pc_semaphore_free(w);
 
-    int fds = count_open_fds();
-    int maps = count_maps();
-    char *shm = dev_shm_listing();
+    struct tu_resources before;
+    resources_before(&before);
     for (int i = 0; i < MANY; i++) {
         pc_semaphore *s;
         int st = (i & 1) ? pc_bounded_semaphore_new(1, &s) : pc_semaphore_new(1, &s);
@@ -641,20 +487,13 @@ static void test_nothing_left(void)
             st = pc_semaphore_release(s);
         if (st != PC_OK)
             FAIL("semaphore %d: %s", i, pc_status_str(st));
-        if (i % 1000 == 0 && count_open_fds() != fds)
-            FAIL("%d fds after making %d semaphores, %d before", count_open_fds(), i + 1, fds);
+        if (i % 1000 == 0 && count_open_fds() != before.fds)
+            FAIL("%d fds after making %d semaphores, %d before", count_open_fds(),
+                 i + 1, before.fds);
         pc_semaphore_free(s);
     }
     tu_checks++;
-    CHECK(count_open_fds() == fds);
-    int maps_after = count_maps();
-    if (maps_after > maps + 20)
-        FAIL("%d mappings before, %d after creating and freeing %d semaphores", maps,
-             maps_after, MANY);
-    char *shm_after = dev_shm_listing();
-    check_no_new_shm(shm, shm_after);
-    free(shm);
-    free(shm_after);
+    check_resources_after(&before, MANY, "semaphores");
     CHECK(wait_no_children(2.0));
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -451,4 +452,180 @@ int target_sleep(void *arg)
 int target_return(void *arg)
 {
     return (int)(intptr_t)arg;
+}
+
+void *shared_new(size_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    memset(p, 0, size);
+    return p;
+}
+
+void shared_free(void *p, size_t size)
+{
+    CHECK(munmap(p, size) == 0);
+}
+
+pc_process *start(pc_target_fn fn, void *arg)
+{
+    pc_process *p;
+    CHECK_OK(pc_process_new(fn, arg, &p));
+    CHECK_OK(pc_process_start(p));
+    return p;
+}
+
+int finish(pc_process *p, double timeout)
+{
+    CHECK_OK(pc_process_join(p, timeout));
+    int code = -1000;
+    CHECK_OK(pc_process_exitcode(p, &code));
+    pc_process_free(p);
+    return code;
+}
+
+int count_alive(pc_process **ps, int n)
+{
+    int alive = 0;
+    for (int i = 0; i < n; i++)
+        alive += pc_process_is_alive(ps[i]);
+    return alive;
+}
+
+bool wait_flag(atomic_int *flag, int value, double timeout)
+{
+    double deadline = now() + timeout;
+    while (atomic_load(flag) < value) {
+        if (now() >= deadline)
+            return false;
+        sleep_s(0.002);
+    }
+    return true;
+}
+
+static void *interrupter_main(void *arg)
+{
+    struct interrupter *it = arg;
+    sleep_s(it->delay);
+    it->at = now();
+    pc_interrupt();
+    return NULL;
+}
+
+void interrupter_start(struct interrupter *it, double delay)
+{
+    it->delay = delay;
+    it->at = 0;
+    CHECK(pthread_create(&it->thread, NULL, interrupter_main, it) == 0);
+}
+
+void interrupter_join(struct interrupter *it)
+{
+    CHECK(pthread_join(it->thread, NULL) == 0);
+}
+
+char *dev_shm_listing(void)
+{
+    size_t cap = 4096, len = 1;
+    char *out = malloc(cap);
+    CHECK(out != NULL);
+    strcpy(out, "\n");
+    DIR *dir = opendir("/dev/shm");
+    if (dir) {
+        struct dirent *e;
+        while ((e = readdir(dir)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            size_t n = strlen(e->d_name) + 1;
+            if (len + n + 1 > cap) {
+                cap = 2 * (len + n + 1);
+                out = realloc(out, cap);
+                CHECK(out != NULL);
+            }
+            memcpy(out + len, e->d_name, n - 1);
+            out[len + n - 1] = '\n';
+            len += n;
+            out[len] = '\0';
+        }
+        closedir(dir);
+    }
+    return out;
+}
+
+void check_no_new_shm(const char *before, const char *after)
+{
+    tu_checks++;
+    for (const char *name = after + 1; *name; name = strchr(name, '\n') + 1) {
+        char needle[300];
+        int n = (int)(strchr(name, '\n') - name);
+        snprintf(needle, sizeof needle, "\n%.*s\n", n, name);
+        if (!strstr(before, needle))
+            FAIL("a new entry appeared in /dev/shm: %.*s", n, name);
+    }
+}
+
+int count_maps(const char *needle)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (getline(&line, &cap, f) != -1)
+        n += strstr(line, needle) != NULL;
+    free(line);
+    fclose(f);
+    return n;
+}
+
+void resources_before(struct tu_resources *before)
+{
+    before->fds = count_open_fds();
+    before->maps = count_maps("");
+    before->shm = dev_shm_listing();
+}
+
+void check_resources_after(struct tu_resources *before, int n, const char *what)
+{
+    CHECK(count_open_fds() == before->fds);
+    int maps_after = count_maps("");
+    if (maps_after > before->maps + 20)
+        FAIL("%d mappings before, %d after creating and freeing %d %s", before->maps,
+             maps_after, n, what);
+    char *shm_after = dev_shm_listing();
+    check_no_new_shm(before->shm, shm_after);
+    free(before->shm);
+    free(shm_after);
+    before->shm = NULL;
+}
+
+void check_timeouts(tu_wait_fn wait, void *obj, const char *fn)
+{
+    double t0 = now();
+    CHECK_STATUS(wait(obj, 0), PC_ERR_TIMEOUT);
+    CHECK(now() - t0 < 0.1);
+    CHECK_ERRMSG(fn);
+    CHECK_ERRMSG("timed out");
+    t0 = now();
+    CHECK_STATUS(wait(obj, 0.2), PC_ERR_TIMEOUT);
+    double took = now() - t0;
+    if (took < 0.19 || took > 1.0)
+        FAIL("%s(0.2) returned after %.3f s, expected [0.19, 1.0]", fn, took);
+    t0 = now();
+    CHECK_STATUS(wait(obj, 0.01), PC_ERR_TIMEOUT);
+    CHECK(now() - t0 >= 0.0095);
+}
+
+void check_interrupted(tu_wait_fn wait, void *obj, double timeout, const char *fn)
+{
+    struct interrupter it;
+    interrupter_start(&it, 0.2);
+    CHECK_STATUS(wait(obj, timeout), PC_ERR_INTERRUPTED);
+    double late = now() - it.at;
+    interrupter_join(&it);
+    if (late > 1.0)
+        FAIL("the interrupted %s returned %.3f s after pc_interrupt()", fn, late);
+    CHECK_ERRMSG(fn);
+    CHECK_ERRMSG("interrupt");
 }

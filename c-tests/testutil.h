@@ -12,6 +12,8 @@
 #ifndef TESTUTIL_H
 #define TESTUTIL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -148,5 +150,70 @@ int count_occurrences(const char *haystack, const char *needle);
 int target_sleep(void *arg);
 /* A child target returning (int)(intptr_t)arg. */
 int target_return(void *arg);
+
+/* ---- for the tests of the shared objects (locks, semaphores, conditions, events,
+ * barriers, values and arrays) ---- */
+
+/* Memory the test shares with its children (MAP_SHARED, zeroed: a child's writes are
+ * seen). Freed with shared_free. */
+void *shared_new(size_t size);
+void shared_free(void *p, size_t size);
+
+/* Makes and starts a library child running fn(arg). */
+pc_process *start(pc_target_fn fn, void *arg);
+/* Joins `p` (at most `timeout` s), frees it and returns its exit code. */
+int finish(pc_process *p, double timeout);
+/* How many of the `n` processes in `ps` are alive. */
+int count_alive(pc_process **ps, int n);
+
+/* Polls until *flag >= value, at most `timeout` seconds; true if it got there. No CHECK:
+ * child targets may use it. */
+bool wait_flag(atomic_int *flag, int value, double timeout);
+
+/* A thread that calls pc_interrupt() after `delay` seconds and records when (`at`, a
+ * now() time): interrupter_start, then the interrupted wait, then interrupter_join. */
+struct interrupter {
+    pthread_t thread;
+    double delay;
+    double at;
+};
+void interrupter_start(struct interrupter *it, double delay);
+void interrupter_join(struct interrupter *it);
+
+/* The names in /dev/shm as "\nname1\nname2\n…" (malloc'ed; just "\n" when /dev/shm
+ * cannot be read). */
+char *dev_shm_listing(void);
+/* Fails when `after` lists a /dev/shm name that `before` did not (both from
+ * dev_shm_listing). */
+void check_no_new_shm(const char *before, const char *after);
+/* Number of lines of /proc/self/maps containing `needle` ("" counts every mapping); -1
+ * when it cannot be read. */
+int count_maps(const char *needle);
+
+/* What a "nothing left behind" test compares before and after it made and freed many
+ * objects: open fds, memory mappings and the names in /dev/shm. */
+struct tu_resources {
+    int fds;
+    int maps;
+    char *shm;
+};
+/* Records them now (before->shm is malloc'ed: check_resources_after frees it). */
+void resources_before(struct tu_resources *before);
+/* Fails unless, compared with `before`, the open fds are the same, the mappings grew by
+ * at most 20 and /dev/shm has no new name; `n` and `what` ("locks") say what was made and
+ * freed in between (for the message). Frees before->shm. */
+void check_resources_after(struct tu_resources *before, int n, const char *what);
+
+/* A wait on `obj` for at most `timeout` seconds: a test's few-line adapter around
+ * pc_lock_acquire, pc_event_wait, … (they differ in their handle's type). */
+typedef pc_status (*tu_wait_fn)(void *obj, double timeout);
+/* Checks how a wait that cannot succeed times out: timeout 0 returns PC_ERR_TIMEOUT at
+ * once (pc_last_error() names `fn` and says "timed out"), 0.2 after [0.19, 1.0] s, and
+ * 0.01 no sooner than asked. */
+void check_timeouts(tu_wait_fn wait, void *obj, const char *fn);
+/* Checks that a wait that cannot succeed, wait(obj, timeout), is broken by pc_interrupt()
+ * from another thread 0.2 s in: PC_ERR_INTERRUPTED within 1 s of it, and pc_last_error()
+ * names `fn` and says "interrupt". */
+void check_interrupted(tu_wait_fn wait, void *obj, double timeout, const char *fn);
 
 #endif /* TESTUTIL_H */
