@@ -354,7 +354,10 @@ impl Connection {
 
     /// Whether a message (or EOF) can be read now or within `deadline` (`Timeout` if not).
     pub fn poll(&self, deadline: Deadline) -> Result<()> {
-        if self.start_receive()?.is_some() {
+        if !self.readable {
+            return Err(Error::invalid_argument("this end of a one-way pipe only sends"));
+        }
+        if self.has_pending() {
             return Ok(());
         }
         self.with_fd(|fd| self.wait_io(fd, libc::POLLIN, deadline, Interrupts::Honour))
@@ -374,10 +377,14 @@ impl Connection {
         err.context("connection closed")
     }
 
-    /// Whether this end has something to receive now: a kept message, or a readable fd.
-    /// For [`wait_all`].
+    /// Whether a message is kept for the next receive. Never waits: while another thread
+    /// is receiving, the answer comes from the fd.
     fn has_pending(&self) -> bool {
-        self.pending.lock().map(|p| p.is_some()).unwrap_or(false)
+        match self.pending.try_lock() {
+            Ok(pending) => pending.is_some(),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().is_some(),
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
     }
 }
 
