@@ -629,3 +629,105 @@ void check_interrupted(tu_wait_fn wait, void *obj, double timeout, const char *f
     CHECK_ERRMSG(fn);
     CHECK_ERRMSG("interrupt");
 }
+
+static uint8_t pattern_byte(size_t i, unsigned seed)
+{
+    uint64_t x = (uint64_t)i + (uint64_t)seed * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 32;
+    return (uint8_t)x;
+}
+
+void fill_pattern(void *buf, size_t len, unsigned seed)
+{
+    uint8_t *p = buf;
+    for (size_t i = 0; i < len; i++)
+        p[i] = pattern_byte(i, seed);
+}
+
+size_t pattern_mismatch(const void *buf, size_t len, unsigned seed)
+{
+    const uint8_t *p = buf;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] != pattern_byte(i, seed))
+            return i;
+    }
+    return len;
+}
+
+void new_pipe(bool duplex, pc_connection **c1, pc_connection **c2)
+{
+    *c1 = *c2 = NULL;
+    CHECK_OK(pc_pipe(duplex, c1, c2));
+    CHECK(*c1 != NULL && *c2 != NULL && *c1 != *c2);
+    CHECK(pc_connection_fileno(*c1) >= 0);
+    CHECK(pc_connection_fileno(*c2) >= 0);
+}
+
+void free_pipe(pc_connection *c1, pc_connection *c2)
+{
+    pc_connection_free(c1);
+    pc_connection_free(c2);
+}
+
+void send_str(pc_connection *c, const char *s)
+{
+    CHECK_OK(pc_connection_send_bytes(c, s, strlen(s)));
+}
+
+void recv_str(pc_connection *c, const char *s)
+{
+    recv_expect(c, s, strlen(s));
+}
+
+void recv_expect(pc_connection *c, const void *want, size_t len)
+{
+    pc_bytes got = {NULL, 0};
+    CHECK_OK(pc_connection_recv_bytes(c, 0, &got));
+    tu_checks++;
+    if (got.len != len || (len > 0 && memcmp(got.data, want, len) != 0))
+        FAIL("received %zu bytes (\"%.*s\"), expected %zu (\"%.*s\")", got.len,
+             (int)(got.len < 40 ? got.len : 40), got.data ? (const char *)got.data : "", len,
+             (int)(len < 40 ? len : 40), len ? (const char *)want : "");
+    pc_bytes_free(&got);
+}
+
+void recv_pattern(pc_connection *c, size_t len, unsigned seed)
+{
+    pc_bytes got = {NULL, 0};
+    CHECK_OK(pc_connection_recv_bytes(c, 0, &got));
+    tu_checks++;
+    if (got.len != len)
+        FAIL("received %zu bytes, expected %zu (pattern %u)", got.len, len, seed);
+    size_t at = pattern_mismatch(got.data, len, seed);
+    if (at != len)
+        FAIL("a %zu-byte message differs from pattern %u at byte %zu", len, seed, at);
+    pc_bytes_free(&got);
+}
+
+char *temp_dir_new(const char *prefix)
+{
+    char *dir = malloc(strlen(prefix) + 32);
+    CHECK(dir != NULL);
+    sprintf(dir, "/tmp/%s-XXXXXX", prefix);
+    CHECK(mkdtemp(dir) != NULL);
+    return dir;
+}
+
+void temp_dir_free(char *dir)
+{
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    struct dirent *e;
+    char left[256] = "";
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 && !left[0])
+            snprintf(left, sizeof left, "%s", e->d_name);
+    }
+    closedir(d);
+    if (left[0])
+        FAIL("%s/%s was left behind", dir, left);
+    CHECK(rmdir(dir) == 0);
+    free(dir);
+}

@@ -216,4 +216,30 @@ void check_timeouts(tu_wait_fn wait, void *obj, const char *fn);
  * names `fn` and says "interrupt". */
 void check_interrupted(tu_wait_fn wait, void *obj, double timeout, const char *fn);
 
+/* ---- for the tests of connections (pipes, listeners, clients, Python peers) ---- */
+
+/* Fills `len` bytes with a pattern that depends on `seed` and on each byte's position (a
+ * shifted, truncated or mixed-up message does not match it). */
+void fill_pattern(void *buf, size_t len, unsigned seed);
+/* The position of the first byte of `buf` that differs from fill_pattern(…, seed), or
+ * `len` when all match. No CHECK: child targets may use it. */
+size_t pattern_mismatch(const void *buf, size_t len, unsigned seed);
+/* Makes a pipe (pc_pipe) and checks both ends; frees both ends. */
+void new_pipe(bool duplex, pc_connection **c1, pc_connection **c2);
+void free_pipe(pc_connection *c1, pc_connection *c2);
+/* Sends the string `s` (without its NUL) as one message. */
+void send_str(pc_connection *c, const char *s);
+/* Receives one message on `c` and fails unless it is the string `s`. */
+void recv_str(pc_connection *c, const char *s);
+/* Receives one message on `c` and fails unless it is the `len` bytes at `want`. */
+void recv_expect(pc_connection *c, const void *want, size_t len);
+/* Receives one message on `c` and fails unless it is `len` bytes of fill_pattern(seed). */
+void recv_pattern(pc_connection *c, size_t len, unsigned seed);
+
+/* A fresh private directory /tmp/<prefix>-XXXXXX (malloc'ed path) for unix socket files. */
+char *temp_dir_new(const char *prefix);
+/* Fails when anything is left in `dir` (a socket file a listener did not remove), then
+ * removes it and frees the path. */
+void temp_dir_free(char *dir);
+
 #endif /* TESTUTIL_H */
