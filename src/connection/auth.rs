@@ -90,7 +90,7 @@ impl Keyed {
 /// Python's `_get_digest_name_and_payload`: a 16- or 20-byte message is the legacy MD5
 /// form; otherwise `{name}` (closing brace within the first 10 bytes) tells the digest.
 fn digest_and_payload(message: &[u8]) -> Option<(Digest, &[u8])> {
-    if message.len() == 16 || message.len() == 20 {
+    if is_legacy(message) {
         return Some((Digest::Md5, message));
     }
     let rest = message.strip_prefix(b"{")?;
@@ -101,6 +101,11 @@ fn digest_and_payload(message: &[u8]) -> Option<(Digest, &[u8])> {
         _ => return None,
     };
     Some((digest, &rest[close + 1..]))
+}
+
+/// Python 3.11 and older send 20-byte challenges and 16-byte HMAC-MD5 replies, unprefixed.
+fn is_legacy(message: &[u8]) -> bool {
+    message.len() == 16 || message.len() == 20
 }
 
 fn auth_error(message: impl Into<String>) -> Error {
@@ -152,10 +157,9 @@ pub(crate) fn answer_challenge(conn: &Connection, key: &[u8], deadline: Deadline
         )));
     }
     let response = match digest_and_payload(challenge) {
-        // The legacy form: a raw HMAC-MD5 of the whole challenge.
-        Some((Digest::Md5, _)) if !challenge.starts_with(b"{") => {
-            Digest::Md5.keyed(key).mac(challenge)
-        }
+        // The legacy form (told by its length, as CPython does: its random bytes may well
+        // start with a brace): a raw HMAC-MD5 of the whole challenge.
+        Some((Digest::Md5, _)) if is_legacy(challenge) => Digest::Md5.keyed(key).mac(challenge),
         Some((digest, _)) => {
             let mut reply = [b"{", digest.name(), b"}"].concat();
             reply.extend_from_slice(&digest.keyed(key).mac(challenge));
@@ -211,6 +215,17 @@ mod tests {
         assert_eq!((d, rest), (Digest::Sha256, &b"abc"[..]));
         assert!(digest_and_payload(b"{sha1}abcdefghijklmnopqrstu").is_none());
         assert!(digest_and_payload(b"no brace at all, 25 bytes").is_none());
+    }
+
+    #[test]
+    fn a_legacy_challenge_starting_with_a_brace_is_still_legacy() {
+        let mut challenge = [b'{'; 20];
+        challenge[5] = b'}';
+        assert_eq!(
+            digest_and_payload(&challenge),
+            Some((Digest::Md5, &challenge[..]))
+        );
+        assert!(is_legacy(&challenge));
     }
 
     #[test]

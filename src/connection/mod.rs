@@ -355,7 +355,9 @@ impl Connection {
     /// Whether a message (or EOF) can be read now or within `deadline` (`Timeout` if not).
     pub fn poll(&self, deadline: Deadline) -> Result<()> {
         if !self.readable {
-            return Err(Error::invalid_argument("this end of a one-way pipe only sends"));
+            return Err(Error::invalid_argument(
+                "this end of a one-way pipe only sends",
+            ));
         }
         if self.has_pending() {
             return Ok(());

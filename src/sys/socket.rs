@@ -192,6 +192,8 @@ pub(crate) fn listen(address: &Address, backlog: i32) -> io::Result<OwnedFd> {
     })?;
     // SAFETY: a bound socket.
     cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) })?;
+    // Non-blocking: `accept` returns at once when nobody waits, so waits stay bounded.
+    set_blocking(fd.as_fd(), false)?;
     Ok(fd)
 }
 
@@ -317,6 +319,7 @@ pub(crate) fn send(fd: BorrowedFd<'_>, parts: &[io::IoSlice<'_>]) -> io::Result<
 }
 
 /// What a non-blocking receive got.
+/// (`Eof` also stands for a reset: a peer that closed with data unread.)
 pub(crate) enum Received {
     Bytes(usize),
     /// The peer closed its end.
@@ -343,6 +346,8 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
             let err = io::Error::last_os_error();
             match err.raw_os_error() {
                 Some(libc::EAGAIN | libc::EINTR) => Ok(Received::Nothing),
+                // The peer closed with data of ours unread: for us, it is gone all the same.
+                Some(libc::ECONNRESET) => Ok(Received::Eof),
                 _ => Err(err),
             }
         }
