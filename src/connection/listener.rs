@@ -3,7 +3,7 @@
 //! authentication of [`super::auth`].
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -111,14 +111,9 @@ impl Listener {
                 Ok(accepted.is_some())
             },
             |slice| {
-                socket::poll(
-                    &[std::os::fd::AsRawFd::as_raw_fd(fd)],
-                    libc::POLLIN,
-                    slice,
-                    &mut [false],
-                )
-                .map(drop)
-                .map_err(|e| Error::os("poll", e))
+                socket::poll(&[fd.as_raw_fd()], libc::POLLIN, slice, None)
+                    .map(drop)
+                    .map_err(|e| Error::os("poll", e))
             },
         )?;
         drop(guard);
@@ -172,27 +167,13 @@ pub fn connect(address: &str, authkey: Option<&[u8]>) -> Result<Arc<Connection>>
     let deadline = Deadline::after(auth::DEFAULT_TIMEOUT);
     let fd = socket::connect_start(&target)
         .map_err(|e| Error::os(&format!("connect to {address}"), e))?;
-    wait::block_until(
+    super::poll_until(
+        &[fd.as_raw_fd()],
+        libc::POLLOUT,
         deadline,
-        || {
-            socket::poll(
-                &[std::os::fd::AsRawFd::as_raw_fd(&fd)],
-                libc::POLLOUT,
-                std::time::Duration::ZERO,
-                &mut [false],
-            )
-            .map_err(|e| Error::os("poll", e))
-        },
-        |slice| {
-            socket::poll(
-                &[std::os::fd::AsRawFd::as_raw_fd(&fd)],
-                libc::POLLOUT,
-                slice,
-                &mut [false],
-            )
-            .map(drop)
-            .map_err(|e| Error::os("poll", e))
-        },
+        Interrupts::Honour,
+        None,
+        || Ok(()),
     )
     .map_err(|e| e.context(format!("connect to {address}")))?;
     socket::connect_result(fd.as_fd())

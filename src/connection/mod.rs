@@ -145,22 +145,17 @@ impl Connection {
         deadline: Deadline,
         interrupts: Interrupts,
     ) -> Result<()> {
-        let fds = [fd.as_raw_fd()];
-        let mut ready = [false];
-        wait::block_until_with(
+        poll_until(
+            &[fd.as_raw_fd()],
+            events,
             deadline,
             interrupts,
+            None,
             || {
                 if self.closing.load(Relaxed) {
                     return Err(closed());
                 }
-                socket::poll(&fds, events, Duration::ZERO, &mut ready)
-                    .map_err(|e| Error::os("poll", e))
-            },
-            |slice| {
-                socket::poll(&fds, events, slice, &mut [false])
-                    .map(drop)
-                    .map_err(|e| Error::os("poll", e))
+                Ok(())
             },
         )
     }
@@ -426,6 +421,30 @@ fn remaining_parts<'a>(header: &'a [u8], body: &'a [u8], sent: usize) -> [IoSlic
     }
 }
 
+/// Waits until one of `fds` has `events` (or hang-up), at most until `deadline`, filling
+/// `ready` when given. `stop` is asked before each look (e.g. a connection being closed).
+pub(crate) fn poll_until(
+    fds: &[RawFd],
+    events: libc::c_short,
+    deadline: Deadline,
+    interrupts: Interrupts,
+    mut ready: Option<&mut [bool]>,
+    stop: impl Fn() -> Result<()>,
+) -> Result<()> {
+    let poll = |timeout, ready: Option<&mut [bool]>| {
+        socket::poll(fds, events, timeout, ready).map_err(|e| Error::os("poll", e))
+    };
+    wait::block_until_with(
+        deadline,
+        interrupts,
+        || {
+            stop()?;
+            poll(Duration::ZERO, ready.as_deref_mut())
+        },
+        |slice| poll(slice, None).map(drop),
+    )
+}
+
 /// Python 3's `connection.wait`: waits until one of `conns` can receive (a message or EOF)
 /// or one of `fds` (process sentinels, sockets) is readable, at most until `deadline`.
 /// Returns the readiness of each, in order; `Timeout` when none is ready.
@@ -452,23 +471,22 @@ pub fn wait_all(
     }
     all.extend_from_slice(fds);
     let mut ready = vec![false; all.len()];
-    let poll_now = |ready: &mut [bool]| {
-        socket::poll(&all, libc::POLLIN, Duration::ZERO, ready).map_err(|e| Error::os("poll", e))
-    };
-    if conn_ready.iter().any(|r| *r) {
-        // A kept message is ready at once; report what else is ready too.
-        poll_now(&mut ready)?;
+    // A kept message is ready at once: then only report what else is ready too.
+    let deadline = if conn_ready.iter().any(|r| *r) {
+        Deadline::after(Duration::ZERO)
     } else {
-        let mut scratch = vec![false; all.len()];
-        wait::block_until(
-            deadline,
-            || poll_now(&mut ready),
-            |slice| {
-                socket::poll(&all, libc::POLLIN, slice, &mut scratch)
-                    .map(drop)
-                    .map_err(|e| Error::os("poll", e))
-            },
-        )?;
+        deadline
+    };
+    match poll_until(
+        &all,
+        libc::POLLIN,
+        deadline,
+        Interrupts::Honour,
+        Some(&mut ready),
+        || Ok(()),
+    ) {
+        Err(err) if err.kind() == ErrorKind::Timeout && conn_ready.iter().any(|r| *r) => {}
+        other => other?,
     }
     let (conn_flags, fd_flags) = ready.split_at(conns.len());
     for (r, flag) in conn_ready.iter_mut().zip(conn_flags) {

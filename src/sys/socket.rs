@@ -354,13 +354,14 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
     }
 }
 
-/// Waits at most `timeout` for any of `fds` to have `events`; fills `ready` (same length)
-/// and returns whether any is ready. Signals count as "nothing ready yet".
+/// Waits at most `timeout` for any of `fds` to have `events` (or hang-up); fills `ready`
+/// (same length) when given, and returns whether any is ready. Signals count as "nothing
+/// ready yet".
 pub(crate) fn poll(
     fds: &[RawFd],
     events: libc::c_short,
     timeout: Duration,
-    ready: &mut [bool],
+    ready: Option<&mut [bool]>,
 ) -> io::Result<bool> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
@@ -391,8 +392,10 @@ pub(crate) fn poll(
             Err(err)
         };
     }
-    for (flag, pfd) in ready.iter_mut().zip(&pfds) {
-        *flag = pfd.revents != 0;
+    if let Some(ready) = ready {
+        for (flag, pfd) in ready.iter_mut().zip(&pfds) {
+            *flag = pfd.revents != 0;
+        }
     }
     Ok(n > 0)
 }
