@@ -15,6 +15,7 @@ repetition's result, decorated with @peer("<workload>", NS_PER_OP or OPS_PER_S, 
 import argparse
 import multiprocessing
 import signal
+import struct
 import sys
 import time
 
@@ -207,6 +208,90 @@ def condition_pingpong(iters):
     _check(b.exitcode == 0, f"B exit code {b.exitcode}")
     _check(turn.value == 2 * iters + 3, f"turn {turn.value}, expected {2 * iters + 3}")
     return ns
+
+
+# ---- pipes (bench_connection.c; floors in raw_connection.c) ---------------------------
+
+PINGPONG_SIZE = 64
+THROUGHPUT_SIZE = 1024 * 1024
+STAMP_EVERY = 64 * 1024
+_I64 = struct.Struct("<q")
+
+
+def _pipe_echo(conn, other, rounds):
+    _child_setup()
+    other.close()
+    for i in range(rounds + 1):
+        m = conn.recv_bytes()
+        _check(len(m) == PINGPONG_SIZE and _I64.unpack_from(m)[0] == i,
+               f"B: round {i} got {len(m)} bytes")
+        conn.send_bytes(m)
+
+
+@peer("pipe_pingpong", NS_PER_OP, 5_000)
+def pipe_pingpong(iters):
+    """A duplex Pipe: A sends a 64-byte message with send_bytes and waits for its echo
+    with recv_bytes; B echoes it. Per round trip."""
+    a, b = CTX.Pipe()
+    p = CTX.Process(target=_pipe_echo, args=(b, a, iters), daemon=True)
+    p.start()
+    b.close()
+    msg = bytearray((k * 7 + 1) & 0xFF for k in range(PINGPONG_SIZE))
+
+    def a_round(i):
+        _I64.pack_into(msg, 0, i)
+        a.send_bytes(msg)
+        echo = a.recv_bytes()
+        _check(echo == msg, f"A: round {i}: a wrong echo ({len(echo)} bytes)")
+
+    a_round(0)  # B is running: start the clock
+    t0 = time.perf_counter_ns()
+    for i in range(1, iters + 1):
+        a_round(i)
+    ns = (time.perf_counter_ns() - t0) / iters
+    p.join()
+    _check(p.exitcode == 0, f"B exit code {p.exitcode}")
+    a.close()
+    return ns
+
+
+def _stamp_offsets():
+    return list(range(0, THROUGHPUT_SIZE, STAMP_EVERY)) + [THROUGHPUT_SIZE - 8]
+
+
+def _pipe_sender(conn, other, n):
+    _child_setup()
+    other.close()
+    buf = bytearray((k * 7 + 1) & 0xFF for k in range(THROUGHPUT_SIZE))
+    offsets = _stamp_offsets()
+    conn.recv_bytes()  # go
+    for i in range(n):
+        for at in offsets:
+            _I64.pack_into(buf, at, i)
+        conn.send_bytes(buf)
+
+
+@peer("pipe_throughput", OPS_PER_S, 200)
+def pipe_throughput(iters):
+    """A child sends `iters` messages of 1 MiB through a Pipe (send_bytes); the parent
+    receives them with recv_bytes. Bytes per second from "go" to the last message."""
+    a, b = CTX.Pipe()
+    p = CTX.Process(target=_pipe_sender, args=(b, a, iters), daemon=True)
+    p.start()
+    b.close()
+    offsets = _stamp_offsets()
+    t0 = time.perf_counter_ns()
+    a.send_bytes(b"go")
+    for i in range(iters):
+        m = a.recv_bytes()
+        _check(len(m) == THROUGHPUT_SIZE, f"message {i}: {len(m)} bytes")
+        for at in offsets:
+            _check(_I64.unpack_from(m, at)[0] == i, f"message {i}: byte {at} is wrong")
+    s = (time.perf_counter_ns() - t0) * 1e-9
+    p.join()
+    _check(p.exitcode == 0, f"sender exit code {p.exitcode}")
+    a.close()
+    return iters * THROUGHPUT_SIZE / s
 
 
 def main(argv=None):

@@ -118,6 +118,15 @@ class Workload:
 
 # The workload table: one line per row of BENCHMARKS.md, in PERFORMANCE.md's order.
 WORKLOADS = [
+    # Pipes: bench_connection.c, raw_connection.c (a socketpair with the same framing).
+    Workload("pipe_pingpong", "Pipe round trip, 64 B (send_bytes/recv_bytes ping-pong)",
+             "µs/round trip", lib="bench_connection", raw=[("socketpair", "raw_connection")],
+             iters={"lib": 50_000, "raw": 50_000, "python": 5_000},
+             targets=[Target("raw", 1.1)], pin=True),
+    Workload("pipe_throughput", "Pipe throughput, 1 MiB messages, one direction", "GB/s",
+             lib="bench_connection", raw=[("socketpair", "raw_connection")],
+             iters={"lib": 2000, "raw": 2000, "python": 200},
+             targets=[Target("raw", 0.9)]),
     Workload("process_start_join", "Process start + join, empty target", "µs/op",
              lib="bench_process", raw=[("fork+_exit+waitpid", "raw_process")],
              iters={"lib": 2000, "raw": 2000, "python": 300},

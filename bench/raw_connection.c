@@ -1,0 +1,231 @@
+/*
+ * raw_connection.c: the floors of the Pipe workloads (bench_connection.c): a blocking
+ * AF_UNIX socketpair, a child made by fork, and the library's framing written by hand: a
+ * 4-byte big-endian length, then the body. A message leaves with one writev (header and
+ * body together); a receive reads the 4-byte header, then the body, each with read()
+ * until complete.
+ *
+ * pipe_pingpong    A writes a 64-byte message and reads the echo; B reads and writes it
+ *                  back. Per round trip (the runner pins both to one CPU).
+ * pipe_throughput  a child writes N messages of 1 MiB; the parent reads each into one
+ *                  reused buffer. Bytes per second, from the parent's "go" to the last
+ *                  message.
+ *
+ * Every mode checks what bench_connection.c checks.
+ */
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+
+#define PINGPONG_SIZE 64
+#define THROUGHPUT_SIZE (1024 * 1024)
+#define STAMP_EVERY (64 * 1024)
+
+/* The socketpair of the current run: the parent uses fds[0], the child fds[1]. */
+static int fds[2];
+static long rounds;
+
+/* Which side's check fails: the child must _exit, the parent may exit. */
+static int in_child;
+
+#define CHECK(cond, ...)                          \
+    do {                                          \
+        if (in_child)                             \
+            BENCH_CHILD_CHECK(cond, __VA_ARGS__); \
+        else                                      \
+            BENCH_CHECK(cond, __VA_ARGS__);       \
+    } while (0)
+
+/* Sends one message: header and body in one writev (resumed if the kernel takes less). */
+static void send_msg(int fd, const void *body, uint32_t len)
+{
+    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                      (uint8_t)len};
+    struct iovec iov[2] = {{hdr, 4}, {(void *)body, len}};
+    struct iovec *v = iov;
+    int n = 2;
+    while (n > 0) {
+        ssize_t w = writev(fd, v, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        CHECK(w > 0, "writev: %s", w < 0 ? strerror(errno) : "wrote nothing");
+        while (n > 0 && (size_t)w >= v->iov_len) {
+            w -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (uint8_t *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+}
+
+static void read_exact(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, (uint8_t *)buf + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        CHECK(r > 0, "read: %s", r < 0 ? strerror(errno) : "EOF");
+        got += (size_t)r;
+    }
+}
+
+/* Receives one message into buf (at most cap bytes); returns its length. */
+static size_t recv_msg(int fd, void *buf, size_t cap)
+{
+    uint8_t hdr[4];
+    read_exact(fd, hdr, 4);
+    size_t len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+    CHECK(len <= cap, "a message of %zu bytes", len);
+    read_exact(fd, buf, len);
+    return len;
+}
+
+/* Makes the socketpair and forks a child running fn(); the parent keeps fds[0]. */
+static pid_t start_child(int (*fn)(void))
+{
+    BENCH_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, "socketpair: %s",
+                strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    BENCH_CHECK(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        in_child = 1;
+        bench_child_setup();
+        close(fds[0]);
+        _exit(fn());
+    }
+    close(fds[1]);
+    return pid;
+}
+
+static void finish(pid_t pid)
+{
+    int status = 0;
+    BENCH_CHECK(waitpid(pid, &status, 0) == pid, "waitpid: %s", strerror(errno));
+    BENCH_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+    close(fds[0]);
+}
+
+static void put_i64(uint8_t *at, int64_t v)
+{
+    memcpy(at, &v, sizeof v);
+}
+
+static int64_t get_i64(const uint8_t *at)
+{
+    int64_t v;
+    memcpy(&v, at, sizeof v);
+    return v;
+}
+
+/* ---- pipe_pingpong ---------------------------------------------------------------- */
+
+static int echo_b(void)
+{
+    uint8_t m[PINGPONG_SIZE];
+    for (long i = 0; i <= rounds; i++) {
+        size_t len = recv_msg(fds[1], m, sizeof m);
+        CHECK(len == PINGPONG_SIZE && get_i64(m) == i, "B: round %ld got %zu bytes", i, len);
+        send_msg(fds[1], m, (uint32_t)len);
+    }
+    return 0;
+}
+
+static void pingpong_a_round(uint8_t *msg, long i)
+{
+    uint8_t echo[PINGPONG_SIZE];
+    put_i64(msg, i);
+    send_msg(fds[0], msg, PINGPONG_SIZE);
+    size_t len = recv_msg(fds[0], echo, sizeof echo);
+    BENCH_CHECK(len == PINGPONG_SIZE && memcmp(echo, msg, PINGPONG_SIZE) == 0,
+                "A: round %ld: a wrong echo (%zu bytes)", i, len);
+}
+
+static double pipe_pingpong(long iters)
+{
+    uint8_t msg[PINGPONG_SIZE];
+    for (int k = 0; k < PINGPONG_SIZE; k++)
+        msg[k] = (uint8_t)(k * 7 + 1);
+    rounds = iters;
+    pid_t b = start_child(echo_b);
+    pingpong_a_round(msg, 0); /* B is running: start the clock */
+    uint64_t t0 = bench_now_ns();
+    for (long i = 1; i <= iters; i++)
+        pingpong_a_round(msg, i);
+    double ns = (double)(bench_now_ns() - t0) / (double)iters;
+    finish(b);
+    return ns;
+}
+
+/* ---- pipe_throughput -------------------------------------------------------------- */
+
+static void stamp(uint8_t *buf, int64_t seq)
+{
+    for (size_t at = 0; at < THROUGHPUT_SIZE; at += STAMP_EVERY)
+        put_i64(buf + at, seq);
+    put_i64(buf + THROUGHPUT_SIZE - 8, seq);
+}
+
+static void check_stamps(const uint8_t *buf, size_t len, int64_t seq)
+{
+    BENCH_CHECK(len == THROUGHPUT_SIZE, "message %lld: %zu bytes", (long long)seq, len);
+    for (size_t at = 0; at < THROUGHPUT_SIZE; at += STAMP_EVERY)
+        BENCH_CHECK(get_i64(buf + at) == seq, "message %lld: byte %zu says %lld",
+                    (long long)seq, at, (long long)get_i64(buf + at));
+    BENCH_CHECK(get_i64(buf + THROUGHPUT_SIZE - 8) == seq, "message %lld: wrong tail",
+                (long long)seq);
+}
+
+static int sender(void)
+{
+    uint8_t *buf = malloc(THROUGHPUT_SIZE);
+    CHECK(buf != NULL, "out of memory");
+    for (size_t k = 0; k < THROUGHPUT_SIZE; k++)
+        buf[k] = (uint8_t)(k * 7 + 1);
+    uint8_t go[8];
+    CHECK(recv_msg(fds[1], go, sizeof go) == 2, "no go");
+    for (long i = 0; i < rounds; i++) {
+        stamp(buf, i);
+        send_msg(fds[1], buf, THROUGHPUT_SIZE);
+    }
+    free(buf);
+    return 0;
+}
+
+static double pipe_throughput(long iters)
+{
+    uint8_t *buf = malloc(THROUGHPUT_SIZE);
+    BENCH_CHECK(buf != NULL, "out of memory");
+    memset(buf, 0, THROUGHPUT_SIZE);
+    rounds = iters;
+    pid_t p = start_child(sender);
+    uint64_t t0 = bench_now_ns();
+    send_msg(fds[0], "go", 2);
+    for (long i = 0; i < iters; i++) {
+        size_t len = recv_msg(fds[0], buf, THROUGHPUT_SIZE);
+        check_stamps(buf, len, i);
+    }
+    double s = (double)(bench_now_ns() - t0) * 1e-9;
+    finish(p);
+    free(buf);
+    return (double)iters * THROUGHPUT_SIZE / s;
+}
+
+static const bench_mode modes[] = {
+    {"pipe_pingpong", BENCH_NS_PER_OP, pipe_pingpong, 50000},
+    {"pipe_throughput", BENCH_OPS_PER_S, pipe_throughput, 2000},
+};
+
+int main(int argc, char **argv)
+{
+    return BENCH_MAIN(argc, argv, modes);
+}
