@@ -173,6 +173,7 @@ pub fn connect(address: &str, authkey: Option<&[u8]>) -> Result<Arc<Connection>>
         deadline,
         Interrupts::Honour,
         None,
+        false,
         || Ok(()),
     )
     .map_err(|e| e.context(format!("connect to {address}")))?;

@@ -14,6 +14,7 @@ pub mod auth;
 mod framing;
 pub mod listener;
 
+use std::cell::{Cell, RefCell};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
@@ -144,19 +145,22 @@ impl Connection {
         events: libc::c_short,
         deadline: Deadline,
         interrupts: Interrupts,
+        known_not_ready: bool,
     ) -> Result<()> {
+        let stop = || {
+            if self.closing.load(Relaxed) {
+                return Err(closed());
+            }
+            Ok(())
+        };
         poll_until(
             &[fd.as_raw_fd()],
             events,
             deadline,
             interrupts,
             None,
-            || {
-                if self.closing.load(Relaxed) {
-                    return Err(closed());
-                }
-                Ok(())
-            },
+            known_not_ready,
+            stop,
         )
     }
 
@@ -186,7 +190,7 @@ impl Connection {
                         } else {
                             Interrupts::Ignore
                         };
-                        self.wait_io(fd, libc::POLLOUT, deadline, interrupts)
+                        self.wait_io(fd, libc::POLLOUT, deadline, interrupts, true)
                             .map_err(|e| mid_message(e, sent > 0))?;
                     }
                     Ok(n) => sent += n,
@@ -280,18 +284,18 @@ impl Connection {
     /// is `Eof`, and a timeout or interrupt leaves the connection as it was.
     fn read_header(&self, fd: BorrowedFd<'_>, deadline: Deadline) -> Result<u64> {
         let mut short = [0u8; 4];
-        loop {
-            match socket::recv(fd, &mut short[..1]).map_err(|e| Error::os("recv", e))? {
-                Received::Bytes(_) => break,
+        let got = loop {
+            match socket::recv(fd, &mut short).map_err(|e| Error::os("recv", e))? {
+                Received::Bytes(n) => break n,
                 Received::Eof => {
                     return Err(Error::new(ErrorKind::Eof, "the peer closed the connection"))
                 }
                 Received::Nothing => {
-                    self.wait_io(fd, libc::POLLIN, deadline, Interrupts::Honour)?
+                    self.wait_io(fd, libc::POLLIN, deadline, Interrupts::Honour, true)?
                 }
             }
-        }
-        self.read_exact(fd, &mut short[1..], deadline)?;
+        };
+        self.read_exact(fd, &mut short[got..], deadline)?;
         match framing::parse_short(short) {
             framing::Short::Length(n) => Ok(n),
             framing::Short::LongFollows => {
@@ -306,22 +310,28 @@ impl Connection {
         }
     }
 
-    /// Reads a body of `size` bytes, growing the buffer only as bytes arrive.
+    /// Reads a body of `size` bytes, growing the buffer (by doubling) only as bytes arrive.
     fn read_body(&self, fd: BorrowedFd<'_>, size: u64, deadline: Deadline) -> Result<Vec<u8>> {
         let size = usize::try_from(size)
             .map_err(|_| Error::new(ErrorKind::TooLarge, format!("a message of {size} bytes")))?;
         let mut body = Vec::new();
         while body.len() < size {
-            let want = (size - body.len()).min(body.len().max(CHUNK));
-            body.try_reserve_exact(want).map_err(|_| {
-                Error::new(
-                    ErrorKind::NoMemory,
-                    format!("no memory for a message of {size} bytes"),
-                )
-            })?;
-            let start = body.len();
-            body.resize(start + want, 0);
-            self.read_exact(fd, &mut body[start..], deadline)?;
+            if body.len() == body.capacity() {
+                let more = (size - body.len()).min(body.len().max(CHUNK));
+                body.try_reserve_exact(more).map_err(|_| {
+                    Error::new(
+                        ErrorKind::NoMemory,
+                        format!("no memory for a message of {size} bytes"),
+                    )
+                })?;
+            }
+            match socket::recv_spare(fd, &mut body, size).map_err(|e| Error::os("recv", e))? {
+                Received::Bytes(_) => {}
+                Received::Eof => return Err(eof_mid_message()),
+                Received::Nothing => self
+                    .wait_io(fd, libc::POLLIN, deadline, Interrupts::Ignore, true)
+                    .map_err(|e| mid_message(e, true))?,
+            }
         }
         Ok(body)
     }
@@ -333,14 +343,9 @@ impl Connection {
         while got < buf.len() {
             match socket::recv(fd, &mut buf[got..]).map_err(|e| Error::os("recv", e))? {
                 Received::Bytes(n) => got += n,
-                Received::Eof => {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        "the peer closed the connection in the middle of a message",
-                    ));
-                }
+                Received::Eof => return Err(eof_mid_message()),
                 Received::Nothing => self
-                    .wait_io(fd, libc::POLLIN, deadline, Interrupts::Ignore)
+                    .wait_io(fd, libc::POLLIN, deadline, Interrupts::Ignore, true)
                     .map_err(|e| mid_message(e, true))?,
             }
         }
@@ -357,7 +362,7 @@ impl Connection {
         if self.has_pending() {
             return Ok(());
         }
-        self.with_fd(|fd| self.wait_io(fd, libc::POLLIN, deadline, Interrupts::Honour))
+        self.with_fd(|fd| self.wait_io(fd, libc::POLLIN, deadline, Interrupts::Honour, false))
     }
 
     /// Closes the connection after an error that leaves the stream unusable.
@@ -395,6 +400,13 @@ fn mid_message(err: Error, started: bool) -> Error {
     err
 }
 
+fn eof_mid_message() -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("the peer closed the connection {MID_MESSAGE}"),
+    )
+}
+
 fn closed() -> Error {
     Error::new(ErrorKind::Closed, "the connection is closed")
 }
@@ -423,25 +435,37 @@ fn remaining_parts<'a>(header: &'a [u8], body: &'a [u8], sent: usize) -> [IoSlic
 
 /// Waits until one of `fds` has `events` (or hang-up), at most until `deadline`, filling
 /// `ready` when given. `stop` is asked before each look (e.g. a connection being closed).
+/// With `known_not_ready` (the caller's read or write just found nothing to do) the first
+/// look is skipped; and a sleeping poll's answer is used as is, not asked again.
 pub(crate) fn poll_until(
     fds: &[RawFd],
     events: libc::c_short,
     deadline: Deadline,
     interrupts: Interrupts,
-    mut ready: Option<&mut [bool]>,
+    ready: Option<&mut [bool]>,
+    known_not_ready: bool,
     stop: impl Fn() -> Result<()>,
 ) -> Result<()> {
-    let poll = |timeout, ready: Option<&mut [bool]>| {
-        socket::poll(fds, events, timeout, ready).map_err(|e| Error::os("poll", e))
+    let ready = RefCell::new(ready);
+    let poll = |timeout| {
+        socket::poll(fds, events, timeout, ready.borrow_mut().as_deref_mut())
+            .map_err(|e| Error::os("poll", e))
     };
+    let known = Cell::new(known_not_ready.then_some(false));
     wait::block_until_with(
         deadline,
         interrupts,
         || {
             stop()?;
-            poll(Duration::ZERO, ready.as_deref_mut())
+            match known.take() {
+                Some(answer) => Ok(answer),
+                None => poll(Duration::ZERO),
+            }
         },
-        |slice| poll(slice, None).map(drop),
+        |slice| {
+            known.set(Some(poll(slice)?));
+            Ok(())
+        },
     )
 }
 
@@ -483,6 +507,7 @@ pub fn wait_all(
         deadline,
         Interrupts::Honour,
         Some(&mut ready),
+        false,
         || Ok(()),
     ) {
         Err(err) if err.kind() == ErrorKind::Timeout && conn_ready.iter().any(|r| *r) => {}

@@ -339,8 +339,40 @@ pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Received> {
             libc::MSG_DONTWAIT,
         )
     };
+    received(n, buf.len())
+}
+
+/// Receives at most `max` bytes into the spare capacity of `buf` (extending its length)
+/// without blocking, and without zero-filling the buffer first.
+pub(crate) fn recv_spare(
+    fd: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<Received> {
+    let spare = buf.spare_capacity_mut();
+    let want = spare.len().min(max);
+    // SAFETY: the kernel writes at most `want` bytes into the allocated spare capacity;
+    // `set_len` below covers only what it wrote.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            want,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    let got = received(n, want)?;
+    if let Received::Bytes(n) = got {
+        // SAFETY: the first `n` spare bytes were just initialised by recv.
+        unsafe { buf.set_len(buf.len() + n) };
+    }
+    Ok(got)
+}
+
+/// What `recv`'s return value `n` means, for a request of `want` bytes.
+fn received(n: isize, want: usize) -> io::Result<Received> {
     match n {
-        0 if !buf.is_empty() => Ok(Received::Eof),
+        0 if want > 0 => Ok(Received::Eof),
         n if n >= 0 => Ok(Received::Bytes(n as usize)),
         _ => {
             let err = io::Error::last_os_error();
@@ -363,14 +395,27 @@ pub(crate) fn poll(
     timeout: Duration,
     ready: Option<&mut [bool]>,
 ) -> io::Result<bool> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
+    // A few fds (the usual case) need no allocation.
+    const NONE: libc::pollfd = libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    };
+    let mut stack = [NONE; 4];
+    let mut heap = Vec::new();
+    let pfds: &mut [libc::pollfd] = if fds.len() <= stack.len() {
+        &mut stack[..fds.len()]
+    } else {
+        heap.resize(fds.len(), NONE);
+        &mut heap
+    };
+    for (pfd, &fd) in pfds.iter_mut().zip(fds) {
+        *pfd = libc::pollfd {
             fd,
             events,
             revents: 0,
-        })
-        .collect();
+        };
+    }
     let ts = libc::timespec {
         tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -393,7 +438,7 @@ pub(crate) fn poll(
         };
     }
     if let Some(ready) = ready {
-        for (flag, pfd) in ready.iter_mut().zip(&pfds) {
+        for (flag, pfd) in ready.iter_mut().zip(pfds.iter()) {
             *flag = pfd.revents != 0;
         }
     }
