@@ -424,7 +424,8 @@ pc_status pc_wait_any(pc_waitable *items, size_t n, double timeout);
  * must pass Python's HMAC handshake; NULL or empty means no authentication. `*out` is a
  * new handle owned by the caller (`pc_listener_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address, a NULL `out` or a
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
+ * than 107 bytes too), a NULL `out` or a
  * NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding failed (address in use…).
  */
 pc_status pc_listener_new(const char *address, int backlog, const void *authkey, size_t len, pc_listener **out);

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
-use crate::sys::socket::Address;
+use crate::sys::socket::{Address, UNIX_NAME_MAX};
 
 /// Parses an address string.
 pub(crate) fn parse(text: &str) -> Result<Address> {
@@ -16,6 +16,7 @@ pub(crate) fn parse(text: &str) -> Result<Address> {
                     "address: an abstract unix name is empty",
                 ));
             }
+            check_unix_length(name)?;
             return Ok(Address::Abstract(name.as_bytes().to_vec()));
         }
         if rest.is_empty() {
@@ -23,6 +24,7 @@ pub(crate) fn parse(text: &str) -> Result<Address> {
                 "address: a unix socket path is empty",
             ));
         }
+        check_unix_length(rest)?;
         return Ok(Address::Path(rest.as_bytes().to_vec()));
     }
     if let Some(rest) = text.strip_prefix("tcp://") {
@@ -31,6 +33,16 @@ pub(crate) fn parse(text: &str) -> Result<Address> {
     Err(Error::invalid_argument(format!(
         "address {text:?}: expected unix:PATH, unix:@NAME or tcp://HOST:PORT"
     )))
+}
+
+fn check_unix_length(name: &str) -> Result<()> {
+    if name.len() > UNIX_NAME_MAX {
+        return Err(Error::invalid_argument(format!(
+            "address: a unix socket name has at most {UNIX_NAME_MAX} bytes, not {}",
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 fn parse_tcp(rest: &str) -> Result<SocketAddr> {
@@ -101,6 +113,9 @@ mod tests {
             format(&parse("tcp://localhost:80").unwrap()),
             "tcp://127.0.0.1:80"
         );
+        let long = format!("unix:/{}", "x".repeat(UNIX_NAME_MAX));
+        assert!(parse(&long).is_err());
+        assert!(parse(&format!("unix:@{}", "x".repeat(UNIX_NAME_MAX))).is_ok());
         for bad in [
             "",
             "unix:",

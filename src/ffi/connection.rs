@@ -293,7 +293,8 @@ pub extern "C" fn pc_wait_any(items: *mut pc_waitable, n: usize, timeout: f64) -
 /// must pass Python's HMAC handshake; NULL or empty means no authentication. `*out` is a
 /// new handle owned by the caller (`pc_listener_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address, a NULL `out` or a
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
+/// than 107 bytes too), a NULL `out` or a
 /// NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding failed (address in use…).
 #[no_mangle]
 pub extern "C" fn pc_listener_new(

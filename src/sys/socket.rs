@@ -19,6 +19,10 @@ pub(crate) enum Address {
     Inet(SocketAddr),
 }
 
+/// The longest unix socket path or abstract name (`sun_path` holds 108 bytes: a path's
+/// terminating NUL, or an abstract name's leading one).
+pub(crate) const UNIX_NAME_MAX: usize = 107;
+
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
         Err(io::Error::last_os_error())
