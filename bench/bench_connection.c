@@ -21,27 +21,8 @@
  * failing parent takes it down; it has its own alarm (bench_child_setup), and each side
  * closes the end of the pipe it does not use, so a side that dies is seen as EOF.
  */
-#include "processing.h"
-
-#include "bench_common.h"
-
-/* Checks a pc_status, printing the library's own words when it failed. */
-#define PC_CHECK(expr)                                                              \
-    do {                                                                            \
-        pc_status st_ = (expr);                                                     \
-        BENCH_CHECK(st_ == PC_OK, "%s: %s", pc_status_str(st_), pc_last_error());   \
-    } while (0)
-
-/* The same, in a child: exits with 1 (the parent checks the exit code). */
-#define PC_CHILD_CHECK(expr)                                                        \
-    do {                                                                            \
-        pc_status st_ = (expr);                                                     \
-        BENCH_CHILD_CHECK(st_ == PC_OK, "%s: %s", pc_status_str(st_), pc_last_error()); \
-    } while (0)
-
-#define PINGPONG_SIZE 64
-#define THROUGHPUT_SIZE (1024 * 1024)
-#define STAMP_EVERY (64 * 1024)
+#include "bench_lib.h"
+#include "bench_messages.h"
 
 /* The pipe of the current run: the parent uses `parent_end`, the child `child_end`. */
 static pc_connection *parent_end, *child_end;
@@ -75,18 +56,6 @@ static void finish(pc_process *p)
     BENCH_CHECK(code == 0, "child exited with %d", code);
     pc_process_free(p);
     pc_connection_free(parent_end);
-}
-
-static void put_i64(uint8_t *at, int64_t v)
-{
-    memcpy(at, &v, sizeof v);
-}
-
-static int64_t get_i64(const uint8_t *at)
-{
-    int64_t v;
-    memcpy(&v, at, sizeof v);
-    return v;
 }
 
 /* ---- pipe_pingpong ---------------------------------------------------------------- */
@@ -135,25 +104,6 @@ static double pipe_pingpong(long iters)
 }
 
 /* ---- pipe_throughput -------------------------------------------------------------- */
-
-/* Writes message number `seq` into `buf`'s stamps. */
-static void stamp(uint8_t *buf, int64_t seq)
-{
-    for (size_t at = 0; at < THROUGHPUT_SIZE; at += STAMP_EVERY)
-        put_i64(buf + at, seq);
-    put_i64(buf + THROUGHPUT_SIZE - 8, seq);
-}
-
-/* Checks that a received message is message number `seq`. */
-static void check_stamps(const uint8_t *buf, size_t len, int64_t seq)
-{
-    BENCH_CHECK(len == THROUGHPUT_SIZE, "message %lld: %zu bytes", (long long)seq, len);
-    for (size_t at = 0; at < THROUGHPUT_SIZE; at += STAMP_EVERY)
-        BENCH_CHECK(get_i64(buf + at) == seq, "message %lld: byte %zu says %lld",
-                    (long long)seq, at, (long long)get_i64(buf + at));
-    BENCH_CHECK(get_i64(buf + THROUGHPUT_SIZE - 8) == seq, "message %lld: wrong tail",
-                (long long)seq);
-}
 
 static int sender(void *arg)
 {

@@ -5,16 +5,7 @@
  * what a program pays to run a function in a child. The floor is raw_process.c
  * (fork + _exit + waitpid); the Python peer is peers.py's process_start_join.
  */
-#include "processing.h"
-
-#include "bench_common.h"
-
-/* Checks a pc_status, printing the library's own words when it failed. */
-#define PC_CHECK(expr)                                                              \
-    do {                                                                            \
-        pc_status st_ = (expr);                                                     \
-        BENCH_CHECK(st_ == PC_OK, "%s: %s", pc_status_str(st_), pc_last_error());   \
-    } while (0)
+#include "bench_lib.h"
 
 static int empty_target(void *arg)
 {

@@ -22,25 +22,10 @@
  * with pc_process_* before the clock starts and are daemonic, so a failing parent takes
  * them down; each also has its own alarm (bench_child_setup).
  */
-#include "processing.h"
-
 #include <stdatomic.h>
 
-#include "bench_common.h"
+#include "bench_lib.h"
 
-/* Checks a pc_status, printing the library's own words when it failed. */
-#define PC_CHECK(expr)                                                              \
-    do {                                                                            \
-        pc_status st_ = (expr);                                                     \
-        BENCH_CHECK(st_ == PC_OK, "%s: %s", pc_status_str(st_), pc_last_error());   \
-    } while (0)
-
-/* The same, in a child: exits with 1 (the parent checks the exit code). */
-#define PC_CHILD_CHECK(expr)                                                        \
-    do {                                                                            \
-        pc_status st_ = (expr);                                                     \
-        BENCH_CHILD_CHECK(st_ == PC_OK, "%s: %s", pc_status_str(st_), pc_last_error()); \
-    } while (0)
 
 /* Starts a daemonic child running target(arg). */
 static pc_process *start_child(pc_target_fn target, void *arg)

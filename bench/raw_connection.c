@@ -20,11 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench_common.h"
-
-#define PINGPONG_SIZE 64
-#define THROUGHPUT_SIZE (1024 * 1024)
-#define STAMP_EVERY (64 * 1024)
+#include "bench_messages.h"
 
 /* The socketpair of the current run: the parent uses fds[0], the child fds[1]. */
 static int fds[2];
@@ -115,18 +111,6 @@ static void finish(pid_t pid)
     close(fds[0]);
 }
 
-static void put_i64(uint8_t *at, int64_t v)
-{
-    memcpy(at, &v, sizeof v);
-}
-
-static int64_t get_i64(const uint8_t *at)
-{
-    int64_t v;
-    memcpy(&v, at, sizeof v);
-    return v;
-}
-
 /* ---- pipe_pingpong ---------------------------------------------------------------- */
 
 static int echo_b(void)
@@ -167,23 +151,6 @@ static double pipe_pingpong(long iters)
 }
 
 /* ---- pipe_throughput -------------------------------------------------------------- */
-
-static void stamp(uint8_t *buf, int64_t seq)
-{
-    for (size_t at = 0; at < THROUGHPUT_SIZE; at += STAMP_EVERY)
-        put_i64(buf + at, seq);
-    put_i64(buf + THROUGHPUT_SIZE - 8, seq);
-}
-
-static void check_stamps(const uint8_t *buf, size_t len, int64_t seq)
-{
-    BENCH_CHECK(len == THROUGHPUT_SIZE, "message %lld: %zu bytes", (long long)seq, len);
-    for (size_t at = 0; at < THROUGHPUT_SIZE; at += STAMP_EVERY)
-        BENCH_CHECK(get_i64(buf + at) == seq, "message %lld: byte %zu says %lld",
-                    (long long)seq, at, (long long)get_i64(buf + at));
-    BENCH_CHECK(get_i64(buf + THROUGHPUT_SIZE - 8) == seq, "message %lld: wrong tail",
-                (long long)seq);
-}
 
 static int sender(void)
 {

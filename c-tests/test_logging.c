@@ -127,17 +127,8 @@ static int sub_fresh_logging(void *arg)
 
 static void test_fresh_process_and_stderr(void)
 {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    stderr_fd = fds[1];
-    pid_t sub = fork_sub(sub_fresh_logging, NULL);
-    close(fds[1]);
     char out[1024];
-    read_until_eof(fds[0], out, sizeof out, 10.0);
-    close(fds[0]);
-    int st = wait_sub(sub, 10.0);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        FAIL("sub-process: %s (see sub_fresh_logging), its stderr: \"%s\"", status_text(st), out);
+    run_sub_collecting(sub_fresh_logging, &stderr_fd, out, sizeof out, 10.0, "sub_fresh_logging");
     if (strcmp(out, "[WARNING/MainProcess] doomed\n") != 0)
         FAIL("standard error got \"%s\", expected \"[WARNING/MainProcess] doomed\\n\"", out);
 }

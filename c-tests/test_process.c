@@ -1322,9 +1322,7 @@ static int sub_reaped_by_next_call(void *arg)
 static void test_reaped_by_the_calls_that_look(void)
 {
     pid_t sub = fork_sub(sub_reaped_by_next_call, NULL);
-    int st = wait_sub(sub, 20.0);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        FAIL("reaping sub-process: %s", status_text(st));
+    check_sub_ok(sub, 20.0, "reaping sub-process");
 }
 
 /* ---- the library's fds are close-on-exec ---- */

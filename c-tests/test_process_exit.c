@@ -162,17 +162,8 @@ static int sub_stdio(void *arg)
 
 static void test_stdio_not_duplicated_nor_lost(void)
 {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    stdio_out_fd = fds[1];
-    pid_t sub = fork_sub(sub_stdio, NULL);
-    close(fds[1]);
     char out[512];
-    read_until_eof(fds[0], out, sizeof out, 10.0);
-    close(fds[0]);
-    int st = wait_sub(sub, 10.0);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        FAIL("stdio sub-process: %s", status_text(st));
+    run_sub_collecting(sub_stdio, &stdio_out_fd, out, sizeof out, 10.0, "stdio sub-process");
     if (strcmp(out, "[parent][child][again][end]") != 0)
         FAIL("stdout of the scenario is \"%s\", expected \"[parent][child][again][end]\"", out);
 }
@@ -210,17 +201,8 @@ static int sub_atexit(void *arg)
 
 static void test_atexit_not_run_in_children(void)
 {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    atexit_fd = fds[1];
-    pid_t sub = fork_sub(sub_atexit, NULL);
-    close(fds[1]);
     char out[512];
-    read_until_eof(fds[0], out, sizeof out, 10.0);
-    close(fds[0]);
-    int st = wait_sub(sub, 10.0);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        FAIL("atexit sub-process: %s", status_text(st));
+    pid_t sub = run_sub_collecting(sub_atexit, &atexit_fd, out, sizeof out, 10.0, "atexit sub-process");
     char want[64];
     snprintf(want, sizeof want, "atexit in %d\n", (int)sub);
     if (strcmp(out, want) != 0)
@@ -254,9 +236,7 @@ static void test_daemon_terminated_at_normal_exit(void)
     pid_t d;
     read_pids(fds[0], &d, 1);
     double t0 = now();
-    int st = wait_sub(sub, 10.0);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        FAIL("sub-process: %s", status_text(st));
+    check_sub_ok(sub, 10.0, "sub-process");
     CHECK(now() - t0 < 5.0); /* it did not wait for the daemon's 20 s */
     CHECK(wait_orphan(d, 2.0) != -1);
     CHECK(pid_gone(d));

@@ -80,9 +80,7 @@ static int sub_a(void *arg)
     pc_process_free(p);
 
     pid_t b = fork_sub(sub_b, NULL);
-    int st = wait_sub(b, 10.0);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        FAIL("B: %s", status_text(st));
+    check_sub_ok(b, 10.0, "B");
     /* When B has ended, its child must have ended before it, leaving its marker. */
     char out[128];
     read_available(report_rd, out, sizeof out);

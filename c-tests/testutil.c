@@ -731,3 +731,26 @@ void temp_dir_free(char *dir)
     CHECK(rmdir(dir) == 0);
     free(dir);
 }
+
+void check_sub_ok(pid_t pid, double timeout, const char *what)
+{
+    int st = wait_sub(pid, timeout);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        FAIL("%s: %s", what, status_text(st));
+}
+
+pid_t run_sub_collecting(int (*fn)(void *), int *write_fd, char *out, size_t cap, double timeout,
+                        const char *what)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    *write_fd = fds[1];
+    pid_t sub = fork_sub(fn, NULL);
+    close(fds[1]);
+    read_until_eof(fds[0], out, cap, timeout);
+    close(fds[0]);
+    int st = wait_sub(sub, timeout);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        FAIL("%s: %s; it wrote \"%s\"", what, status_text(st), out);
+    return sub;
+}

@@ -129,6 +129,14 @@ pid_t fork_sub(int (*fn)(void *), void *arg);
 int wait_sub(pid_t pid, double timeout);
 /* A wait status as text ("exit 3", "signal 9"), in a static buffer. */
 const char *status_text(int wstatus);
+/* Waits at most `timeout` seconds for sub-process `pid` and fails unless it exited with 0
+ * (`what` names it in the message). */
+void check_sub_ok(pid_t pid, double timeout, const char *what);
+/* Runs fn(NULL) in a sub-process with `*write_fd` set to the write end of a fresh pipe,
+ * collects what it writes there until EOF (at most `timeout` s) into `out`, and fails
+ * unless it exits with 0. Returns the (reaped) sub-process's pid. */
+pid_t run_sub_collecting(int (*fn)(void *), int *write_fd, char *out, size_t cap, double timeout,
+                        const char *what);
 
 /* Reads from `fd` until EOF or until `timeout` seconds passed; returns the bytes read
  * (NUL-terminated in `buf`, at most cap-1). */
