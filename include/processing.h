@@ -66,6 +66,11 @@
 #define PC_LOG_CRITICAL 50
 
 /**
+ * The largest `maxsize` of a queue.
+ */
+#define PC_QUEUE_MAX_SIZE 2147483647
+
+/**
  * The most waiters a condition holds at once; one more wait is `PC_ERR_TOO_LARGE`.
  */
 #define PC_CONDITION_MAX_WAITERS 255
@@ -235,6 +240,11 @@ typedef struct pc_lock pc_lock;
  * Created by `pc_process_new`, released by `pc_process_free`.
  */
 typedef struct pc_process pc_process;
+
+/**
+ * A `Queue` or `JoinableQueue` of byte messages, shared between processes.
+ */
+typedef struct pc_queue pc_queue;
 
 /**
  * A `Semaphore` or a `BoundedSemaphore`, shared between processes.
@@ -727,6 +737,130 @@ int pc_cpu_count(void);
  * re-executes the program) can call it first thing in `main`. Any arguments, NULL included.
  */
 void pc_freeze_support(int argc, char **argv);
+
+/**
+ * Creates a `Queue` holding at most `maxsize` messages (0: unbounded, whose `put` never
+ * waits). Messages of any size pass, from 0 bytes to far more than the queue keeps in
+ * memory at rest; memory for large or many waiting messages is taken as they come and
+ * given back as they are read. `*out` is a new handle owned by the caller
+ * (`pc_queue_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `maxsize` above
+ * `PC_QUEUE_MAX_SIZE`; `PC_ERR_OS` if shared memory could not be mapped.
+ */
+pc_status pc_queue_new(size_t maxsize, pc_queue **out);
+
+/**
+ * Creates a `JoinableQueue` (Python 3): a queue that also counts unfinished tasks for
+ * `pc_queue_task_done` and `pc_queue_join`. Otherwise as `pc_queue_new`.
+ */
+pc_status pc_joinable_queue_new(size_t maxsize, pc_queue **out);
+
+/**
+ * Puts a copy of the `len` bytes at `buf`. In a bounded queue holding `maxsize` messages
+ * it waits at most `timeout` seconds for one to be taken (negative: without limit; 0:
+ * not at all). When it returns `PC_OK` the message is in the queue: any process can get
+ * it at once, and it stays there if this process exits.
+ *
+ * Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
+ * was put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE`
+ * for a message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the
+ * messages waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL or
+ * invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout.
+ */
+pc_status pc_queue_put(pc_queue *q, const void *buf, size_t len, double timeout);
+
+/**
+ * Takes the oldest message into `*out` (release it with `pc_bytes_free`), waiting at
+ * most `timeout` seconds for one (negative: without limit; 0: not at all).
+ *
+ * Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
+ * was taken); `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a NULL `out` or a NaN
+ * timeout.
+ */
+pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
+
+/**
+ * Takes the oldest message into `buf` (room for `cap` bytes) and stores its length in
+ * `*len`, waiting as `pc_queue_get`. If it does not fit: `PC_ERR_BUFFER_TOO_SHORT`,
+ * `*len` is its size, and it stays in the queue for the next get.
+ *
+ * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `len` or a NULL `buf` with a non-zero `cap`.
+ */
+pc_status pc_queue_get_into(pc_queue *q, void *buf, size_t cap, size_t *len, double timeout);
+
+/**
+ * Stores the number of messages in the queue in `*out`: exact while no put or get is
+ * under way (a message is counted from the moment its put returns).
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`.
+ */
+pc_status pc_queue_qsize(pc_queue *q, size_t *out);
+
+/**
+ * Whether the queue holds no message; true for a NULL or invalid `q` (see
+ * `pc_last_error`), so that a drain loop ends.
+ */
+bool pc_queue_empty(pc_queue *q);
+
+/**
+ * Whether a bounded queue holds `maxsize` messages (never for an unbounded one); false
+ * for a NULL or invalid `q` (see `pc_last_error`).
+ */
+bool pc_queue_full(pc_queue *q);
+
+/**
+ * This process puts no more: its `pc_queue_put` returns `PC_ERR_CLOSED` from now on,
+ * while it may still get. Per process, as in Python: children (even those started
+ * later) may still put. Closing twice is harmless.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+ */
+pc_status pc_queue_close(pc_queue *q);
+
+/**
+ * Waits until every message this process put is in the queue. Each put is in the
+ * queue when it returns (there is no feeder thread), so this returns at once; as in
+ * Python it must follow `pc_queue_close`.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+ */
+pc_status pc_queue_join_thread(pc_queue *q);
+
+/**
+ * Python's `cancel_join_thread`: lets this process exit without waiting for its puts to
+ * reach the queue. They are there already when each put returns, so exiting never
+ * waits and nothing is lost; accepted for compatibility.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+ */
+pc_status pc_queue_cancel_join_thread(pc_queue *q);
+
+/**
+ * JoinableQueue: a task taken from the queue is finished (one call per message got).
+ *
+ * Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable.
+ */
+pc_status pc_queue_task_done(pc_queue *q);
+
+/**
+ * JoinableQueue: waits at most `timeout` seconds (negative: without limit; 0: only
+ * checks) until every message put was got and marked with `pc_queue_task_done`.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a queue that is not joinable, or a
+ * NaN timeout.
+ */
+pc_status pc_queue_join(pc_queue *q, double timeout);
+
+/**
+ * Releases this handle. The queue and the messages in it live on for the other
+ * processes and handles using it. Never waits. NULL is a no-op.
+ */
+void pc_queue_free(pc_queue *q);
 
 /**
  * Creates a shared value of `typecode` (Python's `Value(typecode, init)`), guarded by a new

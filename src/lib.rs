@@ -11,6 +11,7 @@ pub mod handle;
 pub mod interrupt;
 pub mod logging;
 pub mod process;
+pub mod queue;
 pub mod sharedctypes;
 pub mod synchronize;
 pub mod wait;

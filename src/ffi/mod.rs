@@ -13,6 +13,7 @@ pub mod connection;
 pub mod library;
 pub mod logging;
 pub mod process;
+pub mod queue;
 pub mod sharedctypes;
 pub mod status;
 pub mod synchronize;

@@ -4,7 +4,7 @@
 //! uses the very same object.
 
 mod lock;
-mod owner;
+pub(crate) mod owner;
 
 pub use lock::{Acquired, Lock};
 pub(crate) use owner::reset_after_fork;

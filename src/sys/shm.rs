@@ -23,6 +23,19 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes (rounded up by the kernel to pages; 0 maps one page).
     pub(crate) fn new(len: usize) -> io::Result<Mapping> {
+        Mapping::map(len, 0)
+    }
+
+    /// Maps `len` bytes of address space whose pages are allocated only when first
+    /// touched and not counted against the commit limit (`MAP_NORESERVE`): room for data
+    /// that may grow large, paid for only as it does. Give pages back with [`discard`].
+    ///
+    /// [`discard`]: Mapping::discard
+    pub(crate) fn new_sparse(len: usize) -> io::Result<Mapping> {
+        Mapping::map(len, libc::MAP_NORESERVE)
+    }
+
+    fn map(len: usize, flags: libc::c_int) -> io::Result<Mapping> {
         let len = len.max(1);
         // SAFETY: a fresh anonymous mapping; no existing memory is touched.
         let ptr = unsafe {
@@ -30,7 +43,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS | flags,
                 -1,
                 0,
             )
@@ -46,6 +59,26 @@ impl Mapping {
 
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
+    }
+
+    /// Frees the pages wholly inside `[start, end)` for every process (`MADV_REMOVE`):
+    /// they read as zeros afterwards and cost no memory until written again.
+    pub(crate) fn discard(&self, start: usize, end: usize) {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
+        let start = start.div_ceil(page) * page;
+        let end = end.min(self.len) / page * page;
+        if start < end {
+            // SAFETY: the range lies inside this mapping; its users no longer need the
+            // bytes (the caller's contract). An error only leaves the pages allocated.
+            unsafe {
+                libc::madvise(
+                    self.ptr.as_ptr().add(start).cast(),
+                    end - start,
+                    libc::MADV_REMOVE,
+                )
+            };
+        }
     }
 }
 

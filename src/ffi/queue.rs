@@ -1,0 +1,219 @@
+//! Queues: `pc_queue_*` (Python's `Queue` and `JoinableQueue`).
+//!
+//! A queue lives in shared memory: a handle created before `pc_process_start` names the
+//! same queue in the child, and every handle may be used from several threads at once.
+//! Messages are byte strings of any length.
+
+use std::ffi::c_void;
+
+use super::handle;
+use super::library::pc_bytes;
+use super::status::pc_status;
+use crate::connection::Into;
+use crate::error::{Error, ErrorKind};
+use crate::queue::Queue;
+
+/// A `Queue` or `JoinableQueue` of byte messages, shared between processes.
+#[allow(non_camel_case_types)]
+pub struct pc_queue {
+    _private: [u8; 0],
+}
+impl_handle!(pc_queue => Queue);
+
+/// The largest `maxsize` of a queue.
+pub const PC_QUEUE_MAX_SIZE: usize = 2147483647;
+
+/// Creates a `Queue` holding at most `maxsize` messages (0: unbounded, whose `put` never
+/// waits). Messages of any size pass, from 0 bytes to far more than the queue keeps in
+/// memory at rest; memory for large or many waiting messages is taken as they come and
+/// given back as they are read. `*out` is a new handle owned by the caller
+/// (`pc_queue_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `maxsize` above
+/// `PC_QUEUE_MAX_SIZE`; `PC_ERR_OS` if shared memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_queue_new(maxsize: usize, out: *mut *mut pc_queue) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Queue::new(maxsize, false)?));
+        Ok(())
+    })
+}
+
+/// Creates a `JoinableQueue` (Python 3): a queue that also counts unfinished tasks for
+/// `pc_queue_task_done` and `pc_queue_join`. Otherwise as `pc_queue_new`.
+#[no_mangle]
+pub extern "C" fn pc_joinable_queue_new(maxsize: usize, out: *mut *mut pc_queue) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        out.write(handle::into_raw(Queue::new(maxsize, true)?));
+        Ok(())
+    })
+}
+
+/// Puts a copy of the `len` bytes at `buf`. In a bounded queue holding `maxsize` messages
+/// it waits at most `timeout` seconds for one to be taken (negative: without limit; 0:
+/// not at all). When it returns `PC_OK` the message is in the queue: any process can get
+/// it at once, and it stays there if this process exits.
+///
+/// Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
+/// was put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE`
+/// for a message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the
+/// messages waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL or
+/// invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_queue_put(
+    q: *mut pc_queue,
+    buf: *const c_void,
+    len: usize,
+    timeout: f64,
+) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        q.put(arg_bytes!(buf, len), arg_timeout!(timeout))
+    })
+}
+
+/// Takes the oldest message into `*out` (release it with `pc_bytes_free`), waiting at
+/// most `timeout` seconds for one (negative: without limit; 0: not at all).
+///
+/// Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
+/// was taken); `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a NULL `out` or a NaN
+/// timeout.
+#[no_mangle]
+pub extern "C" fn pc_queue_get(q: *mut pc_queue, timeout: f64, out: *mut pc_bytes) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        let out = arg_out!(out);
+        out.write(pc_bytes::from_vec(q.get(arg_timeout!(timeout))?));
+        Ok(())
+    })
+}
+
+/// Takes the oldest message into `buf` (room for `cap` bytes) and stores its length in
+/// `*len`, waiting as `pc_queue_get`. If it does not fit: `PC_ERR_BUFFER_TOO_SHORT`,
+/// `*len` is its size, and it stays in the queue for the next get.
+///
+/// Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL `len` or a NULL `buf` with a non-zero `cap`.
+#[no_mangle]
+pub extern "C" fn pc_queue_get_into(
+    q: *mut pc_queue,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout: f64,
+) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        let len = arg_out!(len);
+        let buf = arg_bytes_mut!(buf, cap);
+        match q.get_into(buf, arg_timeout!(timeout))? {
+            Into::Fits(n) => {
+                len.write(n);
+                Ok(())
+            }
+            Into::TooShort(n) => {
+                len.write(n);
+                Err(Error::new(
+                    ErrorKind::BufferTooShort,
+                    format!("the message has {n} bytes, the buffer room for {cap}"),
+                ))
+            }
+        }
+    })
+}
+
+/// Stores the number of messages in the queue in `*out`: exact while no put or get is
+/// under way (a message is counted from the moment its put returns).
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`.
+#[no_mangle]
+pub extern "C" fn pc_queue_qsize(q: *mut pc_queue, out: *mut usize) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        arg_out!(out).write(q.qsize());
+        Ok(())
+    })
+}
+
+/// Whether the queue holds no message; true for a NULL or invalid `q` (see
+/// `pc_last_error`), so that a drain loop ends.
+#[no_mangle]
+pub extern "C" fn pc_queue_empty(q: *mut pc_queue) -> bool {
+    ffi_value!(true, { Ok(arg_handle!(q).is_empty()) })
+}
+
+/// Whether a bounded queue holds `maxsize` messages (never for an unbounded one); false
+/// for a NULL or invalid `q` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_queue_full(q: *mut pc_queue) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(q).is_full()) })
+}
+
+/// This process puts no more: its `pc_queue_put` returns `PC_ERR_CLOSED` from now on,
+/// while it may still get. Per process, as in Python: children (even those started
+/// later) may still put. Closing twice is harmless.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+#[no_mangle]
+pub extern "C" fn pc_queue_close(q: *mut pc_queue) -> pc_status {
+    ffi_status!({
+        arg_handle!(q).close();
+        Ok(())
+    })
+}
+
+/// Waits until every message this process put is in the queue. Each put is in the
+/// queue when it returns (there is no feeder thread), so this returns at once; as in
+/// Python it must follow `pc_queue_close`.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+#[no_mangle]
+pub extern "C" fn pc_queue_join_thread(q: *mut pc_queue) -> pc_status {
+    ffi_status!({ arg_handle!(q).join_thread() })
+}
+
+/// Python's `cancel_join_thread`: lets this process exit without waiting for its puts to
+/// reach the queue. They are there already when each put returns, so exiting never
+/// waits and nothing is lost; accepted for compatibility.
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+#[no_mangle]
+pub extern "C" fn pc_queue_cancel_join_thread(q: *mut pc_queue) -> pc_status {
+    ffi_status!({
+        arg_handle!(q);
+        Ok(())
+    })
+}
+
+/// JoinableQueue: a task taken from the queue is finished (one call per message got).
+///
+/// Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable.
+#[no_mangle]
+pub extern "C" fn pc_queue_task_done(q: *mut pc_queue) -> pc_status {
+    ffi_status!({ arg_handle!(q).task_done() })
+}
+
+/// JoinableQueue: waits at most `timeout` seconds (negative: without limit; 0: only
+/// checks) until every message put was got and marked with `pc_queue_task_done`.
+///
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a queue that is not joinable, or a
+/// NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_queue_join(q: *mut pc_queue, timeout: f64) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        q.join(arg_timeout!(timeout))
+    })
+}
+
+/// Releases this handle. The queue and the messages in it live on for the other
+/// processes and handles using it. Never waits. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_queue_free(q: *mut pc_queue) {
+    ffi_value!((), { handle::release(q, "q") })
+}

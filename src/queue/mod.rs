@@ -1,0 +1,703 @@
+//! `Queue` and `JoinableQueue`: multi-producer, multi-consumer FIFOs of byte messages,
+//! shared between processes.
+//!
+//! Python's queue is a pipe fed by a thread in each producer; a child that put more than
+//! the pipe holds cannot exit until someone reads. Here a message is copied into shared
+//! memory by `put` itself, so it is in the queue when `put` returns, whoever exits next.
+//!
+//! The messages live in two [`Ring`]s: a small one that stays in the cache, and a large
+//! "spill" ring whose address space is reserved but whose pages are allocated only while
+//! they hold messages. Puts go to the small ring until a message does not fit there (it
+//! is full and no consumer makes room within `SPILL_GRACE`, or the message is too big);
+//! from then on they go to the spill ring, until both are empty again. Consumers read the
+//! small ring first, so the order stays FIFO. So an unbounded queue's `put` never waits,
+//! and messages of any size pass.
+//!
+//! One producer and one consumer work at a time, each side under its own robust lock
+//! (see `synchronize::lock`): a process killed while holding it is taken over within
+//! ~100 ms. Nothing it did is visible to the others until its last step, one store of a
+//! [`Cursor`] that moves a position and counts a message together; so a killed producer
+//! leaves no partial message, a killed consumer leaves the message it was taking for the
+//! next, and the counts (`qsize`, the `maxsize` slots, unfinished tasks) are always the
+//! published cursors' differences: nothing to leak.
+
+mod ring;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::connection::Into;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::Tag;
+use crate::shared_memory::{Shared, ShmSafe};
+use crate::synchronize::{owner, Lock};
+use crate::sys::futex;
+use crate::wait::{self, Deadline};
+use ring::{Cursor, Ring};
+
+/// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
+const RING_BYTES: u64 = 1 << 20;
+/// Messages larger than this go to the spill ring at once.
+const RING_MESSAGE_MAX: u64 = RING_BYTES / 4;
+/// The spill ring's address space (16 GiB), halved where the system refuses as much.
+const SPILL_BYTES: u64 = ring::MAX_CAPACITY;
+/// How long a producer waits for consumers to make room in the small ring before it
+/// spills: long enough for a consumer that keeps up, short enough not to count as a wait.
+const SPILL_GRACE: Duration = Duration::from_micros(50);
+/// The spill ring's read pages are given back in batches of this many bytes.
+const DISCARD_BATCH: u64 = 1 << 20;
+/// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
+/// met without two system calls per message.
+const SPIN_CHECKS: u32 = 2000;
+/// The largest `maxsize` (a count of messages, like the semaphore behind Python's).
+pub const MAX_SIZE: usize = i32::MAX as usize;
+
+/// Written by producers only (under the producer lock).
+#[repr(C, align(128))]
+struct Producers {
+    /// The cursor after the last message published in the small ring.
+    ring_tail: AtomicU64,
+    /// The same for the spill ring.
+    spill_tail: AtomicU64,
+    /// The small ring's consumer cursor as last read: positions only move on, so room
+    /// computed from it is never too much, and the consumers' line is read only when
+    /// the ring seems full.
+    ring_head_seen: AtomicU64,
+    /// 1 while puts go to the spill ring.
+    spilling: AtomicU32,
+    /// Futex word of sleeping consumers: bumped after a put when some sleep.
+    put_seq: AtomicU32,
+}
+
+/// Written by consumers only (under the consumer lock).
+#[repr(C, align(128))]
+struct Consumers {
+    ring_head: AtomicU64,
+    spill_head: AtomicU64,
+    /// Where the spill ring's given-back pages end: producers write no further than one
+    /// ring's length past it, so never into a page being given back.
+    spill_free: AtomicU64,
+    /// Futex word of producers waiting for a `maxsize` slot: bumped after a get when
+    /// some sleep.
+    got_seq: AtomicU32,
+}
+
+/// Who sleeps, so that the other side makes a system call only when someone does.
+#[repr(C, align(128))]
+struct Sleepers {
+    consumers: AtomicU32,
+    producers: AtomicU32,
+    joiners: AtomicU32,
+}
+
+/// JoinableQueue: `task_done` calls so far (wrapping). Unfinished tasks are the messages
+/// ever put minus this; it is also the futex word of `join`.
+#[repr(C, align(128))]
+struct Tasks {
+    done: AtomicU32,
+}
+
+#[repr(C)]
+struct State {
+    producers: Producers,
+    consumers: Consumers,
+    sleepers: Sleepers,
+    tasks: Tasks,
+}
+
+// SAFETY: atomics only, valid when zero.
+unsafe impl ShmSafe for State {}
+
+/// A `Queue` or `JoinableQueue` shared between processes: a handle made before a fork
+/// names the same queue in the child.
+#[repr(C)]
+pub struct Queue {
+    tag: Tag,
+    /// 0: unbounded.
+    maxsize: u32,
+    joinable: bool,
+    state: Shared<State>,
+    ring: Ring,
+    spill: Ring,
+    producer_lock: Arc<Lock>,
+    consumer_lock: Arc<Lock>,
+    /// The owner id of the process that closed the queue (0: open). `close` is per
+    /// process: a forked child has another id, so the queue is open there.
+    closed_by: AtomicU64,
+}
+
+/// What a consumer does with the message it found.
+enum Take<T> {
+    /// Takes it out of the queue.
+    Consume(T),
+    /// Leaves it for the next get.
+    Leave(T),
+}
+
+impl Queue {
+    /// The tag value of a queue handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"queu");
+
+    /// A queue holding at most `maxsize` messages (0: unbounded); `joinable` adds
+    /// `task_done`/`join`.
+    pub fn new(maxsize: usize, joinable: bool) -> Result<Arc<Queue>> {
+        if maxsize > MAX_SIZE {
+            return Err(Error::invalid_argument(format!(
+                "maxsize {maxsize} is larger than {MAX_SIZE}"
+            )));
+        }
+        Ok(Arc::new(Queue {
+            tag: Tag::new(Queue::TAG),
+            maxsize: maxsize as u32,
+            joinable,
+            state: Shared::new(State {
+                producers: Producers {
+                    ring_tail: AtomicU64::new(0),
+                    spill_tail: AtomicU64::new(0),
+                    ring_head_seen: AtomicU64::new(0),
+                    spilling: AtomicU32::new(0),
+                    put_seq: AtomicU32::new(0),
+                },
+                consumers: Consumers {
+                    ring_head: AtomicU64::new(0),
+                    spill_head: AtomicU64::new(0),
+                    spill_free: AtomicU64::new(0),
+                    got_seq: AtomicU32::new(0),
+                },
+                sleepers: Sleepers {
+                    consumers: AtomicU32::new(0),
+                    producers: AtomicU32::new(0),
+                    joiners: AtomicU32::new(0),
+                },
+                tasks: Tasks {
+                    done: AtomicU32::new(0),
+                },
+            })?,
+            ring: Ring::new(RING_BYTES)?,
+            spill: Ring::new_sparse(SPILL_BYTES, 2 * RING_BYTES)?,
+            producer_lock: Lock::new()?,
+            consumer_lock: Lock::new()?,
+            closed_by: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// The `maxsize` given at creation (0: unbounded).
+    pub fn maxsize(&self) -> usize {
+        self.maxsize as usize
+    }
+
+    pub fn is_joinable(&self) -> bool {
+        self.joinable
+    }
+
+    /// The largest message this queue takes, in bytes.
+    pub fn max_message(&self) -> usize {
+        (self.spill.capacity() - 8) as usize
+    }
+
+    /// Puts one message, waiting until `deadline` for a free slot in a bounded queue
+    /// (`Full`). An unbounded queue never waits.
+    pub fn put(&self, message: &[u8], deadline: Deadline) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::new(
+                ErrorKind::Closed,
+                "the queue was closed in this process",
+            ));
+        }
+        if Ring::record_size(message.len()).map_or(true, |size| size > self.spill.capacity()) {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "a message of {} bytes is larger than a queue holds ({} bytes)",
+                    message.len(),
+                    self.max_message()
+                ),
+            ));
+        }
+        loop {
+            let put = {
+                let _held = hold(&self.producer_lock)?;
+                self.put_locked(message)?
+            };
+            if put {
+                let state = &*self.state;
+                wake(&state.producers.put_seq, &state.sleepers.consumers);
+                return Ok(());
+            }
+            self.wait_for_slot(deadline)?;
+        }
+    }
+
+    /// Under the producer lock: publishes `message`, or returns false when `maxsize`
+    /// messages are in the queue.
+    fn put_locked(&self, message: &[u8]) -> Result<bool> {
+        let producers = &self.state.producers;
+        if self.maxsize > 0 && self.qsize() >= self.maxsize as usize {
+            return Ok(false);
+        }
+        let mut spilling = producers.spilling.load(Relaxed) != 0;
+        if spilling && self.is_empty() {
+            producers.spilling.store(0, SeqCst);
+            spilling = false;
+        }
+        if !spilling {
+            if let Some(tail) = self.push_ring(message) {
+                tail.store(&producers.ring_tail, SeqCst);
+                return Ok(true);
+            }
+            producers.spilling.store(1, SeqCst);
+        }
+        let tail = Cursor::load(&producers.spill_tail, Relaxed);
+        let free = Cursor::load(&self.state.consumers.spill_free, Acquire);
+        match self.spill.push(tail, free, message) {
+            Some(tail) => {
+                tail.store(&producers.spill_tail, SeqCst);
+                Ok(true)
+            }
+            None => Err(Error::new(
+                ErrorKind::NoMemory,
+                format!(
+                    "the queue already holds nearly {} bytes: no room for {} more",
+                    self.spill.capacity(),
+                    message.len()
+                ),
+            )),
+        }
+    }
+
+    /// Writes `message` into the small ring if it fits there now or within `SPILL_GRACE`;
+    /// returns the tail to publish.
+    fn push_ring(&self, message: &[u8]) -> Option<Cursor> {
+        if message.len() as u64 > RING_MESSAGE_MAX {
+            return None;
+        }
+        let producers = &self.state.producers;
+        let tail = Cursor::load(&producers.ring_tail, Relaxed);
+        let seen = Cursor::load(&producers.ring_head_seen, Relaxed);
+        if let Some(tail) = self.ring.push(tail, seen, message) {
+            return Some(tail);
+        }
+        let start = Instant::now();
+        loop {
+            let head = Cursor::load(&self.state.consumers.ring_head, Acquire);
+            head.store(&producers.ring_head_seen, Relaxed);
+            if let Some(tail) = self.ring.push(tail, head, message) {
+                return Some(tail);
+            }
+            if start.elapsed() >= SPILL_GRACE {
+                return None;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Waits until a bounded queue has a free slot, or `Full` at `deadline`.
+    fn wait_for_slot(&self, deadline: Deadline) -> Result<()> {
+        let state = &*self.state;
+        sleep_on(
+            &state.consumers.got_seq,
+            &state.sleepers.producers,
+            deadline,
+            || self.qsize() < self.maxsize as usize,
+        )
+        .map_err(|err| match err.kind() {
+            ErrorKind::Timeout => Error::new(
+                ErrorKind::Full,
+                format!("the queue is full ({} messages)", self.maxsize),
+            ),
+            _ => err,
+        })
+    }
+
+    /// Takes the next message, waiting until `deadline` for one (`Empty`).
+    pub fn get(&self, deadline: Deadline) -> Result<Vec<u8>> {
+        self.get_with(deadline, |bytes| Take::Consume(bytes.to_vec()))
+    }
+
+    /// Takes the next message into `buf` if it fits; otherwise leaves it in the queue and
+    /// says how long it is.
+    pub fn get_into(&self, buf: &mut [u8], deadline: Deadline) -> Result<Into> {
+        self.get_with(deadline, |bytes| match buf.get_mut(..bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                Take::Consume(Into::Fits(bytes.len()))
+            }
+            None => Take::Leave(Into::TooShort(bytes.len())),
+        })
+    }
+
+    fn get_with<T>(&self, deadline: Deadline, mut take: impl FnMut(&[u8]) -> Take<T>) -> Result<T> {
+        loop {
+            if self.is_empty() {
+                self.wait_for_message(deadline)?;
+            }
+            let taken = {
+                let _held = hold(&self.consumer_lock)?;
+                self.take_locked(&mut take)?
+            };
+            match taken {
+                Some(Take::Consume(value)) => {
+                    let state = &*self.state;
+                    wake(&state.consumers.got_seq, &state.sleepers.producers);
+                    return Ok(value);
+                }
+                Some(Take::Leave(value)) => return Ok(value),
+                // Another consumer took it first.
+                None => {}
+            }
+        }
+    }
+
+    /// Under the consumer lock: offers the oldest message to `take`; `None` if there is
+    /// none. The small ring is read first: while puts spill, it holds the older messages.
+    fn take_locked<T>(&self, take: &mut impl FnMut(&[u8]) -> Take<T>) -> Result<Option<Take<T>>> {
+        let (producers, consumers) = (&self.state.producers, &self.state.consumers);
+        // Read before the small ring: a producer sets it only after its last put there.
+        let spilling = producers.spilling.load(SeqCst) != 0;
+        let head = Cursor::load(&consumers.ring_head, Relaxed);
+        let tail = Cursor::load(&producers.ring_tail, Acquire);
+        if head != tail {
+            let front = self.ring.front(head, tail)?;
+            let taken = take(front.bytes);
+            if let Take::Consume(_) = taken {
+                front.next.store(&consumers.ring_head, SeqCst);
+            }
+            return Ok(Some(taken));
+        }
+        if !spilling {
+            return Ok(None);
+        }
+        let head = Cursor::load(&consumers.spill_head, Relaxed);
+        let tail = Cursor::load(&producers.spill_tail, Acquire);
+        if head == tail {
+            return Ok(None);
+        }
+        let front = self.spill.front(head, tail)?;
+        let taken = take(front.bytes);
+        if let Take::Consume(_) = taken {
+            front.next.store(&consumers.spill_head, SeqCst);
+            let free = Cursor::load(&consumers.spill_free, Relaxed);
+            if front.next.bytes_since(free) >= DISCARD_BATCH {
+                self.spill
+                    .discard(free, front.next)
+                    .store(&consumers.spill_free, Release);
+            }
+        }
+        Ok(Some(taken))
+    }
+
+    /// Waits until some message may be there, or `Empty` at `deadline`.
+    fn wait_for_message(&self, deadline: Deadline) -> Result<()> {
+        if deadline.remaining() != Some(Duration::ZERO) {
+            for _ in 0..SPIN_CHECKS {
+                std::hint::spin_loop();
+                if !self.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let state = &*self.state;
+        sleep_on(
+            &state.producers.put_seq,
+            &state.sleepers.consumers,
+            deadline,
+            || !self.is_empty(),
+        )
+        .map_err(|err| match err.kind() {
+            ErrorKind::Timeout => Error::new(ErrorKind::Empty, "the queue is empty"),
+            _ => err,
+        })
+    }
+
+    /// Messages in the queue: exact when no put or get is under way. The consumer
+    /// cursors are read first, so a get finishing meanwhile never makes it negative.
+    pub fn qsize(&self) -> usize {
+        let (producers, consumers) = (&self.state.producers, &self.state.consumers);
+        let ring_head = Cursor::load(&consumers.ring_head, Acquire);
+        let spill_head = Cursor::load(&consumers.spill_head, Acquire);
+        let ring_tail = Cursor::load(&producers.ring_tail, Acquire);
+        let spill_tail = Cursor::load(&producers.spill_tail, Acquire);
+        ring_tail.records_since(ring_head) as usize + spill_tail.records_since(spill_head) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// A bounded queue holding `maxsize` messages; never for an unbounded one.
+    pub fn is_full(&self) -> bool {
+        self.maxsize > 0 && self.qsize() >= self.maxsize as usize
+    }
+
+    /// This process puts no more (`put` is then `Closed`); it may still get.
+    pub fn close(&self) {
+        self.closed_by.store(owner::me().id, Release);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed_by.load(Acquire) == owner::me().id
+    }
+
+    /// Python's `join_thread`: waits until this process's puts are all in the queue. A
+    /// put here is in the queue when it returns, so only the order of calls is checked.
+    pub fn join_thread(&self) -> Result<()> {
+        if !self.is_closed() {
+            return Err(Error::wrong_state(
+                "join_thread before close (Python asserts the same)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn joinable_only(&self, what: &str) -> Result<&Tasks> {
+        if !self.joinable {
+            return Err(Error::invalid_argument(format!(
+                "{what} needs a joinable queue"
+            )));
+        }
+        Ok(&self.state.tasks)
+    }
+
+    /// Messages ever put (wrapping): the tails' counts.
+    fn puts(&self) -> u32 {
+        let producers = &self.state.producers;
+        Cursor::load(&producers.ring_tail, Acquire)
+            .count()
+            .wrapping_add(Cursor::load(&producers.spill_tail, Acquire).count())
+    }
+
+    /// JoinableQueue: one task taken from the queue is finished. More calls than
+    /// messages put is `Value`.
+    pub fn task_done(&self) -> Result<()> {
+        let tasks = self.joinable_only("task_done")?;
+        let puts = self.puts();
+        tasks
+            .done
+            .fetch_update(SeqCst, SeqCst, |done| {
+                (done != puts).then(|| done.wrapping_add(1))
+            })
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Value,
+                    "task_done called more times than there were items",
+                )
+            })?;
+        if self.state.sleepers.joiners.load(SeqCst) != 0 {
+            futex::wake(&tasks.done, u32::MAX);
+        }
+        Ok(())
+    }
+
+    /// JoinableQueue: waits until every message put was taken and marked `task_done`.
+    pub fn join(&self, deadline: Deadline) -> Result<()> {
+        let tasks = self.joinable_only("join")?;
+        sleep_on(&tasks.done, &self.state.sleepers.joiners, deadline, || {
+            self.puts() == tasks.done.load(SeqCst)
+        })
+    }
+}
+
+/// A side lock held for one put or get; a holder that died left nothing to repair.
+struct Held<'a>(&'a Lock);
+
+fn hold(lock: &Lock) -> Result<Held<'_>> {
+    lock.acquire(Deadline::Never)?;
+    Ok(Held(lock))
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // Cannot fail: this thread holds the (non-recursive) lock.
+        let _ = self.0.release();
+    }
+}
+
+/// Sleeps on the futex word `seq` (bumped by the other side after each change when
+/// `sleepers` is non-zero) until `ready()` or `deadline`.
+fn sleep_on(
+    seq: &AtomicU32,
+    sleepers: &AtomicU32,
+    deadline: Deadline,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    sleepers.fetch_add(1, SeqCst);
+    let seen = Cell::new(0);
+    let result = wait::block_until(
+        deadline,
+        || {
+            seen.set(seq.load(SeqCst));
+            Ok(ready())
+        },
+        |slice| {
+            futex::wait(seq, seen.get(), slice);
+            Ok(())
+        },
+    );
+    sleepers.fetch_sub(1, SeqCst);
+    result
+}
+
+/// After a change the other side may wait for: wakes its sleepers, if any.
+fn wake(seq: &AtomicU32, sleepers: &AtomicU32) {
+    if sleepers.load(SeqCst) != 0 {
+        seq.fetch_add(1, SeqCst);
+        futex::wake(seq, u32::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Deadline {
+        Deadline::from_timeout(0.0).unwrap()
+    }
+
+    fn message(i: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|j| (i * 31 + j) as u8).collect()
+    }
+
+    #[test]
+    fn fifo_through_both_rings() {
+        let q = Queue::new(0, false).unwrap();
+        // 200 messages of 100 KiB overflow the small ring: the later ones spill.
+        let sizes: Vec<usize> = (0..200).map(|i| [0, 1, 100 << 10, 7][i % 4]).collect();
+        for (i, &len) in sizes.iter().enumerate() {
+            q.put(&message(i, len), now()).unwrap();
+        }
+        assert_eq!(q.qsize(), 200);
+        assert_ne!(q.state.producers.spilling.load(SeqCst), 0);
+        for (i, &len) in sizes.iter().enumerate() {
+            assert_eq!(q.get(now()).unwrap(), message(i, len));
+            // Puts after a drain go back to the small ring.
+        }
+        assert!(q.is_empty());
+        assert_eq!(q.get(now()).unwrap_err().kind(), ErrorKind::Empty);
+        q.put(b"again", now()).unwrap();
+        assert_eq!(q.state.producers.spilling.load(SeqCst), 0);
+        assert_eq!(q.get(now()).unwrap(), b"again");
+    }
+
+    #[test]
+    fn a_message_far_larger_than_the_ring() {
+        let q = Queue::new(0, false).unwrap();
+        let big = message(3, 16 << 20);
+        q.put(b"before", now()).unwrap();
+        q.put(&big, now()).unwrap();
+        q.put(b"after", now()).unwrap();
+        assert_eq!(q.get(now()).unwrap(), b"before");
+        let mut small = [0u8; 16];
+        assert_eq!(
+            q.get_into(&mut small, now()).unwrap(),
+            Into::TooShort(16 << 20)
+        );
+        assert_eq!(q.get(now()).unwrap(), big);
+        assert_eq!(q.get_into(&mut small, now()).unwrap(), Into::Fits(5));
+        assert_eq!(&small[..5], b"after");
+    }
+
+    #[test]
+    fn maxsize_slots() {
+        let q = Queue::new(2, false).unwrap();
+        q.put(b"a", now()).unwrap();
+        q.put(b"b", now()).unwrap();
+        assert!(q.is_full());
+        let start = Instant::now();
+        let err = q
+            .put(b"c", Deadline::after(Duration::from_millis(60)))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Full);
+        assert!(start.elapsed() >= Duration::from_millis(60));
+        let other = q.clone();
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            other.get(Deadline::Never).unwrap()
+        });
+        q.put(b"c", Deadline::Never).unwrap();
+        assert_eq!(taker.join().unwrap(), b"a");
+        assert_eq!(q.qsize(), 2);
+        assert!(Queue::new(MAX_SIZE + 1, false).is_err());
+    }
+
+    #[test]
+    fn joinable_counts_tasks() {
+        let q = Queue::new(0, true).unwrap();
+        assert_eq!(q.task_done().unwrap_err().kind(), ErrorKind::Value);
+        q.put(b"x", now()).unwrap();
+        assert_eq!(q.join(now()).unwrap_err().kind(), ErrorKind::Timeout);
+        q.get(now()).unwrap();
+        q.task_done().unwrap();
+        q.join(now()).unwrap();
+        assert_eq!(q.task_done().unwrap_err().kind(), ErrorKind::Value);
+        let plain = Queue::new(0, false).unwrap();
+        assert_eq!(
+            plain.task_done().unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn close_is_per_process() {
+        let q = Queue::new(0, false).unwrap();
+        assert_eq!(q.join_thread().unwrap_err().kind(), ErrorKind::WrongState);
+        q.put(b"x", now()).unwrap();
+        q.close();
+        q.join_thread().unwrap();
+        assert_eq!(q.put(b"y", now()).unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(q.get(now()).unwrap(), b"x");
+    }
+
+    #[test]
+    fn threads_pass_every_message_once() {
+        let q = Queue::new(64, false).unwrap();
+        let producers: Vec<_> = (0..3u8)
+            .map(|p| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    for i in 0..20_000u32 {
+                        let mut m = vec![p];
+                        m.extend_from_slice(&i.to_le_bytes());
+                        m.resize(5 + (i as usize % 300), p);
+                        q.put(&m, Deadline::Never).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    loop {
+                        let m = q.get(Deadline::after(Duration::from_secs(2))).unwrap();
+                        if m.is_empty() {
+                            return seen;
+                        }
+                        seen.push((m[0], u32::from_le_bytes(m[1..5].try_into().unwrap())));
+                    }
+                })
+            })
+            .collect();
+        producers.into_iter().for_each(|p| p.join().unwrap());
+        q.put(b"", Deadline::Never).unwrap();
+        q.put(b"", Deadline::Never).unwrap();
+        let mut all = Vec::new();
+        for c in consumers {
+            let seen = c.join().unwrap();
+            for p in 0..3u8 {
+                let mine: Vec<u32> = seen.iter().filter(|m| m.0 == p).map(|m| m.1).collect();
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "FIFO per producer");
+            }
+            all.extend(seen);
+        }
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 60_000);
+    }
+}

@@ -1,0 +1,219 @@
+//! A ring of variable-length records in shared memory: the storage of a queue.
+//!
+//! A record is `[len: u64][payload, padded to 8 bytes]`, contiguous in the ring; one that
+//! would cross the end is preceded by a `PAD` header that sends the reader back to the
+//! start. Each side (the producers, the consumers) is at a [`Cursor`]: how many records
+//! it has passed and its byte position, packed in one `u64`, so that a single store both
+//! moves the position and counts the record. A process killed before that store leaves
+//! nothing half-done for the others: the record it was writing is simply not there, the
+//! one it was reading is still there.
+//!
+//! A ring has no lock of its own: the queue lets one producer and one consumer at a time
+//! use it, and hands the cursors in.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sys::shm::Mapping;
+
+/// Positions count in units of this many bytes (every record is aligned to it).
+const UNIT: u64 = 8;
+/// The header that sends the reader back to the start of the ring.
+const PAD: u64 = u64::MAX;
+/// Bytes of a record's header.
+const HEADER: u64 = 8;
+/// The largest ring: positions wrap at 2^32 units, and a ring must hold less than half.
+pub(super) const MAX_CAPACITY: u64 = 1 << 34;
+
+/// A side's place in a ring: records passed (wrapping) and position in units (wrapping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cursor {
+    count: u32,
+    unit: u32,
+}
+
+impl Cursor {
+    pub(super) fn load(word: &AtomicU64, order: Ordering) -> Cursor {
+        let packed = word.load(order);
+        Cursor {
+            count: (packed >> 32) as u32,
+            unit: packed as u32,
+        }
+    }
+
+    /// Publishes this cursor: one store, so a record is counted exactly when its bytes
+    /// become part of the ring (or leave it).
+    pub(super) fn store(self, word: &AtomicU64, order: Ordering) {
+        word.store(u64::from(self.count) << 32 | u64::from(self.unit), order);
+    }
+
+    /// Records passed since `earlier`.
+    pub(super) fn records_since(self, earlier: Cursor) -> u32 {
+        self.count.wrapping_sub(earlier.count)
+    }
+
+    /// The number of records this side passed, wrapping.
+    pub(super) fn count(self) -> u32 {
+        self.count
+    }
+
+    /// Bytes from `earlier` to this position.
+    pub(super) fn bytes_since(self, earlier: Cursor) -> u64 {
+        u64::from(self.unit.wrapping_sub(earlier.unit)) * UNIT
+    }
+
+    fn position(self) -> u64 {
+        u64::from(self.unit) * UNIT
+    }
+
+    fn advanced(self, bytes: u64, records: u32) -> Cursor {
+        Cursor {
+            count: self.count.wrapping_add(records),
+            unit: self.unit.wrapping_add((bytes / UNIT) as u32),
+        }
+    }
+}
+
+/// The record at the front of a ring.
+pub(super) struct Front<'a> {
+    /// Its payload, valid until the consumer cursor moves past it.
+    pub(super) bytes: &'a [u8],
+    /// The consumer cursor just after it.
+    pub(super) next: Cursor,
+}
+
+/// A ring of `capacity` bytes (a power of two) in its own shared mapping.
+pub(super) struct Ring {
+    mapping: Mapping,
+    capacity: u64,
+}
+
+impl Ring {
+    /// A ring of `capacity` bytes, each page allocated when first written.
+    pub(super) fn new(capacity: u64) -> Result<Ring> {
+        debug_assert!(capacity.is_power_of_two() && capacity <= MAX_CAPACITY);
+        let mapping =
+            Mapping::new(capacity as usize).map_err(|e| Error::os("mmap(MAP_SHARED)", e))?;
+        Ok(Ring { mapping, capacity })
+    }
+
+    /// The largest ring up to `capacity` bytes (halving down to `least`) whose address
+    /// space can be reserved without committing memory: pages cost memory only while they
+    /// hold records (see [`Ring::discard`]).
+    pub(super) fn new_sparse(capacity: u64, least: u64) -> Result<Ring> {
+        let mut capacity = capacity.min(MAX_CAPACITY);
+        loop {
+            match Mapping::new_sparse(capacity as usize) {
+                Ok(mapping) => return Ok(Ring { mapping, capacity }),
+                Err(err) if capacity / 2 < least => {
+                    return Err(Error::os("mmap(MAP_SHARED | MAP_NORESERVE)", err))
+                }
+                Err(_) => capacity /= 2,
+            }
+        }
+    }
+
+    pub(super) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Bytes a record of `len` payload bytes takes; `None` beyond any ring.
+    pub(super) fn record_size(len: usize) -> Option<u64> {
+        let len = u64::try_from(len).ok()?;
+        let size = HEADER.checked_add(len.checked_next_multiple_of(UNIT)?)?;
+        (size <= MAX_CAPACITY).then_some(size)
+    }
+
+    /// Writes `data` as the record after `tail` if it fits before `free` (the consumer
+    /// side's position, or where its freed pages end) comes round again. Returns the
+    /// producer cursor after it, to be published by the caller; `None` when full.
+    pub(super) fn push(&self, tail: Cursor, free: Cursor, data: &[u8]) -> Option<Cursor> {
+        let size = Ring::record_size(data.len())?;
+        let mut offset = tail.position() % self.capacity;
+        let pad = if offset + size > self.capacity {
+            self.capacity - offset
+        } else {
+            0
+        };
+        if tail.bytes_since(free) + pad + size > self.capacity {
+            return None;
+        }
+        if pad > 0 {
+            self.write_header(offset, PAD);
+            offset = 0;
+        }
+        self.write_header(offset, data.len() as u64);
+        // SAFETY: `offset + size <= capacity`, so the payload lies inside the mapping, in
+        // space no consumer reads until the caller publishes the new tail.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.at(offset + HEADER), data.len());
+        }
+        Some(tail.advanced(pad + size, 1))
+    }
+
+    /// The record after `head`, which must differ from `tail` (both as published).
+    /// A header that does not fit the published bytes means the shared memory was
+    /// overwritten from outside: an error rather than a read out of bounds.
+    pub(super) fn front(&self, head: Cursor, tail: Cursor) -> Result<Front<'_>> {
+        let available = tail.bytes_since(head);
+        let mut offset = head.position() % self.capacity;
+        let mut skipped = 0;
+        let mut len = self.read_header(offset);
+        if len == PAD {
+            skipped = self.capacity - offset;
+            offset = 0;
+            len = self.read_header(0);
+        }
+        match Ring::record_size(len as usize) {
+            Some(size) if skipped + size <= available && offset + size <= self.capacity => {
+                // SAFETY: the record lies inside the mapping and before the published
+                // tail; producers do not write it until the consumer cursor moves on.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts(self.at(offset + HEADER), len as usize) };
+                Ok(Front {
+                    bytes,
+                    next: head.advanced(skipped + size, 1),
+                })
+            }
+            _ => Err(Error::new(
+                ErrorKind::Protocol,
+                format!("queue record header {len:#x} is malformed: shared memory overwritten"),
+            )),
+        }
+    }
+
+    /// Gives back the pages wholly between `free` and `head` (records all read), and
+    /// returns the new `free`: `head` rounded down to a page.
+    pub(super) fn discard(&self, free: Cursor, head: Cursor) -> Cursor {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(UNIT as libc::c_long) as u64;
+        let end = Cursor {
+            count: head.count,
+            unit: head.unit & !((page / UNIT) as u32 - 1),
+        };
+        let start = free.position() % self.capacity;
+        let len = end.bytes_since(free);
+        let first = len.min(self.capacity - start);
+        self.mapping
+            .discard(start as usize, (start + first) as usize);
+        self.mapping.discard(0, (len - first) as usize);
+        end
+    }
+
+    fn at(&self, offset: u64) -> *mut u8 {
+        debug_assert!(offset <= self.capacity);
+        // SAFETY: offsets stay within the mapping (callers check against `capacity`).
+        unsafe { self.mapping.as_ptr().add(offset as usize) }
+    }
+
+    fn write_header(&self, offset: u64, value: u64) {
+        // SAFETY: headers are 8-byte aligned and `offset + HEADER <= capacity` (offsets
+        // are multiples of UNIT below a capacity that is a multiple of UNIT).
+        unsafe { self.at(offset).cast::<u64>().write(value) }
+    }
+
+    fn read_header(&self, offset: u64) -> u64 {
+        // SAFETY: as in `write_header`.
+        unsafe { self.at(offset).cast::<u64>().read() }
+    }
+}
