@@ -7,11 +7,12 @@
 //!
 //! The messages live in two [`Ring`]s: a small one that stays in the cache, and a large
 //! "spill" ring whose address space is reserved but whose pages are allocated only while
-//! they hold messages. Puts go to the small ring until a message does not fit there (it
-//! is full and no consumer makes room within `SPILL_GRACE`, or the message is too big);
-//! from then on they go to the spill ring, until both are empty again. Consumers read the
-//! small ring first, so the order stays FIFO. So an unbounded queue's `put` never waits,
-//! and messages of any size pass.
+//! they hold messages. A put goes to the small ring, or to the spill ring when it does not
+//! fit there (the message is big, or the ring is full and no consumer makes room soon).
+//! So an unbounded queue's `put` never waits, and messages of any size pass. Each message
+//! carries its place in the queue (`seq`: the number of messages put before it), and a
+//! consumer takes the one whose place is next, from whichever ring holds it: FIFO across
+//! both.
 //!
 //! One producer and one consumer work at a time, each side under its own robust lock
 //! (see `synchronize::lock`): a process killed while holding it is taken over within
@@ -43,9 +44,11 @@ const RING_BYTES: u64 = 1 << 20;
 const RING_MESSAGE_MAX: u64 = RING_BYTES / 4;
 /// The spill ring's address space (16 GiB), halved where the system refuses as much.
 const SPILL_BYTES: u64 = ring::MAX_CAPACITY;
-/// How long a producer waits for consumers to make room in the small ring before it
-/// spills: long enough for a consumer that keeps up, short enough not to count as a wait.
-const SPILL_GRACE: Duration = Duration::from_micros(50);
+/// The longest a producer waits for consumers to make room in the small ring before it
+/// spills: a few messages' copy, too short to count as blocking.
+const SPILL_GRACE: Duration = Duration::from_micros(200);
+/// A consumer whose head has not moved for this long, outside a get, makes no room.
+const IDLE: Duration = Duration::from_micros(20);
 /// The spill ring's read pages are given back in batches of this many bytes.
 const DISCARD_BATCH: u64 = 1 << 20;
 /// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
@@ -65,8 +68,9 @@ struct Producers {
     /// computed from it is never too much, and the consumers' line is read only when
     /// the ring seems full.
     ring_head_seen: AtomicU64,
-    /// 1 while puts go to the spill ring.
-    spilling: AtomicU32,
+    /// The small ring's consumer cursor when a put last spilled for want of room: while
+    /// it has not moved, the next put spills without waiting.
+    ring_head_at_spill: AtomicU64,
     /// Futex word of sleeping consumers: bumped after a put when some sleep.
     put_seq: AtomicU32,
 }
@@ -157,7 +161,7 @@ impl Queue {
                     ring_tail: AtomicU64::new(0),
                     spill_tail: AtomicU64::new(0),
                     ring_head_seen: AtomicU64::new(0),
-                    spilling: AtomicU32::new(0),
+                    ring_head_at_spill: AtomicU64::new(u64::MAX),
                     put_seq: AtomicU32::new(0),
                 },
                 consumers: Consumers {
@@ -237,25 +241,18 @@ impl Queue {
     /// Under the producer lock: publishes `message`, or returns false when `maxsize`
     /// messages are in the queue.
     fn put_locked(&self, message: &[u8]) -> Result<bool> {
-        let producers = &self.state.producers;
         if self.maxsize > 0 && self.qsize() >= self.maxsize as usize {
             return Ok(false);
         }
-        let mut spilling = producers.spilling.load(Relaxed) != 0;
-        if spilling && self.is_empty() {
-            producers.spilling.store(0, SeqCst);
-            spilling = false;
-        }
-        if !spilling {
-            if let Some(tail) = self.push_ring(message) {
-                tail.store(&producers.ring_tail, SeqCst);
-                return Ok(true);
-            }
-            producers.spilling.store(1, SeqCst);
+        let producers = &self.state.producers;
+        let seq = self.puts();
+        if let Some(tail) = self.push_ring(seq, message) {
+            tail.store(&producers.ring_tail, SeqCst);
+            return Ok(true);
         }
         let tail = Cursor::load(&producers.spill_tail, Relaxed);
         let free = Cursor::load(&self.state.consumers.spill_free, Acquire);
-        match self.spill.push(tail, free, message) {
+        match self.spill.push(tail, free, seq, message) {
             Some(tail) => {
                 tail.store(&producers.spill_tail, SeqCst);
                 Ok(true)
@@ -271,26 +268,37 @@ impl Queue {
         }
     }
 
-    /// Writes `message` into the small ring if it fits there now or within `SPILL_GRACE`;
-    /// returns the tail to publish.
-    fn push_ring(&self, message: &[u8]) -> Option<Cursor> {
+    /// Writes `message` into the small ring if it fits there; returns the tail to
+    /// publish. When the ring is full, waits up to `SPILL_GRACE` for consumers that are
+    /// making room (one holds the consumer lock, or the head moved within `IDLE`), so a
+    /// stream whose consumer keeps up stays in the ring; without such progress since the
+    /// last spill it spills at once, so a queue nobody reads costs no waiting.
+    fn push_ring(&self, seq: u32, message: &[u8]) -> Option<Cursor> {
         if message.len() as u64 > RING_MESSAGE_MAX {
             return None;
         }
         let producers = &self.state.producers;
         let tail = Cursor::load(&producers.ring_tail, Relaxed);
         let seen = Cursor::load(&producers.ring_head_seen, Relaxed);
-        if let Some(tail) = self.ring.push(tail, seen, message) {
+        if let Some(tail) = self.ring.push(tail, seen, seq, message) {
             return Some(tail);
         }
         let start = Instant::now();
+        let (mut moved_at, mut last) = (start, seen);
         loop {
             let head = Cursor::load(&self.state.consumers.ring_head, Acquire);
             head.store(&producers.ring_head_seen, Relaxed);
-            if let Some(tail) = self.ring.push(tail, head, message) {
+            if let Some(tail) = self.ring.push(tail, head, seq, message) {
                 return Some(tail);
             }
-            if start.elapsed() >= SPILL_GRACE {
+            let now = Instant::now();
+            if head != last {
+                (moved_at, last) = (now, head);
+            }
+            let stalled = head == Cursor::load(&producers.ring_head_at_spill, Relaxed)
+                || (now - moved_at >= IDLE && !self.consumer_lock.is_owned());
+            if stalled || now - start >= SPILL_GRACE {
+                head.store(&producers.ring_head_at_spill, Relaxed);
                 return None;
             }
             std::hint::spin_loop();
@@ -355,30 +363,35 @@ impl Queue {
     }
 
     /// Under the consumer lock: offers the oldest message to `take`; `None` if there is
-    /// none. The small ring is read first: while puts spill, it holds the older messages.
+    /// none. It is the one whose `seq` is the number of messages got so far; producers
+    /// publish in `seq` order, so once a later one is visible, so is that one.
     fn take_locked<T>(&self, take: &mut impl FnMut(&[u8]) -> Take<T>) -> Result<Option<Take<T>>> {
         let (producers, consumers) = (&self.state.producers, &self.state.consumers);
-        // Read before the small ring: a producer sets it only after its last put there.
-        let spilling = producers.spilling.load(SeqCst) != 0;
-        let head = Cursor::load(&consumers.ring_head, Relaxed);
-        let tail = Cursor::load(&producers.ring_tail, Acquire);
-        if head != tail {
-            let front = self.ring.front(head, tail)?;
-            let taken = take(front.bytes);
-            if let Take::Consume(_) = taken {
-                front.next.store(&consumers.ring_head, SeqCst);
+        let ring_head = Cursor::load(&consumers.ring_head, Relaxed);
+        let spill_head = Cursor::load(&consumers.spill_head, Relaxed);
+        let next = ring_head.count().wrapping_add(spill_head.count());
+        let ring_tail = Cursor::load(&producers.ring_tail, Acquire);
+        if ring_head != ring_tail {
+            let front = self.ring.front(ring_head, ring_tail)?;
+            if front.seq == next {
+                let taken = take(front.bytes);
+                if let Take::Consume(_) = taken {
+                    front.next.store(&consumers.ring_head, SeqCst);
+                }
+                return Ok(Some(taken));
             }
-            return Ok(Some(taken));
         }
-        if !spilling {
-            return Ok(None);
+        let spill_tail = Cursor::load(&producers.spill_tail, Acquire);
+        if spill_head == spill_tail {
+            return match ring_head == ring_tail {
+                true => Ok(None),
+                false => Err(out_of_order(next)),
+            };
         }
-        let head = Cursor::load(&consumers.spill_head, Relaxed);
-        let tail = Cursor::load(&producers.spill_tail, Acquire);
-        if head == tail {
-            return Ok(None);
+        let front = self.spill.front(spill_head, spill_tail)?;
+        if front.seq != next {
+            return Err(out_of_order(next));
         }
-        let front = self.spill.front(head, tail)?;
         let taken = take(front.bytes);
         if let Take::Consume(_) = taken {
             front.next.store(&consumers.spill_head, SeqCst);
@@ -503,6 +516,15 @@ impl Queue {
     }
 }
 
+/// Neither ring's oldest message is the next one: the shared memory was overwritten.
+#[cold]
+fn out_of_order(next: u32) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("queue message {next} is missing: shared memory overwritten"),
+    )
+}
+
 /// A side lock held for one put or get; a holder that died left nothing to repair.
 struct Held<'a>(&'a Lock);
 
@@ -572,15 +594,16 @@ mod tests {
             q.put(&message(i, len), now()).unwrap();
         }
         assert_eq!(q.qsize(), 200);
-        assert_ne!(q.state.producers.spilling.load(SeqCst), 0);
+        assert_ne!(
+            Cursor::load(&q.state.producers.spill_tail, SeqCst).count(),
+            0
+        );
         for (i, &len) in sizes.iter().enumerate() {
             assert_eq!(q.get(now()).unwrap(), message(i, len));
-            // Puts after a drain go back to the small ring.
         }
         assert!(q.is_empty());
         assert_eq!(q.get(now()).unwrap_err().kind(), ErrorKind::Empty);
         q.put(b"again", now()).unwrap();
-        assert_eq!(q.state.producers.spilling.load(SeqCst), 0);
         assert_eq!(q.get(now()).unwrap(), b"again");
     }
 

@@ -1,8 +1,9 @@
 //! A ring of variable-length records in shared memory: the storage of a queue.
 //!
-//! A record is `[len: u64][payload, padded to 8 bytes]`, contiguous in the ring; one that
-//! would cross the end is preceded by a `PAD` header that sends the reader back to the
-//! start. Each side (the producers, the consumers) is at a [`Cursor`]: how many records
+//! A record is `[len: u64][seq: u32][unused: u32][payload, padded to 8 bytes]`,
+//! contiguous in the ring; one that would cross the end is preceded by a `PAD` header
+//! that sends the reader back to the start. `seq` is the record's place in the queue
+//! across rings (see `queue`). Each side (the producers, the consumers) is at a [`Cursor`]: how many records
 //! it has passed and its byte position, packed in one `u64`, so that a single store both
 //! moves the position and counts the record. A process killed before that store leaves
 //! nothing half-done for the others: the record it was writing is simply not there, the
@@ -21,7 +22,7 @@ const UNIT: u64 = 8;
 /// The header that sends the reader back to the start of the ring.
 const PAD: u64 = u64::MAX;
 /// Bytes of a record's header.
-const HEADER: u64 = 8;
+const HEADER: u64 = 16;
 /// The largest ring: positions wrap at 2^32 units, and a ring must hold less than half.
 pub(super) const MAX_CAPACITY: u64 = 1 << 34;
 
@@ -76,6 +77,8 @@ impl Cursor {
 
 /// The record at the front of a ring.
 pub(super) struct Front<'a> {
+    /// Its place in the queue, as given to `push`.
+    pub(super) seq: u32,
     /// Its payload, valid until the consumer cursor moves past it.
     pub(super) bytes: &'a [u8],
     /// The consumer cursor just after it.
@@ -124,10 +127,10 @@ impl Ring {
         (size <= MAX_CAPACITY).then_some(size)
     }
 
-    /// Writes `data` as the record after `tail` if it fits before `free` (the consumer
-    /// side's position, or where its freed pages end) comes round again. Returns the
-    /// producer cursor after it, to be published by the caller; `None` when full.
-    pub(super) fn push(&self, tail: Cursor, free: Cursor, data: &[u8]) -> Option<Cursor> {
+    /// Writes `data` as the record `seq` after `tail` if it fits before `free` (the
+    /// consumer side's position, or where its freed pages end) comes round again. Returns
+    /// the producer cursor after it, to be published by the caller; `None` when full.
+    pub(super) fn push(&self, tail: Cursor, free: Cursor, seq: u32, data: &[u8]) -> Option<Cursor> {
         let size = Ring::record_size(data.len())?;
         let mut offset = tail.position() % self.capacity;
         let pad = if offset + size > self.capacity {
@@ -143,6 +146,7 @@ impl Ring {
             offset = 0;
         }
         self.write_header(offset, data.len() as u64);
+        self.write_header(offset + 8, u64::from(seq));
         // SAFETY: `offset + size <= capacity`, so the payload lies inside the mapping, in
         // space no consumer reads until the caller publishes the new tail.
         unsafe {
@@ -171,6 +175,7 @@ impl Ring {
                 let bytes =
                     unsafe { std::slice::from_raw_parts(self.at(offset + HEADER), len as usize) };
                 Ok(Front {
+                    seq: self.read_header(offset + 8) as u32,
                     bytes,
                     next: head.advanced(skipped + size, 1),
                 })
@@ -207,8 +212,8 @@ impl Ring {
     }
 
     fn write_header(&self, offset: u64, value: u64) {
-        // SAFETY: headers are 8-byte aligned and `offset + HEADER <= capacity` (offsets
-        // are multiples of UNIT below a capacity that is a multiple of UNIT).
+        // SAFETY: header words are 8-byte aligned and inside the mapping: a record's
+        // header lies within its checked size, a PAD's first word before the end.
         unsafe { self.at(offset).cast::<u64>().write(value) }
     }
 
