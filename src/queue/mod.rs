@@ -53,7 +53,7 @@ const IDLE: Duration = Duration::from_micros(20);
 const DISCARD_BATCH: u64 = 1 << 20;
 /// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
 /// met without two system calls per message.
-const SPIN_CHECKS: u32 = 2000;
+const SPIN_CHECKS: u32 = 500;
 /// The largest `maxsize` (a count of messages, like the semaphore behind Python's).
 pub const MAX_SIZE: usize = i32::MAX as usize;
 
