@@ -10,6 +10,7 @@ pub mod error;
 pub mod handle;
 pub mod interrupt;
 pub mod logging;
+pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod sharedctypes;

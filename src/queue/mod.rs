@@ -35,7 +35,7 @@ use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::synchronize::{owner, Lock};
 use crate::sys::futex;
-use crate::wait::{self, Deadline};
+use crate::wait::{self, Deadline, Interrupts};
 use ring::{Cursor, Ring};
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
@@ -208,6 +208,12 @@ impl Queue {
     /// Puts one message, waiting until `deadline` for a free slot in a bounded queue
     /// (`Full`). An unbounded queue never waits.
     pub fn put(&self, message: &[u8], deadline: Deadline) -> Result<()> {
+        self.put_numbered(message, deadline).map(drop)
+    }
+
+    /// `put`, returning the message's place in the queue: the number of messages put
+    /// before it (wrapping), as [`Queue::get_noting`] reports it to the consumer.
+    pub(crate) fn put_numbered(&self, message: &[u8], deadline: Deadline) -> Result<u32> {
         if self.is_closed() {
             return Err(Error::new(
                 ErrorKind::Closed,
@@ -226,36 +232,36 @@ impl Queue {
         }
         loop {
             let put = {
-                let _held = hold(&self.producer_lock)?;
+                let _held = hold(&self.producer_lock, Interrupts::Honour)?;
                 self.put_locked(message)?
             };
-            if put {
+            if let Some(seq) = put {
                 let state = &*self.state;
                 wake(&state.producers.put_seq, &state.sleepers.consumers);
-                return Ok(());
+                return Ok(seq);
             }
             self.wait_for_slot(deadline)?;
         }
     }
 
-    /// Under the producer lock: publishes `message`, or returns false when `maxsize`
-    /// messages are in the queue.
-    fn put_locked(&self, message: &[u8]) -> Result<bool> {
+    /// Under the producer lock: publishes `message` and returns its `seq`, or `None` when
+    /// `maxsize` messages are in the queue.
+    fn put_locked(&self, message: &[u8]) -> Result<Option<u32>> {
         if self.maxsize > 0 && self.qsize() >= self.maxsize as usize {
-            return Ok(false);
+            return Ok(None);
         }
         let producers = &self.state.producers;
         let seq = self.puts();
         if let Some(tail) = self.push_ring(seq, message) {
             tail.store(&producers.ring_tail, SeqCst);
-            return Ok(true);
+            return Ok(Some(seq));
         }
         let tail = Cursor::load(&producers.spill_tail, Relaxed);
         let free = Cursor::load(&self.state.consumers.spill_free, Acquire);
         match self.spill.push(tail, free, seq, message) {
             Some(tail) => {
                 tail.store(&producers.spill_tail, SeqCst);
-                Ok(true)
+                Ok(Some(seq))
             }
             None => Err(Error::new(
                 ErrorKind::NoMemory,
@@ -312,6 +318,7 @@ impl Queue {
             &state.consumers.got_seq,
             &state.sleepers.producers,
             deadline,
+            Interrupts::Honour,
             || self.qsize() < self.maxsize as usize,
         )
         .map_err(|err| match err.kind() {
@@ -325,28 +332,62 @@ impl Queue {
 
     /// Takes the next message, waiting until `deadline` for one (`Empty`).
     pub fn get(&self, deadline: Deadline) -> Result<Vec<u8>> {
-        self.get_with(deadline, |bytes| Take::Consume(bytes.to_vec()))
+        self.get_with(deadline, Interrupts::Honour, |_, bytes| {
+            Take::Consume(bytes.to_vec())
+        })
+    }
+
+    /// `get`, calling `note(seq)` with the message's place in the queue while it is being
+    /// taken: before any other process can tell it was. A consumer killed after `note` but
+    /// before the get ends leaves the message in the queue (see [`Queue::gets`]).
+    /// With `Interrupts::Ignore`, a pending `pc_interrupt()` is left for others.
+    pub(crate) fn get_noting(
+        &self,
+        deadline: Deadline,
+        interrupts: Interrupts,
+        mut note: impl FnMut(u32),
+    ) -> Result<Vec<u8>> {
+        self.get_with(deadline, interrupts, |seq, bytes| {
+            note(seq);
+            Take::Consume(bytes.to_vec())
+        })
+    }
+
+    /// Messages ever taken (wrapping): message `seq` is gone from the queue once this
+    /// passed it.
+    pub(crate) fn gets(&self) -> u32 {
+        let consumers = &self.state.consumers;
+        Cursor::load(&consumers.ring_head, Acquire)
+            .count()
+            .wrapping_add(Cursor::load(&consumers.spill_head, Acquire).count())
     }
 
     /// Takes the next message into `buf` if it fits; otherwise leaves it in the queue and
     /// says how long it is.
     pub fn get_into(&self, buf: &mut [u8], deadline: Deadline) -> Result<Into> {
-        self.get_with(deadline, |bytes| match buf.get_mut(..bytes.len()) {
-            Some(room) => {
-                room.copy_from_slice(bytes);
-                Take::Consume(Into::Fits(bytes.len()))
+        self.get_with(deadline, Interrupts::Honour, |_, bytes| {
+            match buf.get_mut(..bytes.len()) {
+                Some(room) => {
+                    room.copy_from_slice(bytes);
+                    Take::Consume(Into::Fits(bytes.len()))
+                }
+                None => Take::Leave(Into::TooShort(bytes.len())),
             }
-            None => Take::Leave(Into::TooShort(bytes.len())),
         })
     }
 
-    fn get_with<T>(&self, deadline: Deadline, mut take: impl FnMut(&[u8]) -> Take<T>) -> Result<T> {
+    fn get_with<T>(
+        &self,
+        deadline: Deadline,
+        interrupts: Interrupts,
+        mut take: impl FnMut(u32, &[u8]) -> Take<T>,
+    ) -> Result<T> {
         loop {
             if self.is_empty() {
-                self.wait_for_message(deadline)?;
+                self.wait_for_message(deadline, interrupts)?;
             }
             let taken = {
-                let _held = hold(&self.consumer_lock)?;
+                let _held = hold(&self.consumer_lock, interrupts)?;
                 self.take_locked(&mut take)?
             };
             match taken {
@@ -365,7 +406,10 @@ impl Queue {
     /// Under the consumer lock: offers the oldest message to `take`; `None` if there is
     /// none. It is the one whose `seq` is the number of messages got so far; producers
     /// publish in `seq` order, so once a later one is visible, so is that one.
-    fn take_locked<T>(&self, take: &mut impl FnMut(&[u8]) -> Take<T>) -> Result<Option<Take<T>>> {
+    fn take_locked<T>(
+        &self,
+        take: &mut impl FnMut(u32, &[u8]) -> Take<T>,
+    ) -> Result<Option<Take<T>>> {
         let (producers, consumers) = (&self.state.producers, &self.state.consumers);
         let ring_head = Cursor::load(&consumers.ring_head, Relaxed);
         let spill_head = Cursor::load(&consumers.spill_head, Relaxed);
@@ -374,7 +418,7 @@ impl Queue {
         if ring_head != ring_tail {
             let front = self.ring.front(ring_head, ring_tail)?;
             if front.seq == next {
-                let taken = take(front.bytes);
+                let taken = take(front.seq, front.bytes);
                 if let Take::Consume(_) = taken {
                     front.next.store(&consumers.ring_head, SeqCst);
                 }
@@ -392,7 +436,7 @@ impl Queue {
         if front.seq != next {
             return Err(out_of_order(next));
         }
-        let taken = take(front.bytes);
+        let taken = take(front.seq, front.bytes);
         if let Take::Consume(_) = taken {
             front.next.store(&consumers.spill_head, SeqCst);
             let free = Cursor::load(&consumers.spill_free, Relaxed);
@@ -406,7 +450,7 @@ impl Queue {
     }
 
     /// Waits until some message may be there, or `Empty` at `deadline`.
-    fn wait_for_message(&self, deadline: Deadline) -> Result<()> {
+    fn wait_for_message(&self, deadline: Deadline, interrupts: Interrupts) -> Result<()> {
         if deadline.remaining() != Some(Duration::ZERO) {
             for _ in 0..SPIN_CHECKS {
                 std::hint::spin_loop();
@@ -420,6 +464,7 @@ impl Queue {
             &state.producers.put_seq,
             &state.sleepers.consumers,
             deadline,
+            interrupts,
             || !self.is_empty(),
         )
         .map_err(|err| match err.kind() {
@@ -510,9 +555,13 @@ impl Queue {
     /// JoinableQueue: waits until every message put was taken and marked `task_done`.
     pub fn join(&self, deadline: Deadline) -> Result<()> {
         let tasks = self.joinable_only("join")?;
-        sleep_on(&tasks.done, &self.state.sleepers.joiners, deadline, || {
-            self.puts() == tasks.done.load(SeqCst)
-        })
+        sleep_on(
+            &tasks.done,
+            &self.state.sleepers.joiners,
+            deadline,
+            Interrupts::Honour,
+            || self.puts() == tasks.done.load(SeqCst),
+        )
     }
 }
 
@@ -528,8 +577,11 @@ fn out_of_order(next: u32) -> Error {
 /// A side lock held for one put or get; a holder that died left nothing to repair.
 struct Held<'a>(&'a Lock);
 
-fn hold(lock: &Lock) -> Result<Held<'_>> {
-    lock.acquire(Deadline::Never)?;
+fn hold(lock: &Lock, interrupts: Interrupts) -> Result<Held<'_>> {
+    match interrupts {
+        Interrupts::Honour => lock.acquire(Deadline::Never)?,
+        Interrupts::Ignore => lock.acquire_uninterruptible()?,
+    };
     Ok(Held(lock))
 }
 
@@ -546,12 +598,14 @@ fn sleep_on(
     seq: &AtomicU32,
     sleepers: &AtomicU32,
     deadline: Deadline,
+    interrupts: Interrupts,
     mut ready: impl FnMut() -> bool,
 ) -> Result<()> {
     sleepers.fetch_add(1, SeqCst);
     let seen = Cell::new(0);
-    let result = wait::block_until(
+    let result = wait::block_until_with(
         deadline,
+        interrupts,
         || {
             seen.set(seq.load(SeqCst));
             Ok(ready())

@@ -104,16 +104,12 @@ impl Ring {
     /// space can be reserved without committing memory: pages cost memory only while they
     /// hold records (see [`Ring::discard`]).
     pub(super) fn new_sparse(capacity: u64, least: u64) -> Result<Ring> {
-        let mut capacity = capacity.min(MAX_CAPACITY);
-        loop {
-            match Mapping::new_sparse(capacity as usize) {
-                Ok(mapping) => return Ok(Ring { mapping, capacity }),
-                Err(err) if capacity / 2 < least => {
-                    return Err(Error::os("mmap(MAP_SHARED | MAP_NORESERVE)", err))
-                }
-                Err(_) => capacity /= 2,
-            }
-        }
+        let mapping = Mapping::new_sparse(capacity.min(MAX_CAPACITY) as usize, least as usize)
+            .map_err(|e| Error::os("mmap(MAP_SHARED | MAP_NORESERVE)", e))?;
+        Ok(Ring {
+            capacity: mapping.len() as u64,
+            mapping,
+        })
     }
 
     pub(super) fn capacity(&self) -> u64 {

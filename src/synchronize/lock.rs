@@ -299,6 +299,12 @@ impl Lock {
         Ok(depth)
     }
 
+    /// Acquires without limit, whatever interrupts come: for library threads and worker
+    /// loops, whose waits must not take the `pc_interrupt()` meant for the program's own.
+    pub(crate) fn acquire_uninterruptible(&self) -> Result<Acquired> {
+        self.acquire_restore(1)
+    }
+
     /// For a Condition wait: takes the lock again, with its depth, whatever interrupts come.
     pub(crate) fn acquire_restore(&self, depth: u32) -> Result<Acquired> {
         let me = owner::me();

@@ -26,13 +26,19 @@ impl Mapping {
         Mapping::map(len, 0)
     }
 
-    /// Maps `len` bytes of address space whose pages are allocated only when first
-    /// touched and not counted against the commit limit (`MAP_NORESERVE`): room for data
-    /// that may grow large, paid for only as it does. Give pages back with [`discard`].
+    /// Maps up to `len` bytes (halving down to `least` where the system refuses as much)
+    /// of address space whose pages are allocated only when first touched and not counted
+    /// against the commit limit (`MAP_NORESERVE`): room for data that may grow large, paid
+    /// for only as it does. Give pages back with [`discard`].
     ///
     /// [`discard`]: Mapping::discard
-    pub(crate) fn new_sparse(len: usize) -> io::Result<Mapping> {
-        Mapping::map(len, libc::MAP_NORESERVE)
+    pub(crate) fn new_sparse(mut len: usize, least: usize) -> io::Result<Mapping> {
+        loop {
+            match Mapping::map(len, libc::MAP_NORESERVE) {
+                Err(_) if len / 2 >= least => len /= 2,
+                mapped => return mapped,
+            }
+        }
     }
 
     fn map(len: usize, flags: libc::c_int) -> io::Result<Mapping> {
@@ -59,6 +65,10 @@ impl Mapping {
 
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Frees the pages wholly inside `[start, end)` for every process (`MADV_REMOVE`):

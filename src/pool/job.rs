@@ -1,0 +1,293 @@
+//! A job's results as they come in: the `AsyncResult` of `apply_async`/`map_async`, and
+//! the iterators of `imap`/`imap_unordered`.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::Tag;
+use crate::interrupt;
+use crate::wait::{Deadline, Interrupts};
+
+/// How one item of a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The task returned 0 and wrote these bytes.
+    Done(Vec<u8>),
+    /// The task returned a non-zero `code` after writing `output`.
+    Failed { code: i32, output: Vec<u8> },
+    /// The worker running it died (`exitcode`: its exit code, or minus the signal).
+    WorkerDied { pid: i32, exitcode: i32 },
+    /// The pool was terminated first.
+    Terminated,
+}
+
+impl Outcome {
+    /// The error a caller gets for item `index` of a job that did not succeed.
+    pub fn error(&self, index: usize) -> Option<Error> {
+        match self {
+            Outcome::Done(_) => None,
+            Outcome::Failed { code, output } => Some(Error::new(
+                ErrorKind::TaskFailed,
+                format!(
+                    "task {index} failed with code {code}: {:?}",
+                    String::from_utf8_lossy(output)
+                ),
+            )),
+            Outcome::WorkerDied { pid, exitcode } => Some(Error::new(
+                ErrorKind::WorkerDied,
+                format!(
+                    "task {index}: its worker (pid {pid}) died running it ({})",
+                    describe_exit(*exitcode)
+                ),
+            )),
+            Outcome::Terminated => Some(Error::new(
+                ErrorKind::Closed,
+                format!("task {index}: the pool was terminated before it ended"),
+            )),
+        }
+    }
+}
+
+fn describe_exit(exitcode: i32) -> String {
+    match exitcode {
+        code if code < 0 => format!("killed by signal {}", -code),
+        code => format!("exit code {code}"),
+    }
+}
+
+/// What runs once when a job is complete, on the pool's result thread.
+pub type Callback = Box<dyn FnOnce(&Job) + Send>;
+
+/// The results of one `apply_async`, `map_async`, `imap` or `map_array` call.
+#[repr(C)]
+pub struct Job {
+    tag: Tag,
+    id: u64,
+    state: Mutex<JobState>,
+    changed: Condvar,
+}
+
+struct JobState {
+    outcomes: Vec<Option<Outcome>>,
+    /// Indices in the order their outcomes came (for `imap_unordered`).
+    arrivals: Vec<usize>,
+    callback: Option<Callback>,
+}
+
+impl Job {
+    /// The tag value of an async result handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"asyr");
+
+    pub(super) fn new(id: u64, items: usize, callback: Option<Callback>) -> Arc<Job> {
+        Arc::new(Job {
+            tag: Tag::new(Job::TAG),
+            id,
+            state: Mutex::new(JobState {
+                outcomes: vec![None; items],
+                arrivals: Vec::with_capacity(items),
+                callback,
+            }),
+            changed: Condvar::new(),
+        })
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    pub(super) fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, JobState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the outcomes of items `first..`; items already settled keep theirs.
+    pub(super) fn settle(&self, first: usize, outcomes: impl IntoIterator<Item = Outcome>) {
+        let mut state = self.lock();
+        for (index, outcome) in (first..).zip(outcomes) {
+            if let Some(slot @ None) = state.outcomes.get_mut(index) {
+                *slot = Some(outcome);
+                state.arrivals.push(index);
+            }
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// Settles every item not settled yet with `outcome`.
+    pub(super) fn settle_rest(&self, outcome: &Outcome) {
+        let n = self.lock().outcomes.len();
+        self.settle(0, std::iter::repeat(outcome.clone()).take(n))
+    }
+
+    /// Once the job is complete: its callback, for the result thread to run (once).
+    pub(super) fn take_callback_if_complete(&self) -> Option<Callback> {
+        let mut state = self.lock();
+        match state.arrivals.len() == state.outcomes.len() {
+            true => state.callback.take(),
+            false => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().outcomes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_ready(&self) -> bool {
+        let state = self.lock();
+        state.arrivals.len() == state.outcomes.len()
+    }
+
+    /// Whether every item succeeded; `WrongState` before the job is ready.
+    pub fn successful(&self) -> Result<bool> {
+        let state = self.lock();
+        if state.arrivals.len() != state.outcomes.len() {
+            return Err(Error::wrong_state("the result is not ready"));
+        }
+        Ok(state
+            .outcomes
+            .iter()
+            .all(|o| matches!(o, Some(Outcome::Done(_)))))
+    }
+
+    /// Waits until the job is ready (`Timeout` at `deadline`).
+    pub fn wait(&self, deadline: Deadline) -> Result<()> {
+        self.wait_with(deadline, Interrupts::Honour)
+    }
+
+    pub(super) fn wait_with(&self, deadline: Deadline, interrupts: Interrupts) -> Result<()> {
+        self.wait_for(deadline, interrupts, |s| {
+            s.arrivals.len() == s.outcomes.len()
+        })
+        .map(drop)
+    }
+
+    /// Waits until ready, then calls `f` with every outcome in order. The first item
+    /// that did not succeed is the error instead.
+    pub fn with_outcomes<T>(
+        &self,
+        deadline: Deadline,
+        f: impl FnOnce(&[Outcome]) -> T,
+    ) -> Result<T> {
+        let state = self.wait_for(deadline, Interrupts::Honour, |s| {
+            s.arrivals.len() == s.outcomes.len()
+        })?;
+        let outcomes: Vec<&Outcome> = state.outcomes.iter().flatten().collect();
+        if let Some(err) = outcomes.iter().enumerate().find_map(|(i, o)| o.error(i)) {
+            return Err(err);
+        }
+        let owned: Vec<Outcome> = outcomes.into_iter().cloned().collect();
+        Ok(f(&owned))
+    }
+
+    /// For a callback, on a complete job: every outcome, in order.
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        self.lock().outcomes.iter().flatten().cloned().collect()
+    }
+
+    /// The `n`-th item to arrive (`ordered`: item `n`) and its index, waiting until
+    /// `deadline`.
+    fn nth(&self, n: usize, ordered: bool, deadline: Deadline) -> Result<(usize, Outcome)> {
+        let state = self.wait_for(deadline, Interrupts::Honour, |s| match ordered {
+            true => s.outcomes.get(n).map_or(true, Option::is_some),
+            false => s.arrivals.len() > n || n >= s.outcomes.len(),
+        })?;
+        let index = match ordered {
+            true => n,
+            false => *state.arrivals.get(n).ok_or_else(stop)?,
+        };
+        let outcome = state.outcomes.get(index).and_then(Clone::clone);
+        Ok((index, outcome.ok_or_else(stop)?))
+    }
+
+    /// Waits until `ready(state)`, honouring the deadline and `pc_interrupt()`.
+    fn wait_for(
+        &self,
+        deadline: Deadline,
+        interrupts: Interrupts,
+        mut ready: impl FnMut(&JobState) -> bool,
+    ) -> Result<MutexGuard<'_, JobState>> {
+        let mut state = self.lock();
+        loop {
+            if ready(&state) {
+                return Ok(state);
+            }
+            let slice = match deadline.remaining() {
+                Some(left) if left.is_zero() => {
+                    return Err(Error::new(ErrorKind::Timeout, "the result is not ready"))
+                }
+                Some(left) => left.min(SLICE),
+                None => SLICE,
+            };
+            if interrupts == Interrupts::Honour && interrupt::take() {
+                return Err(Error::new(
+                    ErrorKind::Interrupted,
+                    "interrupted by pc_interrupt()",
+                ));
+            }
+            state = self
+                .changed
+                .wait_timeout(state, slice)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// Longest single sleep of a waiter, so that `pc_interrupt()` is seen in time.
+const SLICE: Duration = Duration::from_millis(50);
+
+#[cold]
+fn stop() -> Error {
+    Error::new(ErrorKind::Stop, "no more results")
+}
+
+/// The iterator of `imap` (in order) or `imap_unordered` (as results come).
+#[repr(C)]
+pub struct ResultIter {
+    tag: Tag,
+    job: Arc<Job>,
+    ordered: bool,
+    next: Mutex<usize>,
+}
+
+impl ResultIter {
+    /// The tag value of an iterator handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"iter");
+
+    pub(super) fn new(job: Arc<Job>, ordered: bool) -> Arc<ResultIter> {
+        Arc::new(ResultIter {
+            tag: Tag::new(ResultIter::TAG),
+            job,
+            ordered,
+            next: Mutex::new(0),
+        })
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// The next result, waiting until `deadline` (`Timeout`); `Stop` after the last. An
+    /// item that failed is its error, and the iterator moves past it.
+    pub fn next(&self, deadline: Deadline) -> Result<Vec<u8>> {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let n = *next;
+        if n >= self.job.len() {
+            return Err(stop());
+        }
+        let (index, outcome) = self.job.nth(n, self.ordered, deadline)?;
+        *next = n + 1;
+        match outcome {
+            Outcome::Done(bytes) => Ok(bytes),
+            failed => Err(failed.error(index).expect("not Done")),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The messages between a pool and its workers, on the pool's two queues.
+//!
+//! Tasks (parent → workers): `Stop`, a chunk of byte items for a task function, or a
+//! chunk of array elements for an element function (the arrays are in the pool's shared
+//! arena). Results (workers → parent): one per chunk, naming the task message it answers
+//! by its place in the task queue; and notices the parent sends its own result thread.
+//! Integers are native-endian: both ends are the same program on the same machine.
+
+use crate::error::{Error, ErrorKind, Result};
+
+const STOP: u8 = 0;
+const ITEMS: u8 = 1;
+const ELEMENTS: u8 = 2;
+const RESULTS: u8 = 3;
+const NOTICE: u8 = 4;
+
+/// A task message, as a worker reads it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Task<'a> {
+    Stop,
+    /// Run `function` on each item; the first is item `first` of job `job`.
+    Items {
+        job: u64,
+        first: u64,
+        function: usize,
+        items: Vec<&'a [u8]>,
+    },
+    /// Run `function(in, out, context)` on elements `[start, start + count)` of the
+    /// arrays at arena offsets `input`/`output`.
+    Elements {
+        job: u64,
+        chunk: u64,
+        function: usize,
+        context: usize,
+        input: u64,
+        in_size: u64,
+        output: u64,
+        out_size: u64,
+        start: u64,
+        count: u64,
+    },
+}
+
+/// One item's result: the task's return code (0: success) and the bytes it wrote.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ItemResult<'a> {
+    pub(super) code: i32,
+    pub(super) output: &'a [u8],
+}
+
+/// A message on the result queue, as the parent's result thread reads it.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Reply<'a> {
+    /// The results of the task message `seq`: items `first..` of job `job`.
+    Results {
+        seq: u32,
+        job: u64,
+        first: u64,
+        items: Vec<ItemResult<'a>>,
+    },
+    /// From the parent itself: job `job` (0: none) needs the result thread's attention.
+    Notice { job: u64 },
+}
+
+pub(super) fn stop() -> Vec<u8> {
+    vec![STOP]
+}
+
+pub(super) fn items(job: u64, first: u64, function: usize, items: &[&[u8]]) -> Vec<u8> {
+    let size = 1 + 8 * 4 + items.iter().map(|i| 8 + i.len()).sum::<usize>();
+    let mut m = Vec::with_capacity(size);
+    m.push(ITEMS);
+    for word in [job, first, function as u64, items.len() as u64] {
+        m.extend_from_slice(&word.to_ne_bytes());
+    }
+    for item in items {
+        m.extend_from_slice(&(item.len() as u64).to_ne_bytes());
+        m.extend_from_slice(item);
+    }
+    m
+}
+
+/// An `Elements` task message (see [`Task::Elements`] for the fields, in order).
+pub(super) fn elements(fields: [u64; 10]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(1 + 8 * fields.len());
+    m.push(ELEMENTS);
+    for word in fields {
+        m.extend_from_slice(&word.to_ne_bytes());
+    }
+    m
+}
+
+/// A `Results` reply, built item by item with [`push_result`].
+pub(super) fn results(seq: u32, job: u64, first: u64, count: usize) -> Vec<u8> {
+    let mut m = Vec::with_capacity(1 + 4 + 8 * 3 + count * 12);
+    m.push(RESULTS);
+    m.extend_from_slice(&seq.to_ne_bytes());
+    for word in [job, first, count as u64] {
+        m.extend_from_slice(&word.to_ne_bytes());
+    }
+    m
+}
+
+pub(super) fn push_result(reply: &mut Vec<u8>, code: i32, output: &[u8]) {
+    reply.extend_from_slice(&code.to_ne_bytes());
+    reply.extend_from_slice(&(output.len() as u64).to_ne_bytes());
+    reply.extend_from_slice(output);
+}
+
+pub(super) fn notice(job: u64) -> Vec<u8> {
+    let mut m = vec![NOTICE];
+    m.extend_from_slice(&job.to_ne_bytes());
+    m
+}
+
+pub(super) fn read_task(message: &[u8]) -> Result<Task<'_>> {
+    let mut r = Reader(message);
+    match r.u8()? {
+        STOP => Ok(Task::Stop),
+        ITEMS => {
+            let (job, first, function, count) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+            let items = (0..count)
+                .map(|_| {
+                    let len = r.u64()?;
+                    r.bytes(len)
+                })
+                .collect::<Result<_>>()?;
+            Ok(Task::Items {
+                job,
+                first,
+                function: function as usize,
+                items,
+            })
+        }
+        ELEMENTS => {
+            let mut f = [0u64; 10];
+            for word in &mut f {
+                *word = r.u64()?;
+            }
+            Ok(Task::Elements {
+                job: f[0],
+                chunk: f[1],
+                function: f[2] as usize,
+                context: f[3] as usize,
+                input: f[4],
+                in_size: f[5],
+                output: f[6],
+                out_size: f[7],
+                start: f[8],
+                count: f[9],
+            })
+        }
+        kind => Err(malformed(kind)),
+    }
+}
+
+pub(super) fn read_reply(message: &[u8]) -> Result<Reply<'_>> {
+    let mut r = Reader(message);
+    match r.u8()? {
+        RESULTS => {
+            let (seq, job, first, count) = (r.u32()?, r.u64()?, r.u64()?, r.u64()?);
+            let items = (0..count)
+                .map(|_| {
+                    let code = r.u32()? as i32;
+                    let len = r.u64()?;
+                    Ok(ItemResult {
+                        code,
+                        output: r.bytes(len)?,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            Ok(Reply::Results {
+                seq,
+                job,
+                first,
+                items,
+            })
+        }
+        NOTICE => Ok(Reply::Notice { job: r.u64()? }),
+        kind => Err(malformed(kind)),
+    }
+}
+
+#[cold]
+fn malformed(what: impl std::fmt::Debug) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("malformed pool message ({what:?})"),
+    )
+}
+
+/// Reads fields from the front of a message; a short message is `Protocol`.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, len: u64) -> Result<&'a [u8]> {
+        let len = usize::try_from(len).map_err(|_| malformed("length"))?;
+        if len > self.0.len() {
+            return Err(malformed("truncated"));
+        }
+        let (head, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        Ok(self.bytes(N as u64)?.try_into().expect("N bytes"))
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_ne_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_ne_bytes(self.array()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        assert_eq!(read_task(&stop()).unwrap(), Task::Stop);
+        let m = items(7, 3, 0x1234, &[b"ab", b"", b"xyz"]);
+        assert_eq!(
+            read_task(&m).unwrap(),
+            Task::Items {
+                job: 7,
+                first: 3,
+                function: 0x1234,
+                items: vec![b"ab", b"", b"xyz"]
+            }
+        );
+        assert!(read_task(&m[..m.len() - 1]).is_err());
+        let mut r = results(9, 7, 3, 2);
+        push_result(&mut r, 0, b"ok");
+        push_result(&mut r, -2, b"");
+        assert_eq!(
+            read_reply(&r).unwrap(),
+            Reply::Results {
+                seq: 9,
+                job: 7,
+                first: 3,
+                items: vec![
+                    ItemResult {
+                        code: 0,
+                        output: b"ok"
+                    },
+                    ItemResult {
+                        code: -2,
+                        output: b""
+                    }
+                ]
+            }
+        );
+        assert_eq!(read_reply(&notice(5)).unwrap(), Reply::Notice { job: 5 });
+        assert!(read_reply(&[]).is_err());
+        assert!(read_task(&[9]).is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! What a pool's worker process runs: take a task message, run it, put its results.
+//!
+//! Before a task message is taken out of the queue, the worker writes its place in the
+//! queue into its slot of shared memory (under the queue's consumer lock, see
+//! `Queue::get_noting`), and clears the slot once the results are in the result queue.
+//! So whenever a worker dies, the pool knows exactly which task it had taken and not
+//! answered, if any.
+
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+
+use super::wire::{self, Task};
+use crate::queue::Queue;
+use crate::shared_memory::{Shared, ShmSafe};
+use crate::sys::shm::Mapping;
+use crate::wait::{Deadline, Interrupts};
+
+/// A task function: reads `len` bytes at `arg`, writes its result to `output`, returns 0
+/// on success.
+pub type TaskFn = extern "C" fn(arg: *const c_void, len: usize, output: *mut TaskOutput) -> c_int;
+/// An element function of `map_array`: reads one input element, writes one output
+/// element, returns 0 on success.
+pub type ElementFn =
+    extern "C" fn(input: *const c_void, output: *mut c_void, context: *mut c_void) -> c_int;
+/// Runs once in each worker before its first task.
+pub type InitFn = extern "C" fn(arg: *mut c_void);
+
+/// The most workers a pool has.
+pub const MAX_WORKERS: usize = 1024;
+
+/// A worker's exit code when its queues fail (the pool then fails its task, if any).
+const EXIT_BROKEN: i32 = 70;
+
+/// Slot contents: a task message taken (flag) and its place in the task queue.
+const TAKEN: u64 = 1 << 32;
+
+/// Where each worker notes the task message it has taken; 0 when it has none.
+#[repr(C)]
+pub(super) struct Slots {
+    taken: [AtomicU64; MAX_WORKERS],
+}
+
+// SAFETY: atomics only, valid when zero.
+unsafe impl ShmSafe for Slots {}
+
+impl Slots {
+    pub(super) fn new() -> crate::Result<Shared<Slots>> {
+        Shared::new(Slots {
+            taken: std::array::from_fn(|_| AtomicU64::new(0)),
+        })
+    }
+
+    /// Clears `slot` and returns the place of the task message its worker had taken.
+    pub(super) fn take(&self, slot: usize) -> Option<u32> {
+        let taken = self.taken[slot].swap(0, SeqCst);
+        (taken & TAKEN != 0).then_some(taken as u32)
+    }
+}
+
+/// A task's result as it writes it (`pc_buffer` in C).
+#[repr(C)]
+pub struct TaskOutput {
+    magic: u32,
+    bytes: Vec<u8>,
+}
+
+impl TaskOutput {
+    const MAGIC: u32 = u32::from_be_bytes(*b"tout");
+
+    fn new() -> TaskOutput {
+        TaskOutput {
+            magic: TaskOutput::MAGIC,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// The output behind a pointer a task was given; `None` for anything else.
+    ///
+    /// # Safety
+    /// `ptr` is NULL or points to readable memory at least as large as a `TaskOutput`.
+    pub unsafe fn from_ptr<'a>(ptr: *mut TaskOutput) -> Option<&'a mut TaskOutput> {
+        // SAFETY: the caller's contract; the magic tells ours from other memory.
+        unsafe { ptr.as_mut() }.filter(|out| out.magic == TaskOutput::MAGIC)
+    }
+
+    /// Appends to the result.
+    pub fn write(&mut self, data: &[u8]) {
+        self.bytes.extend_from_slice(data);
+    }
+}
+
+/// Shared memory for `map_array`: inputs and outputs cross between processes here once.
+pub(super) struct Arena {
+    mapping: Mapping,
+}
+
+impl Arena {
+    pub(super) fn new(len: usize) -> crate::Result<Arena> {
+        let mapping = Mapping::new_sparse(len, 1 << 20)
+            .map_err(|e| crate::Error::os("mmap(MAP_SHARED | MAP_NORESERVE)", e))?;
+        Ok(Arena { mapping })
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.mapping.len()
+    }
+
+    /// `len` bytes at `offset`, if they lie inside the arena.
+    pub(super) fn range(&self, offset: u64, len: u64) -> Option<*mut u8> {
+        let end = offset.checked_add(len)?;
+        (end <= self.len() as u64)
+            // SAFETY: the range lies inside the mapping.
+            .then(|| unsafe { self.mapping.as_ptr().add(offset as usize) })
+    }
+
+    /// Gives the pages of `[0, len)` back.
+    pub(super) fn clear(&self, len: usize) {
+        self.mapping.discard(0, len);
+    }
+}
+
+/// What a worker needs, taken from the pool before the fork.
+#[derive(Clone)]
+pub(super) struct Context {
+    pub(super) tasks: Arc<Queue>,
+    pub(super) results: Arc<Queue>,
+    pub(super) slots: Arc<Shared<Slots>>,
+    pub(super) arena: Arc<Arena>,
+    pub(super) initializer: Option<(InitFn, usize)>,
+    pub(super) max_tasks: usize,
+}
+
+/// The worker process's main loop; returns its exit code.
+pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
+    if let Some((init, arg)) = ctx.initializer {
+        init(arg as *mut c_void);
+    }
+    let taken = &ctx.slots.taken[slot];
+    let mut tasks_run = 0;
+    while ctx.max_tasks == 0 || tasks_run < ctx.max_tasks {
+        let mut seq = 0;
+        let message = ctx
+            .tasks
+            .get_noting(Deadline::Never, Interrupts::Ignore, |place| {
+                seq = place;
+                taken.store(TAKEN | u64::from(place), SeqCst)
+            });
+        let Ok(message) = message else {
+            return EXIT_BROKEN;
+        };
+        let reply = match wire::read_task(&message) {
+            Ok(Task::Stop) => return 0,
+            Ok(task) => answer(ctx, seq, task),
+            Err(_) => return EXIT_BROKEN,
+        };
+        if ctx.results.put(&reply, Deadline::Never).is_err() {
+            return EXIT_BROKEN;
+        }
+        taken.store(0, SeqCst);
+        tasks_run += 1;
+    }
+    0
+}
+
+/// Runs a task message and returns its `Results` reply.
+fn answer(ctx: &Context, seq: u32, task: Task<'_>) -> Vec<u8> {
+    match task {
+        Task::Stop => unreachable!("handled by the caller"),
+        Task::Items {
+            job,
+            first,
+            function,
+            items,
+        } => {
+            // SAFETY: the pool put the address of a `TaskFn` of this very program (the
+            // worker is a fork of the process that made the message).
+            let function: TaskFn = unsafe { std::mem::transmute::<usize, TaskFn>(function) };
+            let mut reply = wire::results(seq, job, first, items.len());
+            for item in items {
+                let mut output = TaskOutput::new();
+                let code = function(item.as_ptr().cast(), item.len(), &mut output);
+                wire::push_result(&mut reply, code, &output.bytes);
+            }
+            reply
+        }
+        Task::Elements {
+            job,
+            chunk,
+            function,
+            context,
+            input,
+            in_size,
+            output,
+            out_size,
+            start,
+            count,
+        } => {
+            // SAFETY: as above, the address of an `ElementFn` of this program.
+            let function: ElementFn = unsafe { std::mem::transmute::<usize, ElementFn>(function) };
+            let mut reply = wire::results(seq, job, chunk, 1);
+            let (code, detail) = (start..start + count)
+                .find_map(|i| {
+                    let input = ctx.arena.range(input + i * in_size, in_size);
+                    let output = ctx.arena.range(output + i * out_size, out_size);
+                    let (Some(input), Some(output)) = (input, output) else {
+                        return Some((-1, format!("element {i} lies outside the arena")));
+                    };
+                    let code = function(input.cast(), output.cast(), context as *mut c_void);
+                    (code != 0).then(|| (code, format!("element {i}")))
+                })
+                .unwrap_or((0, String::new()));
+            wire::push_result(&mut reply, code, detail.as_bytes());
+            reply
+        }
+    }
+}
