@@ -66,6 +66,11 @@
 #define PC_LOG_CRITICAL 50
 
 /**
+ * The most worker processes of a pool.
+ */
+#define PC_POOL_MAX_PROCESSES 1024
+
+/**
  * The largest `maxsize` of a queue.
  */
 #define PC_QUEUE_MAX_SIZE 2147483647
@@ -206,9 +211,19 @@ typedef enum {
 typedef struct pc_array pc_array;
 
 /**
+ * The result of `pc_pool_apply_async` or `pc_pool_map_async` (Python's `AsyncResult`).
+ */
+typedef struct pc_async_result pc_async_result;
+
+/**
  * A `Barrier` (Python 3), shared between processes.
  */
 typedef struct pc_barrier pc_barrier;
+
+/**
+ * Where a task writes its result (`pc_buffer_write`); valid during the task only.
+ */
+typedef struct pc_buffer pc_buffer;
 
 /**
  * A `Condition` on a Lock or RLock, shared between processes.
@@ -226,6 +241,11 @@ typedef struct pc_connection pc_connection;
 typedef struct pc_event pc_event;
 
 /**
+ * The iterator of `pc_pool_imap` or `pc_pool_imap_unordered`.
+ */
+typedef struct pc_iter pc_iter;
+
+/**
  * A listening socket (Python's `multiprocessing.connection.Listener`).
  */
 typedef struct pc_listener pc_listener;
@@ -234,6 +254,11 @@ typedef struct pc_listener pc_listener;
  * A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
  */
 typedef struct pc_lock pc_lock;
+
+/**
+ * A pool of worker processes (Python's `Pool`).
+ */
+typedef struct pc_pool pc_pool;
 
 /**
  * A process object (Python's `Process`): a child that runs a target function.
@@ -297,6 +322,62 @@ typedef struct {
  * threads included), in the process that logs (children included).
  */
 typedef void (*pc_log_handler)(void *ctx, int level, const char *process_name, const char *line);
+
+/**
+ * Runs once in each worker, with `initarg`, before its first task.
+ */
+typedef void (*pc_init_fn)(void *initarg);
+
+/**
+ * How `pc_pool_new` makes a pool; all zero is the default.
+ */
+typedef struct {
+    /**
+     * Worker processes; 0: the CPU count.
+     */
+    size_t processes;
+    /**
+     * Runs in each worker before its first task (NULL: none).
+     */
+    pc_init_fn initializer;
+    /**
+     * The initializer's argument.
+     */
+    void *initarg;
+    /**
+     * A worker is replaced by a fresh one after this many tasks (chunks); 0: never.
+     */
+    size_t max_tasks_per_child;
+} pc_pool_options;
+
+/**
+ * A task: reads the `len` bytes at `arg`, appends its result to `result` with
+ * `pc_buffer_write`, and returns 0 on success; any other value fails the task
+ * (`PC_ERR_TASK_FAILED`, with the value and what it wrote in `pc_last_error`).
+ */
+typedef int (*pc_task_fn)(const void *arg, size_t len, pc_buffer *result);
+
+/**
+ * Called once when an async result is ready, on the pool's result thread, with its
+ * status (`PC_OK`, or the first failure's status with its message in `pc_last_error`)
+ * and its results in order (`count` of them; a failed item's are empty). `results` is
+ * valid during the call only.
+ */
+typedef void (*pc_callback_fn)(void *ctx, pc_status status, const pc_bytes *results, size_t count);
+
+/**
+ * A borrowed input: `len` bytes at `data`.
+ */
+typedef struct {
+    const void *data;
+    size_t len;
+} pc_slice;
+
+/**
+ * An element function for `pc_pool_map_array`: reads one input element at `in`, writes
+ * one output element at `out`, returns 0 on success.
+ */
+typedef int (*pc_elem_fn)(const void *input, void *output, void *ctx);
 
 /**
  * What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
@@ -549,6 +630,181 @@ bool pc_logging_enabled(void);
  * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or non-UTF-8 `message`.
  */
 pc_status pc_log(int level, const char *message);
+
+/**
+ * Appends `len` bytes at `data` to a task's result. Only valid inside the task that got
+ * `b`.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or foreign `b`, or a NULL `data`
+ * with a non-zero `len`.
+ */
+pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
+
+/**
+ * Starts a pool: `opts->processes` worker processes (0, or `opts` NULL: the CPU count),
+ * each running `opts->initializer(opts->initarg)` first if set. The workers are daemonic
+ * children: they end with the pool, and with this process if it is killed. `*out` is a
+ * new handle owned by the caller (`pc_pool_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or more than
+ * `PC_POOL_MAX_PROCESSES` processes; `PC_ERR_WRONG_STATE` in a daemonic process;
+ * `PC_ERR_OS` if a worker or the pool's thread could not be started.
+ */
+pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
+
+/**
+ * Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in
+ * `*result` (release it with `pc_bytes_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in
+ * `pc_last_error`); `PC_ERR_WORKER_DIED` if its worker died running it;
+ * `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED`
+ * after `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process
+ * than the pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`, a NULL `fn` or
+ * `result`, or a NULL `arg` with a non-zero `len`.
+ */
+pc_status pc_pool_apply(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, pc_bytes *result);
+
+/**
+ * Runs `fn` on a copy of the `len` bytes at `arg` in a worker; `*out` is the result, a
+ * new handle owned by the caller (`pc_async_result_free`). `cb` (if not NULL) is called
+ * with `ctx` once the result is ready.
+ *
+ * Returns `PC_OK`, or as `pc_pool_apply` before the task ran.
+ */
+pc_status pc_pool_apply_async(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, pc_callback_fn cb, void *ctx, pc_async_result **out);
+
+/**
+ * Runs `fn` on each of the `n` items in the workers, `chunksize` items per task message
+ * (0: Python's rule, about four per worker), and waits: `results[i]` is item `i`'s result
+ * (release each with `pc_bytes_free`). A failing task does not stop the others; the
+ * first failure is then the status and `results` is left as it was.
+ *
+ * Returns `PC_OK`, or as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for a NULL
+ * `items` or `results` with a non-zero `n`.
+ */
+pc_status pc_pool_map(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_bytes *results);
+
+/**
+ * `pc_pool_map` without waiting: `*out` is a new handle (`pc_async_result_free`) whose
+ * `pc_async_result_get` takes `n` results. The items are copied before this returns.
+ * `cb` (if not NULL) is called with `ctx` once every item ended (with `count` 0 at once
+ * for `n` 0).
+ */
+pc_status pc_pool_map_async(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_callback_fn cb, void *ctx, pc_async_result **out);
+
+/**
+ * Runs `fn` on each item as `pc_pool_map_async` (`chunksize` 0: 1), and returns an
+ * iterator over the results in order (`pc_iter_next`); `*out` is a new handle
+ * (`pc_iter_free`).
+ */
+pc_status pc_pool_imap(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
+
+/**
+ * As `pc_pool_imap`, with the results in the order they end.
+ */
+pc_status pc_pool_imap_unordered(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
+
+/**
+ * The next result into `*out` (`pc_bytes_free`), waiting at most `timeout` seconds
+ * (negative: without limit). A failed item is its error, and the iterator moves on.
+ *
+ * Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`
+ * or `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was
+ * terminated; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `it`
+ * or `out`, or a NaN timeout.
+ */
+pc_status pc_iter_next(pc_iter *it, double timeout, pc_bytes *out);
+
+/**
+ * Releases an iterator (its tasks still run). NULL is a no-op.
+ */
+void pc_iter_free(pc_iter *it);
+
+/**
+ * `out[i] = fn(in[i])` for `n` elements of `in_size` and `out_size` bytes, `chunksize`
+ * elements per task (0: Python's rule), in the workers, and waits. The inputs are copied
+ * into the pool's shared memory once and the outputs out of it once: no per-item copy or
+ * message. `ctx` is passed to every call as is: it must point to memory the workers see
+ * (made before the pool, or shared). `out` is written only if every element succeeded.
+ *
+ * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the failing element and its code in
+ * `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the arrays exceed the
+ * pool's shared memory; otherwise as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for
+ * NULL `in`/`out` with a non-zero `n`, or sizes whose product overflows.
+ */
+pc_status pc_pool_map_array(pc_pool *p, pc_elem_fn fn, void *ctx, const void *in, size_t in_size, void *out, size_t out_size, size_t n, size_t chunksize);
+
+/**
+ * No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits
+ * for that). Closing twice is harmless.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process; `PC_ERR_INVALID_ARGUMENT`
+ * for a NULL or invalid `p`.
+ */
+pc_status pc_pool_close(pc_pool *p);
+
+/**
+ * Stops at once: kills the workers, fails every unfinished result with `PC_ERR_CLOSED`
+ * (running their callbacks), and waits for the workers to be reaped.
+ *
+ * Returns as `pc_pool_close`.
+ */
+pc_status pc_pool_terminate(pc_pool *p);
+
+/**
+ * Waits until the workers ended: after `pc_pool_close`, once every task is done.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_pool_close`/`pc_pool_terminate` or in
+ * another process; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+ */
+pc_status pc_pool_join(pc_pool *p);
+
+/**
+ * Releases the pool; a pool still running is terminated first. Results and iterators
+ * stay valid (unfinished ones return `PC_ERR_CLOSED`). NULL is a no-op.
+ */
+void pc_pool_free(pc_pool *p);
+
+/**
+ * Waits at most `timeout` seconds (negative: without limit) for the result, then copies
+ * its `count` results (1 for `apply_async`, `n` for `map_async`) into `results` (release
+ * each with `pc_bytes_free`). May be called again.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`/`PC_ERR_WORKER_DIED` (the first
+ * failure; `results` untouched); `PC_ERR_CLOSED` if the pool was terminated first;
+ * `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `r`, a NaN
+ * timeout, a `count` other than the number of results, or a NULL `results` with a
+ * non-zero `count`.
+ */
+pc_status pc_async_result_get(pc_async_result *r, double timeout, pc_bytes *results, size_t count);
+
+/**
+ * Waits at most `timeout` seconds (negative: without limit) until the result is ready.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for
+ * a NULL or invalid `r` or a NaN timeout.
+ */
+pc_status pc_async_result_wait(pc_async_result *r, double timeout);
+
+/**
+ * Whether the result is ready; false for a NULL or invalid `r` (see `pc_last_error`).
+ */
+bool pc_async_result_ready(pc_async_result *r);
+
+/**
+ * Stores in `*out` whether every task of the ready result succeeded.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready; `PC_ERR_INVALID_ARGUMENT`
+ * for a NULL or invalid `r` or `out`.
+ */
+pc_status pc_async_result_successful(pc_async_result *r, bool *out);
+
+/**
+ * Releases a result, ready or not (its tasks still run, its callback still comes).
+ * NULL is a no-op.
+ */
+void pc_async_result_free(pc_async_result *r);
 
 /**
  * Creates a process object that will run `target(arg)` in a child (Python's

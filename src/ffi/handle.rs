@@ -169,6 +169,12 @@ pub(crate) fn borrowed_ptr<H: Handle>(object: &H::Target) -> *mut H {
     (object as *const H::Target).cast_mut().cast()
 }
 
+/// An optional input struct: `None` when the caller passed NULL.
+pub(crate) fn in_opt<'a, T>(ptr: *const T) -> Option<&'a T> {
+    // SAFETY: a non-NULL pointer is a readable T, by the caller's contract.
+    (!ptr.is_null()).then(|| unsafe { &*ptr })
+}
+
 /// An optional out-parameter: `None` when the caller passed NULL.
 pub(crate) fn out_opt<'a, T>(ptr: *mut T) -> Option<&'a mut MaybeUninit<T>> {
     // SAFETY: a non-NULL pointer is writable storage for a T, by the caller's contract.

@@ -12,6 +12,7 @@ mod boundary;
 pub mod connection;
 pub mod library;
 pub mod logging;
+pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod sharedctypes;

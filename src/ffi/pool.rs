@@ -1,0 +1,545 @@
+//! Pools: `pc_pool_*`, their async results (`pc_async_result_*`), iterators
+//! (`pc_iter_*`) and task results (`pc_buffer_write`).
+//!
+//! Tasks are C functions over bytes. The workers are forks of the process that made the
+//! pool, so function pointers, and pointers to data that existed when the pool was made,
+//! are valid in them. Only that process may use the pool.
+
+use std::ffi::{c_int, c_void};
+
+use super::handle::{self, UserData};
+use super::library::pc_bytes;
+use super::status::{pc_status, set_last_error};
+use crate::error::{Error, Result};
+use crate::pool::{
+    Callback, ElementFn, InitFn, Job, Options, Outcome, Pool, ResultIter, TaskFn, TaskOutput,
+};
+use crate::wait::Deadline;
+
+/// A pool of worker processes (Python's `Pool`).
+#[allow(non_camel_case_types)]
+pub struct pc_pool {
+    _private: [u8; 0],
+}
+impl_handle!(pc_pool => Pool);
+
+/// The result of `pc_pool_apply_async` or `pc_pool_map_async` (Python's `AsyncResult`).
+#[allow(non_camel_case_types)]
+pub struct pc_async_result {
+    _private: [u8; 0],
+}
+impl_handle!(pc_async_result => Job);
+
+/// The iterator of `pc_pool_imap` or `pc_pool_imap_unordered`.
+#[allow(non_camel_case_types)]
+pub struct pc_iter {
+    _private: [u8; 0],
+}
+impl_handle!(pc_iter => ResultIter);
+
+/// Where a task writes its result (`pc_buffer_write`); valid during the task only.
+#[allow(non_camel_case_types)]
+pub struct pc_buffer {
+    _private: [u8; 0],
+}
+
+/// A task: reads the `len` bytes at `arg`, appends its result to `result` with
+/// `pc_buffer_write`, and returns 0 on success; any other value fails the task
+/// (`PC_ERR_TASK_FAILED`, with the value and what it wrote in `pc_last_error`).
+#[allow(non_camel_case_types)]
+pub type pc_task_fn =
+    Option<extern "C" fn(arg: *const c_void, len: usize, result: *mut pc_buffer) -> c_int>;
+
+/// An element function for `pc_pool_map_array`: reads one input element at `in`, writes
+/// one output element at `out`, returns 0 on success.
+#[allow(non_camel_case_types)]
+pub type pc_elem_fn =
+    Option<extern "C" fn(input: *const c_void, output: *mut c_void, ctx: *mut c_void) -> c_int>;
+
+/// Runs once in each worker, with `initarg`, before its first task.
+#[allow(non_camel_case_types)]
+pub type pc_init_fn = Option<extern "C" fn(initarg: *mut c_void)>;
+
+/// Called once when an async result is ready, on the pool's result thread, with its
+/// status (`PC_OK`, or the first failure's status with its message in `pc_last_error`)
+/// and its results in order (`count` of them; a failed item's are empty). `results` is
+/// valid during the call only.
+#[allow(non_camel_case_types)]
+pub type pc_callback_fn = Option<
+    extern "C" fn(ctx: *mut c_void, status: pc_status, results: *const pc_bytes, count: usize),
+>;
+
+/// A borrowed input: `len` bytes at `data`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct pc_slice {
+    pub data: *const c_void,
+    pub len: usize,
+}
+
+/// How `pc_pool_new` makes a pool; all zero is the default.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct pc_pool_options {
+    /// Worker processes; 0: the CPU count.
+    pub processes: usize,
+    /// Runs in each worker before its first task (NULL: none).
+    pub initializer: pc_init_fn,
+    /// The initializer's argument.
+    pub initarg: *mut c_void,
+    /// A worker is replaced by a fresh one after this many tasks (chunks); 0: never.
+    pub max_tasks_per_child: usize,
+}
+
+/// The most worker processes of a pool.
+pub const PC_POOL_MAX_PROCESSES: usize = 1024;
+
+fn task_fn(f: pc_task_fn) -> Result<TaskFn> {
+    let f = f.ok_or_else(|| Error::invalid_argument("fn is NULL"))?;
+    // SAFETY: the two types differ only in the pointee of the result pointer, which is a
+    // `TaskOutput` behind the opaque `pc_buffer`: the same ABI.
+    Ok(unsafe {
+        std::mem::transmute::<extern "C" fn(*const c_void, usize, *mut pc_buffer) -> c_int, TaskFn>(
+            f,
+        )
+    })
+}
+
+/// The items of a map as byte slices.
+fn items<'a>(items: *const pc_slice, n: usize) -> Result<Vec<&'a [u8]>> {
+    handle::array(items, n, "items")?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            handle::bytes(s.data.cast(), s.len, "items[].data")
+                .map_err(|e| e.context(format!("item {i}")))
+        })
+        .collect()
+}
+
+/// 0 is Python's default chunksize.
+fn chunksize(chunksize: usize) -> Option<usize> {
+    (chunksize > 0).then_some(chunksize)
+}
+
+/// Wraps a C callback: it gets the job's status and results on the result thread.
+fn callback(cb: pc_callback_fn, ctx: *mut c_void) -> Option<Callback> {
+    let cb = cb?;
+    let ctx = UserData::new(ctx);
+    Some(Box::new(move |job: &Job| {
+        let outcomes = job.outcomes();
+        let status = match outcomes.iter().enumerate().find_map(|(i, o)| o.error(i)) {
+            Some(err) => {
+                set_last_error(err.message());
+                pc_status::from(err.kind())
+            }
+            None => pc_status::PC_OK,
+        };
+        let results: Vec<pc_bytes> = outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Done(bytes) => pc_bytes {
+                    data: bytes.as_ptr().cast_mut(),
+                    len: bytes.len(),
+                },
+                _ => pc_bytes {
+                    data: std::ptr::null_mut(),
+                    len: 0,
+                },
+            })
+            .collect();
+        cb(ctx.get(), status, results.as_ptr(), results.len());
+    }))
+}
+
+/// Appends `len` bytes at `data` to a task's result. Only valid inside the task that got
+/// `b`.
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or foreign `b`, or a NULL `data`
+/// with a non-zero `len`.
+#[no_mangle]
+pub extern "C" fn pc_buffer_write(b: *mut pc_buffer, data: *const c_void, len: usize) -> pc_status {
+    ffi_status!({
+        // SAFETY: a `pc_buffer *` is a `TaskOutput` the worker made, or the caller's bug
+        // (detected by the magic as far as the memory is readable).
+        let out = unsafe { TaskOutput::from_ptr(b.cast()) }
+            .ok_or_else(|| Error::invalid_argument("b is not a task's pc_buffer"))?;
+        out.write(arg_bytes!(data, len));
+        Ok(())
+    })
+}
+
+/// Starts a pool: `opts->processes` worker processes (0, or `opts` NULL: the CPU count),
+/// each running `opts->initializer(opts->initarg)` first if set. The workers are daemonic
+/// children: they end with the pool, and with this process if it is killed. `*out` is a
+/// new handle owned by the caller (`pc_pool_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or more than
+/// `PC_POOL_MAX_PROCESSES` processes; `PC_ERR_WRONG_STATE` in a daemonic process;
+/// `PC_ERR_OS` if a worker or the pool's thread could not be started.
+#[no_mangle]
+pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_pool) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let options = match handle::in_opt(opts) {
+            None => Options::default(),
+            Some(o) => Options {
+                processes: o.processes,
+                initializer: o.initializer.map(|f| (f as InitFn, o.initarg as usize)),
+                max_tasks_per_child: o.max_tasks_per_child,
+            },
+        };
+        out.write(handle::into_raw(Pool::new(options)?));
+        Ok(())
+    })
+}
+
+/// Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in
+/// `*result` (release it with `pc_bytes_free`).
+///
+/// Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in
+/// `pc_last_error`); `PC_ERR_WORKER_DIED` if its worker died running it;
+/// `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED`
+/// after `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process
+/// than the pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`, a NULL `fn` or
+/// `result`, or a NULL `arg` with a non-zero `len`.
+#[no_mangle]
+pub extern "C" fn pc_pool_apply(
+    p: *mut pc_pool,
+    r#fn: pc_task_fn,
+    arg: *const c_void,
+    len: usize,
+    result: *mut pc_bytes,
+) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let result = arg_out!(result);
+        let job = p.apply_async(task_fn(r#fn)?, arg_bytes!(arg, len), None)?;
+        let mut results = job.with_outcomes(Deadline::Never, take_results)?;
+        result.write(results.pop().expect("one result"));
+        Ok(())
+    })
+}
+
+/// The results of a successful job as C byte strings.
+fn take_results(outcomes: &[Outcome]) -> Vec<pc_bytes> {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Done(bytes) => pc_bytes::from_vec(bytes.clone()),
+            _ => unreachable!("with_outcomes passes successful jobs only"),
+        })
+        .collect()
+}
+
+/// Runs `fn` on a copy of the `len` bytes at `arg` in a worker; `*out` is the result, a
+/// new handle owned by the caller (`pc_async_result_free`). `cb` (if not NULL) is called
+/// with `ctx` once the result is ready.
+///
+/// Returns `PC_OK`, or as `pc_pool_apply` before the task ran.
+#[no_mangle]
+pub extern "C" fn pc_pool_apply_async(
+    p: *mut pc_pool,
+    r#fn: pc_task_fn,
+    arg: *const c_void,
+    len: usize,
+    cb: pc_callback_fn,
+    ctx: *mut c_void,
+    out: *mut *mut pc_async_result,
+) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let out = arg_out!(out);
+        let job = p.apply_async(task_fn(r#fn)?, arg_bytes!(arg, len), callback(cb, ctx))?;
+        out.write(handle::into_raw(job));
+        Ok(())
+    })
+}
+
+/// Runs `fn` on each of the `n` items in the workers, `chunksize` items per task message
+/// (0: Python's rule, about four per worker), and waits: `results[i]` is item `i`'s result
+/// (release each with `pc_bytes_free`). A failing task does not stop the others; the
+/// first failure is then the status and `results` is left as it was.
+///
+/// Returns `PC_OK`, or as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for a NULL
+/// `items` or `results` with a non-zero `n`.
+#[no_mangle]
+pub extern "C" fn pc_pool_map(
+    p: *mut pc_pool,
+    r#fn: pc_task_fn,
+    items: *const pc_slice,
+    n: usize,
+    chunksize: usize,
+    results: *mut pc_bytes,
+) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let results = handle::out_array(results, n, "results")?;
+        let job = p.map_async(
+            task_fn(r#fn)?,
+            &self::items(items, n)?,
+            self::chunksize(chunksize),
+            None,
+        )?;
+        for (slot, bytes) in results
+            .iter_mut()
+            .zip(job.with_outcomes(Deadline::Never, take_results)?)
+        {
+            slot.write(bytes);
+        }
+        Ok(())
+    })
+}
+
+/// `pc_pool_map` without waiting: `*out` is a new handle (`pc_async_result_free`) whose
+/// `pc_async_result_get` takes `n` results. The items are copied before this returns.
+/// `cb` (if not NULL) is called with `ctx` once every item ended (with `count` 0 at once
+/// for `n` 0).
+#[no_mangle]
+pub extern "C" fn pc_pool_map_async(
+    p: *mut pc_pool,
+    r#fn: pc_task_fn,
+    items: *const pc_slice,
+    n: usize,
+    chunksize: usize,
+    cb: pc_callback_fn,
+    ctx: *mut c_void,
+    out: *mut *mut pc_async_result,
+) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let out = arg_out!(out);
+        let job = p.map_async(
+            task_fn(r#fn)?,
+            &self::items(items, n)?,
+            self::chunksize(chunksize),
+            callback(cb, ctx),
+        )?;
+        out.write(handle::into_raw(job));
+        Ok(())
+    })
+}
+
+fn imap(
+    p: *mut pc_pool,
+    f: pc_task_fn,
+    items: *const pc_slice,
+    n: usize,
+    chunksize: usize,
+    ordered: bool,
+    out: *mut *mut pc_iter,
+) -> Result<()> {
+    let p = arg_handle!(p);
+    let out = arg_out!(out);
+    let it = p.imap(
+        task_fn(f)?,
+        &self::items(items, n)?,
+        self::chunksize(chunksize),
+        ordered,
+    )?;
+    out.write(handle::into_raw(it));
+    Ok(())
+}
+
+/// Runs `fn` on each item as `pc_pool_map_async` (`chunksize` 0: 1), and returns an
+/// iterator over the results in order (`pc_iter_next`); `*out` is a new handle
+/// (`pc_iter_free`).
+#[no_mangle]
+pub extern "C" fn pc_pool_imap(
+    p: *mut pc_pool,
+    r#fn: pc_task_fn,
+    items: *const pc_slice,
+    n: usize,
+    chunksize: usize,
+    out: *mut *mut pc_iter,
+) -> pc_status {
+    ffi_status!({ imap(p, r#fn, items, n, chunksize, true, out) })
+}
+
+/// As `pc_pool_imap`, with the results in the order they end.
+#[no_mangle]
+pub extern "C" fn pc_pool_imap_unordered(
+    p: *mut pc_pool,
+    r#fn: pc_task_fn,
+    items: *const pc_slice,
+    n: usize,
+    chunksize: usize,
+    out: *mut *mut pc_iter,
+) -> pc_status {
+    ffi_status!({ imap(p, r#fn, items, n, chunksize, false, out) })
+}
+
+/// The next result into `*out` (`pc_bytes_free`), waiting at most `timeout` seconds
+/// (negative: without limit). A failed item is its error, and the iterator moves on.
+///
+/// Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`
+/// or `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was
+/// terminated; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `it`
+/// or `out`, or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_iter_next(it: *mut pc_iter, timeout: f64, out: *mut pc_bytes) -> pc_status {
+    ffi_status!({
+        let it = arg_handle!(it);
+        let out = arg_out!(out);
+        out.write(pc_bytes::from_vec(it.next(arg_timeout!(timeout))?));
+        Ok(())
+    })
+}
+
+/// Releases an iterator (its tasks still run). NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_iter_free(it: *mut pc_iter) {
+    ffi_value!((), { handle::release(it, "it") })
+}
+
+/// `out[i] = fn(in[i])` for `n` elements of `in_size` and `out_size` bytes, `chunksize`
+/// elements per task (0: Python's rule), in the workers, and waits. The inputs are copied
+/// into the pool's shared memory once and the outputs out of it once: no per-item copy or
+/// message. `ctx` is passed to every call as is: it must point to memory the workers see
+/// (made before the pool, or shared). `out` is written only if every element succeeded.
+///
+/// Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the failing element and its code in
+/// `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the arrays exceed the
+/// pool's shared memory; otherwise as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for
+/// NULL `in`/`out` with a non-zero `n`, or sizes whose product overflows.
+#[no_mangle]
+pub extern "C" fn pc_pool_map_array(
+    p: *mut pc_pool,
+    r#fn: pc_elem_fn,
+    ctx: *mut c_void,
+    r#in: *const c_void,
+    in_size: usize,
+    out: *mut c_void,
+    out_size: usize,
+    n: usize,
+    chunksize: usize,
+) -> pc_status {
+    ffi_status!({
+        let p = arg_handle!(p);
+        let f: ElementFn = r#fn.ok_or_else(|| Error::invalid_argument("fn is NULL"))?;
+        let overflow = || Error::invalid_argument("n times the element size overflows");
+        let in_len = n.checked_mul(in_size).ok_or_else(overflow)?;
+        let out_len = n.checked_mul(out_size).ok_or_else(overflow)?;
+        let input = arg_bytes!(r#in, in_len);
+        let output = arg_bytes_mut!(out, out_len);
+        p.map_array(
+            f,
+            ctx as usize,
+            input,
+            in_size,
+            output,
+            out_size,
+            n,
+            self::chunksize(chunksize),
+        )
+    })
+}
+
+/// No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits
+/// for that). Closing twice is harmless.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process; `PC_ERR_INVALID_ARGUMENT`
+/// for a NULL or invalid `p`.
+#[no_mangle]
+pub extern "C" fn pc_pool_close(p: *mut pc_pool) -> pc_status {
+    ffi_status!({ arg_handle!(p).close() })
+}
+
+/// Stops at once: kills the workers, fails every unfinished result with `PC_ERR_CLOSED`
+/// (running their callbacks), and waits for the workers to be reaped.
+///
+/// Returns as `pc_pool_close`.
+#[no_mangle]
+pub extern "C" fn pc_pool_terminate(p: *mut pc_pool) -> pc_status {
+    ffi_status!({ arg_handle!(p).terminate() })
+}
+
+/// Waits until the workers ended: after `pc_pool_close`, once every task is done.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_pool_close`/`pc_pool_terminate` or in
+/// another process; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+#[no_mangle]
+pub extern "C" fn pc_pool_join(p: *mut pc_pool) -> pc_status {
+    ffi_status!({ arg_handle!(p).join() })
+}
+
+/// Releases the pool; a pool still running is terminated first. Results and iterators
+/// stay valid (unfinished ones return `PC_ERR_CLOSED`). NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_pool_free(p: *mut pc_pool) {
+    ffi_value!((), { handle::release(p, "p") })
+}
+
+/// Waits at most `timeout` seconds (negative: without limit) for the result, then copies
+/// its `count` results (1 for `apply_async`, `n` for `map_async`) into `results` (release
+/// each with `pc_bytes_free`). May be called again.
+///
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`/`PC_ERR_WORKER_DIED` (the first
+/// failure; `results` untouched); `PC_ERR_CLOSED` if the pool was terminated first;
+/// `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `r`, a NaN
+/// timeout, a `count` other than the number of results, or a NULL `results` with a
+/// non-zero `count`.
+#[no_mangle]
+pub extern "C" fn pc_async_result_get(
+    r: *mut pc_async_result,
+    timeout: f64,
+    results: *mut pc_bytes,
+    count: usize,
+) -> pc_status {
+    ffi_status!({
+        let r = arg_handle!(r);
+        if count != r.len() {
+            return Err(Error::invalid_argument(format!(
+                "count is {count}, the result has {}",
+                r.len()
+            )));
+        }
+        let results = handle::out_array(results, count, "results")?;
+        for (slot, bytes) in results
+            .iter_mut()
+            .zip(r.with_outcomes(arg_timeout!(timeout), take_results)?)
+        {
+            slot.write(bytes);
+        }
+        Ok(())
+    })
+}
+
+/// Waits at most `timeout` seconds (negative: without limit) until the result is ready.
+///
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for
+/// a NULL or invalid `r` or a NaN timeout.
+#[no_mangle]
+pub extern "C" fn pc_async_result_wait(r: *mut pc_async_result, timeout: f64) -> pc_status {
+    ffi_status!({
+        let r = arg_handle!(r);
+        r.wait(arg_timeout!(timeout))
+    })
+}
+
+/// Whether the result is ready; false for a NULL or invalid `r` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_async_result_ready(r: *mut pc_async_result) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(r).is_ready()) })
+}
+
+/// Stores in `*out` whether every task of the ready result succeeded.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready; `PC_ERR_INVALID_ARGUMENT`
+/// for a NULL or invalid `r` or `out`.
+#[no_mangle]
+pub extern "C" fn pc_async_result_successful(r: *mut pc_async_result, out: *mut bool) -> pc_status {
+    ffi_status!({
+        let r = arg_handle!(r);
+        let out = arg_out!(out);
+        out.write(r.successful()?);
+        Ok(())
+    })
+}
+
+/// Releases a result, ready or not (its tasks still run, its callback still comes).
+/// NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn pc_async_result_free(r: *mut pc_async_result) {
+    ffi_value!((), { handle::release(r, "r") })
+}
