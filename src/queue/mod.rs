@@ -54,6 +54,8 @@ const DISCARD_BATCH: u64 = 1 << 20;
 /// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
 /// met without two system calls per message.
 const SPIN_CHECKS: u32 = 500;
+/// The least time a put or get waits for its side lock, whatever its timeout.
+const LOCK_GRACE: Duration = Duration::from_millis(20);
 /// The largest `maxsize` (a count of messages, like the semaphore behind Python's).
 pub const MAX_SIZE: usize = i32::MAX as usize;
 
@@ -226,7 +228,12 @@ impl Queue {
         }
         loop {
             let put = {
-                let _held = hold(&self.producer_lock)?;
+                let Some(_held) = hold(&self.producer_lock, deadline)? else {
+                    return Err(Error::new(
+                        ErrorKind::Full,
+                        "another process holds the queue's put side (stopped mid-put?)",
+                    ));
+                };
                 self.put_locked(message)?
             };
             if put {
@@ -346,7 +353,12 @@ impl Queue {
                 self.wait_for_message(deadline)?;
             }
             let taken = {
-                let _held = hold(&self.consumer_lock)?;
+                let Some(_held) = hold(&self.consumer_lock, deadline)? else {
+                    return Err(Error::new(
+                        ErrorKind::Empty,
+                        "another process holds the queue's get side (stopped mid-get?)",
+                    ));
+                };
                 self.take_locked(&mut take)?
             };
             match taken {
@@ -388,6 +400,14 @@ impl Queue {
                 false => Err(out_of_order(next)),
             };
         }
+        // Pages read before are given back first, so that the get ends with its commit:
+        // a consumer killed after it took the message has little time left to lose it.
+        let free = Cursor::load(&consumers.spill_free, Relaxed);
+        if spill_head.bytes_since(free) >= DISCARD_BATCH {
+            self.spill
+                .discard(free, spill_head)
+                .store(&consumers.spill_free, Release);
+        }
         let front = self.spill.front(spill_head, spill_tail)?;
         if front.seq != next {
             return Err(out_of_order(next));
@@ -395,12 +415,6 @@ impl Queue {
         let taken = take(front.bytes);
         if let Take::Consume(_) = taken {
             front.next.store(&consumers.spill_head, SeqCst);
-            let free = Cursor::load(&consumers.spill_free, Relaxed);
-            if front.next.bytes_since(free) >= DISCARD_BATCH {
-                self.spill
-                    .discard(free, front.next)
-                    .store(&consumers.spill_free, Release);
-            }
         }
         Ok(Some(taken))
     }
@@ -528,9 +542,19 @@ fn out_of_order(next: u32) -> Error {
 /// A side lock held for one put or get; a holder that died left nothing to repair.
 struct Held<'a>(&'a Lock);
 
-fn hold(lock: &Lock) -> Result<Held<'_>> {
-    lock.acquire(Deadline::Never)?;
-    Ok(Held(lock))
+/// Takes a side lock, waiting until `deadline` but at least `LOCK_GRACE`: its holder
+/// is in the middle of one copy, so even a call that must not block waits that long,
+/// and only a holder that stopped (SIGSTOP, a debugger) makes it give up (`None`).
+fn hold(lock: &Lock, deadline: Deadline) -> Result<Option<Held<'_>>> {
+    let deadline = match (deadline, Deadline::after(LOCK_GRACE)) {
+        (Deadline::At(at), Deadline::At(grace)) => Deadline::At(at.max(grace)),
+        _ => Deadline::Never,
+    };
+    match lock.acquire(deadline) {
+        Ok(_) => Ok(Some(Held(lock))),
+        Err(err) if err.kind() == ErrorKind::Timeout => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 impl Drop for Held<'_> {
