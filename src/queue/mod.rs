@@ -22,9 +22,9 @@
 //! next, and the counts (`qsize`, the `maxsize` slots, unfinished tasks) are always the
 //! published cursors' differences: nothing to leak.
 
+mod bell;
 mod ring;
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,8 +34,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::synchronize::{owner, Lock};
-use crate::sys::futex;
-use crate::wait::{self, Deadline};
+use crate::wait::{Deadline, Interrupts};
+use bell::Bell;
 use ring::{Cursor, Ring};
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
@@ -52,8 +52,10 @@ const IDLE: Duration = Duration::from_micros(20);
 /// The spill ring's read pages are given back in batches of this many bytes.
 const DISCARD_BATCH: u64 = 1 << 20;
 /// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
-/// met without two system calls per message.
-const SPIN_CHECKS: u32 = 500;
+/// met without two system calls per message. First a short spin (the producer runs on
+/// another CPU), then checks that each give the CPU away (it shares ours).
+const SPIN_CHECKS: u32 = 100;
+const YIELD_CHECKS: u32 = 8;
 /// The least time a put or get waits for its side lock, whatever its timeout.
 const LOCK_GRACE: Duration = Duration::from_millis(20);
 /// The largest `maxsize` (a count of messages, like the semaphore behind Python's).
@@ -73,8 +75,6 @@ struct Producers {
     /// The small ring's consumer cursor when a put last spilled for want of room: while
     /// it has not moved, the next put spills without waiting.
     ring_head_at_spill: AtomicU64,
-    /// Futex word of sleeping consumers: bumped after a put when some sleep.
-    put_seq: AtomicU32,
 }
 
 /// Written by consumers only (under the consumer lock).
@@ -85,21 +85,21 @@ struct Consumers {
     /// Where the spill ring's given-back pages end: producers write no further than one
     /// ring's length past it, so never into a page being given back.
     spill_free: AtomicU64,
-    /// Futex word of producers waiting for a `maxsize` slot: bumped after a get when
-    /// some sleep.
-    got_seq: AtomicU32,
 }
 
-/// Who sleeps, so that the other side makes a system call only when someone does.
+/// Where each kind of waiter sleeps; the other side rings after each change.
 #[repr(C, align(128))]
-struct Sleepers {
-    consumers: AtomicU32,
-    producers: AtomicU32,
-    joiners: AtomicU32,
+struct Bells {
+    /// Consumers waiting for a message: rung by puts.
+    put: Bell,
+    /// Producers waiting for a `maxsize` slot: rung by gets.
+    got: Bell,
+    /// `join` waiting for the unfinished tasks to end: rung by `task_done`.
+    done: Bell,
 }
 
 /// JoinableQueue: `task_done` calls so far (wrapping). Unfinished tasks are the messages
-/// ever put minus this; it is also the futex word of `join`.
+/// ever put minus this.
 #[repr(C, align(128))]
 struct Tasks {
     done: AtomicU32,
@@ -109,7 +109,7 @@ struct Tasks {
 struct State {
     producers: Producers,
     consumers: Consumers,
-    sleepers: Sleepers,
+    bells: Bells,
     tasks: Tasks,
 }
 
@@ -164,18 +164,16 @@ impl Queue {
                     spill_tail: AtomicU64::new(0),
                     ring_head_seen: AtomicU64::new(0),
                     ring_head_at_spill: AtomicU64::new(u64::MAX),
-                    put_seq: AtomicU32::new(0),
                 },
                 consumers: Consumers {
                     ring_head: AtomicU64::new(0),
                     spill_head: AtomicU64::new(0),
                     spill_free: AtomicU64::new(0),
-                    got_seq: AtomicU32::new(0),
                 },
-                sleepers: Sleepers {
-                    consumers: AtomicU32::new(0),
-                    producers: AtomicU32::new(0),
-                    joiners: AtomicU32::new(0),
+                bells: Bells {
+                    put: Bell::new(),
+                    got: Bell::new(),
+                    done: Bell::new(),
                 },
                 tasks: Tasks {
                     done: AtomicU32::new(0),
@@ -238,7 +236,7 @@ impl Queue {
             };
             if put {
                 let state = &*self.state;
-                wake(&state.producers.put_seq, &state.sleepers.consumers);
+                state.bells.put.ring();
                 return Ok(());
             }
             self.wait_for_slot(deadline)?;
@@ -315,19 +313,19 @@ impl Queue {
     /// Waits until a bounded queue has a free slot, or `Full` at `deadline`.
     fn wait_for_slot(&self, deadline: Deadline) -> Result<()> {
         let state = &*self.state;
-        sleep_on(
-            &state.consumers.got_seq,
-            &state.sleepers.producers,
-            deadline,
-            || self.qsize() < self.maxsize as usize,
-        )
-        .map_err(|err| match err.kind() {
-            ErrorKind::Timeout => Error::new(
-                ErrorKind::Full,
-                format!("the queue is full ({} messages)", self.maxsize),
-            ),
-            _ => err,
-        })
+        state
+            .bells
+            .got
+            .wait_until(deadline, Interrupts::Honour, || {
+                self.qsize() < self.maxsize as usize
+            })
+            .map_err(|err| match err.kind() {
+                ErrorKind::Timeout => Error::new(
+                    ErrorKind::Full,
+                    format!("the queue is full ({} messages)", self.maxsize),
+                ),
+                _ => err,
+            })
     }
 
     /// Takes the next message, waiting until `deadline` for one (`Empty`).
@@ -364,7 +362,7 @@ impl Queue {
             match taken {
                 Some(Take::Consume(value)) => {
                     let state = &*self.state;
-                    wake(&state.consumers.got_seq, &state.sleepers.producers);
+                    state.bells.got.ring();
                     return Ok(value);
                 }
                 Some(Take::Leave(value)) => return Ok(value),
@@ -428,18 +426,22 @@ impl Queue {
                     return Ok(());
                 }
             }
+            for _ in 0..YIELD_CHECKS {
+                std::thread::yield_now();
+                if !self.is_empty() {
+                    return Ok(());
+                }
+            }
         }
         let state = &*self.state;
-        sleep_on(
-            &state.producers.put_seq,
-            &state.sleepers.consumers,
-            deadline,
-            || !self.is_empty(),
-        )
-        .map_err(|err| match err.kind() {
-            ErrorKind::Timeout => Error::new(ErrorKind::Empty, "the queue is empty"),
-            _ => err,
-        })
+        state
+            .bells
+            .put
+            .wait_until(deadline, Interrupts::Honour, || !self.is_empty())
+            .map_err(|err| match err.kind() {
+                ErrorKind::Timeout => Error::new(ErrorKind::Empty, "the queue is empty"),
+                _ => err,
+            })
     }
 
     /// Messages in the queue: exact when no put or get is under way. The consumer
@@ -515,18 +517,19 @@ impl Queue {
                     "task_done called more times than there were items",
                 )
             })?;
-        if self.state.sleepers.joiners.load(SeqCst) != 0 {
-            futex::wake(&tasks.done, u32::MAX);
-        }
+        self.state.bells.done.ring();
         Ok(())
     }
 
     /// JoinableQueue: waits until every message put was taken and marked `task_done`.
     pub fn join(&self, deadline: Deadline) -> Result<()> {
         let tasks = self.joinable_only("join")?;
-        sleep_on(&tasks.done, &self.state.sleepers.joiners, deadline, || {
-            self.puts() == tasks.done.load(SeqCst)
-        })
+        self.state
+            .bells
+            .done
+            .wait_until(deadline, Interrupts::Honour, || {
+                self.puts() == tasks.done.load(SeqCst)
+            })
     }
 }
 
@@ -561,39 +564,6 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         // Cannot fail: this thread holds the (non-recursive) lock.
         let _ = self.0.release();
-    }
-}
-
-/// Sleeps on the futex word `seq` (bumped by the other side after each change when
-/// `sleepers` is non-zero) until `ready()` or `deadline`.
-fn sleep_on(
-    seq: &AtomicU32,
-    sleepers: &AtomicU32,
-    deadline: Deadline,
-    mut ready: impl FnMut() -> bool,
-) -> Result<()> {
-    sleepers.fetch_add(1, SeqCst);
-    let seen = Cell::new(0);
-    let result = wait::block_until(
-        deadline,
-        || {
-            seen.set(seq.load(SeqCst));
-            Ok(ready())
-        },
-        |slice| {
-            futex::wait(seq, seen.get(), slice);
-            Ok(())
-        },
-    );
-    sleepers.fetch_sub(1, SeqCst);
-    result
-}
-
-/// After a change the other side may wait for: wakes its sleepers, if any.
-fn wake(seq: &AtomicU32, sleepers: &AtomicU32) {
-    if sleepers.load(SeqCst) != 0 {
-        seq.fetch_add(1, SeqCst);
-        futex::wake(seq, u32::MAX);
     }
 }
 
