@@ -294,6 +294,118 @@ def pipe_throughput(iters):
     return iters * THROUGHPUT_SIZE / s
 
 
+# ---- queues (bench_queue.c; floors in raw_queue.c) -------------------------------------
+
+QUEUE_SMALL = 64
+QUEUE_LARGE = 64 * 1024
+QUEUE_PAIRS = 2  # producers and consumers of the 2 -> 2 workload
+
+
+def _queue_maker(size):
+    """A function making the messages of bench_queue_messages.h, each a fresh bytes
+    object: seq and producer, the pattern, seq again."""
+    head = struct.Struct("<qq")
+    body = bytes((k * 7 + 1) & 0xFF for k in range(16, size - 8))
+    return lambda producer, seq: head.pack(seq, producer) + body + _I64.pack(seq)
+
+
+def _queue_parse(m, size):
+    """(producer, seq) of a received message; raises on a malformed one."""
+    _check(len(m) == size, f"a message of {len(m)} bytes")
+    seq, producer = struct.unpack_from("<qq", m)
+    _check(_I64.unpack_from(m, size - 8)[0] == seq, f"message {seq}: wrong tail")
+    return producer, seq
+
+
+def _queue_producer(q, ready, go, size, me, n, stop):
+    _child_setup()
+    make = _queue_maker(size)
+    ready.release()
+    go.wait()
+    for i in range(n):
+        q.put(make(me, i))
+    if stop:
+        q.put(None)
+
+
+def _queue_start(workers, ready, go):
+    """Starts the workers, waits until each is ready, starts the clock and says go."""
+    for w in workers:
+        w.start()
+    for _ in workers:
+        ready.acquire()
+    t0 = time.perf_counter_ns()
+    go.set()
+    return t0
+
+
+def _queue_join(workers):
+    for w in workers:
+        w.join()
+        _check(w.exitcode == 0, f"worker exit code {w.exitcode}")
+
+
+def _queue_1to1(iters, size):
+    """A child puts `iters` messages of `size` bytes into a Queue; the parent gets them.
+    Messages per second from "go" to the last one."""
+    q, ready, go = CTX.Queue(), CTX.Semaphore(0), CTX.Event()
+    p = CTX.Process(target=_queue_producer, args=(q, ready, go, size, 0, iters, False),
+                    daemon=True)
+    t0 = _queue_start([p], ready, go)
+    for i in range(iters):
+        producer, seq = _queue_parse(q.get(), size)
+        _check(producer == 0 and seq == i, f"message {i}: got {seq} of producer {producer}")
+    s = (time.perf_counter_ns() - t0) * 1e-9
+    _queue_join([p])
+    return iters / s
+
+
+@peer("queue_1to1_64b", OPS_PER_S, 200_000)
+def queue_1to1_64b(iters):
+    return _queue_1to1(iters, QUEUE_SMALL)
+
+
+@peer("queue_1to1_64k", OPS_PER_S, 5_000)
+def queue_1to1_64k(iters):
+    """Bytes per second."""
+    return _queue_1to1(iters, QUEUE_LARGE) * QUEUE_LARGE
+
+
+def _queue_consumer(q, ready, go, me, results):
+    """Gets messages until None; writes [count, sum of seqs, end time] to results."""
+    _child_setup()
+    last, count, total = [-1] * QUEUE_PAIRS, 0, 0
+    ready.release()
+    go.wait()
+    while (m := q.get()) is not None:
+        producer, seq = _queue_parse(m, QUEUE_SMALL)
+        _check(seq > last[producer], f"consumer {me}: {seq} of {producer} out of order")
+        last[producer] = seq
+        count += 1
+        total += seq
+    results[3 * me:3 * me + 3] = [count, total, time.perf_counter_ns()]  # CLOCK_MONOTONIC
+
+
+@peer("queue_2to2_64b", OPS_PER_S, 200_000)
+def queue_2to2_64b(iters):
+    """Two producers each put iters/2 messages of 64 B, then None; two consumers get until
+    None. Messages per second from "go" until both consumers stopped."""
+    per = (iters + 1) // 2
+    q, ready, go = CTX.Queue(), CTX.Semaphore(0), CTX.Event()
+    results = CTX.RawArray("q", 3 * QUEUE_PAIRS)
+    workers = [CTX.Process(target=_queue_consumer, args=(q, ready, go, i, results),
+                           daemon=True) for i in range(QUEUE_PAIRS)]
+    workers += [CTX.Process(target=_queue_producer,
+                            args=(q, ready, go, QUEUE_SMALL, i, per, True), daemon=True)
+                for i in range(QUEUE_PAIRS)]
+    t0 = _queue_start(workers, ready, go)
+    _queue_join(workers)
+    counts, sums, ends = results[0::3], results[1::3], results[2::3]
+    _check(sum(counts) == QUEUE_PAIRS * per and sum(sums) == QUEUE_PAIRS * per * (per - 1) // 2,
+           f"consumers took {counts} messages (sums {sums})")
+    return QUEUE_PAIRS * per / ((max(ends) - t0) * 1e-9)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workload", choices=sorted(PEERS))

@@ -24,7 +24,10 @@ Adding a workload: one mode in a C program using the library (bench_<area>.c), o
 raw-floor C program (raw_<area>.c, libc/pthread only), one @peer function in peers.py,
 and one Workload(...) line in WORKLOADS below. New C files also go in
 bench/CMakeLists.txt's program lists. A workload may have several floors; a floor runs
-the workload's mode unless its entry names another one (a variant in the same program).
+the workload's mode unless its entry names another one (a variant in the same program),
+for the "raw" iteration count unless the workload's iters name its label. A floor whose
+program is in OPTIONAL_PROGRAMS (built only where its library was found) and was not built
+is shown as "not built" instead of stopping the run.
 
 Ratios are ratios of cost (time per operation; 1/throughput for throughput workloads),
 whatever the workload's unit: "lib/raw" > 1 means libprocessing is that many times slower
@@ -93,7 +96,8 @@ class Workload:
     unit: str  # a key of UNITS
     lib: str  # C program (in the build dir) using libprocessing
     raw: list  # [(label, C program[, mode])]; the first is the floor used for lib/raw
-    iters: dict  # default iterations per implementation: {"lib": N, "raw": N, "python": N}
+    iters: dict  # default iterations per implementation: {"lib": N, "raw": N, "python": N},
+    #              and optionally per floor label (a slower floor runs fewer)
     targets: list = field(default_factory=list)
     peer: bool = True  # peers.py has this workload
     pin: bool = False  # run under `taskset -c 0` (one CPU)
@@ -116,6 +120,12 @@ class Workload:
                 for f in self.raw]
 
 
+# Floor programs that are built only where their library was found at configure time:
+# program -> what it needs. A missing one is shown as "not built" in its rows.
+OPTIONAL_PROGRAMS = {
+    "boost_queue": "Boost.Interprocess headers (libboost-dev) when CMake configured bench/",
+}
+
 # The workload table: one line per row of BENCHMARKS.md, in PERFORMANCE.md's order.
 WORKLOADS = [
     # Pipes: bench_connection.c, raw_connection.c (a socketpair with the same framing).
@@ -127,6 +137,27 @@ WORKLOADS = [
              lib="bench_connection", raw=[("socketpair", "raw_connection")],
              iters={"lib": 2000, "raw": 2000, "python": 200},
              targets=[Target("raw", 0.9)]),
+    # Queues: bench_queue.c, raw_queue.c (a shared-memory ring, POSIX mq, a pipe, a
+    # socketpair) and boost_queue (raw_queue.c with boost_queue.cpp's message_queue).
+    Workload("queue_1to1_64b", "Queue 1 producer → 1 consumer, 64 B messages", "M msg/s",
+             lib="bench_queue",
+             raw=[("shm ring + futex", "raw_queue"),
+                  ("Boost message_queue (depth 256)", "boost_queue", "queue_1to1_64b_boost"),
+                  ("POSIX mq", "raw_queue", "queue_1to1_64b_mq")],
+             iters={"lib": 3_000_000, "raw": 3_000_000, "python": 200_000,
+                    "Boost message_queue (depth 256)": 2_000_000, "POSIX mq": 500_000},
+             targets=[Target("abs", 10), Target("python", 40),
+                      Target("Boost message_queue (depth 256)", 1.5)]),
+    Workload("queue_2to2_64b", "Queue 2 producers → 2 consumers, 64 B messages", "M msg/s",
+             lib="bench_queue", raw=[("pipe", "raw_queue")],
+             iters={"lib": 2_000_000, "raw": 1_000_000, "python": 200_000},
+             targets=[Target("python", 20)]),
+    Workload("queue_1to1_64k", "Queue 1 producer → 1 consumer, 64 KiB messages", "GB/s",
+             lib="bench_queue",
+             raw=[("socketpair", "raw_queue"),
+                  ("shm ring + futex", "raw_queue", "queue_1to1_64k_ring")],
+             iters={"lib": 20_000, "raw": 20_000, "python": 5_000},
+             targets=[Target("raw", 0.8)]),
     Workload("process_start_join", "Process start + join, empty target", "µs/op",
              lib="bench_process", raw=[("fork+_exit+waitpid", "raw_process")],
              iters={"lib": 2000, "raw": 2000, "python": 300},
@@ -215,19 +246,25 @@ def run_program(cmd, mode, workload):
     raise RuntimeError(f"{cmd[0]} printed no result line: {proc.stdout!r}")
 
 
+def built(build_dir, prog):
+    return (build_dir / prog).is_file()
+
+
 def commands(w, build_dir, reps, scale):
-    """[(column, label, mode, cmd)] for the workload: lib, the floors, Python."""
+    """[(column, label, mode, cmd)] for the workload: lib, the floors (but optional ones
+    not built), Python."""
     mode = w.mode or w.name
 
     def args(kind, mode=mode):
-        iters = max(1, round(w.iters[kind] * scale))
+        iters = max(1, round(w.iters.get(kind, w.iters["raw"]) * scale))
         return [mode, "--reps", str(reps), "--iters", str(iters)]
 
     pin = ["taskset", "-c", "0"] if w.pin else []
     out = [("lib", "libprocessing", mode, pin + [str(build_dir / w.lib)] + args("lib"))]
     for label, prog, raw_mode in w.floors():
-        out.append(("raw", label, raw_mode,
-                    pin + [str(build_dir / prog)] + args("raw", raw_mode)))
+        if built(build_dir, prog):
+            out.append(("raw", label, raw_mode,
+                        pin + [str(build_dir / prog)] + args(label, raw_mode)))
     if w.peer:
         out.append(("python", "Python", mode,
                     pin + [sys.executable, str(PEERS)] + args("python")))
@@ -286,13 +323,16 @@ def row(w, cmds, results):
     def cost(s):
         return s.median if w.lower_is_better else 1.0 / s.median
 
-    raw_cell = "; ".join(f"{cell(s, unit)} [{label}]" for label, s in floors) or "—"
-    lib_raw = f"{cost(lib) / cost(floors[0][1]):.2f}×" if floors else "—"
+    ran = {label for _, label, _, _ in cmds}
+    raw_cell = "; ".join(f"{cell(results[label], unit)} [{label}]" if label in ran
+                         else f"— [{label}: not built]" for label, _, _ in w.floors()) or "—"
+    first = w.floors()[0][0] if w.floors() else None
+    lib_raw = f"{cost(lib) / cost(results[first]):.2f}×" if first in ran else "—"
     py_lib = f"{cost(python) / cost(lib):.1f}×" if python else "—"
 
     refs = {"python": python, **{label: s for label, s in floors}}
-    if floors:
-        refs["raw"] = floors[0][1]
+    if first in ran:
+        refs["raw"] = results[first]
     checks = []
     for t in w.targets:
         ref = 1.0 if t.ref == "abs" else (refs[t.ref].median if refs.get(t.ref) else None)
@@ -360,10 +400,13 @@ def main():
 
     build_dir = args.build_dir.resolve()
     missing = sorted({p for w in selected for p in [w.lib] + [f[1] for f in w.raw]
-                      if not (build_dir / p).is_file()})
+                      if not built(build_dir, p) and p not in OPTIONAL_PROGRAMS})
     if missing:
         raise SystemExit(f"not built in {build_dir}: {', '.join(missing)}\n"
                          f"build them with: {COMMAND.split(' && python3')[0]}")
+    for p in sorted({f[1] for w in selected for f in w.raw} & OPTIONAL_PROGRAMS.keys()):
+        if not built(build_dir, p):
+            log(f"note: {p} is not built (it needs {OPTIONAL_PROGRAMS[p]}): shown as such")
     if any(w.pin for w in selected) and not shutil.which("taskset"):
         raise SystemExit("taskset (util-linux) is needed for the one-CPU workloads")
 

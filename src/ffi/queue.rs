@@ -54,7 +54,9 @@ pub extern "C" fn pc_joinable_queue_new(maxsize: usize, out: *mut *mut pc_queue)
 /// Puts a copy of the `len` bytes at `buf`. In a bounded queue holding `maxsize` messages
 /// it waits at most `timeout` seconds for one to be taken (negative: without limit; 0:
 /// not at all). When it returns `PC_OK` the message is in the queue: any process can get
-/// it at once, and it stays there if this process exits.
+/// it at once, and it stays there if this process exits. Producers take turns: a put
+/// waits for one in the middle of its copy at least 20 ms, whatever `timeout`, and fails
+/// with `PC_ERR_FULL` only if it is still there (stopped) after `timeout`.
 ///
 /// Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
 /// was put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE`
@@ -75,7 +77,9 @@ pub extern "C" fn pc_queue_put(
 }
 
 /// Takes the oldest message into `*out` (release it with `pc_bytes_free`), waiting at
-/// most `timeout` seconds for one (negative: without limit; 0: not at all).
+/// most `timeout` seconds for one (negative: without limit; 0: not at all). Consumers
+/// take turns as producers do (see `pc_queue_put`): `PC_ERR_EMPTY` also when another
+/// consumer stopped in the middle of its get.
 ///
 /// Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
 /// was taken); `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a NULL `out` or a NaN

@@ -22,9 +22,9 @@
 //! next, and the counts (`qsize`, the `maxsize` slots, unfinished tasks) are always the
 //! published cursors' differences: nothing to leak.
 
+mod bell;
 mod ring;
 
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,8 +34,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::synchronize::{owner, Lock};
-use crate::sys::futex;
-use crate::wait::{self, Deadline, Interrupts};
+use crate::wait::{Deadline, Interrupts};
+use bell::Bell;
 use ring::{Cursor, Ring};
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
@@ -52,8 +52,12 @@ const IDLE: Duration = Duration::from_micros(20);
 /// The spill ring's read pages are given back in batches of this many bytes.
 const DISCARD_BATCH: u64 = 1 << 20;
 /// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
-/// met without two system calls per message.
-const SPIN_CHECKS: u32 = 500;
+/// met without two system calls per message. First a short spin (the producer runs on
+/// another CPU), then checks that each give the CPU away (it shares ours).
+const SPIN_CHECKS: u32 = 100;
+const YIELD_CHECKS: u32 = 8;
+/// The least time a put or get waits for its side lock, whatever its timeout.
+const LOCK_GRACE: Duration = Duration::from_millis(20);
 /// The largest `maxsize` (a count of messages, like the semaphore behind Python's).
 pub const MAX_SIZE: usize = i32::MAX as usize;
 
@@ -71,8 +75,6 @@ struct Producers {
     /// The small ring's consumer cursor when a put last spilled for want of room: while
     /// it has not moved, the next put spills without waiting.
     ring_head_at_spill: AtomicU64,
-    /// Futex word of sleeping consumers: bumped after a put when some sleep.
-    put_seq: AtomicU32,
 }
 
 /// Written by consumers only (under the consumer lock).
@@ -83,21 +85,21 @@ struct Consumers {
     /// Where the spill ring's given-back pages end: producers write no further than one
     /// ring's length past it, so never into a page being given back.
     spill_free: AtomicU64,
-    /// Futex word of producers waiting for a `maxsize` slot: bumped after a get when
-    /// some sleep.
-    got_seq: AtomicU32,
 }
 
-/// Who sleeps, so that the other side makes a system call only when someone does.
+/// Where each kind of waiter sleeps; the other side rings after each change.
 #[repr(C, align(128))]
-struct Sleepers {
-    consumers: AtomicU32,
-    producers: AtomicU32,
-    joiners: AtomicU32,
+struct Bells {
+    /// Consumers waiting for a message: rung by puts.
+    put: Bell,
+    /// Producers waiting for a `maxsize` slot: rung by gets.
+    got: Bell,
+    /// `join` waiting for the unfinished tasks to end: rung by `task_done`.
+    done: Bell,
 }
 
 /// JoinableQueue: `task_done` calls so far (wrapping). Unfinished tasks are the messages
-/// ever put minus this; it is also the futex word of `join`.
+/// ever put minus this.
 #[repr(C, align(128))]
 struct Tasks {
     done: AtomicU32,
@@ -107,7 +109,7 @@ struct Tasks {
 struct State {
     producers: Producers,
     consumers: Consumers,
-    sleepers: Sleepers,
+    bells: Bells,
     tasks: Tasks,
 }
 
@@ -162,18 +164,16 @@ impl Queue {
                     spill_tail: AtomicU64::new(0),
                     ring_head_seen: AtomicU64::new(0),
                     ring_head_at_spill: AtomicU64::new(u64::MAX),
-                    put_seq: AtomicU32::new(0),
                 },
                 consumers: Consumers {
                     ring_head: AtomicU64::new(0),
                     spill_head: AtomicU64::new(0),
                     spill_free: AtomicU64::new(0),
-                    got_seq: AtomicU32::new(0),
                 },
-                sleepers: Sleepers {
-                    consumers: AtomicU32::new(0),
-                    producers: AtomicU32::new(0),
-                    joiners: AtomicU32::new(0),
+                bells: Bells {
+                    put: Bell::new(),
+                    got: Bell::new(),
+                    done: Bell::new(),
                 },
                 tasks: Tasks {
                     done: AtomicU32::new(0),
@@ -232,20 +232,24 @@ impl Queue {
         }
         loop {
             let put = {
-                let _held = hold(&self.producer_lock, Interrupts::Honour)?;
+                let Some(_held) = hold(&self.producer_lock, deadline, Interrupts::Honour)? else {
+                    return Err(Error::new(
+                        ErrorKind::Full,
+                        "another process holds the queue's put side (stopped mid-put?)",
+                    ));
+                };
                 self.put_locked(message)?
             };
             if let Some(seq) = put {
-                let state = &*self.state;
-                wake(&state.producers.put_seq, &state.sleepers.consumers);
+                self.state.bells.put.ring();
                 return Ok(seq);
             }
             self.wait_for_slot(deadline)?;
         }
     }
 
-    /// Under the producer lock: publishes `message` and returns its `seq`, or `None` when
-    /// `maxsize` messages are in the queue.
+    /// Under the producer lock: publishes `message`, or returns false when `maxsize`
+    /// messages are in the queue.
     fn put_locked(&self, message: &[u8]) -> Result<Option<u32>> {
         if self.maxsize > 0 && self.qsize() >= self.maxsize as usize {
             return Ok(None);
@@ -314,20 +318,19 @@ impl Queue {
     /// Waits until a bounded queue has a free slot, or `Full` at `deadline`.
     fn wait_for_slot(&self, deadline: Deadline) -> Result<()> {
         let state = &*self.state;
-        sleep_on(
-            &state.consumers.got_seq,
-            &state.sleepers.producers,
-            deadline,
-            Interrupts::Honour,
-            || self.qsize() < self.maxsize as usize,
-        )
-        .map_err(|err| match err.kind() {
-            ErrorKind::Timeout => Error::new(
-                ErrorKind::Full,
-                format!("the queue is full ({} messages)", self.maxsize),
-            ),
-            _ => err,
-        })
+        state
+            .bells
+            .got
+            .wait_until(deadline, Interrupts::Honour, || {
+                self.qsize() < self.maxsize as usize
+            })
+            .map_err(|err| match err.kind() {
+                ErrorKind::Timeout => Error::new(
+                    ErrorKind::Full,
+                    format!("the queue is full ({} messages)", self.maxsize),
+                ),
+                _ => err,
+            })
     }
 
     /// Takes the next message, waiting until `deadline` for one (`Empty`).
@@ -339,8 +342,8 @@ impl Queue {
 
     /// `get`, calling `note(seq)` with the message's place in the queue while it is being
     /// taken: before any other process can tell it was. A consumer killed after `note` but
-    /// before the get ends leaves the message in the queue (see [`Queue::gets`]).
-    /// With `Interrupts::Ignore`, a pending `pc_interrupt()` is left for others.
+    /// before the get ends leaves the message in the queue (see [`Queue::gets`]). With
+    /// `Interrupts::Ignore`, a pending `pc_interrupt()` is left for others.
     pub(crate) fn get_noting(
         &self,
         deadline: Deadline,
@@ -387,13 +390,18 @@ impl Queue {
                 self.wait_for_message(deadline, interrupts)?;
             }
             let taken = {
-                let _held = hold(&self.consumer_lock, interrupts)?;
+                let Some(_held) = hold(&self.consumer_lock, deadline, interrupts)? else {
+                    return Err(Error::new(
+                        ErrorKind::Empty,
+                        "another process holds the queue's get side (stopped mid-get?)",
+                    ));
+                };
                 self.take_locked(&mut take)?
             };
             match taken {
                 Some(Take::Consume(value)) => {
                     let state = &*self.state;
-                    wake(&state.consumers.got_seq, &state.sleepers.producers);
+                    state.bells.got.ring();
                     return Ok(value);
                 }
                 Some(Take::Leave(value)) => return Ok(value),
@@ -432,6 +440,14 @@ impl Queue {
                 false => Err(out_of_order(next)),
             };
         }
+        // Pages read before are given back first, so that the get ends with its commit:
+        // a consumer killed after it took the message has little time left to lose it.
+        let free = Cursor::load(&consumers.spill_free, Relaxed);
+        if spill_head.bytes_since(free) >= DISCARD_BATCH {
+            self.spill
+                .discard(free, spill_head)
+                .store(&consumers.spill_free, Release);
+        }
         let front = self.spill.front(spill_head, spill_tail)?;
         if front.seq != next {
             return Err(out_of_order(next));
@@ -439,12 +455,6 @@ impl Queue {
         let taken = take(front.seq, front.bytes);
         if let Take::Consume(_) = taken {
             front.next.store(&consumers.spill_head, SeqCst);
-            let free = Cursor::load(&consumers.spill_free, Relaxed);
-            if front.next.bytes_since(free) >= DISCARD_BATCH {
-                self.spill
-                    .discard(free, front.next)
-                    .store(&consumers.spill_free, Release);
-            }
         }
         Ok(Some(taken))
     }
@@ -458,19 +468,22 @@ impl Queue {
                     return Ok(());
                 }
             }
+            for _ in 0..YIELD_CHECKS {
+                std::thread::yield_now();
+                if !self.is_empty() {
+                    return Ok(());
+                }
+            }
         }
         let state = &*self.state;
-        sleep_on(
-            &state.producers.put_seq,
-            &state.sleepers.consumers,
-            deadline,
-            interrupts,
-            || !self.is_empty(),
-        )
-        .map_err(|err| match err.kind() {
-            ErrorKind::Timeout => Error::new(ErrorKind::Empty, "the queue is empty"),
-            _ => err,
-        })
+        state
+            .bells
+            .put
+            .wait_until(deadline, interrupts, || !self.is_empty())
+            .map_err(|err| match err.kind() {
+                ErrorKind::Timeout => Error::new(ErrorKind::Empty, "the queue is empty"),
+                _ => err,
+            })
     }
 
     /// Messages in the queue: exact when no put or get is under way. The consumer
@@ -546,22 +559,19 @@ impl Queue {
                     "task_done called more times than there were items",
                 )
             })?;
-        if self.state.sleepers.joiners.load(SeqCst) != 0 {
-            futex::wake(&tasks.done, u32::MAX);
-        }
+        self.state.bells.done.ring();
         Ok(())
     }
 
     /// JoinableQueue: waits until every message put was taken and marked `task_done`.
     pub fn join(&self, deadline: Deadline) -> Result<()> {
         let tasks = self.joinable_only("join")?;
-        sleep_on(
-            &tasks.done,
-            &self.state.sleepers.joiners,
-            deadline,
-            Interrupts::Honour,
-            || self.puts() == tasks.done.load(SeqCst),
-        )
+        self.state
+            .bells
+            .done
+            .wait_until(deadline, Interrupts::Honour, || {
+                self.puts() == tasks.done.load(SeqCst)
+            })
     }
 }
 
@@ -577,53 +587,25 @@ fn out_of_order(next: u32) -> Error {
 /// A side lock held for one put or get; a holder that died left nothing to repair.
 struct Held<'a>(&'a Lock);
 
-fn hold(lock: &Lock, interrupts: Interrupts) -> Result<Held<'_>> {
-    match interrupts {
-        Interrupts::Honour => lock.acquire(Deadline::Never)?,
-        Interrupts::Ignore => lock.acquire_uninterruptible()?,
+/// Takes a side lock, waiting until `deadline` but at least `LOCK_GRACE`: its holder
+/// is in the middle of one copy, so even a call that must not block waits that long,
+/// and only a holder that stopped (SIGSTOP, a debugger) makes it give up (`None`).
+fn hold(lock: &Lock, deadline: Deadline, interrupts: Interrupts) -> Result<Option<Held<'_>>> {
+    let deadline = match (deadline, Deadline::after(LOCK_GRACE)) {
+        (Deadline::At(at), Deadline::At(grace)) => Deadline::At(at.max(grace)),
+        _ => Deadline::Never,
     };
-    Ok(Held(lock))
+    match lock.acquire_with(deadline, interrupts) {
+        Ok(_) => Ok(Some(Held(lock))),
+        Err(err) if err.kind() == ErrorKind::Timeout => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         // Cannot fail: this thread holds the (non-recursive) lock.
         let _ = self.0.release();
-    }
-}
-
-/// Sleeps on the futex word `seq` (bumped by the other side after each change when
-/// `sleepers` is non-zero) until `ready()` or `deadline`.
-fn sleep_on(
-    seq: &AtomicU32,
-    sleepers: &AtomicU32,
-    deadline: Deadline,
-    interrupts: Interrupts,
-    mut ready: impl FnMut() -> bool,
-) -> Result<()> {
-    sleepers.fetch_add(1, SeqCst);
-    let seen = Cell::new(0);
-    let result = wait::block_until_with(
-        deadline,
-        interrupts,
-        || {
-            seen.set(seq.load(SeqCst));
-            Ok(ready())
-        },
-        |slice| {
-            futex::wait(seq, seen.get(), slice);
-            Ok(())
-        },
-    );
-    sleepers.fetch_sub(1, SeqCst);
-    result
-}
-
-/// After a change the other side may wait for: wakes its sleepers, if any.
-fn wake(seq: &AtomicU32, sleepers: &AtomicU32) {
-    if sleepers.load(SeqCst) != 0 {
-        seq.fetch_add(1, SeqCst);
-        futex::wake(seq, u32::MAX);
     }
 }
 

@@ -101,6 +101,17 @@ impl Lock {
     /// (`Interrupted`). An RLock already held by this thread is acquired again at once.
     #[inline(always)]
     pub fn acquire(&self, deadline: Deadline) -> Result<Acquired> {
+        self.acquire_with(deadline, Interrupts::Honour)
+    }
+
+    /// `acquire`; with `Interrupts::Ignore` a pending `pc_interrupt()` is left alone (for
+    /// library threads and worker loops: it is meant for the program's own waits).
+    #[inline(always)]
+    pub(crate) fn acquire_with(
+        &self,
+        deadline: Deadline,
+        interrupts: Interrupts,
+    ) -> Result<Acquired> {
         let me = owner::me();
         if self.try_take(me, 1) {
             return Ok(Acquired::Clean);
@@ -116,7 +127,7 @@ impl Lock {
             self.state.count.store(count + 1, Relaxed);
             return Ok(Acquired::Clean);
         }
-        self.acquire_contended(me, deadline, Interrupts::Honour, 1)
+        self.acquire_contended(me, deadline, interrupts, 1)
     }
 
     /// The slow path: sleep until the lock is free (or its holder dead), then take it with
@@ -297,12 +308,6 @@ impl Lock {
         };
         self.unlock()?;
         Ok(depth)
-    }
-
-    /// Acquires without limit, whatever interrupts come: for library threads and worker
-    /// loops, whose waits must not take the `pc_interrupt()` meant for the program's own.
-    pub(crate) fn acquire_uninterruptible(&self) -> Result<Acquired> {
-        self.acquire_restore(1)
     }
 
     /// For a Condition wait: takes the lock again, with its depth, whatever interrupts come.
