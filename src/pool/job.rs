@@ -73,6 +73,15 @@ struct JobState {
     /// Indices in the order their outcomes came (for `imap_unordered`).
     arrivals: Vec<usize>,
     callback: Option<Callback>,
+    /// Every outcome is in and the callback (if any) has run: as in Python, waiters
+    /// see the result only after its callback.
+    ready: bool,
+}
+
+impl JobState {
+    fn all_in(&self) -> bool {
+        self.arrivals.len() == self.outcomes.len()
+    }
 }
 
 impl Job {
@@ -87,6 +96,7 @@ impl Job {
                 outcomes: vec![None; items],
                 arrivals: Vec::with_capacity(items),
                 callback,
+                ready: false,
             }),
             changed: Condvar::new(),
         })
@@ -123,13 +133,22 @@ impl Job {
         self.settle(0, std::iter::repeat(outcome.clone()).take(n))
     }
 
-    /// Once the job is complete: its callback, for the result thread to run (once).
-    pub(super) fn take_callback_if_complete(&self) -> Option<Callback> {
-        let mut state = self.lock();
-        match state.arrivals.len() == state.outcomes.len() {
-            true => state.callback.take(),
-            false => None,
+    /// On the result thread, after outcomes came: once every outcome is in, runs the
+    /// callback (once) and then makes the job ready. Returns whether it is.
+    pub(super) fn finish(&self) -> bool {
+        let callback = {
+            let mut state = self.lock();
+            if !state.all_in() || state.ready {
+                return state.ready;
+            }
+            state.callback.take()
+        };
+        if let Some(callback) = callback {
+            callback(self);
         }
+        self.lock().ready = true;
+        self.changed.notify_all();
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -141,14 +160,13 @@ impl Job {
     }
 
     pub fn is_ready(&self) -> bool {
-        let state = self.lock();
-        state.arrivals.len() == state.outcomes.len()
+        self.lock().ready
     }
 
     /// Whether every item succeeded; `WrongState` before the job is ready.
     pub fn successful(&self) -> Result<bool> {
         let state = self.lock();
-        if state.arrivals.len() != state.outcomes.len() {
+        if !state.ready {
             return Err(Error::wrong_state("the result is not ready"));
         }
         Ok(state
@@ -163,10 +181,7 @@ impl Job {
     }
 
     pub(super) fn wait_with(&self, deadline: Deadline, interrupts: Interrupts) -> Result<()> {
-        self.wait_for(deadline, interrupts, |s| {
-            s.arrivals.len() == s.outcomes.len()
-        })
-        .map(drop)
+        self.wait_for(deadline, interrupts, |s| s.ready).map(drop)
     }
 
     /// Waits until ready, then calls `f` with every outcome in order. The first item
@@ -176,9 +191,7 @@ impl Job {
         deadline: Deadline,
         f: impl FnOnce(&[Outcome]) -> T,
     ) -> Result<T> {
-        let state = self.wait_for(deadline, Interrupts::Honour, |s| {
-            s.arrivals.len() == s.outcomes.len()
-        })?;
+        let state = self.wait_for(deadline, Interrupts::Honour, |s| s.ready)?;
         let outcomes: Vec<&Outcome> = state.outcomes.iter().flatten().collect();
         if let Some(err) = outcomes.iter().enumerate().find_map(|(i, o)| o.error(i)) {
             return Err(err);

@@ -577,13 +577,11 @@ impl Core {
         }
     }
 
-    /// After a job got outcomes: once complete, forgets it and runs its callback.
+    /// After a job got outcomes: once complete, runs its callback, makes it ready and
+    /// forgets it.
     fn finish(&self, job: &Arc<Job>) {
-        if job.is_ready() {
+        if job.finish() {
             self.state().jobs.remove(&job.id());
-        }
-        if let Some(callback) = job.take_callback_if_complete() {
-            callback(job);
         }
     }
 
@@ -626,7 +624,11 @@ impl Core {
             Some(Sent::Chunk { job, first, count }) => {
                 let job = self.state().jobs.get(&job).cloned();
                 if let Some(job) = job {
-                    let died = Outcome::WorkerDied { pid, exitcode };
+                    // Killed by `terminate`: the task ended with the pool, not by itself.
+                    let died = match phase {
+                        Phase::Terminated => Outcome::Terminated,
+                        _ => Outcome::WorkerDied { pid, exitcode },
+                    };
                     job.settle(first, std::iter::repeat(died).take(count));
                     self.finish(&job);
                 }
@@ -678,9 +680,7 @@ impl Core {
         }
         for job in jobs {
             job.settle_rest(&Outcome::Terminated);
-            if let Some(callback) = job.take_callback_if_complete() {
-                callback(&job);
-            }
+            job.finish();
         }
     }
 }
