@@ -754,3 +754,33 @@ pid_t run_sub_collecting(int (*fn)(void *), int *write_fd, char *out, size_t cap
         FAIL("%s: %s; it wrote \"%s\"", what, status_text(st), out);
     return sub;
 }
+
+char *fd_listing(void)
+{
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    CHECK(out != NULL);
+    out[0] = '\0';
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        return out;
+    int own = dirfd(dir);
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == own)
+            continue;
+        char path[300], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = '\0';
+        size_t need = strlen(e->d_name) + strlen(target) + 6;
+        if (len + need + 1 > cap) {
+            cap = 2 * (len + need + 1);
+            out = realloc(out, cap);
+            CHECK(out != NULL);
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s -> %s\n", e->d_name, target);
+    }
+    closedir(dir);
+    return out;
+}

@@ -250,4 +250,10 @@ char *temp_dir_new(const char *prefix);
  * removes it and frees the path. */
 void temp_dir_free(char *dir);
 
+/* ---- diagnostics ---- */
+
+/* This process's open fds as "fd -> target\n" lines (malloc'ed), for a message when a
+ * count of fds differs. */
+char *fd_listing(void);
+
 #endif /* TESTUTIL_H */
