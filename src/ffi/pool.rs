@@ -222,9 +222,8 @@ pub extern "C" fn pc_pool_apply(
 }
 
 /// The results of a successful job as C byte strings.
-fn take_results(outcomes: &[Outcome]) -> Vec<pc_bytes> {
+fn take_results(outcomes: &mut dyn Iterator<Item = &Outcome>) -> Vec<pc_bytes> {
     outcomes
-        .iter()
         .map(|o| match o {
             Outcome::Done(bytes) => pc_bytes::from_vec(bytes.clone()),
             _ => unreachable!("with_outcomes passes successful jobs only"),

@@ -189,15 +189,14 @@ impl Job {
     pub fn with_outcomes<T>(
         &self,
         deadline: Deadline,
-        f: impl FnOnce(&[Outcome]) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Outcome>) -> T,
     ) -> Result<T> {
         let state = self.wait_for(deadline, Interrupts::Honour, |s| s.ready)?;
-        let outcomes: Vec<&Outcome> = state.outcomes.iter().flatten().collect();
-        if let Some(err) = outcomes.iter().enumerate().find_map(|(i, o)| o.error(i)) {
+        let outcomes = || state.outcomes.iter().flatten();
+        if let Some(err) = outcomes().enumerate().find_map(|(i, o)| o.error(i)) {
             return Err(err);
         }
-        let owned: Vec<Outcome> = outcomes.into_iter().cloned().collect();
-        Ok(f(&owned))
+        Ok(f(&mut outcomes()))
     }
 
     /// For a callback, on a complete job: every outcome, in order.

@@ -730,7 +730,9 @@ mod tests {
         })
         .unwrap();
         let job = pool.apply_async(square, &7u64.to_ne_bytes(), None).unwrap();
-        let got = job.with_outcomes(forever(), |o| o.to_vec()).unwrap();
+        let got: Vec<Outcome> = job
+            .with_outcomes(forever(), |o| o.cloned().collect())
+            .unwrap();
         assert_eq!(got, vec![Outcome::Done(49u64.to_ne_bytes().to_vec())]);
 
         let inputs: Vec<[u8; 8]> = (0..1000u64).map(u64::to_ne_bytes).collect();

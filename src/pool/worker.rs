@@ -177,8 +177,9 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>) -> Vec<u8> {
             // worker is a fork of the process that made the message).
             let function: TaskFn = unsafe { std::mem::transmute::<usize, TaskFn>(function) };
             let mut reply = wire::results(seq, job, first, items.len());
+            let mut output = TaskOutput::new();
             for item in items {
-                let mut output = TaskOutput::new();
+                output.bytes.clear();
                 let code = function(item.as_ptr().cast(), item.len(), &mut output);
                 wire::push_result(&mut reply, code, &output.bytes);
             }
