@@ -388,7 +388,7 @@ pub extern "C" fn pc_iter_next(it: *mut pc_iter, timeout: f64, out: *mut pc_byte
 /// Releases an iterator (its tasks still run). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_iter_free(it: *mut pc_iter) {
-    ffi_value!((), { handle::release(it, "it") })
+    ffi_value!((), { handle::release_sole(it, "it") })
 }
 
 /// `out[i] = fn(in[i])` for `n` elements of `in_size` and `out_size` bytes, `chunksize`
@@ -540,5 +540,6 @@ pub extern "C" fn pc_async_result_successful(r: *mut pc_async_result, out: *mut 
 /// NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_async_result_free(r: *mut pc_async_result) {
-    ffi_value!((), { handle::release(r, "r") })
+    // The pool's own reference never reaches C again: the handle is dead at once.
+    ffi_value!((), { handle::release_sole(r, "r") })
 }

@@ -30,6 +30,7 @@ use crate::process::{self, Process};
 use crate::queue::Queue;
 use crate::shared_memory::Shared;
 use crate::sys::process as os;
+use crate::sys::signal::Mask;
 use crate::wait::{Deadline, Interrupts};
 use wire::Reply;
 use worker::{Arena, Slots};
@@ -100,6 +101,8 @@ struct Core {
     /// One `map_array` at a time uses the arena.
     arena_user: Mutex<()>,
     options: Options,
+    /// The signal mask of the thread that made the pool, for its workers.
+    signal_mask: Mask,
     state: Mutex<State>,
 }
 
@@ -129,6 +132,7 @@ impl Pool {
             arena: Arc::new(Arena::new(ARENA_BYTES)?),
             arena_user: Mutex::new(()),
             options,
+            signal_mask: Mask::current(),
             state: Mutex::new(State {
                 phase: Phase::Running,
                 next_job: 1,
@@ -489,6 +493,7 @@ impl Core {
             arena: self.arena.clone(),
             initializer: self.options.initializer,
             max_tasks: self.options.max_tasks_per_child,
+            signal_mask: self.signal_mask,
         }
     }
 
@@ -611,6 +616,9 @@ impl Core {
         {
             self.file(&message);
         }
+        // Joining an ended child is immediate; it also drops it from the children list,
+        // so its pidfd closes with the last reference.
+        let _ = worker.join(Deadline::Never);
         let exitcode = worker.exitcode().unwrap_or(0);
         let pid = worker.pid();
         let taken = self.slots.take(slot).filter(|&seq| self.was_taken(seq));

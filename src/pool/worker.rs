@@ -14,6 +14,7 @@ use super::wire::{self, Task};
 use crate::queue::Queue;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::sys::shm::Mapping;
+use crate::sys::signal::Mask;
 use crate::wait::{Deadline, Interrupts};
 
 /// A task function: reads `len` bytes at `arg`, writes its result to `output`, returns 0
@@ -129,10 +130,14 @@ pub(super) struct Context {
     pub(super) arena: Arc<Arena>,
     pub(super) initializer: Option<(InitFn, usize)>,
     pub(super) max_tasks: usize,
+    /// The pool creator's signal mask: the worker is forked from the pool's thread,
+    /// which blocks every signal, and must not keep that mask.
+    pub(super) signal_mask: Mask,
 }
 
 /// The worker process's main loop; returns its exit code.
 pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
+    ctx.signal_mask.apply();
     if let Some((init, arg)) = ctx.initializer {
         init(arg as *mut c_void);
     }

@@ -36,3 +36,25 @@ pub(crate) fn with_signals_blocked<R>(f: impl FnOnce() -> R) -> R {
         result
     }
 }
+
+/// A thread's signal mask, to give another thread (or a child forked from one) the same.
+#[derive(Clone, Copy)]
+pub(crate) struct Mask(libc::sigset_t);
+
+impl Mask {
+    /// The calling thread's mask.
+    pub(crate) fn current() -> Mask {
+        // SAFETY: a zeroed sigset_t is valid storage; pthread_sigmask fills it.
+        unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut mask);
+            Mask(mask)
+        }
+    }
+
+    /// Makes this the calling thread's mask.
+    pub(crate) fn apply(&self) {
+        // SAFETY: a valid sigset_t; the old mask is not needed.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
+}
