@@ -105,16 +105,32 @@ fn task_fn(f: pc_task_fn) -> Result<TaskFn> {
     })
 }
 
-/// The items of a map as byte slices.
-fn items<'a>(items: *const pc_slice, n: usize) -> Result<Vec<&'a [u8]>> {
-    handle::array(items, n, "items")?
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            handle::bytes(s.data.cast(), s.len, "items[].data")
-                .map_err(|e| e.context(format!("item {i}")))
-        })
-        .collect()
+/// A `pc_slice` checked to be readable: its bytes, without copying the array.
+#[repr(transparent)]
+struct Item(pc_slice);
+
+impl AsRef<[u8]> for Item {
+    fn as_ref(&self) -> &[u8] {
+        match self.0.len {
+            0 => &[],
+            // SAFETY: checked by `items`: a non-NULL pointer to `len` readable bytes (the
+            // caller's contract), for the duration of the call.
+            len => unsafe { std::slice::from_raw_parts(self.0.data.cast(), len) },
+        }
+    }
+}
+
+/// The items of a map, checked (a NULL `data` needs `len` 0).
+fn items<'a>(items: *const pc_slice, n: usize) -> Result<&'a [Item]> {
+    let slices = handle::array(items, n, "items")?;
+    if let Some(i) = slices.iter().position(|s| s.data.is_null() && s.len > 0) {
+        return Err(Error::invalid_argument(format!(
+            "items[{i}].data is NULL but its len is {}",
+            slices[i].len
+        )));
+    }
+    // SAFETY: `Item` is a transparent wrapper of `pc_slice`.
+    Ok(unsafe { &*(slices as *const [pc_slice] as *const [Item]) })
 }
 
 /// 0 is Python's default chunksize.
@@ -138,9 +154,9 @@ fn callback(cb: pc_callback_fn, ctx: *mut c_void) -> Option<Callback> {
         let results: Vec<pc_bytes> = outcomes
             .iter()
             .map(|o| match o {
-                Outcome::Done(bytes) => pc_bytes {
-                    data: bytes.as_ptr().cast_mut(),
-                    len: bytes.len(),
+                Outcome::Done(output) => pc_bytes {
+                    data: output.bytes().as_ptr().cast_mut(),
+                    len: output.bytes().len(),
                 },
                 _ => pc_bytes {
                     data: std::ptr::null_mut(),
@@ -225,7 +241,7 @@ pub extern "C" fn pc_pool_apply(
 fn take_results(outcomes: &mut dyn Iterator<Item = &Outcome>) -> Vec<pc_bytes> {
     outcomes
         .map(|o| match o {
-            Outcome::Done(bytes) => pc_bytes::from_vec(bytes.clone()),
+            Outcome::Done(output) => pc_bytes::from_vec(output.bytes().to_vec()),
             _ => unreachable!("with_outcomes passes successful jobs only"),
         })
         .collect()
@@ -276,7 +292,7 @@ pub extern "C" fn pc_pool_map(
         let results = handle::out_array(results, n, "results")?;
         let job = p.map_async(
             task_fn(r#fn)?,
-            &self::items(items, n)?,
+            self::items(items, n)?,
             self::chunksize(chunksize),
             None,
         )?;
@@ -310,7 +326,7 @@ pub extern "C" fn pc_pool_map_async(
         let out = arg_out!(out);
         let job = p.map_async(
             task_fn(r#fn)?,
-            &self::items(items, n)?,
+            self::items(items, n)?,
             self::chunksize(chunksize),
             callback(cb, ctx),
         )?;
@@ -332,7 +348,7 @@ fn imap(
     let out = arg_out!(out);
     let it = p.imap(
         task_fn(f)?,
-        &self::items(items, n)?,
+        self::items(items, n)?,
         self::chunksize(chunksize),
         ordered,
     )?;

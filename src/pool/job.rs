@@ -9,11 +9,45 @@ use crate::handle::Tag;
 use crate::interrupt;
 use crate::wait::{Deadline, Interrupts};
 
+/// What a task wrote: a range of the reply message it came in, shared by the items of
+/// a chunk (one allocation per chunk, not per item).
+#[derive(Debug, Clone)]
+pub struct Output {
+    message: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl Output {
+    /// `bytes`, which must lie inside `message`.
+    pub(super) fn within(message: &Arc<Vec<u8>>, bytes: &[u8]) -> Output {
+        let start = bytes.as_ptr() as usize - message.as_ptr() as usize;
+        debug_assert!(start + bytes.len() <= message.len());
+        Output {
+            message: message.clone(),
+            start,
+            end: start + bytes.len(),
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.message[self.start..self.end]
+    }
+}
+
+impl PartialEq for Output {
+    fn eq(&self, other: &Output) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Output {}
+
 /// How one item of a job ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The task returned 0 and wrote these bytes.
-    Done(Vec<u8>),
+    Done(Output),
     /// The task returned a non-zero `code` after writing `output`.
     Failed { code: i32, output: Vec<u8> },
     /// The worker running it died (`exitcode`: its exit code, or minus the signal).
@@ -298,7 +332,7 @@ impl ResultIter {
         let (index, outcome) = self.job.nth(n, self.ordered, deadline)?;
         *next = n + 1;
         match outcome {
-            Outcome::Done(bytes) => Ok(bytes),
+            Outcome::Done(output) => Ok(output.bytes().to_vec()),
             failed => Err(failed.error(index).expect("not Done")),
         }
     }

@@ -21,7 +21,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use job::{Callback, Job, Outcome, ResultIter};
+pub use job::{Callback, Job, Outcome, Output, ResultIter};
 pub use worker::{ElementFn, InitFn, TaskFn, TaskOutput, MAX_WORKERS};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -222,7 +222,7 @@ impl Pool {
     pub fn map_async(
         &self,
         function: TaskFn,
-        items: &[&[u8]],
+        items: &[impl AsRef<[u8]>],
         chunksize: Option<usize>,
         callback: Option<Callback>,
     ) -> Result<Arc<Job>> {
@@ -253,7 +253,7 @@ impl Pool {
     pub fn imap(
         &self,
         function: TaskFn,
-        items: &[&[u8]],
+        items: &[impl AsRef<[u8]>],
         chunksize: Option<usize>,
         ordered: bool,
     ) -> Result<Arc<ResultIter>> {
@@ -523,7 +523,7 @@ impl Core {
                 .results
                 .get_noting(deadline, Interrupts::Ignore, |_| {})
             {
-                Ok(message) => self.file(&message),
+                Ok(message) => self.file(message),
                 Err(err) if err.kind() == ErrorKind::Empty => {}
                 Err(err) => {
                     log::error!("pool: reading results failed: {err}");
@@ -547,8 +547,9 @@ impl Core {
     }
 
     /// Files one message of the result queue.
-    fn file(&self, message: &[u8]) {
-        match wire::read_reply(message) {
+    fn file(&self, message: Vec<u8>) {
+        let message = Arc::new(message);
+        match wire::read_reply(&message) {
             Ok(Reply::Results {
                 seq,
                 job,
@@ -561,8 +562,8 @@ impl Core {
                     state.jobs.get(&job).cloned()
                 };
                 if let Some(job) = job {
-                    let outcomes = items.into_iter().map(|item| match item.code {
-                        0 => Outcome::Done(item.output.to_vec()),
+                    let outcomes = items.map(|item| match item.code {
+                        0 => Outcome::Done(Output::within(&message, item.output)),
                         code => Outcome::Failed {
                             code,
                             output: item.output.to_vec(),
@@ -614,7 +615,7 @@ impl Core {
             self.results
                 .get_noting(Deadline::At(Instant::now()), Interrupts::Ignore, |_| {})
         {
-            self.file(&message);
+            self.file(message);
         }
         // Joining an ended child is immediate; it also drops it from the children list,
         // so its pidfd closes with the last reference.
@@ -726,6 +727,13 @@ mod tests {
         0
     }
 
+    fn done(outcome: &Outcome) -> Vec<u8> {
+        match outcome {
+            Outcome::Done(output) => output.bytes().to_vec(),
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn forever() -> Deadline {
         Deadline::Never
     }
@@ -738,10 +746,10 @@ mod tests {
         })
         .unwrap();
         let job = pool.apply_async(square, &7u64.to_ne_bytes(), None).unwrap();
-        let got: Vec<Outcome> = job
-            .with_outcomes(forever(), |o| o.cloned().collect())
+        let got: Vec<Vec<u8>> = job
+            .with_outcomes(forever(), |o| o.map(done).collect())
             .unwrap();
-        assert_eq!(got, vec![Outcome::Done(49u64.to_ne_bytes().to_vec())]);
+        assert_eq!(got, vec![49u64.to_ne_bytes().to_vec()]);
 
         let inputs: Vec<[u8; 8]> = (0..1000u64).map(u64::to_ne_bytes).collect();
         let items: Vec<&[u8]> = inputs.iter().map(|i| &i[..]).collect();
@@ -751,7 +759,7 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::TaskFailed);
             let outcomes = job.outcomes();
             assert_eq!(outcomes.len(), 1000);
-            assert_eq!(outcomes[12], Outcome::Done(144u64.to_ne_bytes().to_vec()));
+            assert_eq!(done(&outcomes[12]), 144u64.to_ne_bytes());
             assert!(matches!(outcomes[13], Outcome::Failed { code: 13, .. }));
         }
         let it = pool.imap(square, &items[..20], None, true).unwrap();

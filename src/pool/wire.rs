@@ -23,7 +23,7 @@ pub(super) enum Task<'a> {
         job: u64,
         first: u64,
         function: usize,
-        items: Vec<&'a [u8]>,
+        items: Items<'a>,
     },
     /// Run `function(in, out, context)` on elements `[start, start + count)` of the
     /// arrays at arena offsets `input`/`output`.
@@ -56,7 +56,7 @@ pub(super) enum Reply<'a> {
         seq: u32,
         job: u64,
         first: u64,
-        items: Vec<ItemResult<'a>>,
+        items: ItemResults<'a>,
     },
     /// From the parent itself: job `job` (0: none) needs the result thread's attention.
     Notice { job: u64 },
@@ -66,14 +66,14 @@ pub(super) fn stop() -> Vec<u8> {
     vec![STOP]
 }
 
-pub(super) fn items(job: u64, first: u64, function: usize, items: &[&[u8]]) -> Vec<u8> {
-    let size = 1 + 8 * 4 + items.iter().map(|i| 8 + i.len()).sum::<usize>();
+pub(super) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[u8]>]) -> Vec<u8> {
+    let size = 1 + 8 * 4 + items.iter().map(|i| 8 + i.as_ref().len()).sum::<usize>();
     let mut m = Vec::with_capacity(size);
     m.push(ITEMS);
     for word in [job, first, function as u64, items.len() as u64] {
         m.extend_from_slice(&word.to_ne_bytes());
     }
-    for item in items {
+    for item in items.iter().map(AsRef::as_ref) {
         m.extend_from_slice(&(item.len() as u64).to_ne_bytes());
         m.extend_from_slice(item);
     }
@@ -119,12 +119,11 @@ pub(super) fn read_task(message: &[u8]) -> Result<Task<'_>> {
         STOP => Ok(Task::Stop),
         ITEMS => {
             let (job, first, function, count) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
-            let items = (0..count)
-                .map(|_| {
-                    let len = r.u64()?;
-                    r.bytes(len)
-                })
-                .collect::<Result<_>>()?;
+            let items = Items {
+                reader: r,
+                left: count,
+            };
+            items.check()?;
             Ok(Task::Items {
                 job,
                 first,
@@ -159,16 +158,11 @@ pub(super) fn read_reply(message: &[u8]) -> Result<Reply<'_>> {
     match r.u8()? {
         RESULTS => {
             let (seq, job, first, count) = (r.u32()?, r.u64()?, r.u64()?, r.u64()?);
-            let items = (0..count)
-                .map(|_| {
-                    let code = r.u32()? as i32;
-                    let len = r.u64()?;
-                    Ok(ItemResult {
-                        code,
-                        output: r.bytes(len)?,
-                    })
-                })
-                .collect::<Result<_>>()?;
+            let items = ItemResults {
+                reader: r,
+                left: count,
+            };
+            items.check()?;
             Ok(Reply::Results {
                 seq,
                 job,
@@ -189,7 +183,72 @@ fn malformed(what: impl std::fmt::Debug) -> Error {
     )
 }
 
+/// The items of a task message, read as they are used (a chunk may hold thousands).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Items<'a> {
+    reader: Reader<'a>,
+    left: u64,
+}
+
+impl<'a> Items<'a> {
+    fn read(&mut self) -> Result<&'a [u8]> {
+        let len = self.reader.u64()?;
+        self.reader.bytes(len)
+    }
+
+    /// Checks once that every item is there, so that iterating cannot fail.
+    fn check(&self) -> Result<()> {
+        let mut copy = self.clone();
+        (0..self.left).try_for_each(|_| copy.read().map(drop))
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.left as usize
+    }
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        self.left = self.left.checked_sub(1)?;
+        self.read().ok()
+    }
+}
+
+/// The item results of a reply, read as they are used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ItemResults<'a> {
+    reader: Reader<'a>,
+    left: u64,
+}
+
+impl<'a> ItemResults<'a> {
+    fn read(&mut self) -> Result<ItemResult<'a>> {
+        let code = self.reader.u32()? as i32;
+        let len = self.reader.u64()?;
+        Ok(ItemResult {
+            code,
+            output: self.reader.bytes(len)?,
+        })
+    }
+
+    /// Checks once that every result is there, so that iterating cannot fail.
+    fn check(&self) -> Result<()> {
+        let mut copy = self.clone();
+        (0..self.left).try_for_each(|_| copy.read().map(drop))
+    }
+}
+
+impl<'a> Iterator for ItemResults<'a> {
+    type Item = ItemResult<'a>;
+    fn next(&mut self) -> Option<ItemResult<'a>> {
+        self.left = self.left.checked_sub(1)?;
+        self.read().ok()
+    }
+}
+
 /// Reads fields from the front of a message; a short message is `Protocol`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -227,38 +286,45 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         assert_eq!(read_task(&stop()).unwrap(), Task::Stop);
-        let m = items(7, 3, 0x1234, &[b"ab", b"", b"xyz"]);
-        assert_eq!(
-            read_task(&m).unwrap(),
-            Task::Items {
-                job: 7,
-                first: 3,
-                function: 0x1234,
-                items: vec![b"ab", b"", b"xyz"]
-            }
-        );
+        let m = items(7, 3, 0x1234, &[&b"ab"[..], b"", b"xyz"]);
+        let Task::Items {
+            job: 7,
+            first: 3,
+            function: 0x1234,
+            items,
+        } = read_task(&m).unwrap()
+        else {
+            panic!("not the items message");
+        };
+        assert_eq!(items.len(), 3);
+        assert_eq!(items.collect::<Vec<_>>(), vec![&b"ab"[..], b"", b"xyz"]);
         assert!(read_task(&m[..m.len() - 1]).is_err());
         let mut r = results(9, 7, 3, 2);
         push_result(&mut r, 0, b"ok");
         push_result(&mut r, -2, b"");
+        let Reply::Results {
+            seq: 9,
+            job: 7,
+            first: 3,
+            items,
+        } = read_reply(&r).unwrap()
+        else {
+            panic!("not the results message");
+        };
         assert_eq!(
-            read_reply(&r).unwrap(),
-            Reply::Results {
-                seq: 9,
-                job: 7,
-                first: 3,
-                items: vec![
-                    ItemResult {
-                        code: 0,
-                        output: b"ok"
-                    },
-                    ItemResult {
-                        code: -2,
-                        output: b""
-                    }
-                ]
-            }
+            items.collect::<Vec<_>>(),
+            vec![
+                ItemResult {
+                    code: 0,
+                    output: b"ok"
+                },
+                ItemResult {
+                    code: -2,
+                    output: b""
+                }
+            ]
         );
+        assert!(read_reply(&r[..r.len() - 1]).is_err());
         assert_eq!(read_reply(&notice(5)).unwrap(), Reply::Notice { job: 5 });
         assert!(read_reply(&[]).is_err());
         assert!(read_task(&[9]).is_err());
