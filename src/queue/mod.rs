@@ -55,7 +55,7 @@ const DISCARD_BATCH: u64 = 1 << 20;
 /// met without two system calls per message. First a short spin (the producer runs on
 /// another CPU), then checks that each give the CPU away (it shares ours).
 const SPIN_CHECKS: u32 = 100;
-const YIELD_CHECKS: u32 = 8;
+const YIELD_CHECKS: u32 = 64;
 /// The least time a put or get waits for its side lock, whatever its timeout.
 const LOCK_GRACE: Duration = Duration::from_millis(20);
 /// The largest `maxsize` (a count of messages, like the semaphore behind Python's).
