@@ -13,6 +13,7 @@ repetition's result, decorated with @peer("<workload>", NS_PER_OP or OPS_PER_S, 
 """
 
 import argparse
+import atexit
 import multiprocessing
 import signal
 import struct
@@ -404,6 +405,71 @@ def queue_2to2_64b(iters):
     _check(sum(counts) == QUEUE_PAIRS * per and sum(sums) == QUEUE_PAIRS * per * (per - 1) // 2,
            f"consumers took {counts} messages (sums {sums})")
     return QUEUE_PAIRS * per / ((max(ends) - t0) * 1e-9)
+
+
+# ---- pools (bench_pool.c; floors in raw_pool.c) ----------------------------------------
+
+POOL_WORKERS = 2
+_POOL = []
+
+
+def _pool():
+    """The Pool of every pool peer, as bench_pool.c's: made by the first (untimed warm-up)
+    run, so no repetition pays for starting workers; closed and joined at exit."""
+    if not _POOL:
+        pool = CTX.Pool(POOL_WORKERS)
+        _POOL.append(pool)
+
+        def close():
+            pool.close()
+            pool.join()
+
+        atexit.register(close)
+    return _POOL[0]
+
+
+def _increment(x):
+    return x + 1
+
+
+def _pool_map(iters, size, chunksize=None):
+    """`iters` tasks as pool.map calls of `size` items (new inputs each); tasks per second,
+    timing each map call and the release of the previous results (as bench_pool.c frees
+    its), not the check."""
+    pool, maps, ns = _pool(), max(1, iters // size), 0
+    for m in range(maps):
+        items = range(m * size, (m + 1) * size)
+        t0 = time.perf_counter_ns()
+        got = pool.map(_increment, items, chunksize)
+        ns += time.perf_counter_ns() - t0
+        _check(got == [x + 1 for x in items], f"map {m}: wrong results")
+    return maps * size / (ns * 1e-9)
+
+
+@peer("pool_map_100k_default", OPS_PER_S, 500_000)
+def pool_map_100k_default(iters):
+    return _pool_map(iters, 100_000)
+
+
+@peer("pool_map_10k_chunk1", OPS_PER_S, 10_000)
+def pool_map_10k_chunk1(iters):
+    return _pool_map(iters, 10_000, 1)
+
+
+@peer("pool_apply_async_rtt", NS_PER_OP, 1_000)
+def pool_apply_async_rtt(iters):
+    """apply_async(f, (x,)).get(), one at a time; per round trip."""
+    pool = _pool()
+    t0 = time.perf_counter_ns()
+    for i in range(iters):
+        got = pool.apply_async(_increment, (i,)).get()
+        _check(got == i + 1, f"task {i}: got {got}")
+    return (time.perf_counter_ns() - t0) / iters
+
+
+# pool_map_array_cpu has no peer: Python has no map over a C array with a C element
+# function, and pool.map of a Python function over floats would time the interpreter's
+# arithmetic (tens of times slower than C), not the pool.
 
 
 def main(argv=None):

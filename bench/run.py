@@ -69,6 +69,7 @@ UNITS = {
     "M msg/s": (OPS_PER_S, 1e-6),
     "k tasks/s": (OPS_PER_S, 1e-3),
     "M tasks/s": (OPS_PER_S, 1e-6),
+    "M elements/s": (OPS_PER_S, 1e-6),
     "GB/s": (OPS_PER_S, 1e-9),  # ops are bytes
 }
 
@@ -125,6 +126,12 @@ class Workload:
 OPTIONAL_PROGRAMS = {
     "boost_queue": "Boost.Interprocess headers (libboost-dev) when CMake configured bench/",
 }
+
+# The floors of the map_array rows: the loop calling the same element function as the
+# workers (the target's), and the loop the compiler vectorizes once it inlines the arithmetic.
+MAP_ARRAY_FLOORS = [("single-process loop", "raw_pool", "pool_map_array_cpu"),
+                    ("single-process loop, inlined and vectorized", "raw_pool",
+                     "pool_map_array_cpu_inlined")]
 
 # The workload table: one line per row of BENCHMARKS.md, in PERFORMANCE.md's order.
 WORKLOADS = [
@@ -186,6 +193,36 @@ WORKLOADS = [
     Workload("condition_pingpong", "Condition wait_for/notify turns", "µs/round trip",
              lib="bench_sync", raw=[("pshared pthread_cond + mutex", "raw_sync")],
              iters={"lib": 50_000, "raw": 50_000, "python": 5_000}, pin=True),
+    # Pools: bench_pool.c (one pool of 2 workers per program, made untimed), raw_pool.c
+    # (forked workers on a shared task pipe and result pipe, ints as their 8 bytes; the
+    # single-process loop for map_array). map_array has no Python peer (peers.py says why).
+    Workload("pool_map_100k_default", "Pool map, 100k trivial tasks, default chunksize",
+             "M tasks/s", lib="bench_pool", raw=[],
+             iters={"lib": 2_000_000, "python": 500_000},
+             targets=[Target("python", 2)]),
+    Workload("pool_map_10k_chunk1", "Pool map, 10k trivial tasks, chunksize 1", "k tasks/s",
+             lib="bench_pool", raw=[("2 workers, pipes, no serialization", "raw_pool")],
+             iters={"lib": 200_000, "raw": 200_000, "python": 10_000},
+             targets=[Target("python", 10)]),
+    Workload("pool_apply_async_rtt", "Pool apply_async + get, one at a time",
+             "µs/round trip", lib="bench_pool", raw=[("pipe round trip, 1 worker", "raw_pool")],
+             iters={"lib": 10_000, "raw": 10_000, "python": 1_000},
+             targets=[Target("raw", 1.3)]),
+    Workload("pool_apply_async_rtt_1cpu", "Pool apply_async + get, one at a time",
+             "µs/round trip", lib="bench_pool", raw=[("pipe round trip, 1 worker", "raw_pool")],
+             iters={"lib": 20_000, "raw": 20_000, "python": 2_000},
+             targets=[Target("raw", 1.3)], pin=True, mode="pool_apply_async_rtt"),
+    Workload("pool_map_array_cpu", "Pool map_array, CPU-bound element function, 2 workers",
+             "M elements/s", lib="bench_pool", raw=MAP_ARRAY_FLOORS,
+             iters={"lib": 2_000_000, "raw": 1_000_000},
+             targets=[Target("single-process loop", 1.8)], peer=False),
+    # The same with each worker pinned to its own CPU by its initializer: this kernel packs
+    # busy tasks onto as few vCPUs as it can (sched_vcpu_pack), often both workers on one.
+    Workload("pool_map_array_cpu_spread",
+             "Pool map_array, CPU-bound element function, 2 workers bound one per CPU",
+             "M elements/s", lib="bench_pool", raw=MAP_ARRAY_FLOORS,
+             iters={"lib": 2_000_000, "raw": 1_000_000},
+             targets=[Target("single-process loop", 1.8)], peer=False),
 ]
 
 
@@ -256,7 +293,7 @@ def commands(w, build_dir, reps, scale):
     mode = w.mode or w.name
 
     def args(kind, mode=mode):
-        iters = max(1, round(w.iters.get(kind, w.iters["raw"]) * scale))
+        iters = max(1, round((w.iters[kind] if kind in w.iters else w.iters["raw"]) * scale))
         return [mode, "--reps", str(reps), "--iters", str(iters)]
 
     pin = ["taskset", "-c", "0"] if w.pin else []

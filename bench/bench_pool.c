@@ -1,0 +1,201 @@
+/*
+ * bench_pool.c: libprocessing's Pool workloads (see bench/run.py for the table). The
+ * floors are in raw_pool.c, the Python peers in peers.py; the tasks, the element function
+ * and the map_array driver in bench_pool_tasks.h.
+ *
+ * Every workload uses one pool of POOL_WORKERS workers, made by the program's first run
+ * (bench_main's untimed warm-up, which also gets the workers going) and closed and joined
+ * at exit: no repetition pays for starting workers.
+ *
+ * pool_map_100k_default  pc_pool_map of 100k items, each an int64 x, the task returns
+ *                        x + 1; chunksize 0 (Python's rule: 12.5k items per task message
+ *                        with 2 workers). Tasks per second over N/100k maps, each timed
+ *                        from the call until its results are checked and freed.
+ * pool_map_10k_chunk1    the same with 10k items and chunksize 1: one task message and one
+ *                        result message per item.
+ * pool_apply_async_rtt   pc_pool_apply_async of one item, then pc_async_result_get, then
+ *                        the next: nanoseconds per round trip (run.py also runs it on one
+ *                        CPU).
+ * pool_map_array_cpu     pc_pool_map_array of 100k doubles through pool_elem (a few hundred
+ *                        nanoseconds of arithmetic each), chunksize 0. Elements per second,
+ *                        the map call only (pool_array_run).
+ * pool_map_array_cpu_spread  the same with each worker pinned to a CPU of its own by its
+ *                        initializer (pin_worker): what the pool does when the scheduler
+ *                        keeps the workers apart. These machines' kernel packs runnable
+ *                        tasks onto as few vCPUs as it can (sched_vcpu_pack), so two busy
+ *                        workers often share one vCPU for a while.
+ */
+#define _GNU_SOURCE /* sched_setaffinity, cpu_set_t */
+#include <errno.h>
+#include <sched.h>
+
+#include "bench_lib.h"
+#include "bench_pool_tasks.h"
+
+static pc_pool *pool;
+
+/* What pin_worker shares with the parent (a RawArray, so the workers see it). */
+typedef struct {
+    int next;   /* workers pinned so far: the next one takes the next allowed CPU */
+    int failed; /* a worker could not pin itself (errno) */
+} spread_state;
+static pc_array *spread_shm;
+
+static void close_pool(void)
+{
+    pc_status st = pc_pool_close(pool);
+    if (st == PC_OK)
+        st = pc_pool_join(pool);
+    if (st != PC_OK) {
+        /* exit() may not be called again from an atexit handler. */
+        fprintf(stderr, "closing the pool: %s: %s\n", pc_status_str(st), pc_last_error());
+        _exit(1);
+    }
+    pc_pool_free(pool);
+    pc_array_free(spread_shm);
+}
+
+/* The pool of every workload, made on first use; `init` (NULL: none) is its workers'
+ * initializer, with a zeroed spread_state in shared memory as its argument. */
+static pc_pool *the_pool(pc_init_fn init)
+{
+    if (!pool) {
+        pc_pool_options opts = {.processes = POOL_WORKERS, .initializer = init};
+        if (init) {
+            PC_CHECK(pc_raw_array_new_sized(sizeof(spread_state), 1, &spread_shm));
+            opts.initarg = pc_array_ptr(spread_shm);
+        }
+        PC_CHECK(pc_pool_new(&opts, &pool));
+        BENCH_CHECK(atexit(close_pool) == 0, "atexit");
+    }
+    return pool;
+}
+
+/* A worker's initializer for pool_map_array_cpu_spread: pins the worker to one CPU, the
+ * k-th it may use for the k-th worker (round robin), so that the workers never share a
+ * CPU whatever the scheduler prefers. */
+static void pin_worker(void *arg)
+{
+    spread_state *st = arg;
+    int k = __atomic_fetch_add(&st->next, 1, __ATOMIC_RELAXED);
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        st->failed = errno;
+        return;
+    }
+    int cpu = -1;
+    for (int n = k % CPU_COUNT(&allowed); n >= 0; n--)
+        while (!CPU_ISSET(++cpu, &allowed))
+            ;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) != 0)
+        st->failed = errno;
+}
+
+/* The trivial task (a pc_task_fn): an int64 in, pool_task of it out. */
+static int increment(const void *arg, size_t len, pc_buffer *result)
+{
+    if (len != sizeof(int64_t))
+        return 1;
+    uint8_t out[sizeof(int64_t)];
+    put_i64(out, pool_task(get_i64(arg)));
+    return pc_buffer_write(result, out, sizeof out) == PC_OK ? 0 : 2;
+}
+
+/* Checks that `r` is the task's result for `x`, and frees it. */
+static void take_result(pc_bytes *r, int64_t x)
+{
+    BENCH_CHECK(r->len == sizeof(int64_t) && get_i64(r->data) == pool_task(x),
+                "the result for %lld: %zu bytes, %lld", (long long)x, r->len,
+                r->len == sizeof(int64_t) ? (long long)get_i64(r->data) : -1LL);
+    pc_bytes_free(r);
+}
+
+/* Tasks per second: `iters` tasks as pc_pool_map calls of `size` items each (new inputs
+ * per map, so a stale result cannot pass). */
+static double map_tasks(long iters, size_t size, size_t chunksize)
+{
+    long maps = pool_maps(iters, (long)size);
+    int64_t *xs = malloc(size * sizeof *xs);
+    pc_slice *items = malloc(size * sizeof *items);
+    pc_bytes *results = calloc(size, sizeof *results);
+    BENCH_CHECK(xs && items && results, "out of memory");
+    for (size_t i = 0; i < size; i++)
+        items[i] = (pc_slice){&xs[i], sizeof xs[i]};
+    pc_pool *p = the_pool(NULL);
+    uint64_t ns = 0;
+    for (long m = 0; m < maps; m++) {
+        for (size_t i = 0; i < size; i++)
+            xs[i] = m * (long)size + (long)i;
+        uint64_t t0 = bench_now_ns();
+        PC_CHECK(pc_pool_map(p, increment, items, size, chunksize, results));
+        for (size_t i = 0; i < size; i++)
+            take_result(&results[i], xs[i]);
+        ns += bench_now_ns() - t0;
+    }
+    free(results);
+    free(items);
+    free(xs);
+    return (double)(maps * (long)size) / ((double)ns * 1e-9);
+}
+
+static double pool_map_100k_default(long iters)
+{
+    return map_tasks(iters, POOL_MAP_DEFAULT_TASKS, 0);
+}
+
+static double pool_map_10k_chunk1(long iters)
+{
+    return map_tasks(iters, POOL_MAP_CHUNK1_TASKS, 1);
+}
+
+/* Nanoseconds per apply_async + get, one task at a time. */
+static double pool_apply_async_rtt(long iters)
+{
+    pc_pool *p = the_pool(NULL);
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < iters; i++) {
+        int64_t x = i;
+        pc_async_result *r = NULL;
+        pc_bytes out = {0};
+        PC_CHECK(pc_pool_apply_async(p, increment, &x, sizeof x, NULL, NULL, &r));
+        PC_CHECK(pc_async_result_get(r, PC_FOREVER, &out, 1));
+        take_result(&out, x);
+        pc_async_result_free(r);
+    }
+    return (double)(bench_now_ns() - t0) / (double)iters;
+}
+
+static void map_array(const double *in, double *out, size_t n)
+{
+    PC_CHECK(pc_pool_map_array(pool, pool_elem, NULL, in, sizeof *in, out, sizeof *out, n, 0));
+}
+
+static double pool_map_array_cpu(long iters)
+{
+    the_pool(NULL); /* made before the clock runs */
+    return pool_array_run(iters, map_array);
+}
+
+static double pool_map_array_cpu_spread(long iters)
+{
+    the_pool(pin_worker);
+    double rate = pool_array_run(iters, map_array);
+    spread_state *st = pc_array_ptr(spread_shm);
+    BENCH_CHECK(st->failed == 0, "a worker could not pin itself: %s", strerror(st->failed));
+    return rate;
+}
+
+static const bench_mode modes[] = {
+    {"pool_map_100k_default", BENCH_OPS_PER_S, pool_map_100k_default, 2000000},
+    {"pool_map_10k_chunk1", BENCH_OPS_PER_S, pool_map_10k_chunk1, 200000},
+    {"pool_apply_async_rtt", BENCH_NS_PER_OP, pool_apply_async_rtt, 10000},
+    {"pool_map_array_cpu", BENCH_OPS_PER_S, pool_map_array_cpu, 2000000},
+    {"pool_map_array_cpu_spread", BENCH_OPS_PER_S, pool_map_array_cpu_spread, 2000000},
+};
+
+int main(int argc, char **argv)
+{
+    return BENCH_MAIN(argc, argv, modes);
+}
