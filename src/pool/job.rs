@@ -104,8 +104,10 @@ pub struct Job {
 
 struct JobState {
     outcomes: Vec<Option<Outcome>>,
-    /// Indices in the order their outcomes came (for `imap_unordered`).
-    arrivals: Vec<usize>,
+    /// Outcomes in so far.
+    settled: usize,
+    /// Indices in the order their outcomes came, for `imap_unordered` only.
+    arrivals: Option<Vec<usize>>,
     callback: Option<Callback>,
     /// Every outcome is in and the callback (if any) has run: as in Python, waiters
     /// see the result only after its callback.
@@ -114,7 +116,7 @@ struct JobState {
 
 impl JobState {
     fn all_in(&self) -> bool {
-        self.arrivals.len() == self.outcomes.len()
+        self.settled == self.outcomes.len()
     }
 }
 
@@ -122,13 +124,21 @@ impl Job {
     /// The tag value of an async result handle.
     pub const TAG: u32 = u32::from_be_bytes(*b"asyr");
 
-    pub(super) fn new(id: u64, items: usize, callback: Option<Callback>) -> Arc<Job> {
+    /// A job of `items` items; `arrival_order` keeps the order outcomes come in (for
+    /// `imap_unordered`).
+    pub(super) fn new(
+        id: u64,
+        items: usize,
+        callback: Option<Callback>,
+        arrival_order: bool,
+    ) -> Arc<Job> {
         Arc::new(Job {
             tag: Tag::new(Job::TAG),
             id,
             state: Mutex::new(JobState {
                 outcomes: vec![None; items],
-                arrivals: Vec::with_capacity(items),
+                settled: 0,
+                arrivals: arrival_order.then(|| Vec::with_capacity(items)),
                 callback,
                 ready: false,
             }),
@@ -154,7 +164,10 @@ impl Job {
         for (index, outcome) in (first..).zip(outcomes) {
             if let Some(slot @ None) = state.outcomes.get_mut(index) {
                 *slot = Some(outcome);
-                state.arrivals.push(index);
+                state.settled += 1;
+                if let Some(arrivals) = &mut state.arrivals {
+                    arrivals.push(index);
+                }
             }
         }
         drop(state);
@@ -243,11 +256,15 @@ impl Job {
     fn nth(&self, n: usize, ordered: bool, deadline: Deadline) -> Result<(usize, Outcome)> {
         let state = self.wait_for(deadline, Interrupts::Honour, |s| match ordered {
             true => s.outcomes.get(n).map_or(true, Option::is_some),
-            false => s.arrivals.len() > n || n >= s.outcomes.len(),
+            false => s.settled > n || n >= s.outcomes.len(),
         })?;
         let index = match ordered {
             true => n,
-            false => *state.arrivals.get(n).ok_or_else(stop)?,
+            false => *state
+                .arrivals
+                .as_ref()
+                .and_then(|a| a.get(n))
+                .ok_or_else(stop)?,
         };
         let outcome = state.outcomes.get(index).and_then(Clone::clone);
         Ok((index, outcome.ok_or_else(stop)?))

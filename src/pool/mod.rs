@@ -39,6 +39,9 @@ use worker::{Arena, Slots};
 const CHECK_WORKERS: Duration = Duration::from_millis(50);
 /// Address space of the `map_array` arena (pages are used only while a map runs).
 const ARENA_BYTES: usize = 1 << 36;
+/// Arena bytes kept between `map_array` calls (pages given back beyond): the next call
+/// of a similar size then takes no page faults.
+const ARENA_KEPT: usize = 64 << 20;
 
 /// How a pool is made.
 #[derive(Clone, Copy, Default)]
@@ -205,15 +208,15 @@ impl Pool {
         callback: Option<Callback>,
     ) -> Result<Arc<Job>> {
         self.check_owner()?;
-        self.core.submit(1, callback, |job| {
-            vec![(
+        self.core.submit(1, callback, false, |job| {
+            std::iter::once((
                 wire::items(job, 0, function as usize, &[arg]),
                 Sent::Chunk {
                     job,
                     first: 0,
                     count: 1,
                 },
-            )]
+            ))
         })
     }
 
@@ -226,13 +229,22 @@ impl Pool {
         chunksize: Option<usize>,
         callback: Option<Callback>,
     ) -> Result<Arc<Job>> {
+        self.map_job(function, items, chunksize, callback, false)
+    }
+
+    fn map_job(
+        &self,
+        function: TaskFn,
+        items: &[impl AsRef<[u8]>],
+        chunksize: Option<usize>,
+        callback: Option<Callback>,
+        arrival_order: bool,
+    ) -> Result<Arc<Job>> {
         self.check_owner()?;
         let chunksize = self.chunksize(items.len(), chunksize)?;
-        self.core.submit(items.len(), callback, |job| {
-            items
-                .chunks(chunksize)
-                .enumerate()
-                .map(|(c, chunk)| {
+        self.core
+            .submit(items.len(), callback, arrival_order, |job| {
+                items.chunks(chunksize).enumerate().map(move |(c, chunk)| {
                     let first = c * chunksize;
                     let message = wire::items(job, first as u64, function as usize, chunk);
                     (
@@ -244,8 +256,7 @@ impl Pool {
                         },
                     )
                 })
-                .collect()
-        })
+            })
     }
 
     /// `imap` (`ordered`) or `imap_unordered`: an iterator over the results of
@@ -257,7 +268,8 @@ impl Pool {
         chunksize: Option<usize>,
         ordered: bool,
     ) -> Result<Arc<ResultIter>> {
-        let job = self.map_async(function, items, Some(chunksize.unwrap_or(1)), None)?;
+        let chunksize = Some(chunksize.unwrap_or(1));
+        let job = self.map_job(function, items, chunksize, None, !ordered)?;
         Ok(ResultIter::new(job, ordered))
     }
 
@@ -288,7 +300,12 @@ impl Pool {
         chunksize: Option<usize>,
     ) -> Result<()> {
         self.check_owner()?;
-        let chunksize = self.chunksize(n, chunksize)?;
+        // By default small chunks (about 32 per worker): a worker that starts late or
+        // runs slower then leaves the others at most one small chunk to wait for.
+        let chunksize = match chunksize {
+            None => n.div_ceil(32 * self.processes()).max(1),
+            Some(_) => self.chunksize(n, chunksize)?,
+        };
         if n == 0 {
             return Ok(());
         }
@@ -316,38 +333,36 @@ impl Pool {
         // `[0, end)` lies inside it.
         unsafe { std::ptr::copy_nonoverlapping(input.as_ptr(), start, input.len()) };
         let chunks = n.div_ceil(chunksize);
-        let job = self.core.submit(chunks, None, |job| {
-            (0..chunks)
-                .map(|c| {
-                    let first = c * chunksize;
-                    let count = chunksize.min(n - first);
-                    let fields = [
+        let job = self.core.submit(chunks, None, false, |job| {
+            (0..chunks).map(move |c| {
+                let first = c * chunksize;
+                let count = chunksize.min(n - first);
+                let fields = [
+                    job,
+                    c as u64,
+                    function as usize as u64,
+                    context as u64,
+                    0,
+                    in_size as u64,
+                    out_at as u64,
+                    out_size as u64,
+                    first as u64,
+                    count as u64,
+                ];
+                (
+                    wire::elements(fields),
+                    Sent::Chunk {
                         job,
-                        c as u64,
-                        function as usize as u64,
-                        context as u64,
-                        0,
-                        in_size as u64,
-                        out_at as u64,
-                        out_size as u64,
-                        first as u64,
-                        count as u64,
-                    ];
-                    (
-                        wire::elements(fields),
-                        Sent::Chunk {
-                            job,
-                            first: c,
-                            count: 1,
-                        },
-                    )
-                })
-                .collect()
+                        first: c,
+                        count: 1,
+                    },
+                )
+            })
         });
         let job = match job {
             Ok(job) => job,
             Err(err) => {
-                arena.clear(end);
+                arena.release(ARENA_KEPT, end);
                 return Err(err);
             }
         };
@@ -360,7 +375,7 @@ impl Pool {
                 std::ptr::copy_nonoverlapping(start.add(out_at), output.as_mut_ptr(), output.len())
             };
         }
-        arena.clear(end);
+        arena.release(ARENA_KEPT, end);
         waited?;
         match outcomes
             .iter()
@@ -441,12 +456,17 @@ impl Core {
 
     /// Registers a job of `items` items and puts its task messages, made by `messages`
     /// from the job's id.
-    fn submit(
+    /// Messages are put as they are made, so the workers start on the first at once.
+    fn submit<M>(
         &self,
         items: usize,
         callback: Option<Callback>,
-        messages: impl FnOnce(u64) -> Vec<(Vec<u8>, Sent)>,
-    ) -> Result<Arc<Job>> {
+        arrival_order: bool,
+        messages: impl FnOnce(u64) -> M,
+    ) -> Result<Arc<Job>>
+    where
+        M: Iterator<Item = (Vec<u8>, Sent)>,
+    {
         let mut state = self.state();
         if state.phase != Phase::Running {
             return Err(Error::new(
@@ -456,7 +476,7 @@ impl Core {
         }
         let id = state.next_job;
         state.next_job += 1;
-        let job = Job::new(id, items, callback);
+        let job = Job::new(id, items, callback, arrival_order);
         if items == 0 {
             // Complete at once; its callback still runs on the result thread.
             state.jobs.insert(id, job.clone());

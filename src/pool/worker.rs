@@ -115,9 +115,10 @@ impl Arena {
             .then(|| unsafe { self.mapping.as_ptr().add(offset as usize) })
     }
 
-    /// Gives the pages of `[0, len)` back.
-    pub(super) fn clear(&self, len: usize) {
-        self.mapping.discard(0, len);
+    /// Gives back the pages of `[kept, end)`: a call used `[0, end)`, and the first
+    /// `kept` bytes stay for the next.
+    pub(super) fn release(&self, kept: usize, end: usize) {
+        self.mapping.discard(kept, end);
     }
 }
 
