@@ -270,6 +270,29 @@ impl Job {
         Ok((index, outcome.ok_or_else(stop)?))
     }
 
+    /// Waits until item `from` has its outcome, then calls `f` on it and on every later
+    /// item that has one too (in order, under the lock), and returns the first item
+    /// after them: a caller can use a map's results as they come, not only at the end.
+    pub fn visit_settled(
+        &self,
+        from: usize,
+        deadline: Deadline,
+        mut f: impl FnMut(usize, &Outcome),
+    ) -> Result<usize> {
+        let state = self.wait_for(deadline, Interrupts::Honour, |s| {
+            s.outcomes.get(from).map_or(true, Option::is_some)
+        })?;
+        let settled = state.outcomes[from.min(state.outcomes.len())..]
+            .iter()
+            .map_while(Option::as_ref);
+        let mut next = from;
+        for outcome in settled {
+            f(next, outcome);
+            next += 1;
+        }
+        Ok(next)
+    }
+
     /// Waits until `ready(state)`, honouring the deadline and `pc_interrupt()`.
     fn wait_for(
         &self,
