@@ -17,7 +17,7 @@ mod wire;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, Once, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -166,7 +166,10 @@ impl Pool {
             result_thread: Mutex::new(Some(thread)),
         });
         match started_rx.recv() {
-            Ok(Ok(())) => Ok(pool),
+            Ok(Ok(())) => {
+                terminate_at_exit(&pool.core);
+                Ok(pool)
+            }
             Ok(Err(err)) => {
                 pool.join_result_thread();
                 Err(err.context("starting the pool's workers"))
@@ -442,6 +445,38 @@ impl Drop for Pool {
             self.core.terminate();
             self.join_result_thread();
         }
+    }
+}
+
+/// The pools of this process, terminated at its normal exit before its children are
+/// joined (as Python's finalizers do): a pool's result thread must not start new workers
+/// while the exit rules end the old ones.
+static POOLS: Mutex<Vec<(libc::pid_t, Weak<Core>)>> = Mutex::new(Vec::new());
+
+/// Adds a pool to [`POOLS`]; the first one registers the exit hook. It is registered
+/// after the workers started, so after the children's exit rules (see `process`), and
+/// `atexit` runs the later first.
+fn terminate_at_exit(core: &Arc<Core>) {
+    static REGISTERED: Once = Once::new();
+    let mut pools = lock(&POOLS);
+    pools.retain(|(_, pool)| pool.strong_count() > 0);
+    pools.push((os::getpid(), Arc::downgrade(core)));
+    drop(pools);
+    // SAFETY: a plain extern "C" fn valid for the program's life.
+    REGISTERED.call_once(|| unsafe {
+        libc::atexit(terminate_pools);
+    });
+}
+
+extern "C" fn terminate_pools() {
+    let me = os::getpid();
+    let pools: Vec<Arc<Core>> = lock(&POOLS)
+        .iter()
+        .filter(|(creator, _)| *creator == me)
+        .filter_map(|(_, pool)| pool.upgrade())
+        .collect();
+    for pool in pools {
+        pool.terminate();
     }
 }
 

@@ -311,7 +311,10 @@ impl Queue {
                 head.store(&producers.ring_head_at_spill, Relaxed);
                 return None;
             }
-            std::hint::spin_loop();
+            match crate::sys::process::single_cpu() {
+                true => std::thread::yield_now(),
+                false => std::hint::spin_loop(),
+            }
         }
     }
 
@@ -462,7 +465,11 @@ impl Queue {
     /// Waits until some message may be there, or `Empty` at `deadline`.
     fn wait_for_message(&self, deadline: Deadline, interrupts: Interrupts) -> Result<()> {
         if deadline.remaining() != Some(Duration::ZERO) {
-            for _ in 0..SPIN_CHECKS {
+            let spins = match crate::sys::process::single_cpu() {
+                true => 0,
+                false => SPIN_CHECKS,
+            };
+            for _ in 0..spins {
                 std::hint::spin_loop();
                 if !self.is_empty() {
                     return Ok(());

@@ -134,6 +134,21 @@ pub(crate) fn cpu_count() -> i32 {
     n.clamp(1, i32::MAX as libc::c_long) as i32
 }
 
+/// Whether this process may run on one CPU only (its affinity, e.g. `taskset -c 0`):
+/// then spinning for another process to act only delays it. Read once per process.
+pub(crate) fn single_cpu() -> bool {
+    use std::sync::OnceLock;
+    static SINGLE: OnceLock<bool> = OnceLock::new();
+    *SINGLE.get_or_init(|| {
+        // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0
+                && libc::CPU_COUNT(&set) == 1
+        }
+    })
+}
+
 /// The calling thread's id within its process (`pthread_self`, no system call): unique
 /// among the process's live threads.
 pub(crate) fn thread_id() -> u64 {
