@@ -90,15 +90,15 @@ pub(super) fn elements(fields: [u64; 10]) -> Vec<u8> {
     m
 }
 
-/// A `Results` reply, built item by item with [`push_result`].
-pub(super) fn results(seq: u32, job: u64, first: u64, count: usize) -> Vec<u8> {
-    let mut m = Vec::with_capacity(1 + 4 + 8 * 3 + count * 12);
+/// Starts a `Results` reply in `m` (emptied first: a worker reuses one buffer), to be
+/// completed item by item with [`push_result`].
+pub(super) fn start_results(m: &mut Vec<u8>, seq: u32, job: u64, first: u64, count: usize) {
+    m.clear();
     m.push(RESULTS);
     m.extend_from_slice(&seq.to_ne_bytes());
     for word in [job, first, count as u64] {
         m.extend_from_slice(&word.to_ne_bytes());
     }
-    m
 }
 
 pub(super) fn push_result(reply: &mut Vec<u8>, code: i32, output: &[u8]) {
@@ -299,7 +299,8 @@ mod tests {
         assert_eq!(items.len(), 3);
         assert_eq!(items.collect::<Vec<_>>(), vec![&b"ab"[..], b"", b"xyz"]);
         assert!(read_task(&m[..m.len() - 1]).is_err());
-        let mut r = results(9, 7, 3, 2);
+        let mut r = vec![1, 2, 3];
+        start_results(&mut r, 9, 7, 3, 2);
         push_result(&mut r, 0, b"ok");
         push_result(&mut r, -2, b"");
         let Reply::Results {

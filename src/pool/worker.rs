@@ -144,6 +144,8 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
     }
     let taken = &ctx.slots.taken[slot];
     let mut tasks_run = 0;
+    // One buffer for every reply: `put` copies it into the queue.
+    let mut reply = Vec::new();
     while ctx.max_tasks == 0 || tasks_run < ctx.max_tasks {
         let mut seq = 0;
         let message = ctx
@@ -155,11 +157,11 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
         let Ok(message) = message else {
             return EXIT_BROKEN;
         };
-        let reply = match wire::read_task(&message) {
+        match wire::read_task(&message) {
             Ok(Task::Stop) => return 0,
-            Ok(task) => answer(ctx, seq, task),
+            Ok(task) => answer(ctx, seq, task, &mut reply),
             Err(_) => return EXIT_BROKEN,
-        };
+        }
         if ctx.results.put(&reply, Deadline::Never).is_err() {
             return EXIT_BROKEN;
         }
@@ -169,8 +171,8 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
     0
 }
 
-/// Runs a task message and returns its `Results` reply.
-fn answer(ctx: &Context, seq: u32, task: Task<'_>) -> Vec<u8> {
+/// Runs a task message and writes its `Results` reply into `reply`.
+fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
     match task {
         Task::Stop => unreachable!("handled by the caller"),
         Task::Items {
@@ -182,14 +184,13 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>) -> Vec<u8> {
             // SAFETY: the pool put the address of a `TaskFn` of this very program (the
             // worker is a fork of the process that made the message).
             let function: TaskFn = unsafe { std::mem::transmute::<usize, TaskFn>(function) };
-            let mut reply = wire::results(seq, job, first, items.len());
+            wire::start_results(reply, seq, job, first, items.len());
             let mut output = TaskOutput::new();
             for item in items {
                 output.bytes.clear();
                 let code = function(item.as_ptr().cast(), item.len(), &mut output);
-                wire::push_result(&mut reply, code, &output.bytes);
+                wire::push_result(reply, code, &output.bytes);
             }
-            reply
         }
         Task::Elements {
             job,
@@ -205,7 +206,7 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>) -> Vec<u8> {
         } => {
             // SAFETY: as above, the address of an `ElementFn` of this program.
             let function: ElementFn = unsafe { std::mem::transmute::<usize, ElementFn>(function) };
-            let mut reply = wire::results(seq, job, chunk, 1);
+            wire::start_results(reply, seq, job, chunk, 1);
             let (code, detail) = (start..start + count)
                 .find_map(|i| {
                     let input = ctx.arena.range(input + i * in_size, in_size);
@@ -217,8 +218,7 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>) -> Vec<u8> {
                     (code != 0).then(|| (code, format!("element {i}")))
                 })
                 .unwrap_or((0, String::new()));
-            wire::push_result(&mut reply, code, detail.as_bytes());
-            reply
+            wire::push_result(reply, code, detail.as_bytes());
         }
     }
 }
