@@ -7,7 +7,7 @@
 //! call until a woken sleeper gets a CPU to uncount itself, which on a busy machine is
 //! every ring.)
 
-use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{fence, AtomicU32, Ordering::SeqCst};
 
 use crate::error::Result;
 use crate::sys::futex;
@@ -42,6 +42,7 @@ impl Bell {
                 if seen != asleep && word.compare_exchange(seen, asleep, SeqCst, SeqCst).is_err() {
                     return Ok(());
                 }
+                fence(SeqCst);
                 if !ready() {
                     futex::wait(word, asleep, slice);
                 }
@@ -50,10 +51,13 @@ impl Bell {
         )
     }
 
-    /// After a change a waiter may wait for (published with a `SeqCst` store or
-    /// read-modify-write): wakes the sleepers, if any.
+    /// After a change a waiter may wait for (published with a release store or
+    /// stronger): wakes the sleepers, if any.
     #[inline(always)]
     pub(super) fn ring(&self) {
+        // Orders the change (published with a release store) before this read, against
+        // the waiter's set-bit-then-check: one of the two sees the other.
+        fence(SeqCst);
         let seen = self.0.load(SeqCst);
         if seen & ASLEEP != 0 {
             self.ring_sleepers(seen);

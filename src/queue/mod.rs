@@ -257,14 +257,14 @@ impl Queue {
         let producers = &self.state.producers;
         let seq = self.puts();
         if let Some(tail) = self.push_ring(seq, message) {
-            tail.store(&producers.ring_tail, SeqCst);
+            tail.store(&producers.ring_tail, Release);
             return Ok(Some(seq));
         }
         let tail = Cursor::load(&producers.spill_tail, Relaxed);
         let free = Cursor::load(&self.state.consumers.spill_free, Acquire);
         match self.spill.push(tail, free, seq, message) {
             Some(tail) => {
-                tail.store(&producers.spill_tail, SeqCst);
+                tail.store(&producers.spill_tail, Release);
                 Ok(Some(seq))
             }
             None => Err(Error::new(
@@ -431,7 +431,7 @@ impl Queue {
             if front.seq == next {
                 let taken = take(front.seq, front.bytes);
                 if let Take::Consume(_) = taken {
-                    front.next.store(&consumers.ring_head, SeqCst);
+                    front.next.store(&consumers.ring_head, Release);
                 }
                 return Ok(Some(taken));
             }
@@ -457,7 +457,7 @@ impl Queue {
         }
         let taken = take(front.seq, front.bytes);
         if let Take::Consume(_) = taken {
-            front.next.store(&consumers.spill_head, SeqCst);
+            front.next.store(&consumers.spill_head, Release);
         }
         Ok(Some(taken))
     }
@@ -597,7 +597,21 @@ struct Held<'a>(&'a Lock);
 /// Takes a side lock, waiting until `deadline` but at least `LOCK_GRACE`: its holder
 /// is in the middle of one copy, so even a call that must not block waits that long,
 /// and only a holder that stopped (SIGSTOP, a debugger) makes it give up (`None`).
+#[inline(always)]
 fn hold(lock: &Lock, deadline: Deadline, interrupts: Interrupts) -> Result<Option<Held<'_>>> {
+    if lock.try_acquire() {
+        return Ok(Some(Held(lock)));
+    }
+    hold_contended(lock, deadline, interrupts)
+}
+
+/// `hold` when the lock is taken: only now is the clock read for the grace period.
+#[cold]
+fn hold_contended(
+    lock: &Lock,
+    deadline: Deadline,
+    interrupts: Interrupts,
+) -> Result<Option<Held<'_>>> {
     let deadline = match (deadline, Deadline::after(LOCK_GRACE)) {
         (Deadline::At(at), Deadline::At(grace)) => Deadline::At(at.max(grace)),
         _ => Deadline::Never,

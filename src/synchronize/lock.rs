@@ -215,6 +215,12 @@ impl Lock {
             .is_ok()
     }
 
+    /// Takes a (non-recursive) lock if it is free, without waiting or reading the clock.
+    #[inline(always)]
+    pub(crate) fn try_acquire(&self) -> bool {
+        self.try_take(owner::me(), 1)
+    }
+
     /// Takes the lock if it is free, with recursion depth `depth`.
     #[inline(always)]
     fn try_take(&self, me: Me, depth: u32) -> bool {
