@@ -311,10 +311,9 @@ impl Queue {
                 head.store(&producers.ring_head_at_spill, Relaxed);
                 return None;
             }
-            match crate::sys::process::single_cpu() {
-                true => std::thread::yield_now(),
-                false => std::hint::spin_loop(),
-            }
+            // The consumer may share this CPU (the scheduler packs busy processes
+            // together): give it the CPU rather than spin against it.
+            std::thread::yield_now();
         }
     }
 
