@@ -5,7 +5,7 @@ mod current;
 mod registry;
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -48,11 +48,11 @@ enum Run {
     Initial,
     Running {
         pid: libc::pid_t,
-        pidfd: OwnedFd,
+        child: os::Child,
     },
     Ended {
         pid: libc::pid_t,
-        pidfd: OwnedFd,
+        child: os::Child,
         exitcode: i32,
     },
 }
@@ -222,25 +222,27 @@ impl Process {
         }
         os::flush_stdio();
         let parent = os::getpid();
+        let watch = os::Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
         // The fork handlers (crate::fork) take the library's locks around the fork and reset
         // the child's copy of the parent's state.
         match os::fork().map_err(|e| Error::os("fork", e))? {
             os::Forked::Child => {
+                watch.in_child();
                 let daemon = state.daemon;
                 drop(state);
                 current::become_current(self);
                 self.bootstrap(daemon, parent)
             }
             os::Forked::Parent(pid) => {
-                let pidfd = match os::pidfd_open(pid) {
-                    Ok(fd) => fd,
+                let child = match watch.in_parent(pid) {
+                    Ok(child) => child,
                     Err(err) => {
                         os::kill_and_reap(pid);
                         return Err(Error::os("pidfd_open", err));
                     }
                 };
                 let name = state.name.to_string_lossy().into_owned();
-                state.run = Run::Running { pid, pidfd };
+                state.run = Run::Running { pid, child };
                 drop(state);
                 registry::reap_ended();
                 let listed = registry::lock().add(self.clone());
@@ -274,21 +276,20 @@ impl Process {
     /// Reaps the child if it ended; true once it has. The exit code is recorded here.
     fn try_reap(&self) -> Result<bool> {
         let mut state = self.lock();
-        let (pid, pidfd) = match &state.run {
+        let (pid, child) = match &state.run {
             Run::Initial => return Ok(false),
             Run::Ended { .. } => return Ok(true),
-            Run::Running { pid, pidfd } => (*pid, pidfd),
+            Run::Running { pid, child } => (*pid, child),
         };
-        let Some(exitcode) = os::try_reap(pidfd.as_fd()).map_err(|e| Error::os("waitid", e))?
-        else {
+        let Some(exitcode) = child.try_reap().map_err(|e| Error::os("waitid", e))? else {
             return Ok(false);
         };
-        let Run::Running { pidfd, .. } = std::mem::replace(&mut state.run, Run::Initial) else {
+        let Run::Running { child, .. } = std::mem::replace(&mut state.run, Run::Initial) else {
             unreachable!("matched Running above")
         };
         state.run = Run::Ended {
             pid,
-            pidfd,
+            child,
             exitcode,
         };
         let name = state.name.to_string_lossy().into_owned();
@@ -297,12 +298,12 @@ impl Process {
         Ok(true)
     }
 
-    /// The pidfd of a started child that was not reaped yet.
-    fn running_pidfd(&self) -> Option<BorrowedFd<'_>> {
+    /// The sentinel (see [`Process::sentinel`]) of a started child not reaped yet.
+    fn running_sentinel(&self) -> Option<BorrowedFd<'_>> {
         match &self.lock().run {
             // SAFETY: the fd stays open while `self` lives (it moves to Ended, never closes).
-            Run::Running { pidfd, .. } => {
-                Some(unsafe { BorrowedFd::borrow_raw(pidfd.as_raw_fd()) })
+            Run::Running { child, .. } => {
+                Some(unsafe { BorrowedFd::borrow_raw(child.fd().as_raw_fd()) })
             }
             _ => None,
         }
@@ -317,7 +318,7 @@ impl Process {
     /// Waits until the child ends or `deadline` passes (`Timeout`); `Interrupted` by
     /// `pc_interrupt()`. May be called many times.
     pub fn join(&self, deadline: Deadline) -> Result<()> {
-        let (pidfd, name) = {
+        let (sentinel, name) = {
             let state = self.lock();
             self.check_parent(&state, "join")?;
             let name = state.name.to_string_lossy().into_owned();
@@ -327,19 +328,21 @@ impl Process {
                         "{name}: can only join a started process"
                     )))
                 }
-                Run::Running { pidfd, .. } | Run::Ended { pidfd, .. } => (pidfd.as_raw_fd(), name),
+                Run::Running { child, .. } | Run::Ended { child, .. } => {
+                    (child.fd().as_raw_fd(), name)
+                }
             }
         };
-        // SAFETY: once started, the pidfd moves from Running to Ended but stays open until
-        // the process object is dropped, which cannot happen while `self` is borrowed.
-        let pidfd = unsafe { BorrowedFd::borrow_raw(pidfd) };
+        // SAFETY: once started, the sentinel moves from Running to Ended but stays open
+        // until the process object is dropped, which cannot happen while `self` is borrowed.
+        let sentinel = unsafe { BorrowedFd::borrow_raw(sentinel) };
         wait::block_until(
             deadline,
             || self.try_reap(),
             |slice| {
-                crate::sys::poll::wait_readable(pidfd, slice)
+                crate::sys::poll::wait_readable(sentinel, slice)
                     .map(drop)
-                    .map_err(|e| Error::os("poll(pidfd)", e))
+                    .map_err(|e| Error::os("poll(sentinel)", e))
             },
         )
         .map_err(|e| e.context(format!("join {name}")))?;
@@ -403,18 +406,17 @@ impl Process {
                 state.name.to_string_lossy()
             ))),
             Run::Ended { .. } => Ok(()),
-            Run::Running { pidfd, .. } => {
-                os::pidfd_signal(pidfd.as_fd(), sig).map_err(|e| Error::os("pidfd_send_signal", e))
-            }
+            Run::Running { child, .. } => child.signal(sig).map_err(|e| Error::os("kill", e)),
         }
     }
 
-    /// A file descriptor readable once the child ended (its pidfd); -1 before start and
-    /// for the current process. Owned by the process object.
+    /// A file descriptor readable once the child ended (its pidfd, or a pipe where
+    /// pidfds do not exist); -1 before start and for the current process. Owned by the
+    /// process object.
     pub fn sentinel(&self) -> i32 {
         match &self.lock().run {
             Run::Initial => -1,
-            Run::Running { pidfd, .. } | Run::Ended { pidfd, .. } => pidfd.as_raw_fd(),
+            Run::Running { child, .. } | Run::Ended { child, .. } => child.fd().as_raw_fd(),
         }
     }
 }

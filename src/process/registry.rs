@@ -71,7 +71,7 @@ impl Registry {
 
     /// Asks the reaper, if there is one, to reap `child` as soon as it ends.
     fn watch(&self, child: &Process) -> Result<()> {
-        let (Some(epoll), Some(pidfd)) = (&self.reaper, child.running_pidfd()) else {
+        let (Some(epoll), Some(pidfd)) = (&self.reaper, child.running_sentinel()) else {
             return Ok(());
         };
         epoll
