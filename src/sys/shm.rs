@@ -8,6 +8,19 @@
 use std::io;
 use std::ptr::NonNull;
 
+/// The most address space a sparse mapping reserves under valgrind.
+const VALGRIND_SPARSE: usize = 64 << 20;
+
+/// Whether this process runs under valgrind, which preloads its `vgpreload_*` library
+/// (read once).
+fn under_valgrind() -> bool {
+    static UNDER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNDER.get_or_init(|| {
+        std::env::var_os("LD_PRELOAD")
+            .is_some_and(|preload| preload.to_string_lossy().contains("vgpreload"))
+    })
+}
+
 /// A shared mapping of at least one page, zero-filled, unmapped on drop (in this process).
 pub(crate) struct Mapping {
     ptr: NonNull<u8>,
@@ -31,8 +44,15 @@ impl Mapping {
     /// against the commit limit (`MAP_NORESERVE`): room for data that may grow large, paid
     /// for only as it does. Give pages back with [`discard`].
     ///
+    /// Under valgrind at most [`VALGRIND_SPARSE`] bytes are reserved: its leak check reads
+    /// all the address space a process maps, which would take minutes for these.
+    ///
     /// [`discard`]: Mapping::discard
-    pub(crate) fn new_sparse(mut len: usize, least: usize) -> io::Result<Mapping> {
+    pub(crate) fn new_sparse(len: usize, least: usize) -> io::Result<Mapping> {
+        let mut len = match under_valgrind() {
+            true => len.min(VALGRIND_SPARSE.max(least)),
+            false => len,
+        };
         loop {
             match Mapping::map(len, libc::MAP_NORESERVE) {
                 Err(_) if len / 2 >= least => len /= 2,
