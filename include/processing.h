@@ -690,6 +690,11 @@ pc_status pc_pool_map(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n
  * `pc_async_result_get` takes `n` results. The items are copied before this returns.
  * `cb` (if not NULL) is called with `ctx` once every item ended (with `count` 0 at once
  * for `n` 0).
+ *
+ * Returns `PC_OK`; `PC_ERR_CLOSED` after `pc_pool_close`/`pc_pool_terminate`;
+ * `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for
+ * a NULL or invalid `p`, a NULL `fn` or `out`, or a NULL `items` (or item data) with a
+ * non-zero length.
  */
 pc_status pc_pool_map_async(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_callback_fn cb, void *ctx, pc_async_result **out);
 
@@ -697,11 +702,15 @@ pc_status pc_pool_map_async(pc_pool *p, pc_task_fn fn, const pc_slice *items, si
  * Runs `fn` on each item as `pc_pool_map_async` (`chunksize` 0: 1), and returns an
  * iterator over the results in order (`pc_iter_next`); `*out` is a new handle
  * (`pc_iter_free`).
+ *
+ * Returns as `pc_pool_map_async`.
  */
 pc_status pc_pool_imap(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
 
 /**
  * As `pc_pool_imap`, with the results in the order they end.
+ *
+ * Returns as `pc_pool_map_async`.
  */
 pc_status pc_pool_imap_unordered(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
 

@@ -91,21 +91,27 @@ pub(crate) fn block_until_with(
         if ready()? {
             return Ok(());
         }
-        let slice = match deadline.remaining() {
-            Some(left) if left.is_zero() => {
-                return Err(Error::new(ErrorKind::Timeout, "timed out"))
-            }
-            Some(left) => left.min(SLICE),
-            None => SLICE,
-        };
-        if interrupts == Interrupts::Honour && interrupt::take() {
-            return Err(Error::new(
-                ErrorKind::Interrupted,
-                "interrupted by pc_interrupt()",
-            ));
-        }
-        block(slice)?;
+        block(next_slice(deadline, interrupts)?)?;
     }
+}
+
+/// For a waiter whose condition is not met yet: how long it may sleep now (at most
+/// `SLICE`), or `Timeout` once the deadline passed, or `Interrupted` when it consumes a
+/// pending `pc_interrupt()` (unless `interrupts` is `Ignore`). For waits that cannot be
+/// written as [`block_until_with`]'s two closures (a condition variable's guard).
+pub(crate) fn next_slice(deadline: Deadline, interrupts: Interrupts) -> Result<Duration> {
+    let slice = match deadline.remaining() {
+        Some(left) if left.is_zero() => return Err(Error::new(ErrorKind::Timeout, "timed out")),
+        Some(left) => left.min(SLICE),
+        None => SLICE,
+    };
+    if interrupts == Interrupts::Honour && interrupt::take() {
+        return Err(Error::new(
+            ErrorKind::Interrupted,
+            "interrupted by pc_interrupt()",
+        ));
+    }
+    Ok(slice)
 }
 
 #[cfg(test)]

@@ -132,23 +132,30 @@ pub extern "C" fn pc_connection_recv_bytes_into(
         let c = arg_handle!(c);
         let len = arg_out!(len);
         let buf = arg_bytes_mut!(buf, cap);
-        match c.recv_bytes_into(buf, offset)? {
-            Into::Fits(n) => {
-                len.write(n);
-                Ok(())
-            }
-            Into::TooShort(n) => {
-                len.write(n);
-                Err(Error::new(
-                    ErrorKind::BufferTooShort,
-                    format!(
-                        "the message has {n} bytes, the buffer room for {}",
-                        cap - offset
-                    ),
-                ))
-            }
-        }
+        received_into(c.recv_bytes_into(buf, offset)?, len, cap - offset)
     })
+}
+
+/// A receive into the caller's buffer (`room` bytes) as C sees it: the message's length
+/// in `*len` either way, and `PC_ERR_BUFFER_TOO_SHORT` when it was left for later.
+pub(crate) fn received_into(
+    received: Into,
+    len: &mut std::mem::MaybeUninit<usize>,
+    room: usize,
+) -> Result<()> {
+    match received {
+        Into::Fits(n) => {
+            len.write(n);
+            Ok(())
+        }
+        Into::TooShort(n) => {
+            len.write(n);
+            Err(Error::new(
+                ErrorKind::BufferTooShort,
+                format!("the message has {n} bytes, the buffer room for {room}"),
+            ))
+        }
+    }
 }
 
 /// Waits at most `timeout` seconds (negative: without limit; 0: only checks) until a

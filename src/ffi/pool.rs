@@ -93,6 +93,8 @@ pub struct pc_pool_options {
 
 /// The most worker processes of a pool.
 pub const PC_POOL_MAX_PROCESSES: usize = 1024;
+// cbindgen needs the literal; it must be the pool's own limit.
+const _: () = assert!(PC_POOL_MAX_PROCESSES == crate::pool::MAX_WORKERS);
 
 fn task_fn(f: pc_task_fn) -> Result<TaskFn> {
     let f = f.ok_or_else(|| Error::invalid_argument("fn is NULL"))?;
@@ -337,6 +339,11 @@ pub extern "C" fn pc_pool_map(
 /// `pc_async_result_get` takes `n` results. The items are copied before this returns.
 /// `cb` (if not NULL) is called with `ctx` once every item ended (with `count` 0 at once
 /// for `n` 0).
+///
+/// Returns `PC_OK`; `PC_ERR_CLOSED` after `pc_pool_close`/`pc_pool_terminate`;
+/// `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for
+/// a NULL or invalid `p`, a NULL `fn` or `out`, or a NULL `items` (or item data) with a
+/// non-zero length.
 #[no_mangle]
 pub extern "C" fn pc_pool_map_async(
     p: *mut pc_pool,
@@ -386,6 +393,8 @@ fn imap(
 /// Runs `fn` on each item as `pc_pool_map_async` (`chunksize` 0: 1), and returns an
 /// iterator over the results in order (`pc_iter_next`); `*out` is a new handle
 /// (`pc_iter_free`).
+///
+/// Returns as `pc_pool_map_async`.
 #[no_mangle]
 pub extern "C" fn pc_pool_imap(
     p: *mut pc_pool,
@@ -399,6 +408,8 @@ pub extern "C" fn pc_pool_imap(
 }
 
 /// As `pc_pool_imap`, with the results in the order they end.
+///
+/// Returns as `pc_pool_map_async`.
 #[no_mangle]
 pub extern "C" fn pc_pool_imap_unordered(
     p: *mut pc_pool,

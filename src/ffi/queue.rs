@@ -6,11 +6,10 @@
 
 use std::ffi::c_void;
 
+use super::connection::received_into;
 use super::handle;
 use super::library::pc_bytes;
 use super::status::pc_status;
-use crate::connection::Into;
-use crate::error::{Error, ErrorKind};
 use crate::queue::Queue;
 
 /// A `Queue` or `JoinableQueue` of byte messages, shared between processes.
@@ -22,6 +21,8 @@ impl_handle!(pc_queue => Queue);
 
 /// The largest `maxsize` of a queue.
 pub const PC_QUEUE_MAX_SIZE: usize = 2147483647;
+// cbindgen needs the literal; it must be the queue's own limit.
+const _: () = assert!(PC_QUEUE_MAX_SIZE == crate::queue::MAX_SIZE);
 
 /// Creates a `Queue` holding at most `maxsize` messages (0: unbounded, whose `put` never
 /// waits). Messages of any size pass, from 0 bytes to far more than the queue keeps in
@@ -112,19 +113,7 @@ pub extern "C" fn pc_queue_get_into(
         let q = arg_handle!(q);
         let len = arg_out!(len);
         let buf = arg_bytes_mut!(buf, cap);
-        match q.get_into(buf, arg_timeout!(timeout))? {
-            Into::Fits(n) => {
-                len.write(n);
-                Ok(())
-            }
-            Into::TooShort(n) => {
-                len.write(n);
-                Err(Error::new(
-                    ErrorKind::BufferTooShort,
-                    format!("the message has {n} bytes, the buffer room for {cap}"),
-                ))
-            }
-        }
+        received_into(q.get_into(buf, arg_timeout!(timeout))?, len, cap)
     })
 }
 

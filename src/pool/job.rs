@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
-use crate::interrupt;
-use crate::wait::{Deadline, Interrupts};
+use crate::wait::{self, Deadline, Interrupts};
 
 /// What a task wrote: a range of the reply message it came in, shared by the items of
 /// a chunk (one allocation per chunk, not per item).
@@ -317,19 +316,10 @@ impl Job {
             if ready(&state) {
                 return Ok(state);
             }
-            let slice = match deadline.remaining() {
-                Some(left) if left.is_zero() => {
-                    return Err(Error::new(ErrorKind::Timeout, "the result is not ready"))
-                }
-                Some(left) => left.min(SLICE),
-                None => SLICE,
-            };
-            if interrupts == Interrupts::Honour && interrupt::take() {
-                return Err(Error::new(
-                    ErrorKind::Interrupted,
-                    "interrupted by pc_interrupt()",
-                ));
-            }
+            let slice = wait::next_slice(deadline, interrupts).map_err(|err| match err.kind() {
+                ErrorKind::Timeout => Error::new(ErrorKind::Timeout, "the result is not ready"),
+                _ => err,
+            })?;
             state = self
                 .changed
                 .wait_timeout(state, slice)
@@ -341,8 +331,6 @@ impl Job {
 
 /// Checks a waiter makes, yielding the CPU between them, before it sleeps.
 const YIELD_CHECKS: u32 = 50;
-/// Longest single sleep of a waiter, so that `pc_interrupt()` is seen in time.
-const SLICE: Duration = Duration::from_millis(50);
 
 #[cold]
 fn stop() -> Error {
