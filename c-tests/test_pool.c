@@ -2284,59 +2284,38 @@ static void test_worker_signal_mask(void)
     pc_pool_free(p);
 }
 
-/* `test_pool NAME…` runs only the named subtests. */
-static int sel_argc;
-static char **sel_argv;
-
-static bool selected(const char *name)
-{
-    if (sel_argc < 2)
-        return true;
-    for (int i = 1; i < sel_argc; i++)
-        if (strcmp(sel_argv[i], name) == 0)
-            return true;
-    return false;
-}
-
-#define RUN_SELECTED(test)                                                                   \
-    do {                                                                                     \
-        if (selected(#test))                                                                 \
-            RUN(test);                                                                       \
-    } while (0)
-
 int main(int argc, char **argv)
 {
-    sel_argc = argc;
-    sel_argv = argv;
+    tu_select(argc, argv);
     tu_init("test_pool", 110);
     struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none);
     S = shared_new(sizeof *S);
 
-    RUN_SELECTED(test_bad_arguments);
-    RUN_SELECTED(test_apply);
-    RUN_SELECTED(test_workers);
-    RUN_SELECTED(test_map);
-    RUN_SELECTED(test_callbacks);
-    RUN_SELECTED(test_callback_before_waiters);
-    RUN_SELECTED(test_callback_submits);
-    RUN_SELECTED(test_threads);
-    RUN_SELECTED(test_failures);
-    RUN_SELECTED(test_initializer);
-    RUN_SELECTED(test_max_tasks_per_child);
-    RUN_SELECTED(test_map_array);
-    RUN_SELECTED(test_close_join);
-    RUN_SELECTED(test_terminate);
-    RUN_SELECTED(test_free_running);
-    RUN_SELECTED(test_interrupt);
-    RUN_SELECTED(test_nothing_left);
-    RUN_SELECTED(test_other_process);
+    RUN(test_bad_arguments);
+    RUN(test_apply);
+    RUN(test_workers);
+    RUN(test_map);
+    RUN(test_callbacks);
+    RUN(test_callback_before_waiters);
+    RUN(test_callback_submits);
+    RUN(test_threads);
+    RUN(test_failures);
+    RUN(test_initializer);
+    RUN(test_max_tasks_per_child);
+    RUN(test_map_array);
+    RUN(test_close_join);
+    RUN(test_terminate);
+    RUN(test_free_running);
+    RUN(test_interrupt);
+    RUN(test_nothing_left);
+    RUN(test_other_process);
     /* Last, as they failed when written (a failed check ends the program): a freed,
      * still pending result was used without error; a one-worker pool closed and joined
      * left its worker's pidfd open; the workers ran with every signal blocked. */
-    RUN_SELECTED(test_freed_result);
-    RUN_SELECTED(test_nothing_left_fresh_process);
-    RUN_SELECTED(test_worker_signal_mask);
+    RUN(test_freed_result);
+    RUN(test_nothing_left_fresh_process);
+    RUN(test_worker_signal_mask);
 
     shared_free(S, sizeof *S);
     return tu_done();

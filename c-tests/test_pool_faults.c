@@ -815,30 +815,9 @@ static void test_parent_terminates_worker(void)
     CHECK(wait_no_children(5.0));
 }
 
-/* `test_pool_faults NAME…` runs only the named subtests. */
-static int sel_argc;
-static char **sel_argv;
-
-static bool selected(const char *name)
-{
-    if (sel_argc < 2)
-        return true;
-    for (int i = 1; i < sel_argc; i++)
-        if (strcmp(sel_argv[i], name) == 0)
-            return true;
-    return false;
-}
-
-#define RUN_SELECTED(test)                                                                   \
-    do {                                                                                     \
-        if (selected(#test))                                                                 \
-            RUN(test);                                                                       \
-    } while (0)
-
 int main(int argc, char **argv)
 {
-    sel_argc = argc;
-    sel_argv = argv;
+    tu_select(argc, argv);
     tu_init("test_pool_faults", 110);
     struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none); /* the segfaulting workers */
@@ -846,17 +825,17 @@ int main(int argc, char **argv)
     CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
     S = shared_new(sizeof *S);
 
-    RUN_SELECTED(test_task_kills_worker);
-    RUN_SELECTED(test_map_item_kills_worker);
-    RUN_SELECTED(test_parent_kills_worker);
-    RUN_SELECTED(test_many_kills);
-    RUN_SELECTED(test_death_after_close);
-    RUN_SELECTED(test_creator_dies);
+    RUN(test_task_kills_worker);
+    RUN(test_map_item_kills_worker);
+    RUN(test_parent_kills_worker);
+    RUN(test_many_kills);
+    RUN(test_death_after_close);
+    RUN(test_creator_dies);
     /* Last, as they failed when written (a failed check ends the program): the workers
      * ran with every signal blocked, so SIGTERM neither ended a worker nor, at a normal
      * exit, the daemonic workers of a running pool (the exit hung joining them). */
-    RUN_SELECTED(test_parent_terminates_worker);
-    RUN_SELECTED(test_creator_exits);
+    RUN(test_parent_terminates_worker);
+    RUN(test_creator_exits);
 
     shared_free(S, sizeof *S);
     return tu_done();

@@ -37,23 +37,6 @@
 
 /* ---- helpers ---- */
 
-static size_t qsize_of(pc_queue *q)
-{
-    size_t n = (size_t)-1;
-    CHECK_OK(pc_queue_qsize(q, &n));
-    return n;
-}
-
-/* Checks qsize, empty and full together. */
-static void check_counts(pc_queue *q, size_t n, bool full)
-{
-    size_t got = qsize_of(q);
-    if (got != n)
-        FAIL("qsize is %zu, expected %zu", got, n);
-    CHECK(pc_queue_empty(q) == (n == 0));
-    CHECK(pc_queue_full(q) == full);
-}
-
 static void put_str(pc_queue *q, const char *s)
 {
     CHECK_OK(pc_queue_put(q, s, strlen(s), 0));
@@ -169,7 +152,7 @@ static void test_bad_arguments(void)
     /* The largest is fine. */
     CHECK_OK(pc_queue_new(PC_QUEUE_MAX_SIZE, &q));
     put_str(q, "x");
-    check_counts(q, 1, false);
+    check_queue_counts(q, 1, false);
     get_str(q, "x");
     pc_queue_free(q);
 
@@ -236,7 +219,7 @@ static void test_bad_arguments(void)
     CHECK_ERRMSG("timeout");
     CHECK_ERRMSG("NaN");
     CHECK_STATUS(pc_queue_put(q, "x", 1, -NAN), PC_ERR_INVALID_ARGUMENT);
-    CHECK(qsize_of(q) == 1);
+    CHECK(queue_qsize(q) == 1);
 
     CHECK_STATUS(pc_queue_get(q, 0, NULL), PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("pc_queue_get");
@@ -247,7 +230,7 @@ static void test_bad_arguments(void)
     CHECK_ERRMSG("timeout");
     CHECK_ERRMSG("NaN");
     CHECK(m.data == NULL && m.len == 777);
-    CHECK(qsize_of(q) == 1);
+    CHECK(queue_qsize(q) == 1);
 
     n = 777;
     CHECK_STATUS(pc_queue_get_into(q, buf, sizeof buf, NULL, 0), PC_ERR_INVALID_ARGUMENT);
@@ -261,7 +244,7 @@ static void test_bad_arguments(void)
     CHECK_ERRMSG("pc_queue_get_into");
     CHECK_ERRMSG("timeout");
     CHECK(n == 777);
-    CHECK(qsize_of(q) == 1);
+    CHECK(queue_qsize(q) == 1);
 
     CHECK_STATUS(pc_queue_qsize(q, NULL), PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("pc_queue_qsize");
@@ -281,7 +264,7 @@ static void test_bad_arguments(void)
     CHECK_OK(pc_queue_join(jq, 0));
 
     get_str(q, "kept");
-    CHECK(qsize_of(q) == 0);
+    CHECK(queue_qsize(q) == 0);
     pc_queue_free(q);
     pc_queue_free(jq);
 }
@@ -353,7 +336,7 @@ static void test_wrong_handles(void)
     CHECK_ERRMSG("is not a pc_lock");
     put_str(q, "intact");
     get_str(q, "intact");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     pc_lock_free(l);
     pc_event_free(e);
@@ -433,7 +416,7 @@ static void test_too_large(void)
     CHECK_STATUS(pc_queue_put(q, buf, big, PC_FOREVER), PC_ERR_TOO_LARGE);
     CHECK(elapsed_since(t0) < 5.0);
     CHECK_ERRMSG("pc_queue_put");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     put_str(q, "still fine");
     get_str(q, "still fine");
     pc_queue_free(q);
@@ -462,16 +445,16 @@ static void test_fifo_and_timeouts(void)
 {
     pc_queue *q;
     CHECK_OK(pc_queue_new(0, &q));
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     const double timeouts[] = {0, 0.5, PC_FOREVER, -3.0, INFINITY};
     char s[64];
     for (int i = 0; i < 100; i++) {
         int len = snprintf(s, sizeof s, "message %d", i);
         CHECK_OK(pc_queue_put(q, s, (size_t)len, timeouts[i % 5]));
-        CHECK(qsize_of(q) == (size_t)i + 1);
+        CHECK(queue_qsize(q) == (size_t)i + 1);
     }
-    check_counts(q, 100, false);
+    check_queue_counts(q, 100, false);
     for (int i = 0; i < 100; i++) {
         int len = snprintf(s, sizeof s, "message %d", i);
         pc_bytes m = {NULL, 0};
@@ -480,7 +463,7 @@ static void test_fifo_and_timeouts(void)
         pc_bytes_free(&m);
         CHECK(m.data == NULL && m.len == 0);
     }
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* Empty: timeout 0 at once, a timeout never early. */
     pc_bytes m = {NULL, 777};
@@ -530,18 +513,18 @@ static void test_fifo_and_timeouts(void)
     CHECK_OK(pc_queue_get_into(q, buf, sizeof buf, &n, 10.0));
     CHECK(pthread_join(th, NULL) == 0);
     CHECK(n == 4 && memcmp(buf, "late", 4) == 0);
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* A JoinableQueue is a queue too. */
     pc_queue *jq;
     CHECK_OK(pc_joinable_queue_new(2, &jq));
     put_str(jq, "j1");
     put_str(jq, "j2");
-    check_counts(jq, 2, true);
+    check_queue_counts(jq, 2, true);
     CHECK_STATUS(pc_queue_put(jq, "j3", 2, 0), PC_ERR_FULL);
     get_str(jq, "j1");
     get_str(jq, "j2");
-    check_counts(jq, 0, false);
+    check_queue_counts(jq, 0, false);
     pc_queue_free(jq);
     pc_queue_free(q);
 }
@@ -602,26 +585,26 @@ static void test_maxsize(void)
     } *sh = shared_new(sizeof *sh);
     pc_queue *q;
     CHECK_OK(pc_queue_new(3, &q));
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     put_str(q, "m0");
-    check_counts(q, 1, false);
+    check_queue_counts(q, 1, false);
     put_str(q, "m1");
-    check_counts(q, 2, false);
+    check_queue_counts(q, 2, false);
     put_str(q, "m2");
-    check_counts(q, 3, true);
+    check_queue_counts(q, 3, true);
 
     double t0 = now();
     CHECK_STATUS(pc_queue_put(q, "m3", 2, 0), PC_ERR_FULL);
     CHECK(elapsed_since(t0) < 0.5); /* at once (generous for a loaded machine) */
     CHECK_ERRMSG("pc_queue_put");
     CHECK_ERRMSG("full");
-    check_counts(q, 3, true);
+    check_queue_counts(q, 3, true);
     t0 = now();
     CHECK_STATUS(pc_queue_put(q, "m3", 2, 0.2), PC_ERR_FULL);
     check_waited(t0, 0.2, "pc_queue_put");
     CHECK_ERRMSG("full");
     CHECK_STATUS(pc_queue_put(q, "", 0, 0.01), PC_ERR_FULL); /* 0 bytes count too */
-    check_counts(q, 3, true);
+    check_queue_counts(q, 3, true);
 
     /* A child gets one after 0.3 s: the parent's put without limit waits for it. */
     struct child_get g = {q, 0.3, 10.0, "m0", NULL, &sh->at};
@@ -632,7 +615,7 @@ static void test_maxsize(void)
     CHECK(put_at - t0 >= 0.3 - 0.0005);
     CHECK(finish(p, 10.0) == 0);
     CHECK(put_at - sh->at < 2.0);
-    check_counts(q, 3, true);
+    check_queue_counts(q, 3, true);
 
     /* The other way round: a child blocked in put, the parent gets. */
     struct child_put cp = {q, "m4", 10.0, &sh->started, &sh->at};
@@ -641,25 +624,25 @@ static void test_maxsize(void)
     CHECK(wait_flag(&sh->started, 1, 5.0));
     sleep_s(0.2);
     CHECK(pc_process_is_alive(p)); /* still blocked */
-    check_counts(q, 3, true);
+    check_queue_counts(q, 3, true);
     double got_at = now();
     get_str(q, "m1");
     CHECK(finish(p, 10.0) == 0);
     CHECK(sh->at >= got_at && sh->at - got_at < 2.0);
-    check_counts(q, 3, true);
+    check_queue_counts(q, 3, true);
     /* A child's put with a timeout on a full queue: FULL, not earlier. */
     cp = (struct child_put){q, "never", 0.2, NULL, &sh->at};
     t0 = now();
     p = start(target_put_one, &cp);
     CHECK(finish(p, 10.0) == 1);
     CHECK(sh->at - t0 >= 0.2 - 0.0005);
-    check_counts(q, 3, true);
+    check_queue_counts(q, 3, true);
 
     get_str(q, "m2");
-    check_counts(q, 2, false);
+    check_queue_counts(q, 2, false);
     get_str(q, "m3");
     get_str(q, "m4");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     CHECK_STATUS(pc_queue_get(q, 0, &(pc_bytes){NULL, 0}), PC_ERR_EMPTY);
 
     /* Slots are reused many times over: the count never drifts. */
@@ -676,16 +659,16 @@ static void test_maxsize(void)
             CHECK(n == sizeof v && v == round);
         }
     }
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     pc_queue_free(q);
 
     /* Queue(1). */
     CHECK_OK(pc_queue_new(1, &q));
     put_str(q, "only");
-    check_counts(q, 1, true);
+    check_queue_counts(q, 1, true);
     CHECK_STATUS(pc_queue_put(q, "more", 4, 0), PC_ERR_FULL);
     get_str(q, "only");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     pc_queue_free(q);
     shared_free(sh, sizeof *sh);
 }
@@ -703,7 +686,7 @@ static void test_unbounded_never_blocks(void)
         if (i % 10000 == 0)
             CHECK(!pc_queue_full(q));
     }
-    check_counts(q, N, false);
+    check_queue_counts(q, N, false);
     for (uint32_t i = 0; i < N; i++) {
         uint64_t v = 0;
         size_t n = 0;
@@ -712,15 +695,15 @@ static void test_unbounded_never_blocks(void)
             FAIL("get %u: %s, %zu bytes, value %llu", i, pc_status_str(st), n,
                  (unsigned long long)v);
     }
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* Far more bytes than the small ring holds (it spills): still never blocks. */
     for (unsigned i = 0; i < 300; i++)
         put_pattern(q, 100 * KIB + i, i, 0);
-    check_counts(q, 300, false);
+    check_queue_counts(q, 300, false);
     for (unsigned i = 0; i < 300; i++)
         get_pattern(q, 100 * KIB + i, i, 0);
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     pc_queue_free(q);
 }
 
@@ -755,18 +738,18 @@ static void test_get_into(void)
     CHECK(n == 16);
     CHECK_ERRMSG("pc_queue_get_into");
     CHECK_ERRMSG("16");
-    check_counts(q, 2, false);
+    check_queue_counts(q, 2, false);
     n = 0;
     CHECK_STATUS(pc_queue_get_into(q, buf, 1, &n, PC_FOREVER), PC_ERR_BUFFER_TOO_SHORT);
     CHECK(n == 16);
     n = 0;
     CHECK_STATUS(pc_queue_get_into(q, NULL, 0, &n, 0), PC_ERR_BUFFER_TOO_SHORT);
     CHECK(n == 16);
-    check_counts(q, 2, false);
+    check_queue_counts(q, 2, false);
     get_str(q, "a longer message"); /* a following get returns it */
     CHECK_OK(pc_queue_get_into(q, buf, 4, &n, 0));
     CHECK(n == 4 && memcmp(buf, "next", 4) == 0);
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* Empty messages fit an empty buffer, NULL or not. */
     CHECK_OK(pc_queue_put(q, NULL, 0, 0));
@@ -783,7 +766,7 @@ static void test_get_into(void)
     CHECK(n == 1);
     CHECK_OK(pc_queue_get_into(q, buf, 1, &n, 0));
     CHECK(n == 1 && buf[0] == 'x');
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* Large messages (the small ring's largest, and spilled ones) too. */
     const size_t sizes[] = {256 * KIB, 256 * KIB + 1, 3 * MIB};
@@ -795,13 +778,13 @@ static void test_get_into(void)
         n = 0;
         CHECK_STATUS(pc_queue_get_into(q, big, sizes[i] - 1, &n, 0), PC_ERR_BUFFER_TOO_SHORT);
         CHECK(n == sizes[i]);
-        CHECK(qsize_of(q) == 3 - i);
+        CHECK(queue_qsize(q) == 3 - i);
         n = 0;
         CHECK_OK(pc_queue_get_into(q, big, sizes[i], &n, 0));
         CHECK(n == sizes[i]);
         CHECK(pattern_mismatch(big, n, 40 + (unsigned)i) == n);
     }
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     free(big);
 
     /* A bounded queue: a too-short get frees no slot. */
@@ -809,7 +792,7 @@ static void test_get_into(void)
     CHECK_OK(pc_queue_new(1, &b));
     put_str(b, "slot");
     CHECK_STATUS(pc_queue_get_into(b, buf, 2, &n, 0), PC_ERR_BUFFER_TOO_SHORT);
-    check_counts(b, 1, true);
+    check_queue_counts(b, 1, true);
     CHECK_STATUS(pc_queue_put(b, "y", 1, 0), PC_ERR_FULL);
     get_str(b, "slot");
     pc_queue_free(b);
@@ -835,7 +818,7 @@ static void test_sizes(void)
         put_pattern(q, boundary_sizes[i], 100 + (unsigned)i, 0);
         put_str(q, "between");
     }
-    check_counts(q, 2 * N_BOUNDARY, false);
+    check_queue_counts(q, 2 * N_BOUNDARY, false);
     for (size_t i = 0; i < N_BOUNDARY; i++) {
         get_pattern(q, boundary_sizes[i], 100 + (unsigned)i, 0);
         get_str(q, "between");
@@ -844,12 +827,12 @@ static void test_sizes(void)
         put_pattern(q, boundary_sizes[i], 200 + (unsigned)i, 0);
     for (size_t i = N_BOUNDARY; i-- > 0;)
         get_pattern(q, boundary_sizes[i], 200 + (unsigned)i, 0);
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* One at a time: each alone in the queue. */
     for (size_t i = 0; i < N_BOUNDARY; i++) {
         put_pattern(q, boundary_sizes[i], 300 + (unsigned)i, 0);
-        check_counts(q, 1, false);
+        check_queue_counts(q, 1, false);
         get_pattern(q, boundary_sizes[i], 300 + (unsigned)i, 0);
     }
 
@@ -862,7 +845,7 @@ static void test_sizes(void)
     for (unsigned i = 0; i < 500; i++) {
         put_pattern(q, cycle[i % nc] + (i % 7) * 8, 1000 + i, 0);
         size_t window = 2 + i % 5;
-        while (qsize_of(q) > window) {
+        while (queue_qsize(q) > window) {
             get_pattern(q, cycle[next_get % nc] + (next_get % 7) * 8, 1000 + next_get, 0);
             next_get++;
         }
@@ -871,19 +854,19 @@ static void test_sizes(void)
         get_pattern(q, cycle[next_get % nc] + (next_get % 7) * 8, 1000 + next_get, 0);
         next_get++;
     }
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* Zero-byte messages only. */
     for (int i = 0; i < 1000; i++)
         CHECK_OK(pc_queue_put(q, i % 2 ? "" : NULL, 0, 0));
-    check_counts(q, 1000, false);
+    check_queue_counts(q, 1000, false);
     for (int i = 0; i < 1000; i++) {
         pc_bytes m = {(uint8_t *)1, 777};
         CHECK_OK(pc_queue_get(q, 0, &m));
         CHECK(m.len == 0);
         pc_bytes_free(&m);
     }
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     pc_queue_free(q);
 }
 
@@ -965,8 +948,8 @@ static void test_sizes_across_processes(void)
         get_pattern(out, boundary_sizes[i], 500 + (unsigned)i, 20.0);
     put_str(in, "stop");
     CHECK(finish(p, 20.0) == 0);
-    check_counts(in, 0, false);
-    check_counts(out, 0, false);
+    check_queue_counts(in, 0, false);
+    check_queue_counts(out, 0, false);
 
     /* Put by a child, got by the parent; put by the parent, got by a child. */
     struct produce a = {out, boundary_sizes, N_BOUNDARY, 700};
@@ -979,8 +962,8 @@ static void test_sizes_across_processes(void)
     for (size_t i = 0; i < N_BOUNDARY; i++)
         put_pattern(in, boundary_sizes[i], 800 + (unsigned)i, 0);
     CHECK(finish(p, 20.0) == 0);
-    check_counts(in, 0, false);
-    check_counts(out, 0, false);
+    check_queue_counts(in, 0, false);
+    check_queue_counts(out, 0, false);
     pc_queue_free(in);
     pc_queue_free(out);
 }
@@ -1008,19 +991,19 @@ static void test_child_puts_then_exits(void)
     CHECK_OK(pc_process_join(p, 10.0));
     CHECK(elapsed_since(t0) < 10.0);
     CHECK(finish(p, 0) == 0);
-    check_counts(q, n, false); /* exact: every put is in the queue */
+    check_queue_counts(q, n, false); /* exact: every put is in the queue */
     for (size_t i = 0; i < n; i++)
         get_pattern(q, ten_mib_sizes[i], 900 + (unsigned)i, 0);
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
 
     /* A plain fork()ed child that exit()s (atexit handlers run) likewise. */
     a.seed = 950;
     pid_t pid = fork_sub(sub_produce, &a);
     check_sub_ok(pid, 10.0, "a plain child putting 20 MiB");
-    check_counts(q, n, false);
+    check_queue_counts(q, n, false);
     for (size_t i = 0; i < n; i++)
         get_pattern(q, ten_mib_sizes[i], 950 + (unsigned)i, 0);
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     pc_queue_free(q);
 }
 
@@ -1086,7 +1069,7 @@ static void test_close(void)
     CHECK_ERRMSG("pc_queue_put");
     CHECK_ERRMSG("closed");
     CHECK_STATUS(pc_queue_put(q, NULL, 0, PC_FOREVER), PC_ERR_CLOSED);
-    check_counts(q, 1, false); /* nothing put */
+    check_queue_counts(q, 1, false); /* nothing put */
     /* Per process: another thread of this process is closed too. */
     struct thread_put t = {q, -100};
     pthread_t th;
@@ -1119,7 +1102,7 @@ static void test_close(void)
     pid_t pid = fork_sub(sub_after_close, &c);
     check_sub_ok(pid, 10.0, "a plain child of a closed queue's process");
     get_str(q, "from the child");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     /* The parent stays closed. */
     CHECK_STATUS(pc_queue_put(q, "x", 1, 0), PC_ERR_CLOSED);
     pc_queue_free(q);
@@ -1221,7 +1204,7 @@ static void test_joinable(void)
     CHECK_OK(pc_queue_join(q, 10.0));
     CHECK(elapsed_since(t0) < 10.0);
     CHECK(atomic_load(&sh->done) == N); /* every task_done came after its work */
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     for (int i = 0; i < 2; i++)
         CHECK(finish(ps[i], 10.0) == 0);
     fprintf(stderr, "   the workers did %d and %d tasks\n", atomic_load(&sh->mine[0]),
@@ -1249,7 +1232,7 @@ static void test_joinable(void)
     CHECK_STATUS(pc_queue_join(q, 0), PC_ERR_TIMEOUT);
     CHECK_OK(pc_queue_task_done(q));
     CHECK_OK(pc_queue_join(q, 0));
-    check_counts(q, 1, false);
+    check_queue_counts(q, 1, false);
     get_str(q, "undone");
     CHECK_STATUS(pc_queue_task_done(q), PC_ERR_VALUE);
 
@@ -1258,7 +1241,7 @@ static void test_joinable(void)
     CHECK_OK(pc_joinable_queue_new(2, &b));
     put_str(b, "1");
     put_str(b, "2");
-    check_counts(b, 2, true);
+    check_queue_counts(b, 2, true);
     get_str(b, "1");
     CHECK_OK(pc_queue_task_done(b));
     CHECK_STATUS(pc_queue_join(b, 0.05), PC_ERR_TIMEOUT);
@@ -1275,7 +1258,7 @@ static void test_joinable(void)
     CHECK_ERRMSG("joinable");
     CHECK_STATUS(pc_queue_join(plain, 1.0), PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("joinable");
-    check_counts(plain, 1, false);
+    check_queue_counts(plain, 1, false);
     pc_queue_free(plain);
 
     pc_queue_free(q);
@@ -1290,13 +1273,13 @@ static void test_interrupt(void)
     CHECK_OK(pc_queue_new(0, &q));
     /* A get on an empty queue, without limit and with a timeout. */
     check_interrupted(queue_get_wait, q, PC_FOREVER, "pc_queue_get");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     check_interrupted(queue_get_wait, q, 5.0, "pc_queue_get");
     check_interrupted(queue_get_into_wait, q, PC_FOREVER, "pc_queue_get_into");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     /* Nothing was taken: a message put now is there for the next get. */
     put_str(q, "after");
-    check_counts(q, 1, false);
+    check_queue_counts(q, 1, false);
     get_str(q, "after");
 
     /* A put on a full bounded queue: nothing put. */
@@ -1305,12 +1288,12 @@ static void test_interrupt(void)
     put_str(b, "b1");
     put_str(b, "b2");
     check_interrupted(queue_put_wait, b, PC_FOREVER, "pc_queue_put");
-    check_counts(b, 2, true);
+    check_queue_counts(b, 2, true);
     check_interrupted(queue_put_wait, b, 5.0, "pc_queue_put");
-    check_counts(b, 2, true);
+    check_queue_counts(b, 2, true);
     get_str(b, "b1");
     get_str(b, "b2");
-    check_counts(b, 0, false);
+    check_queue_counts(b, 0, false);
     pc_queue_free(b);
 
     /* A join with an unfinished task: nothing marked done. */
@@ -1320,7 +1303,7 @@ static void test_interrupt(void)
     check_interrupted(queue_join_wait, j, PC_FOREVER, "pc_queue_join");
     check_interrupted(queue_join_wait, j, 5.0, "pc_queue_join");
     CHECK_STATUS(pc_queue_join(j, 0), PC_ERR_TIMEOUT);
-    check_counts(j, 1, false);
+    check_queue_counts(j, 1, false);
     get_str(j, "task");
     CHECK_OK(pc_queue_task_done(j));
     CHECK_OK(pc_queue_join(j, 0));
@@ -1343,7 +1326,7 @@ static void test_interrupt(void)
     t0 = now();
     CHECK_STATUS(pc_queue_get(q, 0.1, &m), PC_ERR_EMPTY); /* consumed */
     check_waited(t0, 0.1, "pc_queue_get");
-    check_counts(q, 0, false);
+    check_queue_counts(q, 0, false);
     pc_queue_free(q);
 }
 
@@ -1471,7 +1454,7 @@ static void threads_round(size_t maxsize)
         }
     }
     tu_checks++;
-    check_counts(t->q, 0, false);
+    check_queue_counts(t->q, 0, false);
     pc_queue_free(t->q);
     free(t);
 }
@@ -1524,7 +1507,7 @@ static void test_free_while_used(void)
     CHECK(finish(p, 10.0) == 0);
     get_pattern(q, MIB, 60, 0);
     put_str(q, "still here");
-    check_counts(q, 1, true);
+    check_queue_counts(q, 1, true);
     get_str(q, "still here");
     pc_queue_free(q);
     shared_free(sh, sizeof *sh);

@@ -33,22 +33,6 @@
 
 /* ---- helpers ---- */
 
-static size_t qsize_of(pc_queue *q)
-{
-    size_t n = (size_t)-1;
-    CHECK_OK(pc_queue_qsize(q, &n));
-    return n;
-}
-
-static void check_counts(pc_queue *q, size_t n, bool full)
-{
-    size_t got = qsize_of(q);
-    if (got != n)
-        FAIL("qsize is %zu, expected %zu", got, n);
-    CHECK(pc_queue_empty(q) == (n == 0));
-    CHECK(pc_queue_full(q) == full);
-}
-
 static uint64_t mix(uint64_t x)
 {
     x ^= x >> 33;
@@ -344,7 +328,7 @@ static void mp_round(size_t maxsize)
     tu_checks++;
     fprintf(stderr, "   the consumers got %d, %d and %d\n", atomic_load(&sh->got_by[0]),
             atomic_load(&sh->got_by[1]), atomic_load(&sh->got_by[2]));
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     pc_queue_free(sh->q);
     shared_free(sh, sizeof *sh);
 }
@@ -493,9 +477,9 @@ static void kill_producer_round(int round)
     if ((int)d.next[1] != atomic_load(&sh->survivor_puts))
         FAIL("got %u of the survivor's messages; it put %d", d.next[1],
              atomic_load(&sh->survivor_puts));
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     check_round_trip(sh->q);
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     /* Another producer process and another consumer process still work. */
     atomic_store(&sh->stop_survivor, 0);
     atomic_store(&sh->survivor_puts, 0);
@@ -515,7 +499,7 @@ static void kill_producer_round(int round)
     if (bounded) {
         for (int i = 0; i < 4; i++)
             CHECK_OK(pc_queue_put(sh->q, "slot", 4, 0));
-        check_counts(sh->q, 4, true);
+        check_queue_counts(sh->q, 4, true);
         CHECK_STATUS(pc_queue_put(sh->q, "slot", 4, 0), PC_ERR_FULL);
         for (int i = 0; i < 4; i++) {
             pc_bytes m = {NULL, 0};
@@ -523,7 +507,7 @@ static void kill_producer_round(int round)
             pc_bytes_free(&m);
         }
     }
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     pc_queue_free(sh->q);
     shared_free(sh, sizeof *sh);
 }
@@ -618,7 +602,7 @@ static void kill_consumer_round(int round)
         CHECK_OK(pc_queue_put(sh->q, m, kc_size(seq), 0));
         free(m);
     }
-    check_counts(sh->q, KC_MESSAGES, round == 3);
+    check_queue_counts(sh->q, KC_MESSAGES, round == 3);
 
     /* The one to kill never ends by itself before it is killed (within 60 ms). */
     struct kc_arg va = {sh, 0, round % 3 == 1, 10.0}, sa = {sh, 1, round % 3 != 1, 0.3};
@@ -691,7 +675,7 @@ static void kill_consumer_round(int round)
     if (!survivor && first_left >= 0 && first_left != reported + missing)
         FAIL("the first message left is %d; the killed consumer had taken %d", first_left,
              reported);
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     check_round_trip(sh->q);
     /* Another consumer process still works. */
     uint8_t *m = new_message(kc_size(0), 0, 0);
@@ -702,7 +686,7 @@ static void kill_consumer_round(int round)
     atomic_store(&sh->taken_by[1], 0);
     CHECK(finish(start(target_consumer, &sa), 20.0) == 0);
     CHECK(atomic_load(&sh->taken_by[1]) == 1 && atomic_load(&sh->got[0]) == 1);
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     pc_queue_free(sh->q);
     shared_free(sh, sizeof *sh);
 }
@@ -763,7 +747,7 @@ static void test_killed_while_waiting(void)
         sleep_s(uniform(0.0, 0.1));
         CHECK_OK(pc_process_kill(p));
         CHECK(finish(p, 10.0) == -SIGKILL);
-        check_counts(sh->q, 4, true);
+        check_queue_counts(sh->q, 4, true);
         for (int i = 0; i < 4; i++) {
             snprintf(msg, sizeof msg, "m%d", i);
             pc_bytes m = {NULL, 0};
@@ -771,10 +755,10 @@ static void test_killed_while_waiting(void)
             CHECK(m.len == strlen(msg) && memcmp(m.data, msg, m.len) == 0);
             pc_bytes_free(&m);
         }
-        check_counts(sh->q, 0, false); /* the blocked put left nothing */
+        check_queue_counts(sh->q, 0, false); /* the blocked put left nothing */
         for (int i = 0; i < 4; i++)
             CHECK_OK(pc_queue_put(sh->q, "again", 5, 0));
-        check_counts(sh->q, 4, true);
+        check_queue_counts(sh->q, 4, true);
         CHECK_STATUS(pc_queue_put(sh->q, "fifth", 5, 0), PC_ERR_FULL);
         for (int i = 0; i < 4; i++) {
             pc_bytes m = {NULL, 0};
@@ -782,7 +766,7 @@ static void test_killed_while_waiting(void)
             CHECK(m.len == 5 && memcmp(m.data, "again", 5) == 0);
             pc_bytes_free(&m);
         }
-        check_counts(sh->q, 0, false);
+        check_queue_counts(sh->q, 0, false);
         check_round_trip(sh->q);
         pc_queue_free(sh->q);
     }
@@ -798,7 +782,7 @@ static void test_killed_while_waiting(void)
     CHECK_OK(pc_process_kill(p));
     CHECK(finish(p, 10.0) == -SIGKILL);
     CHECK(atomic_load(&sh->got) == 1);
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     CHECK_STATUS(pc_queue_join(sh->q, 0.05), PC_ERR_TIMEOUT);
     CHECK_OK(pc_queue_put(sh->q, "later", 5, 0));
     pc_bytes m = {NULL, 0};
@@ -879,7 +863,7 @@ static void test_producer_crashed(void)
         }
         fprintf(stderr, "   crashed after %d puts; %u messages got\n", completed, next);
         CHECK((int)next >= completed && (int)next <= completed + 1);
-        check_counts(q, 0, false);
+        check_queue_counts(q, 0, false);
         check_round_trip(q);
         pc_queue_free(q);
     }
@@ -1031,7 +1015,7 @@ static void test_stopped_holder(void)
     pc_bytes m = {NULL, 0};
     while (pc_queue_get(sh->q, 0, &m) == PC_OK)
         pc_bytes_free(&m);
-    check_counts(sh->q, 0, false);
+    check_queue_counts(sh->q, 0, false);
     pc_queue_free(sh->q);
     shared_free(sh, sizeof *sh);
 }

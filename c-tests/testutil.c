@@ -784,3 +784,38 @@ char *fd_listing(void)
     closedir(dir);
     return out;
 }
+
+static int tu_sel_argc;
+static char **tu_sel_argv;
+
+void tu_select(int argc, char **argv)
+{
+    tu_sel_argc = argc;
+    tu_sel_argv = argv;
+}
+
+bool tu_selected(const char *test)
+{
+    if (tu_sel_argc < 2)
+        return true;
+    for (int i = 1; i < tu_sel_argc; i++)
+        if (strcmp(tu_sel_argv[i], test) == 0)
+            return true;
+    return false;
+}
+
+size_t queue_qsize(pc_queue *q)
+{
+    size_t n = (size_t)-1;
+    CHECK_OK(pc_queue_qsize(q, &n));
+    return n;
+}
+
+void check_queue_counts(pc_queue *q, size_t n, bool full)
+{
+    size_t got = queue_qsize(q);
+    if (got != n)
+        FAIL("qsize is %zu, expected %zu", got, n);
+    CHECK(pc_queue_empty(q) == (n == 0));
+    CHECK(pc_queue_full(q) == full);
+}

@@ -81,12 +81,20 @@ _Noreturn void tu_fail_msg(const char *file, int line, const char *fmt, ...)
 /* Fails with a printf-style message. */
 #define FAIL(...) tu_fail_msg(__FILE__, __LINE__, __VA_ARGS__)
 
-/* Runs one subtest, announcing it on stderr. */
+/* Runs one subtest, announcing it on stderr; after tu_select, only the named ones. */
 #define RUN(test)                                                                            \
     do {                                                                                     \
-        fprintf(stderr, "-- %s\n", #test);                                                   \
-        test();                                                                              \
+        if (tu_selected(#test)) {                                                            \
+            fprintf(stderr, "-- %s\n", #test);                                               \
+            test();                                                                          \
+        }                                                                                    \
     } while (0)
+
+/* `program NAME…` runs only the subtests named (all when none is): call with main's
+ * arguments. */
+void tu_select(int argc, char **argv);
+/* Whether RUN runs `test`. */
+bool tu_selected(const char *test);
 
 bool tu_contains(const char *haystack, const char *needle);
 
@@ -255,5 +263,10 @@ void temp_dir_free(char *dir);
 /* This process's open fds as "fd -> target\n" lines (malloc'ed), for a message when a
  * count of fds differs. */
 char *fd_listing(void);
+
+/* A queue's qsize (the call checked to succeed). */
+size_t queue_qsize(pc_queue *q);
+/* Checks a queue's qsize, empty and full together. */
+void check_queue_counts(pc_queue *q, size_t n, bool full);
 
 #endif /* TESTUTIL_H */
