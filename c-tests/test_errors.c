@@ -28,10 +28,10 @@ static void test_status_str(void)
         PC_ERR_WRONG_STATE, PC_ERR_NOT_OWNER, PC_ERR_VALUE, PC_ERR_INDEX, PC_ERR_KEY,
         PC_ERR_OWNER_DEAD, PC_ERR_BROKEN, PC_ERR_AUTH, PC_ERR_PROTOCOL, PC_ERR_TOO_LARGE,
         PC_ERR_REMOTE, PC_ERR_TASK_FAILED, PC_ERR_WORKER_DIED, PC_ERR_STOP, PC_ERR_NO_MEMORY,
-        PC_ERR_OS, PC_ERR_NOT_SUPPORTED, PC_ERR_PANIC,
+        PC_ERR_OS, PC_ERR_NOT_SUPPORTED, PC_ERR_PANIC, PC_ERR_TYPE,
     };
     const int n = (int)(sizeof codes / sizeof codes[0]);
-    /* The fixed values of the contract: 0, then -1 … -26 in this order. */
+    /* The fixed values of the contract: 0, then -1 … -27 in this order. */
     for (int i = 0; i < n; i++)
         CHECK(codes[i] == -i);
     for (int i = 0; i < n; i++) {
@@ -50,7 +50,7 @@ static void test_status_str(void)
     CHECK(tu_contains(pc_status_str(PC_ERR_INVALID_ARGUMENT), "argument"));
     CHECK(tu_contains(pc_status_str(PC_ERR_INTERRUPTED), "interrupt"));
 
-    static const int unknown[] = {1, 2, 42, -27, -28, -100, 1000, INT_MAX, INT_MIN, INT_MIN + 1};
+    static const int unknown[] = {1, 2, 42, -28, -29, -100, 1000, INT_MAX, INT_MIN, INT_MIN + 1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *text = pc_status_str(unknown[i]);
         CHECK(text != NULL);

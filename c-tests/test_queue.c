@@ -9,6 +9,9 @@
  * exits without anyone draining; close (per process, not inherited); JoinableQueue
  * across processes; pc_interrupt() on blocked get, put and join; several threads at
  * once; a handle freed while other processes use the queue; nothing left behind.
+ * pc_queue_put_item/pc_queue_get_item on a local queue: BYTES items are messages, other
+ * kinds PC_ERR_TYPE, and their bad arguments (an unknown kind, a STR item that is not
+ * UTF-8 or has NULL data).
  *
  * Killed producers and consumers, and many processes at once, are in
  * test_queue_faults.c.
@@ -123,6 +126,19 @@ static pc_status queue_join_wait(void *q, double timeout)
     return pc_queue_join(q, timeout);
 }
 
+static pc_status queue_get_item_wait(void *q, double timeout)
+{
+    pc_item it = pc_item_none();
+    pc_status st = pc_queue_get_item(q, timeout, &it);
+    pc_item_release(&it);
+    return st;
+}
+
+static pc_status queue_put_item_wait(void *q, double timeout)
+{
+    return pc_queue_put_item(q, pc_item_bytes("interrupted put", 15), timeout);
+}
+
 /* ---- bad arguments ---- */
 
 static void test_bad_arguments(void)
@@ -200,6 +216,14 @@ static void test_bad_arguments(void)
     CHECK_ERRMSG("q is NULL");
     CHECK_STATUS(pc_queue_join(NULL, PC_FOREVER), PC_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(pc_queue_join(NULL, NAN), PC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(pc_queue_put_item(NULL, pc_item_bytes("x", 1), 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_put_item");
+    CHECK_ERRMSG("q is NULL");
+    pc_item it = pc_item_int(777);
+    CHECK_STATUS(pc_queue_get_item(NULL, 0, &it), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_get_item");
+    CHECK_ERRMSG("q is NULL");
+    CHECK(it.kind == PC_KIND_INT && it.i == 777); /* written on success only */
     pc_queue_free(NULL); /* a no-op */
 
     /* Bad arguments with a valid handle: refused, nothing put or taken. */
@@ -249,6 +273,36 @@ static void test_bad_arguments(void)
     CHECK_STATUS(pc_queue_qsize(q, NULL), PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("pc_queue_qsize");
     CHECK_ERRMSG("out is NULL");
+
+    /* Items: a NULL out, a NaN timeout, an unknown kind, a STR item that is not UTF-8 or
+     * has NULL data, BYTES with NULL data: refused before the kind is looked at. */
+    CHECK_STATUS(pc_queue_get_item(q, 0, NULL), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_get_item");
+    CHECK_ERRMSG("out is NULL");
+    CHECK_STATUS(pc_queue_get_item(q, NAN, &it), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_get_item");
+    CHECK_ERRMSG("timeout");
+    CHECK(it.kind == PC_KIND_INT && it.i == 777);
+    CHECK_STATUS(pc_queue_put_item(q, pc_item_bytes("x", 1), NAN), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_put_item");
+    CHECK_ERRMSG("timeout");
+    pc_item unknown = pc_item_bytes("x", 1);
+    unknown.kind = 99;
+    CHECK_STATUS(pc_queue_put_item(q, unknown, 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_put_item");
+    CHECK_ERRMSG("item has an unknown kind 99");
+    unknown.kind = -1;
+    CHECK_STATUS(pc_queue_put_item(q, unknown, 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("unknown kind -1");
+    CHECK_STATUS(pc_queue_put_item(q, pc_item_str("\xff\xfe"), 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_put_item");
+    CHECK_ERRMSG("item is not valid UTF-8");
+    CHECK_STATUS(pc_queue_put_item(q, pc_item_str(NULL), 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_put_item");
+    CHECK_ERRMSG("item is NULL");
+    CHECK_STATUS(pc_queue_put_item(q, pc_item_bytes(NULL, 3), 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("item is NULL");
+    CHECK(queue_qsize(q) == 1);
 
     /* task_done and join need a JoinableQueue. */
     CHECK_STATUS(pc_queue_task_done(q), PC_ERR_INVALID_ARGUMENT);
@@ -318,6 +372,14 @@ static void test_wrong_handles(void)
     CHECK_STATUS(pc_queue_join(we, 0), PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("pc_queue_join");
     CHECK_ERRMSG("q is not a pc_queue");
+    CHECK_STATUS(pc_queue_put_item(wl, pc_item_bytes("x", 1), 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_put_item");
+    CHECK_ERRMSG("q is not a pc_queue");
+    pc_item it = pc_item_int(777);
+    CHECK_STATUS(pc_queue_get_item(we, 0, &it), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_get_item");
+    CHECK_ERRMSG("q is not a pc_queue");
+    CHECK(it.kind == PC_KIND_INT && it.i == 777);
     pc_queue_free(wl); /* refused and reported, nothing freed */
     CHECK_ERRMSG("pc_queue_free");
     CHECK_ERRMSG("q is not a pc_queue");
@@ -358,6 +420,7 @@ static int sub_freed_handle(void *arg)
     pc_bytes m = {NULL, 777};
     size_t n = 777;
     char buf[8];
+    pc_item it = pc_item_int(777);
     struct {
         int status;
         int want;
@@ -371,6 +434,8 @@ static int sub_freed_handle(void *arg)
         {pc_queue_cancel_join_thread(q), PC_ERR_INVALID_ARGUMENT},
         {pc_queue_task_done(q), PC_ERR_INVALID_ARGUMENT},
         {pc_queue_join(q, 0), PC_ERR_INVALID_ARGUMENT},
+        {pc_queue_put_item(q, pc_item_bytes("x", 1), 0), PC_ERR_INVALID_ARGUMENT},
+        {pc_queue_get_item(q, 0, &it), PC_ERR_INVALID_ARGUMENT},
     };
     for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
         if (calls[i].status != calls[i].want) {
@@ -381,7 +446,7 @@ static int sub_freed_handle(void *arg)
     }
     if (!tu_contains(pc_last_error(), "already freed"))
         return 30;
-    if (m.len != 777 || n != 777)
+    if (m.len != 777 || n != 777 || it.kind != PC_KIND_INT || it.i != 777)
         return 31;
     if (pc_queue_empty(q) != true || !tu_contains(pc_last_error(), "already freed"))
         return 32;
@@ -795,6 +860,85 @@ static void test_get_into(void)
     check_queue_counts(b, 1, true);
     CHECK_STATUS(pc_queue_put(b, "y", 1, 0), PC_ERR_FULL);
     get_str(b, "slot");
+    pc_queue_free(b);
+    pc_queue_free(q);
+}
+
+/* ---- items ---- */
+
+/* A local queue carries bytes: BYTES items are its messages, any other kind is refused. */
+static void test_items(void)
+{
+    pc_queue *q;
+    CHECK_OK(pc_queue_new(0, &q));
+
+    /* A BYTES item is a message, whichever way it goes in and comes out. */
+    CHECK_OK(pc_queue_put_item(q, pc_item_bytes("abc", 3), 0));
+    check_queue_counts(q, 1, false);
+    get_str(q, "abc");
+    put_str(q, "xyz");
+    pc_item it = pc_item_none();
+    CHECK_OK(pc_queue_get_item(q, 0, &it));
+    CHECK(it.kind == PC_KIND_BYTES && it.len == 3 && memcmp(it.data, "xyz", 3) == 0);
+    pc_item_release(&it);
+    CHECK(it.kind == PC_KIND_NONE && it.data == NULL);
+    CHECK_OK(pc_queue_put_item(q, pc_item_bytes(NULL, 0), PC_FOREVER));
+    CHECK_OK(pc_queue_put_item(q, pc_item_bytes("ignored", 0), 0));
+    CHECK_OK(pc_queue_get_item(q, PC_FOREVER, &it));
+    CHECK(it.kind == PC_KIND_BYTES && it.len == 0);
+    pc_item_release(&it);
+    get_str(q, "");
+    /* A large one (it spills), read by get_item. */
+    uint8_t *big = malloc(3 * MIB);
+    CHECK(big != NULL);
+    fill_pattern(big, 3 * MIB, 7);
+    CHECK_OK(pc_queue_put_item(q, pc_item_bytes(big, 3 * MIB), 0));
+    free(big);
+    CHECK_OK(pc_queue_get_item(q, 0, &it));
+    CHECK(it.kind == PC_KIND_BYTES && it.len == 3 * MIB);
+    CHECK(pattern_mismatch(it.data, it.len, 7) == it.len);
+    pc_item_release(&it);
+
+    /* Any other kind: PC_ERR_TYPE, and nothing put. */
+    static const uint8_t pickle_none[] = {0x80, 4, 'N', '.'};
+    pc_item pickle = pc_item_bytes(pickle_none, sizeof pickle_none);
+    pickle.kind = PC_KIND_PICKLE;
+    const pc_item others[] = {pc_item_none(), pc_item_bool(true), pc_item_int(7),
+                              pc_item_float(1.5), pc_item_str("text"), pickle};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        CHECK_STATUS(pc_queue_put_item(q, others[i], 0), PC_ERR_TYPE);
+        CHECK_ERRMSG("pc_queue_put_item");
+        CHECK_ERRMSG("a local queue carries bytes");
+        CHECK_ERRMSG("a managed queue carries any item");
+    }
+    CHECK_ERRMSG("of type object"); /* the kind it met */
+    check_queue_counts(q, 0, false);
+
+    /* Empty, as pc_queue_get: at once, or after the timeout; the item untouched. */
+    it = pc_item_int(777);
+    CHECK_STATUS(pc_queue_get_item(q, 0, &it), PC_ERR_EMPTY);
+    CHECK_ERRMSG("pc_queue_get_item");
+    double t0 = now();
+    CHECK_STATUS(pc_queue_get_item(q, 0.05, &it), PC_ERR_EMPTY);
+    check_waited(t0, 0.05, "pc_queue_get_item");
+    CHECK(it.kind == PC_KIND_INT && it.i == 777);
+    check_interrupted(queue_get_item_wait, q, PC_FOREVER, "pc_queue_get_item");
+
+    /* Full and closed, as pc_queue_put. */
+    pc_queue *b;
+    CHECK_OK(pc_queue_new(1, &b));
+    CHECK_OK(pc_queue_put_item(b, pc_item_bytes("one", 3), 0));
+    t0 = now();
+    CHECK_STATUS(pc_queue_put_item(b, pc_item_bytes("two", 3), 0.05), PC_ERR_FULL);
+    check_waited(t0, 0.05, "pc_queue_put_item");
+    CHECK_ERRMSG("pc_queue_put_item");
+    check_interrupted(queue_put_item_wait, b, PC_FOREVER, "pc_queue_put_item");
+    check_queue_counts(b, 1, true);
+    get_str(b, "one");
+    CHECK_OK(pc_queue_close(b));
+    CHECK_STATUS(pc_queue_put_item(b, pc_item_bytes("late", 4), 0), PC_ERR_CLOSED);
+    CHECK_ERRMSG("pc_queue_put_item");
+    check_queue_counts(b, 0, false);
     pc_queue_free(b);
     pc_queue_free(q);
 }
@@ -1607,6 +1751,7 @@ int main(void)
     RUN(test_maxsize);
     RUN(test_unbounded_never_blocks);
     RUN(test_get_into);
+    RUN(test_items);
     RUN(test_sizes);
     RUN(test_sizes_across_processes);
     RUN(test_child_puts_then_exits);

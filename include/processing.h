@@ -203,7 +203,47 @@ typedef enum {
      * An internal error (a Rust panic) was caught at the boundary.
      */
     PC_ERR_PANIC = -26,
+    /**
+     * A value of another kind than asked (`TypeError`), e.g. a `str` where `bytes` was
+     * asked; nothing is lost.
+     */
+    PC_ERR_TYPE = -27,
 } pc_status;
+
+/**
+ * The kind of a `pc_item` (its `kind` field).
+ */
+typedef enum {
+    /**
+     * Python's `None`.
+     */
+    PC_KIND_NONE = 0,
+    /**
+     * `bool`: `i` is 0 or 1.
+     */
+    PC_KIND_BOOL = 1,
+    /**
+     * `int` in the range of `int64_t`: `i`.
+     */
+    PC_KIND_INT = 2,
+    /**
+     * `float`: `f`.
+     */
+    PC_KIND_FLOAT = 3,
+    /**
+     * `bytes`: `len` bytes at `data`.
+     */
+    PC_KIND_BYTES = 4,
+    /**
+     * `str`: `len` bytes of UTF-8 at `data`, not NUL-terminated.
+     */
+    PC_KIND_STR = 5,
+    /**
+     * Any other value (tuple, list, dict, set, an int beyond `int64_t`, an object): its
+     * whole pickle, `len` bytes at `data`, stored and handed back unchanged.
+     */
+    PC_KIND_PICKLE = 6,
+} pc_kind;
 
 /**
  * A shared array (`Array`, `RawArray`).
@@ -236,14 +276,30 @@ typedef struct pc_condition pc_condition;
 typedef struct pc_connection pc_connection;
 
 /**
+ * A managed `dict` (`pc_manager_dict`).
+ */
+typedef struct pc_dict pc_dict;
+
+/**
  * An `Event`, shared between processes.
  */
 typedef struct pc_event pc_event;
 
 /**
+ * Where a custom type's `call` puts its result (`pc_item_builder_set`) or the reason it
+ * failed (`pc_item_builder_fail`). Valid only during that call.
+ */
+typedef struct pc_item_builder pc_item_builder;
+
+/**
  * The iterator of `pc_pool_imap` or `pc_pool_imap_unordered`.
  */
 typedef struct pc_iter pc_iter;
+
+/**
+ * A managed `list` (`pc_manager_list`).
+ */
+typedef struct pc_list pc_list;
 
 /**
  * A listening socket (Python's `multiprocessing.connection.Listener`).
@@ -256,6 +312,17 @@ typedef struct pc_listener pc_listener;
 typedef struct pc_lock pc_lock;
 
 /**
+ * A manager: a server this process starts (`pc_manager_start`) or serves
+ * (`pc_manager_serve_forever`), or one it connects to (`pc_manager_connect`).
+ */
+typedef struct pc_manager pc_manager;
+
+/**
+ * A managed `Namespace` (`pc_manager_namespace`): named attributes.
+ */
+typedef struct pc_namespace pc_namespace;
+
+/**
  * A pool of worker processes (Python's `Pool`).
  */
 typedef struct pc_pool pc_pool;
@@ -265,6 +332,11 @@ typedef struct pc_pool pc_pool;
  * Created by `pc_process_new`, released by `pc_process_free`.
  */
 typedef struct pc_process pc_process;
+
+/**
+ * A proxy for an object of any typeid, custom ones above all (`pc_manager_create`).
+ */
+typedef struct pc_proxy pc_proxy;
 
 /**
  * A `Queue` or `JoinableQueue` of byte messages, shared between processes.
@@ -280,6 +352,35 @@ typedef struct pc_semaphore pc_semaphore;
  * A shared value (`Value`, `RawValue`).
  */
 typedef struct pc_value pc_value;
+
+/**
+ * A Python value. Build one to pass in with `pc_item_none`, `pc_item_int`, … (the item
+ * then borrows its bytes from the caller); an item the library fills in owns its bytes
+ * until `pc_item_release`.
+ */
+typedef struct {
+    /**
+     * A `pc_kind`, as an integer (another value is `PC_ERR_INVALID_ARGUMENT`).
+     */
+    int32_t kind;
+    /**
+     * Set by the library on items it filled in; 0 on items the caller builds.
+     */
+    uint32_t _owned;
+    /**
+     * `PC_KIND_BOOL` (0 or 1) and `PC_KIND_INT`.
+     */
+    int64_t i;
+    /**
+     * `PC_KIND_FLOAT`.
+     */
+    double f;
+    /**
+     * `PC_KIND_BYTES`, `PC_KIND_STR`, `PC_KIND_PICKLE`: the bytes (NULL when `len` is 0).
+     */
+    const void *data;
+    size_t len;
+} pc_item;
 
 /**
  * A byte string filled by the library. Release its bytes with `pc_bytes_free`. An empty
@@ -322,6 +423,40 @@ typedef struct {
  * threads included), in the process that logs (children included).
  */
 typedef void (*pc_log_handler)(void *ctx, int level, const char *process_name, const char *line);
+
+/**
+ * A custom type, run inside the manager's server (the seed's "customized managers").
+ * The server calls `create` for each new object, `call` for each method call, and
+ * `destroy` when the object's last reference goes (or the server ends). Calls on one
+ * object come one at a time; different objects may be called from different threads at
+ * once. The item arrays passed in are valid during the call only (their bytes are not
+ * NUL-terminated).
+ */
+typedef struct {
+    /**
+     * Makes an object from the creator's `nargs` arguments; NULL: failed.
+     */
+    void *(*create)(const pc_item *args, size_t nargs, void *ctx);
+    /**
+     * Runs `method` (one of `exposed`) and sets its result with `pc_item_builder_set`
+     * (none set: `None`); returns 0 on success, any other value on failure (the caller
+     * gets `PC_ERR_REMOTE` with that code, and the text of `pc_item_builder_fail`).
+     */
+    int (*call)(void *obj, const char *method, const pc_item *args, size_t nargs, pc_item_builder *result, void *ctx);
+    /**
+     * Frees an object (may be NULL).
+     */
+    void (*destroy)(void *obj, void *ctx);
+    /**
+     * The method names clients may call: a NULL-terminated array of NUL-terminated
+     * strings (copied by `pc_manager_register`). Other names are refused.
+     */
+    const char *const *exposed;
+    /**
+     * Passed back to every function.
+     */
+    void *ctx;
+} pc_type_vtable;
 
 /**
  * Runs once in each worker, with `initarg`, before its first task.
@@ -393,6 +528,138 @@ typedef bool (*pc_predicate_fn)(void *ctx);
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * `d[key] = val`. The items are copied.
+ */
+pc_status pc_dict_set(pc_dict *d, pc_item key, pc_item val);
+
+/**
+ * `*out = d[key]` (release it with `pc_item_release`). `PC_ERR_KEY` when the key is
+ * missing (Python's `KeyError`); `PC_ERR_TYPE` for an unhashable key (a list, dict or set
+ * in a `PC_KIND_PICKLE`).
+ */
+pc_status pc_dict_get(pc_dict *d, pc_item key, pc_item *out);
+
+/**
+ * `del d[key]`; `PC_ERR_KEY` when the key is missing.
+ */
+pc_status pc_dict_del(pc_dict *d, pc_item key);
+
+/**
+ * `*out = d.pop(key)`: removes the key and gives its value (release it with
+ * `pc_item_release`); `PC_ERR_KEY` when the key is missing.
+ */
+pc_status pc_dict_pop(pc_dict *d, pc_item key, pc_item *out);
+
+/**
+ * `*out = key in d`.
+ */
+pc_status pc_dict_contains(pc_dict *d, pc_item key, bool *out);
+
+/**
+ * `*out = len(d)`.
+ */
+pc_status pc_dict_len(pc_dict *d, size_t *out);
+
+/**
+ * One snapshot of the dict, in its order: `*count` keys in `*keys` and their values in
+ * `*vals` (two arrays the caller releases with `pc_items_release(keys, count)` and
+ * `pc_items_release(vals, count)`; NULL when the dict is empty).
+ */
+pc_status pc_dict_items(pc_dict *d, pc_item **keys, pc_item **vals, size_t *count);
+
+/**
+ * Sets `n` pairs (`keys[i]` to `vals[i]`) in one round trip (`d.update(...)`); the dict
+ * is unchanged if an item is invalid.
+ */
+pc_status pc_dict_update(pc_dict *d, const pc_item *keys, const pc_item *vals, size_t n);
+
+/**
+ * Removes every key.
+ */
+pc_status pc_dict_clear(pc_dict *d);
+
+/**
+ * Releases the handle (and this process's reference to the dict: the server drops the
+ * dict with its last reference, unless it is named). NULL is a no-op; never blocks on
+ * another process beyond one message to the server.
+ */
+void pc_dict_free(pc_dict *d);
+
+/**
+ * `l.append(val)`.
+ */
+pc_status pc_list_append(pc_list *l, pc_item val);
+
+/**
+ * `l.insert(index, val)` (Python's rules: a negative index counts from the end, one past
+ * either end inserts there).
+ */
+pc_status pc_list_insert(pc_list *l, ptrdiff_t index, pc_item val);
+
+/**
+ * `l[index] = val`; a negative index counts from the end; `PC_ERR_INDEX` out of range.
+ */
+pc_status pc_list_set(pc_list *l, ptrdiff_t index, pc_item val);
+
+/**
+ * `l.extend(items)`: appends `n` items in one round trip.
+ */
+pc_status pc_list_extend(pc_list *l, const pc_item *items, size_t n);
+
+/**
+ * `*out = l[index]` (release it with `pc_item_release`); a negative index counts from the
+ * end; `PC_ERR_INDEX` out of range.
+ */
+pc_status pc_list_get(pc_list *l, ptrdiff_t index, pc_item *out);
+
+/**
+ * `*out = l.pop(index)` (-1: the last); `PC_ERR_INDEX` out of range or empty.
+ */
+pc_status pc_list_pop(pc_list *l, ptrdiff_t index, pc_item *out);
+
+/**
+ * `*out = len(l)`.
+ */
+pc_status pc_list_len(pc_list *l, size_t *out);
+
+/**
+ * Removes every item.
+ */
+pc_status pc_list_clear(pc_list *l);
+
+/**
+ * One snapshot of every item: `*count` items in `*items` (release the array with
+ * `pc_items_release(items, count)`; NULL when the list is empty).
+ */
+pc_status pc_list_items(pc_list *l, pc_item **items, size_t *count);
+
+/**
+ * Releases the handle, as `pc_dict_free`.
+ */
+void pc_list_free(pc_list *l);
+
+/**
+ * `setattr(ns, attr, val)`; `attr` is NUL-terminated UTF-8.
+ */
+pc_status pc_namespace_set(pc_namespace *ns, const char *attr, pc_item val);
+
+/**
+ * `*out = getattr(ns, attr)` (release it with `pc_item_release`); `PC_ERR_KEY` when the
+ * attribute is missing (Python's `AttributeError`).
+ */
+pc_status pc_namespace_get(pc_namespace *ns, const char *attr, pc_item *out);
+
+/**
+ * `delattr(ns, attr)`; `PC_ERR_KEY` when the attribute is missing.
+ */
+pc_status pc_namespace_del(pc_namespace *ns, const char *attr);
+
+/**
+ * Releases the handle, as `pc_dict_free`.
+ */
+void pc_namespace_free(pc_namespace *ns);
 
 /**
  * Creates a pipe (Python's `Pipe(duplex)`): two connected ends. When `duplex` is false,
@@ -576,6 +843,50 @@ void pc_listener_free(pc_listener *l);
 pc_status pc_client_connect(const char *address, const void *authkey, size_t len, pc_connection **out);
 
 /**
+ * An item `None`.
+ */
+pc_item pc_item_none(void);
+
+/**
+ * An item `bool`.
+ */
+pc_item pc_item_bool(bool value);
+
+/**
+ * An item `int`.
+ */
+pc_item pc_item_int(int64_t value);
+
+/**
+ * An item `float`.
+ */
+pc_item pc_item_float(double value);
+
+/**
+ * An item `bytes` that borrows the `len` bytes at `data` (which must outlive its use).
+ */
+pc_item pc_item_bytes(const void *data, size_t len);
+
+/**
+ * An item `str` that borrows the NUL-terminated UTF-8 string `s` (without its NUL).
+ * NULL gives an item the call using it refuses (`PC_ERR_INVALID_ARGUMENT`); so does
+ * invalid UTF-8.
+ */
+pc_item pc_item_str(const char *s);
+
+/**
+ * Frees the bytes of an item the library filled in and makes it `None`. An item the
+ * caller built (its bytes are the caller's) is only made `None`. NULL is a no-op.
+ */
+void pc_item_release(pc_item *item);
+
+/**
+ * Releases `n` items (`pc_item_release` each) and then the array itself, as the library
+ * hands arrays out (`pc_dict_items`, `pc_list_items`). NULL is a no-op.
+ */
+void pc_items_release(pc_item *items, size_t n);
+
+/**
  * The library's version, `"MAJOR.MINOR.PATCH"` (compare with the `PC_VERSION_*` macros
  * of the header you compiled against). Static: never free it.
  */
@@ -630,6 +941,259 @@ bool pc_logging_enabled(void);
  * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or non-UTF-8 `message`.
  */
 pc_status pc_log(int level, const char *message);
+
+/**
+ * Sets the result of a custom type's `call` to a copy of `item`.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL builder, one whose call has
+ * returned, or an invalid item.
+ */
+pc_status pc_item_builder_set(pc_item_builder *b, pc_item item);
+
+/**
+ * Says why a custom type's `call` fails (it then returns non-zero): the caller's
+ * `pc_last_error()` shows `message` (NUL-terminated; copied).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL builder or message.
+ */
+pc_status pc_item_builder_fail(pc_item_builder *b, const char *message);
+
+/**
+ * Creates a manager for `address`: NULL gives a private unix socket (an abstract name:
+ * no file), or `unix:PATH`, `unix:@NAME`, `tcp://HOST:PORT` (port 0: a free port, which
+ * `pc_manager_address` reports after `pc_manager_start`). `authkey` (`len` bytes,
+ * copied) authenticates every connection, as Python's handshake does; NULL uses this
+ * process's authkey (`pc_process_authkey`), which children inherit. Nothing runs until
+ * `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
+ * `*out` is a new handle owned by the caller (`pc_manager_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address, or a
+ * NULL `authkey` with a non-zero `len` given as a key... (NULL with any `len` means the
+ * process's key).
+ */
+pc_status pc_manager_new(const char *address, const void *authkey, size_t len, pc_manager **out);
+
+/**
+ * Registers a custom type under `typeid` (its objects made with `pc_manager_create`),
+ * before `pc_manager_start` or `pc_manager_serve_forever`. The vtable and its exposed
+ * names are copied; its functions and `ctx` must stay valid while the server runs (a
+ * started server is a forked child, which inherits them). Registering a typeid again
+ * replaces it.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument, a vtable
+ * without `create` or `call`, an empty typeid; `PC_ERR_WRONG_STATE` after start,
+ * connect or serve.
+ */
+pc_status pc_manager_register(pc_manager *m, const char *type_id, const pc_type_vtable *vt);
+
+/**
+ * Makes `typeid` give the object named `name` of the typeid `type` ("Queue", "dict", …
+ * or a registered custom type), made on first use: Python's remote-manager recipe
+ * `register('get_queue', callable=lambda: queue)`, served from C. A Python client then
+ * runs `QueueManager.register('get_queue'); m.connect(); m.get_queue().put('hello')`.
+ * Before start or serve.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument or an
+ * unknown `type`; `PC_ERR_WRONG_STATE` after start, connect or serve.
+ */
+pc_status pc_manager_expose(pc_manager *m, const char *type_id, const char *type, const char *name);
+
+/**
+ * Starts the server in a child process named "SyncManager-N" and connects to it. The
+ * server serves many clients at once (a thread per connection), ignores SIGINT, and
+ * exits when this process exits or dies; `pc_manager_shutdown` or `pc_manager_free`
+ * stop it sooner.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or
+ * called from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use)
+ * or the fork fails; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
+ */
+pc_status pc_manager_start(pc_manager *m);
+
+/**
+ * Connects to a server already running at the manager's address: another program's,
+ * on another host, or a Python manager's. Checks it answers (a `dummy` request).
+ *
+ * Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
+ * authkey; `PC_ERR_INVALID_ARGUMENT` when the manager was created without an address;
+ * `PC_ERR_WRONG_STATE` if already started, connected or served.
+ */
+pc_status pc_manager_connect(pc_manager *m);
+
+/**
+ * Serves from the calling thread until a client (or another thread, with
+ * `pc_manager_shutdown`) shuts the server down.
+ *
+ * Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
+ * server then stops); `PC_ERR_OS` when the address cannot be bound;
+ * `PC_ERR_WRONG_STATE` if already started, connected or served.
+ */
+pc_status pc_manager_serve_forever(pc_manager *m);
+
+/**
+ * Stops the server: one this process started (waited for, terminated after 1 s if it
+ * does not exit), one it connected to (asked to shut down, as Python's remote shutdown),
+ * or one it serves (`pc_manager_serve_forever` returns). Every proxy's calls then
+ * return `PC_ERR_EOF`. Twice is fine.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or
+ * served; `PC_ERR_EOF` when a connected server was already gone.
+ */
+pc_status pc_manager_shutdown(pc_manager *m);
+
+/**
+ * The server's address (`tcp://HOST:PORT` with the port it got), valid while the handle
+ * lives; NULL before start, connect or serve, and for a NULL or invalid `m`.
+ */
+const char *pc_manager_address(const pc_manager *m);
+
+/**
+ * `*out` = how many objects the server holds (Python's `_number_of_objects()`): to see
+ * that objects go when their last handle is freed or their process dies.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_EOF` when the
+ * server is gone; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`.
+ */
+pc_status pc_manager_number_of_objects(pc_manager *m, size_t *out);
+
+/**
+ * Releases the handle; a server this process started is shut down first. NULL is a
+ * no-op.
+ */
+void pc_manager_free(pc_manager *m);
+
+/**
+ * A managed `dict` in the manager's server: a new, anonymous one for a NULL `name` (it
+ * lives while any process holds a handle to it), else the dict of that name, made on
+ * first use (it lives until the server ends), so a program that only knows the address
+ * finds its peers' dict. `*out` is a new handle (`pc_dict_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`, or a name already
+ * used for an object of another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python
+ * manager (it has no named objects); `PC_ERR_WRONG_STATE` before start or connect;
+ * `PC_ERR_EOF` when the server is gone.
+ */
+pc_status pc_manager_dict(pc_manager *m, const char *name, pc_dict **out);
+
+/**
+ * A managed `list`, as `pc_manager_dict`. `*out` is a new handle (`pc_list_free`).
+ */
+pc_status pc_manager_list(pc_manager *m, const char *name, pc_list **out);
+
+/**
+ * A managed `Namespace`, as `pc_manager_dict`. `*out` is a new handle
+ * (`pc_namespace_free`).
+ */
+pc_status pc_manager_namespace(pc_manager *m, const char *name, pc_namespace **out);
+
+/**
+ * A new object of `typeid` (a custom type, or any typeid of the server) made from `nargs`
+ * arguments, or the one named `name` (as `pc_manager_dict`). `*out` is a new handle
+ * (`pc_proxy_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_REMOTE` when the server does not know `typeid` or its
+ * `create` failed; otherwise as `pc_manager_dict`.
+ */
+pc_status pc_manager_create(pc_manager *m, const char *type_id, const char *name, const pc_item *args, size_t nargs, pc_proxy **out);
+
+/**
+ * Calls `method` on the proxy's object with `nargs` arguments; `*result` gets what it
+ * returned (release it with `pc_item_release`; NULL: not wanted).
+ *
+ * Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a method the type does not expose;
+ * `PC_ERR_REMOTE` when the method failed (a custom type's `call` returned non-zero:
+ * `pc_last_error()` has its code and message); the status of a Python exception the
+ * method raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument.
+ */
+pc_status pc_proxy_call(pc_proxy *p, const char *method, const pc_item *args, size_t nargs, pc_item *result);
+
+/**
+ * Releases the handle, as `pc_dict_free`.
+ */
+void pc_proxy_free(pc_proxy *p);
+
+/**
+ * A managed `Queue` (`name` as in `pc_manager_dict`) holding at most `maxsize` items (0:
+ * unbounded). It is used through the `pc_queue_*` functions, as a local queue:
+ * `pc_queue_put`/`pc_queue_get` carry `bytes`, `pc_queue_put_item`/`pc_queue_get_item`
+ * any item (a Python peer puts `str` and `int`). A wait is asked of the server in slices
+ * of 0.1 s, so `pc_interrupt()` breaks it. `*out` is a new handle (`pc_queue_free`).
+ *
+ * Returns as `pc_manager_dict`; `PC_ERR_INVALID_ARGUMENT` for `maxsize` above
+ * `PC_QUEUE_MAX_SIZE`.
+ */
+pc_status pc_manager_queue(pc_manager *m, const char *name, size_t maxsize, pc_queue **out);
+
+/**
+ * A managed `JoinableQueue`, as `pc_manager_queue`, with `pc_queue_task_done` and
+ * `pc_queue_join`.
+ */
+pc_status pc_manager_joinable_queue(pc_manager *m, const char *name, size_t maxsize, pc_queue **out);
+
+/**
+ * A managed `Lock`, used through `pc_lock_acquire`/`pc_lock_release`. It has no owner
+ * (any process may release it), as in Python; one thing more: when the connection of
+ * the process (thread) that holds it ends, because that process died, the server
+ * releases it. `*out` is a new handle (`pc_lock_free`). Returns as `pc_manager_dict`.
+ */
+pc_status pc_manager_lock(pc_manager *m, const char *name, pc_lock **out);
+
+/**
+ * A managed `RLock`: owned by the thread that acquired it (each thread has its own
+ * connection to the server), released by the server if that thread's process dies.
+ * Otherwise as `pc_manager_lock`.
+ */
+pc_status pc_manager_rlock(pc_manager *m, const char *name, pc_lock **out);
+
+/**
+ * A managed `Semaphore` starting at `value`, used through `pc_semaphore_acquire` and
+ * `pc_semaphore_release` (`pc_semaphore_value` is `PC_ERR_NOT_SUPPORTED`: Python's
+ * proxy has no such method). `*out` is a new handle (`pc_semaphore_free`).
+ */
+pc_status pc_manager_semaphore(pc_manager *m, const char *name, uint32_t value, pc_semaphore **out);
+
+/**
+ * A managed `BoundedSemaphore`: a release above `value` is `PC_ERR_VALUE`. Otherwise as
+ * `pc_manager_semaphore`.
+ */
+pc_status pc_manager_bounded_semaphore(pc_manager *m, const char *name, uint32_t value, pc_semaphore **out);
+
+/**
+ * A managed `Condition` (with its own managed `RLock`), used through the
+ * `pc_condition_*` functions. `*out` is a new handle (`pc_condition_free`).
+ */
+pc_status pc_manager_condition(pc_manager *m, const char *name, pc_condition **out);
+
+/**
+ * A managed `Event`, used through the `pc_event_*` functions. `*out` is a new handle
+ * (`pc_event_free`).
+ */
+pc_status pc_manager_event(pc_manager *m, const char *name, pc_event **out);
+
+/**
+ * A managed `Barrier` for `parties` waiters, used through the `pc_barrier_*` functions
+ * (a wait is one call to the server, with its timeout). `*out` is a new handle
+ * (`pc_barrier_free`). `PC_ERR_INVALID_ARGUMENT` for 0 parties.
+ */
+pc_status pc_manager_barrier(pc_manager *m, const char *name, size_t parties, pc_barrier **out);
+
+/**
+ * A managed `Value` of `typecode` (as `pc_value_new`) starting at `*init` (one C element;
+ * NULL: zero), used through `pc_value_get`/`pc_value_set` (`pc_value_ptr` and
+ * `pc_value_lock` give NULL, `pc_value_add` is `PC_ERR_NOT_SUPPORTED`: use a managed lock
+ * around get and set). `*out` is a new handle (`pc_value_free`).
+ * `PC_ERR_INVALID_ARGUMENT` for an unknown typecode.
+ */
+pc_status pc_manager_value(pc_manager *m, const char *name, char typecode, const void *init, pc_value **out);
+
+/**
+ * A managed `Array` of `len` elements of `typecode` (`array.array` in the server, which
+ * has no `'c'`), from `init` (`len` C elements; NULL: zeros), used through the
+ * `pc_array_*` functions (`pc_array_ptr`/`pc_array_lock` give NULL). `*out` is a new
+ * handle (`pc_array_free`).
+ */
+pc_status pc_manager_array(pc_manager *m, const char *name, char typecode, size_t len, const void *init, pc_array **out);
 
 /**
  * Appends `len` bytes at `data` to a task's result. Only valid inside the task that got
@@ -1029,11 +1593,15 @@ pc_status pc_joinable_queue_new(size_t maxsize, pc_queue **out);
  * waits for one in the middle of its copy at least 20 ms, whatever `timeout`, and fails
  * with `PC_ERR_FULL` only if it is still there (stopped) after `timeout`.
  *
+ * A managed queue gets a Python `bytes` object, and waits for room as its manager does.
+ *
  * Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
  * was put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE`
  * for a message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the
  * messages waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL or
- * invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout.
+ * invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout. A managed queue
+ * also: `PC_ERR_EOF` when its manager is gone; `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_queue_put(pc_queue *q, const void *buf, size_t len, double timeout);
 
@@ -1043,16 +1611,23 @@ pc_status pc_queue_put(pc_queue *q, const void *buf, size_t len, double timeout)
  * take turns as producers do (see `pc_queue_put`): `PC_ERR_EMPTY` also when another
  * consumer stopped in the middle of its get.
  *
+ * A managed queue's next item must be `bytes`. An item of another kind is not lost: it
+ * stays with this handle, and the next get on it (this one's retry, or
+ * `pc_queue_get_item`, which reads any kind) returns it first, without waiting.
+ *
  * Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
  * was taken); `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a NULL `out` or a NaN
- * timeout.
+ * timeout. A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
+ * (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager
+ * is gone; `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
 
 /**
  * Takes the oldest message into `buf` (room for `cap` bytes) and stores its length in
  * `*len`, waiting as `pc_queue_get`. If it does not fit: `PC_ERR_BUFFER_TOO_SHORT`,
- * `*len` is its size, and it stays in the queue for the next get.
+ * `*len` is its size, and it stays in the queue for the next get (for a managed queue:
+ * with this handle, as a `pc_queue_get` of another kind keeps its item).
  *
  * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
  * `PC_ERR_INVALID_ARGUMENT` for a NULL `len` or a NULL `buf` with a non-zero `cap`.
@@ -1060,29 +1635,58 @@ pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
 pc_status pc_queue_get_into(pc_queue *q, void *buf, size_t cap, size_t *len, double timeout);
 
 /**
- * Stores the number of messages in the queue in `*out`: exact while no put or get is
- * under way (a message is counted from the moment its put returns).
+ * Puts a copy of `item` (borrowed; a `pc_item_*` value or one the library filled in),
+ * waiting as `pc_queue_put` (`timeout` in seconds; negative: without limit; 0: not at
+ * all). A managed queue carries any item; a local queue carries bytes, so it takes only
+ * `PC_KIND_BYTES` items (the same as `pc_queue_put` of their bytes).
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`.
+ * Returns `PC_OK`; `PC_ERR_TYPE` for another kind on a local queue ("a local queue
+ * carries bytes; a managed queue carries any item"); `PC_ERR_INVALID_ARGUMENT` for an
+ * item of an unknown kind, a `STR` item that is not UTF-8, or NULL `data` with a non-zero
+ * `len`; otherwise as `pc_queue_put`.
+ */
+pc_status pc_queue_put_item(pc_queue *q, pc_item item, double timeout);
+
+/**
+ * Takes the oldest item into `*out` (release its data with `pc_item_release`), waiting
+ * as `pc_queue_get` (`timeout` in seconds; negative: without limit; 0: not at all). A
+ * managed queue's items are of any kind, an item this handle kept (see `pc_queue_get`)
+ * first; a local queue's are `PC_KIND_BYTES`.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; otherwise as
+ * `pc_queue_get` (without `PC_ERR_TYPE`: every kind is read).
+ */
+pc_status pc_queue_get_item(pc_queue *q, double timeout, pc_item *out);
+
+/**
+ * Stores the number of messages in the queue in `*out`: exact while no put or get is
+ * under way (a message is counted from the moment its put returns). A managed queue's
+ * count is its manager's, plus the items this handle keeps (see `pc_queue_get`).
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`; a
+ * managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_qsize(pc_queue *q, size_t *out);
 
 /**
- * Whether the queue holds no message; true for a NULL or invalid `q` (see
- * `pc_last_error`), so that a drain loop ends.
+ * Whether the queue holds no message (a managed queue: nor does this handle keep one,
+ * see `pc_queue_get`); true for a NULL or invalid `q`, and for a managed queue whose
+ * manager is gone (see `pc_last_error`), so that a drain loop ends.
  */
 bool pc_queue_empty(pc_queue *q);
 
 /**
  * Whether a bounded queue holds `maxsize` messages (never for an unbounded one); false
- * for a NULL or invalid `q` (see `pc_last_error`).
+ * for a NULL or invalid `q`, and for a managed queue whose manager is gone (see
+ * `pc_last_error`).
  */
 bool pc_queue_full(pc_queue *q);
 
 /**
  * This process puts no more: its `pc_queue_put` returns `PC_ERR_CLOSED` from now on,
  * while it may still get. Per process, as in Python: children (even those started
- * later) may still put. Closing twice is harmless.
+ * later) may still put. Closing twice is harmless. For a managed queue too, it is this
+ * process's promise, kept here: the manager and other programs are not told.
  *
  * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
  */
@@ -1111,7 +1715,8 @@ pc_status pc_queue_cancel_join_thread(pc_queue *q);
  * JoinableQueue: a task taken from the queue is finished (one call per message got).
  *
  * Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable; a
+ * managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_task_done(pc_queue *q);
 
@@ -1121,13 +1726,15 @@ pc_status pc_queue_task_done(pc_queue *q);
  *
  * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
  * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a queue that is not joinable, or a
- * NaN timeout.
+ * NaN timeout; a managed queue also `PC_ERR_EOF` when the manager is gone,
+ * `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_join(pc_queue *q, double timeout);
 
 /**
  * Releases this handle. The queue and the messages in it live on for the other
- * processes and handles using it. Never waits. NULL is a no-op.
+ * processes and handles using it. Never waits. NULL is a no-op. A managed queue's items
+ * this handle kept (see `pc_queue_get`) are dropped with it.
  */
 void pc_queue_free(pc_queue *q);
 
@@ -1144,7 +1751,8 @@ pc_status pc_value_new(char typecode, const void *init, pc_value **out);
 /**
  * Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
  * `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
- * `PC_ERR_INVALID_ARGUMENT`.
+ * `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's: each access then takes it
+ * through the manager, and fails with `PC_ERR_EOF` once the manager is gone.
  */
 pc_status pc_value_new_with_lock(char typecode, const void *init, pc_lock *lock, pc_value **out);
 
@@ -1155,9 +1763,14 @@ pc_status pc_raw_value_new(char typecode, const void *init, pc_value **out);
 
 /**
  * Copies the value to `out` (one element of its type), under its lock if it has one.
+ * A managed value is asked of its manager and converted to the typecode.
  *
  * Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`. A managed value
+ * also: `PC_ERR_TYPE` when the manager holds a value of another kind than the typecode
+ * (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's range
+ * (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
+ * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_value_get(pc_value *v, void *out);
 
@@ -1165,7 +1778,9 @@ pc_status pc_value_get(pc_value *v, void *out);
  * Sets the value from `in` (one element of its type), under its lock if it has one.
  *
  * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
- * `v` or a NULL `in`.
+ * `v` or a NULL `in`. A managed value also: `PC_ERR_VALUE` for an element a Python value
+ * cannot carry (a 'Q' or 'L' above `INT64_MAX`, a 'u' that is no character);
+ * `PC_ERR_EOF` when the manager is gone; `PC_ERR_REMOTE`.
  */
 pc_status pc_value_set(pc_value *v, const void *in);
 
@@ -1174,13 +1789,17 @@ pc_status pc_value_set(pc_value *v, const void *in);
  * integers wrap as in C and need a whole `delta`; floats add.
  *
  * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
- * `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u').
+ * `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u');
+ * `PC_ERR_NOT_SUPPORTED` for a managed value, which has no such step: a get then a set
+ * is not atomic, so take a managed lock around them.
  */
 pc_status pc_value_add(pc_value *v, double delta);
 
 /**
  * The value's address in shared memory (the same in children forked afterwards), for
- * direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`.
+ * direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`,
+ * and for a managed value, which has no memory in this process (`pc_last_error` says
+ * so).
  */
 void *pc_value_ptr(pc_value *v);
 
@@ -1188,7 +1807,9 @@ void *pc_value_ptr(pc_value *v);
  * The lock guarding the value: its own RLock, or the one given to
  * `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
  * your own handle to that lock); do not free it.
- * NULL for a raw value, and for a NULL or invalid `v`.
+ * NULL for a raw value, and for a NULL or invalid `v`; NULL too for a managed value,
+ * which has no lock in this process (`pc_last_error` says so): guard its gets and sets
+ * with a managed lock.
  */
 pc_lock *pc_value_lock(pc_value *v);
 
@@ -1211,7 +1832,8 @@ pc_status pc_array_new(char typecode, size_t len, const void *init, pc_array **o
 
 /**
  * Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
- * `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`.
+ * `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's,
+ * as for `pc_value_new_with_lock`.
  */
 pc_status pc_array_new_with_lock(char typecode, size_t len, const void *init, pc_lock *lock, pc_array **out);
 
@@ -1228,7 +1850,8 @@ pc_status pc_raw_array_new(char typecode, size_t len, const void *init, pc_array
 pc_status pc_raw_array_new_sized(size_t elem_size, size_t len, pc_array **out);
 
 /**
- * The number of elements; 0 for a NULL or invalid `a`.
+ * The number of elements (a managed array's too, known since it was made); 0 for a
+ * NULL or invalid `a`.
  */
 size_t pc_array_len(const pc_array *a);
 
@@ -1243,31 +1866,38 @@ size_t pc_array_elem_size(const pc_array *a);
 char pc_array_typecode(const pc_array *a);
 
 /**
- * Copies element `i` to `out` (one element), under the array's lock if it has one.
+ * Copies element `i` to `out` (one element), under the array's lock if it has one. A
+ * managed array's element is asked of its manager and converted to the typecode.
  *
  * Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`. A managed array
+ * also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot hold, as
+ * `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
+ * `PC_ERR_REMOTE`.
  */
 pc_status pc_array_get(pc_array *a, size_t i, void *out);
 
 /**
  * Sets element `i` from `in` (one element), under the array's lock if it has one.
- * Statuses as `pc_array_get`.
+ * Statuses as `pc_array_get`; a managed array's element as `pc_value_set`.
  */
 pc_status pc_array_set(pc_array *a, size_t i, const void *in);
 
 /**
  * Copies elements `[start, start + count)` to `out` (a slice, `a[start:start+count]`) as
- * one step under the lock. An empty slice is fine (`out` may then be NULL).
+ * one step under the lock (a managed array's: one request). An empty slice is fine
+ * (`out` may then be NULL).
  *
  * Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0;
+ * for a managed array, the statuses of `pc_array_get` (`out` unchanged on failure).
  */
 pc_status pc_array_read(pc_array *a, size_t start, size_t count, void *out);
 
 /**
- * Sets elements `[start, start + count)` from `in` as one step under the lock. Statuses
- * as `pc_array_read`.
+ * Sets elements `[start, start + count)` from `in` as one step under the lock (a managed
+ * array's: one request). Statuses as `pc_array_read`, and `pc_value_set`'s for a managed
+ * array's elements.
  */
 pc_status pc_array_write(pc_array *a, size_t start, size_t count, const void *in);
 
@@ -1276,7 +1906,8 @@ pc_status pc_array_write(pc_array *a, size_t start, size_t count, const void *in
  * `*out` (release with `pc_bytes_free`; no NUL is added).
  *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a`
- * or a NULL `out`; `PC_ERR_INTERRUPTED`.
+ * or a NULL `out`; `PC_ERR_INTERRUPTED`; for a managed array, the statuses of
+ * `pc_array_read`.
  */
 pc_status pc_array_get_string(pc_array *a, pc_bytes *out);
 
@@ -1286,23 +1917,26 @@ pc_status pc_array_get_string(pc_array *a, pc_bytes *out);
  *
  * Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
  * `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a` or a NULL `s`;
- * `PC_ERR_INTERRUPTED`.
+ * `PC_ERR_INTERRUPTED`; for a managed array, the statuses of `pc_array_write`.
  */
 pc_status pc_array_set_string(pc_array *a, const char *s);
 
 /**
  * A new raw array (no lock) with the same type and contents (`sharedctypes.copy`), read
- * under `a`'s lock. `*out` is a new handle owned by the caller.
+ * under `a`'s lock. `*out` is a new handle owned by the caller. The copy of a managed
+ * array is a local raw array, read from the manager in one request.
  *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`;
- * `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ * `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+ * mapped; for a managed array, the statuses of `pc_array_read`.
  */
 pc_status pc_array_copy(pc_array *a, pc_array **out);
 
 /**
  * The first element's address in shared memory (the same in children forked afterwards),
  * for direct access; take `pc_array_lock` around it yourself. NULL for a NULL or invalid
- * `a`. (For an empty array it points to no element.)
+ * `a`, and for a managed array, which has no memory in this process (`pc_last_error`
+ * says so). (For an empty array it points to no element.)
  */
 void *pc_array_ptr(pc_array *a);
 
@@ -1310,7 +1944,8 @@ void *pc_array_ptr(pc_array *a);
  * The lock guarding the array (its own RLock, or the one given to
  * `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
  * your own handle to that lock); do not free it. NULL for a raw array,
- * and for a NULL or invalid `a`.
+ * and for a NULL or invalid `a`; NULL too for a managed array, which has no lock in this
+ * process (`pc_last_error` says so): guard its reads and writes with a managed lock.
  */
 pc_lock *pc_array_lock(pc_array *a);
 
@@ -1357,9 +1992,14 @@ pc_status pc_rlock_new(pc_lock **out);
  * over within about 100 ms and `PC_ERR_OWNER_DEAD` says so: the caller then holds it
  * (an RLock with depth 1) and data it guards may be half-updated.
  *
+ * A managed lock is acquired through its manager, which does not report a dead holder
+ * (no `PC_ERR_OWNER_DEAD`).
+ *
  * Returns `PC_OK` or `PC_ERR_OWNER_DEAD` (held in both cases); `PC_ERR_TIMEOUT`;
  * `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
- * invalid `l` or a NaN timeout.
+ * invalid `l` or a NaN timeout; a managed lock also
+ * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_lock_acquire(pc_lock *l, double timeout);
 
@@ -1368,7 +2008,9 @@ pc_status pc_lock_acquire(pc_lock *l, double timeout);
  * holding thread, once per acquire.
  *
  * Returns `PC_OK`; `PC_ERR_NOT_OWNER` for a Lock that is not held or an RLock this thread
- * does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+ * does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`; a managed lock also
+ * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_lock_release(pc_lock *l);
 
@@ -1399,23 +2041,28 @@ pc_status pc_bounded_semaphore_new(unsigned int value, pc_semaphore **out);
  * acquiring does not give its unit back.
  *
  * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout; a managed
+ * semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+ * failure the manager reported.
  */
 pc_status pc_semaphore_acquire(pc_semaphore *s, double timeout);
 
 /**
  * Increments the counter and wakes one waiter; never blocks.
  *
- * Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial
- * value (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed; `PC_ERR_INVALID_ARGUMENT`
- * for a NULL or invalid `s`.
+ * Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial value
+ * (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s`; a managed semaphore also
+ * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the manager
+ * reported.
  */
 pc_status pc_semaphore_release(pc_semaphore *s);
 
 /**
  * Stores the counter's current value in `*out` (it may change at once).
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`;
+ * `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no value either).
  */
 pc_status pc_semaphore_value(pc_semaphore *s, int32_t *out);
 
@@ -1430,7 +2077,11 @@ void pc_semaphore_free(pc_semaphore *s);
  * `PC_CONDITION_MAX_WAITERS` waiters at once.
  * `*out` is a new handle owned by the caller (`pc_condition_free`).
  *
+ * `lock` must be local: a manager's lock is `PC_ERR_NOT_SUPPORTED` (make the condition in
+ * the manager instead, `pc_manager_condition`, which brings its own lock).
+ *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
+ * `PC_ERR_NOT_SUPPORTED` for a managed `lock`;
  * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
  */
 pc_status pc_condition_new(pc_lock *lock, pc_condition **out);
@@ -1451,17 +2102,23 @@ pc_status pc_condition_release(pc_condition *c);
  * (negative: without limit), then takes the lock again — in every case, interrupted or
  * timed out too.
  *
+ * A managed condition waits in its manager (which releases and retakes its lock).
+ *
  * Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
  * `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
  * (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
- * `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
- * or invalid `c` or a NaN timeout.
+ * `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout; a managed
+ * condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+ * failure the manager reported.
  */
 pc_status pc_condition_wait(pc_condition *c, double timeout);
 
 /**
  * Waits until `pred(ctx)` is true (Python's `wait_for`): calls it first, then after each
- * wake-up, always with the lock held, for at most `timeout` seconds in all.
+ * wake-up, always with the lock held, for at most `timeout` seconds in all. On a managed
+ * condition `pred` runs in this process, between waits in the manager, as Python's proxy
+ * runs it.
  *
  * Returns `PC_OK` once `pred` returned true; `PC_ERR_TIMEOUT` if it is still false at
  * the deadline; otherwise the statuses of `pc_condition_wait`, and
@@ -1474,7 +2131,9 @@ pc_status pc_condition_wait_for(pc_condition *c, pc_predicate_fn pred, void *ctx
  * process died. Never waits for the woken ones.
  *
  * Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`; a managed condition also
+ * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_condition_notify(pc_condition *c, size_t n);
 
@@ -1500,19 +2159,24 @@ pc_status pc_event_new(pc_event **out);
 /**
  * Sets the flag and wakes every waiter; never waits for them.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
+ * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_event_set(pc_event *e);
 
 /**
  * Clears the flag.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
+ * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_event_clear(pc_event *e);
 
 /**
- * Whether the flag is set; false for a NULL or invalid `e` (see `pc_last_error`).
+ * Whether the flag is set; false for a NULL or invalid `e`, and for a managed event whose
+ * manager is gone (see `pc_last_error`).
  */
 bool pc_event_is_set(pc_event *e);
 
@@ -1521,7 +2185,9 @@ bool pc_event_is_set(pc_event *e);
  * only checks).
  *
  * Returns `PC_OK` once set; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout; a managed event
+ * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_event_wait(pc_event *e, double timeout);
 
@@ -1546,7 +2212,9 @@ pc_status pc_barrier_new(size_t parties, pc_barrier **out);
  * Returns `PC_OK`; `PC_ERR_BROKEN` when the barrier is broken (aborted, reset while
  * waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
  * the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout; a managed barrier
+ * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  *
  * As in Python, a process killed inside this wait still counts as arrived: that round
  * cannot complete (waiters with a timeout break it), so make a new barrier.
@@ -1556,14 +2224,18 @@ pc_status pc_barrier_wait(pc_barrier *b, double timeout, size_t *index);
 /**
  * Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
+ * barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
+ * the manager reported.
  */
 pc_status pc_barrier_abort(pc_barrier *b);
 
 /**
  * Returns the barrier to its initial state; waiters now get `PC_ERR_BROKEN`.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
+ * barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
+ * the manager reported.
  */
 pc_status pc_barrier_reset(pc_barrier *b);
 
@@ -1574,12 +2246,14 @@ size_t pc_barrier_parties(const pc_barrier *b);
 
 /**
  * The number of waiters now waiting for the barrier to fill (Python's `n_waiting`: 0
- * while a round is released or reset); 0 for a NULL or invalid `b`.
+ * while a round is released or reset); 0 for a NULL or invalid `b`, and for a managed
+ * barrier whose manager is gone (see `pc_last_error`).
  */
 size_t pc_barrier_n_waiting(const pc_barrier *b);
 
 /**
- * Whether the barrier is broken (Python's `broken`); false for a NULL or invalid `b`.
+ * Whether the barrier is broken (Python's `broken`); false for a NULL or invalid `b`, and
+ * for a managed barrier whose manager is gone (see `pc_last_error`).
  */
 bool pc_barrier_broken(const pc_barrier *b);
 

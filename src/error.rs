@@ -28,6 +28,7 @@ pub enum ErrorKind {
     TaskFailed,
     WorkerDied,
     Stop,
+    Type,
     NoMemory,
     Os,
     NotSupported,

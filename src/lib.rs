@@ -9,7 +9,9 @@ pub mod connection;
 pub mod error;
 pub mod handle;
 pub mod interrupt;
+pub mod item;
 pub mod logging;
+pub mod managers;
 pub mod pool;
 pub mod process;
 pub mod queue;
@@ -17,6 +19,7 @@ pub mod sharedctypes;
 pub mod synchronize;
 pub mod wait;
 
+mod backing;
 mod shared_memory;
 
 pub mod ffi;

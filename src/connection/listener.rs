@@ -163,6 +163,15 @@ impl Drop for Listener {
 /// Connects to a listener at `address` (Python's `Client`), authenticating with
 /// `authkey` when one is given; connecting and the handshake share one deadline.
 pub fn connect(address: &str, authkey: Option<&[u8]>) -> Result<Arc<Connection>> {
+    connect_with(address, key(authkey).as_deref())
+}
+
+/// Connects and always authenticates, even with an empty key (as a manager's clients do).
+pub fn connect_authenticated(address: &str, authkey: &[u8]) -> Result<Arc<Connection>> {
+    connect_with(address, Some(authkey))
+}
+
+fn connect_with(address: &str, authkey: Option<&[u8]>) -> Result<Arc<Connection>> {
     let target = address::parse(address)?;
     let deadline = Deadline::after(auth::DEFAULT_TIMEOUT);
     let fd = socket::connect_start(&target)
@@ -180,8 +189,8 @@ pub fn connect(address: &str, authkey: Option<&[u8]>) -> Result<Arc<Connection>>
     socket::connect_result(fd.as_fd())
         .map_err(|e| Error::os(&format!("connect to {address}"), e))?;
     let conn = Connection::from_fd(fd, true, true);
-    if let Some(key) = key(authkey) {
-        auth::as_client(&conn, &key, deadline).map_err(|e| e.context("handshake"))?;
+    if let Some(key) = authkey {
+        auth::as_client(&conn, key, deadline).map_err(|e| e.context("handshake"))?;
     }
     Ok(conn)
 }

@@ -469,6 +469,11 @@ pub(crate) fn poll_until(
     )
 }
 
+/// Checks an address string (`unix:PATH`, `unix:@NAME`, `tcp://HOST:PORT`).
+pub fn check_address(address: &str) -> Result<()> {
+    self::address::parse(address).map(drop)
+}
+
 /// Python 3's `connection.wait`: waits until one of `conns` can receive (a message or EOF)
 /// or one of `fds` (process sentinels, sockets) is readable, at most until `deadline`.
 /// Returns the readiness of each, in order; `Timeout` when none is ready.

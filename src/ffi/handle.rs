@@ -175,6 +175,12 @@ pub(crate) fn in_opt<'a, T>(ptr: *const T) -> Option<&'a T> {
     (!ptr.is_null()).then(|| unsafe { &*ptr })
 }
 
+/// An optional in-out struct: `None` when the caller passed NULL.
+pub(crate) fn in_opt_mut<'a, T>(ptr: *mut T) -> Option<&'a mut T> {
+    // SAFETY: a non-NULL pointer is a readable, writable T, by the caller's contract.
+    (!ptr.is_null()).then(|| unsafe { &mut *ptr })
+}
+
 /// An optional out-parameter: `None` when the caller passed NULL.
 pub(crate) fn out_opt<'a, T>(ptr: *mut T) -> Option<&'a mut MaybeUninit<T>> {
     // SAFETY: a non-NULL pointer is writable storage for a T, by the caller's contract.

@@ -9,9 +9,12 @@ mod macros;
 mod handle;
 mod boundary;
 
+pub mod collections;
 pub mod connection;
+pub mod item;
 pub mod library;
 pub mod logging;
+pub mod managers;
 pub mod pool;
 pub mod process;
 pub mod queue;

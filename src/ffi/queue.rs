@@ -3,11 +3,16 @@
 //! A queue lives in shared memory: a handle created before `pc_process_start` names the
 //! same queue in the child, and every handle may be used from several threads at once.
 //! Messages are byte strings of any length.
+//!
+//! A manager's queue (`pc_manager_queue`) is used through the same handle and functions,
+//! each call a request to the manager. It carries any Python value: `pc_queue_put` puts
+//! `bytes`, `pc_queue_put_item`/`pc_queue_get_item` any item.
 
 use std::ffi::c_void;
 
 use super::connection::received_into;
 use super::handle;
+use super::item::pc_item;
 use super::library::pc_bytes;
 use super::status::pc_status;
 use crate::queue::Queue;
@@ -59,11 +64,15 @@ pub extern "C" fn pc_joinable_queue_new(maxsize: usize, out: *mut *mut pc_queue)
 /// waits for one in the middle of its copy at least 20 ms, whatever `timeout`, and fails
 /// with `PC_ERR_FULL` only if it is still there (stopped) after `timeout`.
 ///
+/// A managed queue gets a Python `bytes` object, and waits for room as its manager does.
+///
 /// Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
 /// was put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE`
 /// for a message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the
 /// messages waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout.
+/// invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout. A managed queue
+/// also: `PC_ERR_EOF` when its manager is gone; `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_queue_put(
     q: *mut pc_queue,
@@ -82,9 +91,15 @@ pub extern "C" fn pc_queue_put(
 /// take turns as producers do (see `pc_queue_put`): `PC_ERR_EMPTY` also when another
 /// consumer stopped in the middle of its get.
 ///
+/// A managed queue's next item must be `bytes`. An item of another kind is not lost: it
+/// stays with this handle, and the next get on it (this one's retry, or
+/// `pc_queue_get_item`, which reads any kind) returns it first, without waiting.
+///
 /// Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
 /// was taken); `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a NULL `out` or a NaN
-/// timeout.
+/// timeout. A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
+/// (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager
+/// is gone; `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_queue_get(q: *mut pc_queue, timeout: f64, out: *mut pc_bytes) -> pc_status {
     ffi_status!({
@@ -97,7 +112,8 @@ pub extern "C" fn pc_queue_get(q: *mut pc_queue, timeout: f64, out: *mut pc_byte
 
 /// Takes the oldest message into `buf` (room for `cap` bytes) and stores its length in
 /// `*len`, waiting as `pc_queue_get`. If it does not fit: `PC_ERR_BUFFER_TOO_SHORT`,
-/// `*len` is its size, and it stays in the queue for the next get.
+/// `*len` is its size, and it stays in the queue for the next get (for a managed queue:
+/// with this handle, as a `pc_queue_get` of another kind keeps its item).
 ///
 /// Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
 /// `PC_ERR_INVALID_ARGUMENT` for a NULL `len` or a NULL `buf` with a non-zero `cap`.
@@ -117,36 +133,79 @@ pub extern "C" fn pc_queue_get_into(
     })
 }
 
-/// Stores the number of messages in the queue in `*out`: exact while no put or get is
-/// under way (a message is counted from the moment its put returns).
+/// Puts a copy of `item` (borrowed; a `pc_item_*` value or one the library filled in),
+/// waiting as `pc_queue_put` (`timeout` in seconds; negative: without limit; 0: not at
+/// all). A managed queue carries any item; a local queue carries bytes, so it takes only
+/// `PC_KIND_BYTES` items (the same as `pc_queue_put` of their bytes).
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`.
+/// Returns `PC_OK`; `PC_ERR_TYPE` for another kind on a local queue ("a local queue
+/// carries bytes; a managed queue carries any item"); `PC_ERR_INVALID_ARGUMENT` for an
+/// item of an unknown kind, a `STR` item that is not UTF-8, or NULL `data` with a non-zero
+/// `len`; otherwise as `pc_queue_put`.
 #[no_mangle]
-pub extern "C" fn pc_queue_qsize(q: *mut pc_queue, out: *mut usize) -> pc_status {
+pub extern "C" fn pc_queue_put_item(q: *mut pc_queue, item: pc_item, timeout: f64) -> pc_status {
     ffi_status!({
         let q = arg_handle!(q);
-        arg_out!(out).write(q.qsize());
+        q.put_item(item.to_item("item")?, arg_timeout!(timeout))
+    })
+}
+
+/// Takes the oldest item into `*out` (release its data with `pc_item_release`), waiting
+/// as `pc_queue_get` (`timeout` in seconds; negative: without limit; 0: not at all). A
+/// managed queue's items are of any kind, an item this handle kept (see `pc_queue_get`)
+/// first; a local queue's are `PC_KIND_BYTES`.
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; otherwise as
+/// `pc_queue_get` (without `PC_ERR_TYPE`: every kind is read).
+#[no_mangle]
+pub extern "C" fn pc_queue_get_item(
+    q: *mut pc_queue,
+    timeout: f64,
+    out: *mut pc_item,
+) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        let out = arg_out!(out);
+        out.write(pc_item::owning(q.get_item(arg_timeout!(timeout))?));
         Ok(())
     })
 }
 
-/// Whether the queue holds no message; true for a NULL or invalid `q` (see
-/// `pc_last_error`), so that a drain loop ends.
+/// Stores the number of messages in the queue in `*out`: exact while no put or get is
+/// under way (a message is counted from the moment its put returns). A managed queue's
+/// count is its manager's, plus the items this handle keeps (see `pc_queue_get`).
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`; a
+/// managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+#[no_mangle]
+pub extern "C" fn pc_queue_qsize(q: *mut pc_queue, out: *mut usize) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        arg_out!(out).write(q.qsize()?);
+        Ok(())
+    })
+}
+
+/// Whether the queue holds no message (a managed queue: nor does this handle keep one,
+/// see `pc_queue_get`); true for a NULL or invalid `q`, and for a managed queue whose
+/// manager is gone (see `pc_last_error`), so that a drain loop ends.
 #[no_mangle]
 pub extern "C" fn pc_queue_empty(q: *mut pc_queue) -> bool {
-    ffi_value!(true, { Ok(arg_handle!(q).is_empty()) })
+    ffi_value!(true, { arg_handle!(q).is_empty() })
 }
 
 /// Whether a bounded queue holds `maxsize` messages (never for an unbounded one); false
-/// for a NULL or invalid `q` (see `pc_last_error`).
+/// for a NULL or invalid `q`, and for a managed queue whose manager is gone (see
+/// `pc_last_error`).
 #[no_mangle]
 pub extern "C" fn pc_queue_full(q: *mut pc_queue) -> bool {
-    ffi_value!(false, { Ok(arg_handle!(q).is_full()) })
+    ffi_value!(false, { arg_handle!(q).is_full() })
 }
 
 /// This process puts no more: its `pc_queue_put` returns `PC_ERR_CLOSED` from now on,
 /// while it may still get. Per process, as in Python: children (even those started
-/// later) may still put. Closing twice is harmless.
+/// later) may still put. Closing twice is harmless. For a managed queue too, it is this
+/// process's promise, kept here: the manager and other programs are not told.
 ///
 /// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
 #[no_mangle]
@@ -184,7 +243,8 @@ pub extern "C" fn pc_queue_cancel_join_thread(q: *mut pc_queue) -> pc_status {
 /// JoinableQueue: a task taken from the queue is finished (one call per message got).
 ///
 /// Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable; a
+/// managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_queue_task_done(q: *mut pc_queue) -> pc_status {
     ffi_status!({ arg_handle!(q).task_done() })
@@ -195,7 +255,8 @@ pub extern "C" fn pc_queue_task_done(q: *mut pc_queue) -> pc_status {
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
 /// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a queue that is not joinable, or a
-/// NaN timeout.
+/// NaN timeout; a managed queue also `PC_ERR_EOF` when the manager is gone,
+/// `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_queue_join(q: *mut pc_queue, timeout: f64) -> pc_status {
     ffi_status!({
@@ -205,8 +266,79 @@ pub extern "C" fn pc_queue_join(q: *mut pc_queue, timeout: f64) -> pc_status {
 }
 
 /// Releases this handle. The queue and the messages in it live on for the other
-/// processes and handles using it. Never waits. NULL is a no-op.
+/// processes and handles using it. Never waits. NULL is a no-op. A managed queue's items
+/// this handle kept (see `pc_queue_get`) are dropped with it.
 #[no_mangle]
 pub extern "C" fn pc_queue_free(q: *mut pc_queue) {
     ffi_value!((), { handle::release(q, "q") })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+    use crate::ffi::item::{pc_item_int, pc_item_release, pc_kind};
+    use crate::ffi::library::pc_bytes_free;
+    use crate::ffi::status::pc_last_error;
+    use crate::item::Item;
+    use crate::queue::FakeQueue;
+
+    fn last_error() -> String {
+        // SAFETY: pc_last_error returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(pc_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn managed(items: Vec<Item>) -> *mut pc_queue {
+        handle::into_raw(Queue::remote(Box::new(FakeQueue::with(items)), false, 0))
+    }
+
+    #[test]
+    fn a_get_of_another_kind_is_a_type_error_and_keeps_the_item() {
+        let q = managed(vec![Item::Int(42), Item::Bytes(b"0123456789".to_vec())]);
+        let mut bytes = pc_bytes::from_vec(Vec::new());
+        for _ in 0..2 {
+            assert_eq!(pc_queue_get(q, 0.0, &mut bytes), pc_status::PC_ERR_TYPE);
+            let message = last_error();
+            assert!(message.starts_with("pc_queue_get: "), "{message}");
+            assert!(message.contains("int") && message.contains("pc_queue_get_item"));
+        }
+        assert!(!pc_queue_empty(q));
+        let mut item = pc_item_int(0);
+        assert_eq!(pc_queue_get_item(q, 0.0, &mut item), pc_status::PC_OK);
+        assert_eq!((item.kind, item.i), (pc_kind::PC_KIND_INT as i32, 42));
+        pc_item_release(&mut item);
+        // Too short: kept, and its size told.
+        let (mut buf, mut len) = ([0u8; 4], 0usize);
+        let status = pc_queue_get_into(q, buf.as_mut_ptr().cast(), 4, &mut len, 0.0);
+        assert_eq!((status, len), (pc_status::PC_ERR_BUFFER_TOO_SHORT, 10));
+        let mut qsize = 0;
+        assert_eq!(pc_queue_qsize(q, &mut qsize), pc_status::PC_OK);
+        assert_eq!(qsize, 1);
+        assert_eq!(pc_queue_get(q, 0.0, &mut bytes), pc_status::PC_OK);
+        assert_eq!(bytes.len, 10);
+        pc_bytes_free(&mut bytes);
+        assert!(pc_queue_empty(q));
+        pc_queue_free(q);
+    }
+
+    #[test]
+    fn a_gone_manager_gives_the_neutral_values() {
+        let fake = FakeQueue {
+            gone: true,
+            ..FakeQueue::default()
+        };
+        let q = handle::into_raw(Queue::remote(Box::new(fake), false, 0));
+        assert!(pc_queue_empty(q));
+        assert!(last_error().contains("gone"));
+        assert!(!pc_queue_full(q));
+        let mut qsize = 7;
+        assert_eq!(pc_queue_qsize(q, &mut qsize), pc_status::PC_ERR_EOF);
+        assert_eq!(qsize, 7);
+        let status = pc_queue_put(q, b"x".as_ptr().cast(), 1, 0.0);
+        assert_eq!(status, pc_status::PC_ERR_EOF);
+        pc_queue_free(q);
+    }
 }

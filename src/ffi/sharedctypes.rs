@@ -5,6 +5,11 @@
 //! ('u' is `wchar_t`); elements are in the machine's byte order, laid out as a C array of
 //! that type. Values and arrays live in shared memory: created before `pc_process_start`,
 //! they are the same in the child.
+//!
+//! A manager's value or array (`pc_manager_value`, `pc_manager_array`) is used through
+//! the same handles: each get or set is a request to the manager, which holds Python
+//! values, converted by typecode (integers to `int`, 'f' and 'd' to `float`, 'c' to one
+//! byte of `bytes`, '?' to `bool`, 'u' to a one-character `str`).
 
 use std::ffi::{c_char, c_void};
 use std::mem::MaybeUninit;
@@ -14,7 +19,7 @@ use super::library::pc_bytes;
 use super::status::pc_status;
 use super::synchronize::pc_lock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::sharedctypes::{Array, Block, ElemType, Guard, Value};
+use crate::sharedctypes::{Array, ElemType, Elements, Guard, Value};
 
 /// A shared value (`Value`, `RawValue`).
 #[allow(non_camel_case_types)]
@@ -82,7 +87,8 @@ pub extern "C" fn pc_value_new(
 
 /// Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
 /// `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
-/// `PC_ERR_INVALID_ARGUMENT`.
+/// `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's: each access then takes it
+/// through the manager, and fails with `PC_ERR_EOF` once the manager is gone.
 #[no_mangle]
 pub extern "C" fn pc_value_new_with_lock(
     typecode: c_char,
@@ -104,28 +110,35 @@ pub extern "C" fn pc_raw_value_new(
 }
 
 /// Copies the value to `out` (one element of its type), under its lock if it has one.
+/// A managed value is asked of its manager and converted to the typecode.
 ///
 /// Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`. A managed value
+/// also: `PC_ERR_TYPE` when the manager holds a value of another kind than the typecode
+/// (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's range
+/// (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_value_get(v: *mut pc_value, out: *mut c_void) -> pc_status {
     ffi_status!({
         let v = arg_handle!(v);
-        let out = arg_bytes_mut!(out, v.block().elem().size());
-        v.block().read(0, 1, out)
+        let out = arg_bytes_mut!(out, v.elements().elem().size());
+        v.elements().read(0, 1, out)
     })
 }
 
 /// Sets the value from `in` (one element of its type), under its lock if it has one.
 ///
 /// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
-/// `v` or a NULL `in`.
+/// `v` or a NULL `in`. A managed value also: `PC_ERR_VALUE` for an element a Python value
+/// cannot carry (a 'Q' or 'L' above `INT64_MAX`, a 'u' that is no character);
+/// `PC_ERR_EOF` when the manager is gone; `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_value_set(v: *mut pc_value, r#in: *const c_void) -> pc_status {
     ffi_status!({
         let v = arg_handle!(v);
-        v.block()
-            .write(0, 1, arg_bytes!(r#in, v.block().elem().size()))
+        v.elements()
+            .write(0, 1, arg_bytes!(r#in, v.elements().elem().size()))
     })
 }
 
@@ -133,36 +146,43 @@ pub extern "C" fn pc_value_set(v: *mut pc_value, r#in: *const c_void) -> pc_stat
 /// integers wrap as in C and need a whole `delta`; floats add.
 ///
 /// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
-/// `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u').
+/// `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u');
+/// `PC_ERR_NOT_SUPPORTED` for a managed value, which has no such step: a get then a set
+/// is not atomic, so take a managed lock around them.
 #[no_mangle]
 pub extern "C" fn pc_value_add(v: *mut pc_value, delta: f64) -> pc_status {
-    ffi_status!({ arg_handle!(v).block().add(0, delta) })
+    ffi_status!({ arg_handle!(v).elements().add(0, delta) })
 }
 
 /// The value's address in shared memory (the same in children forked afterwards), for
-/// direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`.
+/// direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`,
+/// and for a managed value, which has no memory in this process (`pc_last_error` says
+/// so).
 #[no_mangle]
 pub extern "C" fn pc_value_ptr(v: *mut pc_value) -> *mut c_void {
     ffi_value!(std::ptr::null_mut(), {
-        Ok(arg_handle!(v).block().ptr().cast())
+        Ok(arg_handle!(v).elements().ptr()?.cast())
     })
 }
 
 /// The lock guarding the value: its own RLock, or the one given to
 /// `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
 /// your own handle to that lock); do not free it.
-/// NULL for a raw value, and for a NULL or invalid `v`.
+/// NULL for a raw value, and for a NULL or invalid `v`; NULL too for a managed value,
+/// which has no lock in this process (`pc_last_error` says so): guard its gets and sets
+/// with a managed lock.
 #[no_mangle]
 pub extern "C" fn pc_value_lock(v: *mut pc_value) -> *mut pc_lock {
     ffi_value!(std::ptr::null_mut(), {
-        Ok(block_lock(arg_handle!(v).block()))
+        elements_lock(arg_handle!(v).elements())
     })
 }
 
-fn block_lock(block: &Block) -> *mut pc_lock {
-    block.lock().map_or(std::ptr::null_mut(), |lock| {
+/// The lock of a value or array as a borrowed handle (NULL for raw ones).
+fn elements_lock(elements: &Elements) -> Result<*mut pc_lock> {
+    Ok(elements.lock()?.map_or(std::ptr::null_mut(), |lock| {
         handle::borrowed_ptr::<pc_lock>(lock)
-    })
+    }))
 }
 
 /// Releases the caller's handle; the memory lives on in processes that still have it.
@@ -217,7 +237,8 @@ pub extern "C" fn pc_array_new(
 }
 
 /// Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
-/// `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`.
+/// `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's,
+/// as for `pc_value_new_with_lock`.
 #[no_mangle]
 pub extern "C" fn pc_array_new_with_lock(
     typecode: c_char,
@@ -276,55 +297,62 @@ pub extern "C" fn pc_raw_array_new_sized(
     })
 }
 
-/// The number of elements; 0 for a NULL or invalid `a`.
+/// The number of elements (a managed array's too, known since it was made); 0 for a
+/// NULL or invalid `a`.
 #[no_mangle]
 pub extern "C" fn pc_array_len(a: *const pc_array) -> usize {
-    ffi_value!(0, { Ok(arg_handle!(a).block().len()) })
+    ffi_value!(0, { Ok(arg_handle!(a).elements().len()) })
 }
 
 /// The size of one element in bytes; 0 for a NULL or invalid `a`.
 #[no_mangle]
 pub extern "C" fn pc_array_elem_size(a: *const pc_array) -> usize {
-    ffi_value!(0, { Ok(arg_handle!(a).block().elem().size()) })
+    ffi_value!(0, { Ok(arg_handle!(a).elements().elem().size()) })
 }
 
 /// The typecode; 0 for arrays made by size, and for a NULL or invalid `a`.
 #[no_mangle]
 pub extern "C" fn pc_array_typecode(a: *const pc_array) -> c_char {
     ffi_value!(0, {
-        Ok(arg_handle!(a).block().elem().typecode() as c_char)
+        Ok(arg_handle!(a).elements().elem().typecode() as c_char)
     })
 }
 
-/// Copies element `i` to `out` (one element), under the array's lock if it has one.
+/// Copies element `i` to `out` (one element), under the array's lock if it has one. A
+/// managed array's element is asked of its manager and converted to the typecode.
 ///
 /// Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`. A managed array
+/// also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot hold, as
+/// `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
+/// `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_array_get(a: *mut pc_array, i: usize, out: *mut c_void) -> pc_status {
     ffi_status!({
         let a = arg_handle!(a);
-        a.block()
-            .read(i, 1, arg_bytes_mut!(out, a.block().elem().size()))
+        a.elements()
+            .read(i, 1, arg_bytes_mut!(out, a.elements().elem().size()))
     })
 }
 
 /// Sets element `i` from `in` (one element), under the array's lock if it has one.
-/// Statuses as `pc_array_get`.
+/// Statuses as `pc_array_get`; a managed array's element as `pc_value_set`.
 #[no_mangle]
 pub extern "C" fn pc_array_set(a: *mut pc_array, i: usize, r#in: *const c_void) -> pc_status {
     ffi_status!({
         let a = arg_handle!(a);
-        a.block()
-            .write(i, 1, arg_bytes!(r#in, a.block().elem().size()))
+        a.elements()
+            .write(i, 1, arg_bytes!(r#in, a.elements().elem().size()))
     })
 }
 
 /// Copies elements `[start, start + count)` to `out` (a slice, `a[start:start+count]`) as
-/// one step under the lock. An empty slice is fine (`out` may then be NULL).
+/// one step under the lock (a managed array's: one request). An empty slice is fine
+/// (`out` may then be NULL).
 ///
 /// Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0;
+/// for a managed array, the statuses of `pc_array_get` (`out` unchanged on failure).
 #[no_mangle]
 pub extern "C" fn pc_array_read(
     a: *mut pc_array,
@@ -334,13 +362,14 @@ pub extern "C" fn pc_array_read(
 ) -> pc_status {
     ffi_status!({
         let a = arg_handle!(a);
-        let bytes = slice_bytes(a.block(), count)?;
-        a.block().read(start, count, arg_bytes_mut!(out, bytes))
+        let bytes = slice_bytes(a.elements(), count)?;
+        a.elements().read(start, count, arg_bytes_mut!(out, bytes))
     })
 }
 
-/// Sets elements `[start, start + count)` from `in` as one step under the lock. Statuses
-/// as `pc_array_read`.
+/// Sets elements `[start, start + count)` from `in` as one step under the lock (a managed
+/// array's: one request). Statuses as `pc_array_read`, and `pc_value_set`'s for a managed
+/// array's elements.
 #[no_mangle]
 pub extern "C" fn pc_array_write(
     a: *mut pc_array,
@@ -350,28 +379,32 @@ pub extern "C" fn pc_array_write(
 ) -> pc_status {
     ffi_status!({
         let a = arg_handle!(a);
-        let bytes = slice_bytes(a.block(), count)?;
-        a.block().write(start, count, arg_bytes!(r#in, bytes))
+        let bytes = slice_bytes(a.elements(), count)?;
+        a.elements().write(start, count, arg_bytes!(r#in, bytes))
     })
 }
 
 /// The byte size of `count` elements, checked against the array so a huge count is an
 /// index error, not an overflow.
-fn slice_bytes(block: &Block, count: usize) -> Result<usize> {
-    if count > block.len() {
+fn slice_bytes(elements: &Elements, count: usize) -> Result<usize> {
+    if count > elements.len() {
         return Err(Error::new(
             ErrorKind::Index,
-            format!("{count} elements out of range for length {}", block.len()),
+            format!(
+                "{count} elements out of range for length {}",
+                elements.len()
+            ),
         ));
     }
-    Ok(count * block.elem().size())
+    Ok(count * elements.elem().size())
 }
 
 /// A `'c'` array's string (ctypes' `.value`): its bytes up to the first NUL, copied into
 /// `*out` (release with `pc_bytes_free`; no NUL is added).
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a`
-/// or a NULL `out`; `PC_ERR_INTERRUPTED`.
+/// or a NULL `out`; `PC_ERR_INTERRUPTED`; for a managed array, the statuses of
+/// `pc_array_read`.
 #[no_mangle]
 pub extern "C" fn pc_array_get_string(a: *mut pc_array, out: *mut pc_bytes) -> pc_status {
     ffi_status!({
@@ -387,7 +420,7 @@ pub extern "C" fn pc_array_get_string(a: *mut pc_array, out: *mut pc_bytes) -> p
 ///
 /// Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
 /// `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a` or a NULL `s`;
-/// `PC_ERR_INTERRUPTED`.
+/// `PC_ERR_INTERRUPTED`; for a managed array, the statuses of `pc_array_write`.
 #[no_mangle]
 pub extern "C" fn pc_array_set_string(a: *mut pc_array, s: *const c_char) -> pc_status {
     ffi_status!({
@@ -397,10 +430,12 @@ pub extern "C" fn pc_array_set_string(a: *mut pc_array, s: *const c_char) -> pc_
 }
 
 /// A new raw array (no lock) with the same type and contents (`sharedctypes.copy`), read
-/// under `a`'s lock. `*out` is a new handle owned by the caller.
+/// under `a`'s lock. `*out` is a new handle owned by the caller. The copy of a managed
+/// array is a local raw array, read from the manager in one request.
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`;
-/// `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+/// mapped; for a managed array, the statuses of `pc_array_read`.
 #[no_mangle]
 pub extern "C" fn pc_array_copy(a: *mut pc_array, out: *mut *mut pc_array) -> pc_status {
     ffi_status!({
@@ -413,22 +448,24 @@ pub extern "C" fn pc_array_copy(a: *mut pc_array, out: *mut *mut pc_array) -> pc
 
 /// The first element's address in shared memory (the same in children forked afterwards),
 /// for direct access; take `pc_array_lock` around it yourself. NULL for a NULL or invalid
-/// `a`. (For an empty array it points to no element.)
+/// `a`, and for a managed array, which has no memory in this process (`pc_last_error`
+/// says so). (For an empty array it points to no element.)
 #[no_mangle]
 pub extern "C" fn pc_array_ptr(a: *mut pc_array) -> *mut c_void {
     ffi_value!(std::ptr::null_mut(), {
-        Ok(arg_handle!(a).block().ptr().cast())
+        Ok(arg_handle!(a).elements().ptr()?.cast())
     })
 }
 
 /// The lock guarding the array (its own RLock, or the one given to
 /// `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
 /// your own handle to that lock); do not free it. NULL for a raw array,
-/// and for a NULL or invalid `a`.
+/// and for a NULL or invalid `a`; NULL too for a managed array, which has no lock in this
+/// process (`pc_last_error` says so): guard its reads and writes with a managed lock.
 #[no_mangle]
 pub extern "C" fn pc_array_lock(a: *mut pc_array) -> *mut pc_lock {
     ffi_value!(std::ptr::null_mut(), {
-        Ok(block_lock(arg_handle!(a).block()))
+        elements_lock(arg_handle!(a).elements())
     })
 }
 
@@ -437,4 +474,69 @@ pub extern "C" fn pc_array_lock(a: *mut pc_array) -> *mut pc_lock {
 #[no_mangle]
 pub extern "C" fn pc_array_free(a: *mut pc_array) {
     ffi_value!((), { handle::release(a, "a") })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use super::*;
+    use crate::ffi::status::pc_last_error;
+    use crate::item::Item;
+    use crate::sharedctypes::FakeElements;
+
+    fn last_error() -> String {
+        // SAFETY: pc_last_error returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(pc_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_managed_value_is_read_and_written_but_has_no_memory_lock_or_add() {
+        let fake = FakeElements::with(vec![Item::Float(2.5)]);
+        let v = handle::into_raw(Value::remote(Box::new(fake), b'd').unwrap());
+        let mut out = 0f64;
+        assert_eq!(
+            pc_value_get(v, (&mut out as *mut f64).cast()),
+            pc_status::PC_OK
+        );
+        assert_eq!(out, 2.5);
+        let four = 4.0f64;
+        assert_eq!(
+            pc_value_set(v, (&four as *const f64).cast()),
+            pc_status::PC_OK
+        );
+        assert_eq!(
+            pc_value_get(v, (&mut out as *mut f64).cast()),
+            pc_status::PC_OK
+        );
+        assert_eq!(out, 4.0);
+        assert_eq!(pc_value_add(v, 1.0), pc_status::PC_ERR_NOT_SUPPORTED);
+        assert!(last_error().contains("managed lock"), "{}", last_error());
+        assert!(pc_value_ptr(v).is_null());
+        assert!(last_error().starts_with("pc_value_ptr: a managed value"));
+        assert!(pc_value_lock(v).is_null());
+        assert!(last_error().starts_with("pc_value_lock: a managed value"));
+        pc_value_free(v);
+    }
+
+    #[test]
+    fn a_managed_array_copies_to_a_local_one() {
+        let fake = FakeElements::with(vec![Item::Int(1), Item::Int(-2)]);
+        let a = handle::into_raw(Array::remote(Box::new(fake), b'h', 2).unwrap());
+        assert_eq!(pc_array_len(a), 2);
+        assert_eq!(pc_array_elem_size(a), 2);
+        assert_eq!(pc_array_typecode(a), b'h' as c_char);
+        assert!(pc_array_ptr(a).is_null());
+        assert!(pc_array_lock(a).is_null());
+        let mut copy = std::ptr::null_mut();
+        assert_eq!(pc_array_copy(a, &mut copy), pc_status::PC_OK);
+        let local = pc_array_ptr(copy).cast::<i16>();
+        assert!(!local.is_null());
+        // SAFETY: the copy holds two 'h' elements.
+        assert_eq!(unsafe { [*local, *local.add(1)] }, [1, -2]);
+        pc_array_free(copy);
+        pc_array_free(a);
+    }
 }

@@ -65,6 +65,9 @@ pub enum pc_status {
     PC_ERR_NOT_SUPPORTED = -25,
     /// An internal error (a Rust panic) was caught at the boundary.
     PC_ERR_PANIC = -26,
+    /// A value of another kind than asked (`TypeError`), e.g. a `str` where `bytes` was
+    /// asked; nothing is lost.
+    PC_ERR_TYPE = -27,
 }
 
 impl From<ErrorKind> for pc_status {
@@ -93,6 +96,7 @@ impl From<ErrorKind> for pc_status {
             ErrorKind::TaskFailed => PC_ERR_TASK_FAILED,
             ErrorKind::WorkerDied => PC_ERR_WORKER_DIED,
             ErrorKind::Stop => PC_ERR_STOP,
+            ErrorKind::Type => PC_ERR_TYPE,
             ErrorKind::NoMemory => PC_ERR_NO_MEMORY,
             ErrorKind::Os => PC_ERR_OS,
             ErrorKind::NotSupported => PC_ERR_NOT_SUPPORTED,
@@ -133,6 +137,7 @@ pub extern "C" fn pc_status_str(status: c_int) -> *const c_char {
         -24 => c"OS error",
         -25 => c"not supported",
         -26 => c"internal error (panic)",
+        -27 => c"wrong type",
         _ => c"unknown status",
     };
     text.as_ptr()
@@ -178,14 +183,14 @@ mod tests {
     #[test]
     fn every_status_has_its_own_text() {
         let mut seen = std::collections::HashSet::new();
-        for code in -26..=0 {
+        for code in -27..=0 {
             // SAFETY: pc_status_str returns a static NUL-terminated string.
             let text = unsafe { CStr::from_ptr(pc_status_str(code)) };
             assert_ne!(text.to_str().unwrap(), "unknown status", "{code}");
             assert!(seen.insert(text), "{code} repeats a text");
         }
         // SAFETY: as above.
-        let unknown = unsafe { CStr::from_ptr(pc_status_str(-27)) };
+        let unknown = unsafe { CStr::from_ptr(pc_status_str(-28)) };
         assert_eq!(unknown.to_str().unwrap(), "unknown status");
     }
 }

@@ -3,6 +3,9 @@
 //!
 //! All of them live in shared memory: a handle created before `pc_process_start` names the
 //! same object in the child. Every handle may be used from several threads at once.
+//!
+//! A manager's lock, semaphore, condition, event or barrier (`pc_manager_lock`, …) is used
+//! through the same handles and functions, each call a request to the manager.
 
 use std::ffi::{c_uint, c_void};
 
@@ -102,9 +105,14 @@ pub extern "C" fn pc_rlock_new(out: *mut *mut pc_lock) -> pc_status {
 /// over within about 100 ms and `PC_ERR_OWNER_DEAD` says so: the caller then holds it
 /// (an RLock with depth 1) and data it guards may be half-updated.
 ///
+/// A managed lock is acquired through its manager, which does not report a dead holder
+/// (no `PC_ERR_OWNER_DEAD`).
+///
 /// Returns `PC_OK` or `PC_ERR_OWNER_DEAD` (held in both cases); `PC_ERR_TIMEOUT`;
 /// `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `l` or a NaN timeout.
+/// invalid `l` or a NaN timeout; a managed lock also
+/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_lock_acquire(l: *mut pc_lock, timeout: f64) -> pc_status {
     ffi_status!({
@@ -117,7 +125,9 @@ pub extern "C" fn pc_lock_acquire(l: *mut pc_lock, timeout: f64) -> pc_status {
 /// holding thread, once per acquire.
 ///
 /// Returns `PC_OK`; `PC_ERR_NOT_OWNER` for a Lock that is not held or an RLock this thread
-/// does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+/// does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`; a managed lock also
+/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_lock_release(l: *mut pc_lock) -> pc_status {
     ffi_status!({ arg_handle!(l).release() })
@@ -163,7 +173,9 @@ pub extern "C" fn pc_bounded_semaphore_new(
 /// acquiring does not give its unit back.
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout; a managed
+/// semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+/// failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc_status {
     ffi_status!({
@@ -174,9 +186,11 @@ pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc
 
 /// Increments the counter and wakes one waiter; never blocks.
 ///
-/// Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial
-/// value (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed; `PC_ERR_INVALID_ARGUMENT`
-/// for a NULL or invalid `s`.
+/// Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial value
+/// (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s`; a managed semaphore also
+/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the manager
+/// reported.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
     ffi_status!({ arg_handle!(s).release() })
@@ -184,12 +198,13 @@ pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
 
 /// Stores the counter's current value in `*out` (it may change at once).
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`;
+/// `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no value either).
 #[no_mangle]
 pub extern "C" fn pc_semaphore_value(s: *mut pc_semaphore, out: *mut i32) -> pc_status {
     ffi_status!({
         let s = arg_handle!(s);
-        arg_out!(out).write(s.value() as i32);
+        arg_out!(out).write(s.value()? as i32);
         Ok(())
     })
 }
@@ -205,7 +220,11 @@ pub extern "C" fn pc_semaphore_free(s: *mut pc_semaphore) {
 /// `PC_CONDITION_MAX_WAITERS` waiters at once.
 /// `*out` is a new handle owned by the caller (`pc_condition_free`).
 ///
+/// `lock` must be local: a manager's lock is `PC_ERR_NOT_SUPPORTED` (make the condition in
+/// the manager instead, `pc_manager_condition`, which brings its own lock).
+///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
+/// `PC_ERR_NOT_SUPPORTED` for a managed `lock`;
 /// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_condition_new(lock: *mut pc_lock, out: *mut *mut pc_condition) -> pc_status {
@@ -226,14 +245,14 @@ pub extern "C" fn pc_condition_new(lock: *mut pc_lock, out: *mut *mut pc_conditi
 pub extern "C" fn pc_condition_acquire(c: *mut pc_condition, timeout: f64) -> pc_status {
     ffi_status!({
         let c = arg_handle!(c);
-        acquired(c.lock().acquire(arg_timeout!(timeout)))
+        acquired(c.acquire(arg_timeout!(timeout)))
     })
 }
 
 /// Releases the condition's lock: as `pc_lock_release`, with the same statuses.
 #[no_mangle]
 pub extern "C" fn pc_condition_release(c: *mut pc_condition) -> pc_status {
-    ffi_status!({ arg_handle!(c).lock().release() })
+    ffi_status!({ arg_handle!(c).release() })
 }
 
 /// Waits to be notified (Python's `wait`): releases the lock (every level of an RLock),
@@ -241,11 +260,15 @@ pub extern "C" fn pc_condition_release(c: *mut pc_condition) -> pc_status {
 /// (negative: without limit), then takes the lock again — in every case, interrupted or
 /// timed out too.
 ///
+/// A managed condition waits in its manager (which releases and retakes its lock).
+///
 /// Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
 /// `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
 /// (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
-/// `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait; `PC_ERR_INVALID_ARGUMENT` for a NULL
-/// or invalid `c` or a NaN timeout.
+/// `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout; a managed
+/// condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+/// failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_condition_wait(c: *mut pc_condition, timeout: f64) -> pc_status {
     ffi_status!({
@@ -255,7 +278,9 @@ pub extern "C" fn pc_condition_wait(c: *mut pc_condition, timeout: f64) -> pc_st
 }
 
 /// Waits until `pred(ctx)` is true (Python's `wait_for`): calls it first, then after each
-/// wake-up, always with the lock held, for at most `timeout` seconds in all.
+/// wake-up, always with the lock held, for at most `timeout` seconds in all. On a managed
+/// condition `pred` runs in this process, between waits in the manager, as Python's proxy
+/// runs it.
 ///
 /// Returns `PC_OK` once `pred` returned true; `PC_ERR_TIMEOUT` if it is still false at
 /// the deadline; otherwise the statuses of `pc_condition_wait`, and
@@ -278,16 +303,18 @@ pub extern "C" fn pc_condition_wait_for(
 /// process died. Never waits for the woken ones.
 ///
 /// Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`; a managed condition also
+/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_condition_notify(c: *mut pc_condition, n: usize) -> pc_status {
-    ffi_status!({ arg_handle!(c).notify(n).map(drop) })
+    ffi_status!({ arg_handle!(c).notify(n) })
 }
 
 /// Wakes every waiter; as `pc_condition_notify`.
 #[no_mangle]
 pub extern "C" fn pc_condition_notify_all(c: *mut pc_condition) -> pc_status {
-    ffi_status!({ arg_handle!(c).notify_all().map(drop) })
+    ffi_status!({ arg_handle!(c).notify_all() })
 }
 
 /// Releases the caller's handle (and its reference to the lock). NULL is a no-op.
@@ -312,37 +339,38 @@ pub extern "C" fn pc_event_new(out: *mut *mut pc_event) -> pc_status {
 
 /// Sets the flag and wakes every waiter; never waits for them.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_set(e: *mut pc_event) -> pc_status {
-    ffi_status!({
-        arg_handle!(e).set();
-        Ok(())
-    })
+    ffi_status!({ arg_handle!(e).set() })
 }
 
 /// Clears the flag.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`.
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_clear(e: *mut pc_event) -> pc_status {
-    ffi_status!({
-        arg_handle!(e).clear();
-        Ok(())
-    })
+    ffi_status!({ arg_handle!(e).clear() })
 }
 
-/// Whether the flag is set; false for a NULL or invalid `e` (see `pc_last_error`).
+/// Whether the flag is set; false for a NULL or invalid `e`, and for a managed event whose
+/// manager is gone (see `pc_last_error`).
 #[no_mangle]
 pub extern "C" fn pc_event_is_set(e: *mut pc_event) -> bool {
-    ffi_value!(false, { Ok(arg_handle!(e).is_set()) })
+    ffi_value!(false, { arg_handle!(e).is_set() })
 }
 
 /// Waits until the flag is set, at most `timeout` seconds (negative: without limit; 0:
 /// only checks).
 ///
 /// Returns `PC_OK` once set; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout; a managed event
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_wait(e: *mut pc_event, timeout: f64) -> pc_status {
     ffi_status!({
@@ -377,7 +405,9 @@ pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> p
 /// Returns `PC_OK`; `PC_ERR_BROKEN` when the barrier is broken (aborted, reset while
 /// waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
 /// the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout; a managed barrier
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 ///
 /// As in Python, a process killed inside this wait still counts as arrived: that round
 /// cannot complete (waiters with a timeout break it), so make a new barrier.
@@ -399,7 +429,9 @@ pub extern "C" fn pc_barrier_wait(
 
 /// Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
+/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
+/// the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_barrier_abort(b: *mut pc_barrier) -> pc_status {
     ffi_status!({ arg_handle!(b).abort() })
@@ -407,7 +439,9 @@ pub extern "C" fn pc_barrier_abort(b: *mut pc_barrier) -> pc_status {
 
 /// Returns the barrier to its initial state; waiters now get `PC_ERR_BROKEN`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`.
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
+/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
+/// the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_barrier_reset(b: *mut pc_barrier) -> pc_status {
     ffi_status!({ arg_handle!(b).reset() })
@@ -420,16 +454,18 @@ pub extern "C" fn pc_barrier_parties(b: *const pc_barrier) -> usize {
 }
 
 /// The number of waiters now waiting for the barrier to fill (Python's `n_waiting`: 0
-/// while a round is released or reset); 0 for a NULL or invalid `b`.
+/// while a round is released or reset); 0 for a NULL or invalid `b`, and for a managed
+/// barrier whose manager is gone (see `pc_last_error`).
 #[no_mangle]
 pub extern "C" fn pc_barrier_n_waiting(b: *const pc_barrier) -> usize {
-    ffi_value!(0, { Ok(arg_handle!(b).n_waiting()) })
+    ffi_value!(0, { arg_handle!(b).n_waiting() })
 }
 
-/// Whether the barrier is broken (Python's `broken`); false for a NULL or invalid `b`.
+/// Whether the barrier is broken (Python's `broken`); false for a NULL or invalid `b`, and
+/// for a managed barrier whose manager is gone (see `pc_last_error`).
 #[no_mangle]
 pub extern "C" fn pc_barrier_broken(b: *const pc_barrier) -> bool {
-    ffi_value!(false, { Ok(arg_handle!(b).broken()) })
+    ffi_value!(false, { arg_handle!(b).broken() })
 }
 
 /// Releases the caller's handle. NULL is a no-op.
@@ -440,7 +476,64 @@ pub extern "C" fn pc_barrier_free(b: *mut pc_barrier) {
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::CStr;
+
     use super::*;
+    use crate::ffi::status::pc_last_error;
+    use crate::synchronize::fake_primitive;
+
+    fn last_error() -> String {
+        // SAFETY: pc_last_error returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(pc_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn managed_primitives_forward_or_say_what_they_lack() {
+        let (remote, watch) = fake_primitive(None);
+        let l = handle::into_raw::<pc_lock>(Lock::remote(remote, false));
+        assert_eq!(pc_lock_acquire(l, -1.0), pc_status::PC_OK);
+        let mut c = std::ptr::null_mut();
+        assert_eq!(pc_condition_new(l, &mut c), pc_status::PC_ERR_NOT_SUPPORTED);
+        assert!(
+            last_error().contains("pc_manager_condition"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(pc_lock_release(l), pc_status::PC_OK);
+        assert_eq!(watch.calls(), ["acquire", "release"]);
+        pc_lock_free(l);
+
+        let (remote, _) = fake_primitive(None);
+        let s = handle::into_raw::<pc_semaphore>(Semaphore::remote(remote));
+        let mut value = -1;
+        let status = pc_semaphore_value(s, &mut value);
+        assert_eq!((status, value), (pc_status::PC_ERR_NOT_SUPPORTED, -1));
+        pc_semaphore_free(s);
+
+        let (remote, _) = fake_primitive(Some(ErrorKind::Eof));
+        let e = handle::into_raw::<pc_event>(Event::remote(remote));
+        assert!(!pc_event_is_set(e));
+        assert!(
+            last_error().starts_with("pc_event_is_set: "),
+            "{}",
+            last_error()
+        );
+        assert_eq!(pc_event_set(e), pc_status::PC_ERR_EOF);
+        pc_event_free(e);
+
+        let (remote, _) = fake_primitive(Some(ErrorKind::Eof));
+        let b = handle::into_raw::<pc_barrier>(Barrier::remote(remote, 4));
+        assert_eq!(pc_barrier_parties(b), 4);
+        assert_eq!(pc_barrier_n_waiting(b), 0);
+        assert!(!pc_barrier_broken(b));
+        assert_eq!(
+            pc_barrier_wait(b, 0.0, std::ptr::null_mut()),
+            pc_status::PC_ERR_EOF
+        );
+        pc_barrier_free(b);
+    }
 
     #[test]
     fn c_limits_are_the_library_limits() {

@@ -1,7 +1,7 @@
 //! `Pool`: worker processes running C task functions, with async results, iterators and
 //! a zero-copy map over arrays.
 //!
-//! Tasks go to the workers through one shared [`Queue`] and results come back through
+//! Tasks go to the workers through one shared `LocalQueue` and results come back through
 //! another; the parent's result thread (one per pool, "pool-results") files each result
 //! with its job, runs callbacks, and watches the workers. A worker notes in shared memory
 //! which task message it takes, at the moment it takes it (see `worker`), so when a worker
@@ -27,7 +27,7 @@ pub use worker::{ElementFn, InitFn, TaskFn, TaskOutput, MAX_WORKERS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::process::{self, Process};
-use crate::queue::Queue;
+use crate::queue::LocalQueue;
 use crate::shared_memory::Shared;
 use crate::sys::process as os;
 use crate::sys::signal::Mask;
@@ -97,8 +97,8 @@ struct State {
 
 /// The pool's shared parts: used by the caller's threads and the result thread.
 struct Core {
-    tasks: Arc<Queue>,
-    results: Arc<Queue>,
+    tasks: Arc<LocalQueue>,
+    results: Arc<LocalQueue>,
     slots: Arc<Shared<Slots>>,
     arena: Arc<Arena>,
     /// One `map_array` at a time uses the arena.
@@ -129,8 +129,8 @@ impl Pool {
             ..options
         };
         let core = Arc::new(Core {
-            tasks: Queue::new(0, false)?,
-            results: Queue::new(0, false)?,
+            tasks: Arc::new(LocalQueue::new(0)?),
+            results: Arc::new(LocalQueue::new(0)?),
             slots: Arc::new(Slots::new()?),
             arena: Arc::new(Arena::new(ARENA_BYTES)?),
             arena_user: Mutex::new(()),

@@ -2,7 +2,7 @@
 //!
 //! Before a task message is taken out of the queue, the worker writes its place in the
 //! queue into its slot of shared memory (under the queue's consumer lock, see
-//! `Queue::get_noting`), and clears the slot once the results are in the result queue.
+//! `LocalQueue::get_noting`), and clears the slot once the results are in the result queue.
 //! So whenever a worker dies, the pool knows exactly which task it had taken and not
 //! answered, if any.
 
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
 use super::wire::{self, Task};
-use crate::queue::Queue;
+use crate::queue::LocalQueue;
 use crate::shared_memory::{Shared, ShmSafe};
 use crate::sys::shm::Mapping;
 use crate::sys::signal::Mask;
@@ -125,8 +125,8 @@ impl Arena {
 /// What a worker needs, taken from the pool before the fork.
 #[derive(Clone)]
 pub(super) struct Context {
-    pub(super) tasks: Arc<Queue>,
-    pub(super) results: Arc<Queue>,
+    pub(super) tasks: Arc<LocalQueue>,
+    pub(super) results: Arc<LocalQueue>,
     pub(super) slots: Arc<Shared<Slots>>,
     pub(super) arena: Arc<Arena>,
     pub(super) initializer: Option<(InitFn, usize)>,

@@ -2,17 +2,20 @@
 //! Condition and a small shared state, following Python's algorithm (filling, draining,
 //! resetting, broken). A wait that times out breaks the barrier for all. As in Python, a
 //! process killed inside `wait` is never counted out: the barrier cannot complete that
-//! round (waiters with a timeout break it), and needs replacing.
+//! round (waiters with a timeout break it), and needs replacing. A managed barrier
+//! forwards to its server.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::*};
 use std::sync::Arc;
 
-use super::condition::{Condition, MAX_WAITERS};
-use super::lock::Lock;
+use super::condition::{LocalCondition, MAX_WAITERS};
+use super::lock::{LocalLock, Lock};
+use super::remote::RemoteBarrier;
+use crate::backing::Backing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
-use crate::wait::Deadline;
+use crate::wait::{Deadline, Interrupts};
 
 const FILLING: i32 = 0;
 const DRAINING: i32 = 1;
@@ -30,23 +33,12 @@ struct BarrierState {
 // SAFETY: atomics only, valid when zero; changed under the condition's lock.
 unsafe impl ShmSafe for BarrierState {}
 
-/// A process-shared barrier for `parties` waiters.
+/// A process-shared barrier for `parties` waiters, local or managed.
 #[repr(C)]
 pub struct Barrier {
     tag: Tag,
-    parties: u32,
-    cond: Arc<Condition>,
-    state: Shared<BarrierState>,
-}
-
-/// Holds the barrier's lock; releases it when dropped.
-struct Held<'a>(&'a Lock);
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        // We hold it, so release cannot fail.
-        let _ = self.0.release();
-    }
+    parties: usize,
+    backing: Backing<LocalBarrier, Box<dyn RemoteBarrier>>,
 }
 
 impl Barrier {
@@ -62,17 +54,26 @@ impl Barrier {
                 "parties must be 1..={max}, not {parties}"
             )));
         }
-        let parties = parties as u32;
-
         Ok(Arc::new(Barrier {
             tag: Tag::new(Barrier::TAG),
             parties,
-            cond: Condition::new(Some(Lock::new()?))?,
-            state: Shared::new(BarrierState {
-                count: AtomicU32::new(0),
-                phase: AtomicI32::new(FILLING),
-            })?,
+            backing: Backing::Local(LocalBarrier {
+                cond: LocalCondition::new(Lock::new()?)?,
+                state: Shared::new(BarrierState {
+                    count: AtomicU32::new(0),
+                    phase: AtomicI32::new(FILLING),
+                })?,
+            }),
         }))
+    }
+
+    /// A manager's Barrier for `parties` waiters, used through `remote`.
+    pub fn remote(remote: Box<dyn RemoteBarrier>, parties: usize) -> Arc<Barrier> {
+        Arc::new(Barrier {
+            tag: Tag::new(Barrier::TAG),
+            parties,
+            backing: Backing::Remote(remote),
+        })
     }
 
     pub fn tag(&self) -> &Tag {
@@ -80,14 +81,76 @@ impl Barrier {
     }
 
     pub fn parties(&self) -> usize {
-        self.parties as usize
+        self.parties
     }
 
+    /// Waits until all parties arrived and returns this waiter's arrival index
+    /// (0..parties). `Broken` if the barrier is or becomes broken (or is reset meanwhile);
+    /// `Timeout` when the deadline passes, which breaks the barrier for the others.
+    pub fn wait(&self, deadline: Deadline) -> Result<usize> {
+        match &self.backing {
+            Backing::Local(barrier) => barrier.wait(self.parties, deadline),
+            Backing::Remote(remote) => remote.wait(deadline),
+        }
+    }
+
+    /// Breaks the barrier: current and future waiters get `Broken` until `reset`.
+    pub fn abort(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(barrier) => barrier.abort(),
+            Backing::Remote(remote) => remote.abort(),
+        }
+    }
+
+    /// Returns the barrier to its initial state; current waiters get `Broken`.
+    pub fn reset(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(barrier) => barrier.reset(),
+            Backing::Remote(remote) => remote.reset(),
+        }
+    }
+
+    /// Whether the barrier is broken.
+    pub fn broken(&self) -> Result<bool> {
+        match &self.backing {
+            Backing::Local(barrier) => Ok(barrier.phase() == BROKEN),
+            Backing::Remote(remote) => remote.broken(),
+        }
+    }
+
+    /// Waiters now waiting for the barrier to fill (Python's `n_waiting`: 0 while a round
+    /// is being released or reset).
+    pub fn n_waiting(&self) -> Result<usize> {
+        match &self.backing {
+            Backing::Local(barrier) => Ok(barrier.n_waiting()),
+            Backing::Remote(remote) => remote.n_waiting(),
+        }
+    }
+}
+
+/// A barrier in shared memory: a condition and the round's state.
+struct LocalBarrier {
+    cond: LocalCondition,
+    state: Shared<BarrierState>,
+}
+
+/// Holds the barrier's lock; releases it when dropped.
+struct Held<'a>(&'a LocalLock);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // We hold it, so release cannot fail.
+        let _ = self.0.release();
+    }
+}
+
+impl LocalBarrier {
     /// Takes the barrier's lock (whatever happened to a previous holder: the state is only
     /// changed by whole atomic stores).
     fn hold(&self) -> Result<Held<'_>> {
-        self.cond.lock().acquire(Deadline::Never)?;
-        Ok(Held(self.cond.lock()))
+        let lock = self.cond.lock();
+        lock.acquire_with(Deadline::Never, Interrupts::Honour)?;
+        Ok(Held(lock))
     }
 
     fn phase(&self) -> i32 {
@@ -96,13 +159,11 @@ impl Barrier {
 
     fn set_phase(&self, phase: i32) -> Result<()> {
         self.state.phase.store(phase, Relaxed);
-        self.cond.notify_all().map(drop)
+        self.cond.notify_all()
     }
 
-    /// Waits until all parties arrived and returns this waiter's arrival index
-    /// (0..parties). `Broken` if the barrier is or becomes broken (or is reset meanwhile);
-    /// `Timeout` when the deadline passes, which breaks the barrier for the others.
-    pub fn wait(&self, deadline: Deadline) -> Result<usize> {
+    /// See [`Barrier::wait`].
+    fn wait(&self, parties: usize, deadline: Deadline) -> Result<usize> {
         let _held = self.hold()?;
         // Wait for a previous round to drain or reset.
         self.cond.wait_for(
@@ -112,8 +173,8 @@ impl Barrier {
         if self.phase() == BROKEN {
             return Err(broken());
         }
-        let index = self.state.count.fetch_add(1, Relaxed);
-        let result = if index + 1 == self.parties {
+        let index = self.state.count.fetch_add(1, Relaxed) as usize;
+        let result = if index + 1 == parties {
             self.set_phase(DRAINING)
         } else {
             self.wait_for_release(deadline)
@@ -122,7 +183,7 @@ impl Barrier {
         if left == 0 && matches!(self.phase(), DRAINING | RESETTING) {
             self.set_phase(FILLING)?;
         }
-        result.map(|()| index as usize)
+        result.map(|()| index)
     }
 
     fn wait_for_release(&self, deadline: Deadline) -> Result<()> {
@@ -140,14 +201,12 @@ impl Barrier {
         }
     }
 
-    /// Breaks the barrier: current and future waiters get `Broken` until `reset`.
-    pub fn abort(&self) -> Result<()> {
+    fn abort(&self) -> Result<()> {
         let _held = self.hold()?;
         self.set_phase(BROKEN)
     }
 
-    /// Returns the barrier to its initial state; current waiters get `Broken`.
-    pub fn reset(&self) -> Result<()> {
+    fn reset(&self) -> Result<()> {
         let _held = self.hold()?;
         let phase = match (self.state.count.load(Relaxed), self.phase()) {
             // Waiters of a round being released keep draining; the others are woken broken.
@@ -158,14 +217,7 @@ impl Barrier {
         self.set_phase(phase)
     }
 
-    /// Whether the barrier is broken.
-    pub fn broken(&self) -> bool {
-        self.phase() == BROKEN
-    }
-
-    /// Waiters now waiting for the barrier to fill (Python's `n_waiting`: 0 while a round
-    /// is being released or reset).
-    pub fn n_waiting(&self) -> usize {
+    fn n_waiting(&self) -> usize {
         match self.phase() {
             FILLING => self.state.count.load(Relaxed) as usize,
             _ => 0,

@@ -6,11 +6,15 @@
 //! skipped: its wake-up does not go to waste nor to a later waiter. A waiter holds its
 //! slot's liveness token (a robust mutex, see `sys::robust`) while it waits, so its death
 //! is seen at once, even while its process is still a zombie.
+//!
+//! A managed condition forwards to its server; only `wait_for`'s predicate runs here.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
-use super::lock::{Acquired, Lock};
+use super::lock::{Acquired, LocalLock, Lock};
+use super::remote::RemoteCondition;
+use crate::backing::{not_supported, Backing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
@@ -49,24 +53,141 @@ struct ConditionState {
 // its waiter access atomically.
 unsafe impl ShmSafe for ConditionState {}
 
-/// A process-shared condition variable on a `Lock` or `RLock`.
+/// A process-shared condition variable on a `Lock` or `RLock`, local or managed.
 #[repr(C)]
 pub struct Condition {
     tag: Tag,
-    lock: Arc<Lock>,
-    state: Shared<ConditionState>,
+    backing: Backing<LocalCondition, Box<dyn RemoteCondition>>,
 }
 
 impl Condition {
     /// The tag value of a condition handle.
     pub const TAG: u32 = u32::from_be_bytes(*b"cond");
 
-    /// A condition on `lock`, or on a new RLock when `None`.
+    /// A condition on `lock` (a local one), or on a new RLock when `None`.
     pub fn new(lock: Option<Arc<Lock>>) -> Result<Arc<Condition>> {
         let lock = match lock {
             Some(lock) => lock,
             None => Lock::new_recursive()?,
         };
+        Ok(Arc::new(Condition {
+            tag: Tag::new(Condition::TAG),
+            backing: Backing::Local(LocalCondition::new(lock)?),
+        }))
+    }
+
+    /// A manager's Condition, used through `remote`.
+    pub fn remote(remote: Box<dyn RemoteCondition>) -> Arc<Condition> {
+        Arc::new(Condition {
+            tag: Tag::new(Condition::TAG),
+            backing: Backing::Remote(remote),
+        })
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    /// Acquires the condition's lock (see [`Lock::acquire`]).
+    pub fn acquire(&self, deadline: Deadline) -> Result<Acquired> {
+        match &self.backing {
+            Backing::Local(cond) => cond.lock.acquire(deadline),
+            Backing::Remote(remote) => remote.acquire(deadline).map(|()| Acquired::Clean),
+        }
+    }
+
+    /// Releases the condition's lock (see [`Lock::release`]).
+    pub fn release(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(cond) => cond.lock.release(),
+            Backing::Remote(remote) => remote.release(),
+        }
+    }
+
+    /// Waits until notified (Python's `wait`): releases the lock (all levels of an RLock),
+    /// sleeps until `notify` picks this waiter or `deadline` passes (`Timeout`) or a
+    /// `pc_interrupt()` comes (`Interrupted`), then takes the lock again in every case.
+    /// Fails with `NotOwner` when the caller does not hold the lock.
+    pub fn wait(&self, deadline: Deadline) -> Result<Acquired> {
+        match &self.backing {
+            Backing::Local(cond) => cond.wait(deadline),
+            Backing::Remote(remote) => remote.wait(deadline).map(|()| Acquired::Clean),
+        }
+    }
+
+    /// Waits until `predicate()` is true (Python's `wait_for`), asking it first, then after
+    /// each wake-up; `Timeout` if it is still false at the deadline. On a managed
+    /// condition the predicate runs here, between waits, as Python's proxy runs it.
+    pub fn wait_for(&self, predicate: &mut dyn FnMut() -> bool, deadline: Deadline) -> Result<()> {
+        match &self.backing {
+            Backing::Local(cond) => cond.wait_for(predicate, deadline),
+            Backing::Remote(remote) => wait_until(predicate, deadline, |d| remote.wait(d)),
+        }
+    }
+
+    /// Wakes the `n` oldest waiters; never blocks. Fails with `NotOwner` when the caller
+    /// does not hold the lock.
+    pub fn notify(&self, n: usize) -> Result<()> {
+        match &self.backing {
+            Backing::Local(cond) => cond.notify(n),
+            Backing::Remote(remote) => remote.notify(n),
+        }
+    }
+
+    /// Wakes every waiter; never blocks.
+    pub fn notify_all(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(cond) => cond.notify_all(),
+            Backing::Remote(remote) => remote.notify_all(),
+        }
+    }
+}
+
+/// Python's `wait_for` over `wait`: asks `predicate` first and after each wait, until it
+/// is true or `deadline` passed (`Timeout`).
+fn wait_until(
+    predicate: &mut dyn FnMut() -> bool,
+    deadline: Deadline,
+    mut wait: impl FnMut(Deadline) -> Result<()>,
+) -> Result<()> {
+    while !predicate() {
+        if deadline.remaining().is_some_and(|left| left.is_zero()) {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                "timed out with the predicate still false",
+            ));
+        }
+        match wait(deadline) {
+            Ok(()) => {}
+            Err(err) if err.kind() == ErrorKind::Timeout => {
+                if predicate() {
+                    return Ok(());
+                }
+                return Err(err.context("predicate still false"));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// A condition in shared memory, on a local lock; barriers use it directly.
+pub(crate) struct LocalCondition {
+    /// Local: `new` refuses a managed one.
+    lock: Arc<Lock>,
+    state: Shared<ConditionState>,
+}
+
+impl LocalCondition {
+    /// A condition on `lock`, which must be local: a managed lock cannot be released and
+    /// retaken around a wait here (`NotSupported`).
+    pub(crate) fn new(lock: Arc<Lock>) -> Result<LocalCondition> {
+        if lock.local().is_none() {
+            return Err(not_supported(
+                "a condition needs a local lock: for a manager's lock, make the condition \
+                 in the manager too (pc_manager_condition)",
+            ));
+        }
         // SAFETY: all-zero bytes are a valid ConditionState until its tokens are set up below.
         let zeroed = unsafe { std::mem::zeroed::<ConditionState>() };
         let state = Shared::new(zeroed)?;
@@ -75,24 +196,19 @@ impl Condition {
                 .init()
                 .map_err(|e| Error::os("pthread_mutex_init", e))?;
         }
-        Ok(Arc::new(Condition {
-            tag: Tag::new(Condition::TAG),
-            lock,
-            state,
-        }))
+        Ok(LocalCondition { lock, state })
     }
 
-    pub fn tag(&self) -> &Tag {
-        &self.tag
-    }
-
-    /// The lock this condition uses.
-    pub fn lock(&self) -> &Arc<Lock> {
-        &self.lock
+    /// The condition's lock.
+    pub(crate) fn lock(&self) -> &LocalLock {
+        match self.lock.local() {
+            Some(lock) => lock,
+            None => unreachable!("LocalCondition::new refuses a managed lock"),
+        }
     }
 
     fn check_owned(&self, verb: &str) -> Result<()> {
-        if self.lock.is_owned() {
+        if self.lock().is_owned() {
             return Ok(());
         }
         Err(Error::new(
@@ -142,14 +258,11 @@ impl Condition {
         Some(index)
     }
 
-    /// Waits until notified (Python's `wait`): releases the lock (all levels of an RLock),
-    /// sleeps until `notify` picks this waiter or `deadline` passes (`Timeout`) or a
-    /// `pc_interrupt()` comes (`Interrupted`), then takes the lock again in every case.
-    /// Fails with `NotOwner` when the caller does not hold the lock.
-    pub fn wait(&self, deadline: Deadline) -> Result<Acquired> {
+    /// See [`Condition::wait`].
+    pub(crate) fn wait(&self, deadline: Deadline) -> Result<Acquired> {
         self.check_owned("wait on a condition")?;
         let slot = self.enqueue()?;
-        let depth = self.lock.release_save()?;
+        let depth = self.lock().release_save()?;
         let waited = wait::block_until(
             deadline,
             || Ok(slot.state.load(Acquire) == NOTIFIED),
@@ -158,7 +271,7 @@ impl Condition {
                 Ok(())
             },
         );
-        let reacquired = self.lock.acquire_restore(depth);
+        let reacquired = self.lock().acquire_restore(depth);
         // A notify that came after the deadline but before we took the lock still counts.
         let notified = slot.state.swap(FREE, AcqRel) == NOTIFIED;
         slot.token.release();
@@ -174,34 +287,19 @@ impl Condition {
         }
     }
 
-    /// Waits until `predicate()` is true (Python's `wait_for`), asking it first, then after
-    /// each wake-up; `Timeout` if it is still false at the deadline.
-    pub fn wait_for(&self, predicate: &mut dyn FnMut() -> bool, deadline: Deadline) -> Result<()> {
+    /// See [`Condition::wait_for`].
+    pub(crate) fn wait_for(
+        &self,
+        predicate: &mut dyn FnMut() -> bool,
+        deadline: Deadline,
+    ) -> Result<()> {
         self.check_owned("wait on a condition")?;
-        while !predicate() {
-            if deadline.remaining().is_some_and(|left| left.is_zero()) {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "timed out with the predicate still false",
-                ));
-            }
-            match self.wait(deadline) {
-                Ok(_) => {}
-                Err(err) if err.kind() == ErrorKind::Timeout => {
-                    if predicate() {
-                        return Ok(());
-                    }
-                    return Err(err.context("predicate still false"));
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(())
+        wait_until(predicate, deadline, |d| self.wait(d).map(drop))
     }
 
     /// Wakes the `n` oldest waiters (skipping dead ones); never blocks. Fails with
-    /// `NotOwner` when the caller does not hold the lock. Returns how many were woken.
-    pub fn notify(&self, n: usize) -> Result<usize> {
+    /// `NotOwner` when the caller does not hold the lock.
+    pub(crate) fn notify(&self, n: usize) -> Result<()> {
         self.check_owned("notify a condition")?;
         let mut waiting: Vec<(u64, &Slot)> = self
             .slots()
@@ -228,11 +326,11 @@ impl Condition {
                 woken += 1;
             }
         }
-        Ok(woken)
+        Ok(())
     }
 
     /// Wakes every waiter; never blocks.
-    pub fn notify_all(&self) -> Result<usize> {
+    pub(crate) fn notify_all(&self) -> Result<()> {
         self.notify(usize::MAX)
     }
 }

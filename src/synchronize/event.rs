@@ -1,8 +1,11 @@
 //! `Event`: a flag in shared memory; `set` wakes every waiter and never waits for them.
+//! A managed event forwards to its server.
 
 use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Arc;
 
+use super::remote::RemoteEvent;
+use crate::backing::Backing;
 use crate::error::Result;
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
@@ -20,11 +23,11 @@ struct EventState {
 // SAFETY: atomics only, valid when zero.
 unsafe impl ShmSafe for EventState {}
 
-/// A process-shared event.
+/// A process-shared event, local or managed.
 #[repr(C)]
 pub struct Event {
     tag: Tag,
-    state: Shared<EventState>,
+    backing: Backing<Shared<EventState>, Box<dyn RemoteEvent>>,
 }
 
 impl Event {
@@ -35,11 +38,19 @@ impl Event {
     pub fn new() -> Result<Arc<Event>> {
         Ok(Arc::new(Event {
             tag: Tag::new(Event::TAG),
-            state: Shared::new(EventState {
+            backing: Backing::Local(Shared::new(EventState {
                 flag: AtomicU32::new(0),
                 waiters: AtomicU32::new(0),
-            })?,
+            })?),
         }))
+    }
+
+    /// A manager's Event, used through `remote`.
+    pub fn remote(remote: Box<dyn RemoteEvent>) -> Arc<Event> {
+        Arc::new(Event {
+            tag: Tag::new(Event::TAG),
+            backing: Backing::Remote(remote),
+        })
     }
 
     pub fn tag(&self) -> &Tag {
@@ -47,27 +58,50 @@ impl Event {
     }
 
     /// Sets the flag and wakes all waiters.
-    pub fn set(&self) {
-        self.state.flag.store(1, SeqCst);
-        if self.state.waiters.load(SeqCst) > 0 {
-            futex::wake(&self.state.flag, u32::MAX);
+    pub fn set(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(state) => {
+                state.flag.store(1, SeqCst);
+                if state.waiters.load(SeqCst) > 0 {
+                    futex::wake(&state.flag, u32::MAX);
+                }
+                Ok(())
+            }
+            Backing::Remote(remote) => remote.set(),
         }
     }
 
-    pub fn clear(&self) {
-        self.state.flag.store(0, SeqCst);
+    pub fn clear(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(state) => {
+                state.flag.store(0, SeqCst);
+                Ok(())
+            }
+            Backing::Remote(remote) => remote.clear(),
+        }
     }
 
-    pub fn is_set(&self) -> bool {
-        self.state.flag.load(Acquire) != 0
+    pub fn is_set(&self) -> Result<bool> {
+        match &self.backing {
+            Backing::Local(state) => Ok(state.is_set()),
+            Backing::Remote(remote) => remote.is_set(),
+        }
     }
 
     /// Waits until the flag is set, until `deadline` (`Timeout`) or a `pc_interrupt()`.
     pub fn wait(&self, deadline: Deadline) -> Result<()> {
-        if self.is_set() {
-            return Ok(());
+        match &self.backing {
+            Backing::Local(state) if state.is_set() => Ok(()),
+            Backing::Local(state) => {
+                super::sleep_until(&state.flag, 0, &state.waiters, deadline, || state.is_set())
+            }
+            Backing::Remote(remote) => remote.wait(deadline),
         }
-        let state = &*self.state;
-        super::sleep_until(&state.flag, 0, &state.waiters, deadline, || self.is_set())
+    }
+}
+
+impl EventState {
+    fn is_set(&self) -> bool {
+        self.flag.load(Acquire) != 0
     }
 }

@@ -6,6 +6,8 @@
 //! set before they sleep and cleared by the releaser that wakes one of them. After each
 //! sleep (at most `OWNER_CHECK`) and before giving up, a waiter looks whether the holder
 //! still lives; if not, it takes the lock over and reports `Acquired::OwnerDied`.
+//!
+//! A managed lock (a manager's, see `remote`) forwards acquire and release to its server.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
@@ -13,6 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::owner::{self, Me};
+use super::remote::RemoteAcquirer;
+use crate::backing::Backing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
@@ -48,10 +52,92 @@ struct LockState {
 unsafe impl ShmSafe for LockState {}
 
 /// A process-shared lock: `Lock` (any process may release it) or `RLock` (recursive,
-/// released by its owning thread only).
+/// released by its owning thread only), local or managed.
 #[repr(C)]
 pub struct Lock {
     tag: Tag,
+    backing: Backing<LocalLock, ManagedLock>,
+}
+
+/// A manager's Lock or RLock.
+struct ManagedLock {
+    remote: Box<dyn RemoteAcquirer>,
+    recursive: bool,
+}
+
+impl Lock {
+    /// The tag value of a lock handle.
+    pub const TAG: u32 = u32::from_be_bytes(*b"lock");
+
+    fn new_local(recursive: bool) -> Result<Arc<Lock>> {
+        Ok(Arc::new(Lock {
+            tag: Tag::new(Lock::TAG),
+            backing: Backing::Local(LocalLock::new(recursive)?),
+        }))
+    }
+
+    /// A new `Lock`: not recursive; any process may release it.
+    pub fn new() -> Result<Arc<Lock>> {
+        Lock::new_local(false)
+    }
+
+    /// A new `RLock`: recursive; only the holding thread may release it.
+    pub fn new_recursive() -> Result<Arc<Lock>> {
+        Lock::new_local(true)
+    }
+
+    /// A manager's Lock (or RLock when `recursive`), used through `remote`.
+    pub fn remote(remote: Box<dyn RemoteAcquirer>, recursive: bool) -> Arc<Lock> {
+        Arc::new(Lock {
+            tag: Tag::new(Lock::TAG),
+            backing: Backing::Remote(ManagedLock { remote, recursive }),
+        })
+    }
+
+    pub fn tag(&self) -> &Tag {
+        &self.tag
+    }
+
+    pub fn is_recursive(&self) -> bool {
+        match &self.backing {
+            Backing::Local(lock) => lock.recursive,
+            Backing::Remote(managed) => managed.recursive,
+        }
+    }
+
+    /// The local lock; `None` for a managed one.
+    pub(crate) fn local(&self) -> Option<&LocalLock> {
+        match &self.backing {
+            Backing::Local(lock) => Some(lock),
+            Backing::Remote(_) => None,
+        }
+    }
+
+    /// Acquires the lock, waiting until `deadline` (`Timeout`) or a `pc_interrupt()`
+    /// (`Interrupted`). An RLock already held by this thread is acquired again at once.
+    /// A managed lock's previous holder is not watched: it is always `Clean`.
+    #[inline(always)]
+    pub fn acquire(&self, deadline: Deadline) -> Result<Acquired> {
+        match &self.backing {
+            Backing::Local(lock) => lock.acquire_with(deadline, Interrupts::Honour),
+            Backing::Remote(managed) => managed.remote.acquire(deadline).map(|()| Acquired::Clean),
+        }
+    }
+
+    /// Releases once. A Lock may be released by anyone while it is held; an RLock only by
+    /// its holding thread. Otherwise `NotOwner`.
+    #[inline(always)]
+    pub fn release(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(lock) => lock.release(),
+            Backing::Remote(managed) => managed.remote.release(),
+        }
+    }
+}
+
+/// The lock in shared memory behind a local [`Lock`]; the queue's side locks and the
+/// conditions use it directly.
+pub(crate) struct LocalLock {
     recursive: bool,
     state: Shared<LockState>,
     /// This process's clock for rate-limiting the precise owner check (not shared).
@@ -60,13 +146,9 @@ pub struct Lock {
     last_precise_check: AtomicU64,
 }
 
-impl Lock {
-    /// The tag value of a lock handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"lock");
-
-    fn with_kind(recursive: bool) -> Result<Arc<Lock>> {
-        Ok(Arc::new(Lock {
-            tag: Tag::new(Lock::TAG),
+impl LocalLock {
+    pub(crate) fn new(recursive: bool) -> Result<LocalLock> {
+        Ok(LocalLock {
             recursive,
             state: Shared::new(LockState {
                 owner: AtomicU64::new(0),
@@ -76,36 +158,12 @@ impl Lock {
             })?,
             created: Instant::now(),
             last_precise_check: AtomicU64::new(0),
-        }))
+        })
     }
 
-    /// A new `Lock`: not recursive; any process may release it.
-    pub fn new() -> Result<Arc<Lock>> {
-        Lock::with_kind(false)
-    }
-
-    /// A new `RLock`: recursive; only the holding thread may release it.
-    pub fn new_recursive() -> Result<Arc<Lock>> {
-        Lock::with_kind(true)
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
-    }
-
-    pub fn is_recursive(&self) -> bool {
-        self.recursive
-    }
-
-    /// Acquires the lock, waiting until `deadline` (`Timeout`) or a `pc_interrupt()`
-    /// (`Interrupted`). An RLock already held by this thread is acquired again at once.
-    #[inline(always)]
-    pub fn acquire(&self, deadline: Deadline) -> Result<Acquired> {
-        self.acquire_with(deadline, Interrupts::Honour)
-    }
-
-    /// `acquire`; with `Interrupts::Ignore` a pending `pc_interrupt()` is left alone (for
-    /// library threads and worker loops: it is meant for the program's own waits).
+    /// [`Lock::acquire`]; with `Interrupts::Ignore` a pending `pc_interrupt()` is left
+    /// alone (for library threads and worker loops: it is meant for the program's own
+    /// waits).
     #[inline(always)]
     pub(crate) fn acquire_with(
         &self,
@@ -259,10 +317,9 @@ impl Lock {
         }
     }
 
-    /// Releases once. A Lock may be released by anyone while it is held; an RLock only by
-    /// its holding thread. Otherwise `NotOwner`.
+    /// See [`Lock::release`].
     #[inline(always)]
-    pub fn release(&self) -> Result<()> {
+    pub(crate) fn release(&self) -> Result<()> {
         if self.recursive {
             let me = owner::me();
             if !self.held_by_thread(me) {

@@ -1,21 +1,27 @@
 //! The seed's synchronization primitives, shared between processes: `Lock`/`RLock`,
 //! `Semaphore`/`BoundedSemaphore`, `Condition`, `Event`, and Python 3's `Barrier`.
 //! Each lives in its own anonymous shared mapping, so a child forked after it was made
-//! uses the very same object.
+//! uses the very same object. A manager's primitives are used through the same types,
+//! forwarding to the traits in `remote`.
 
 mod lock;
 pub(crate) mod owner;
 
+pub(crate) use lock::LocalLock;
 pub use lock::{Acquired, Lock};
 pub(crate) use owner::reset_after_fork;
 mod barrier;
 mod condition;
 mod event;
+mod remote;
 mod semaphore;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, MAX_WAITERS};
 pub use event::Event;
+#[cfg(test)]
+pub(crate) use remote::fake::fake as fake_primitive;
+pub use remote::{RemoteAcquirer, RemoteBarrier, RemoteCondition, RemoteEvent};
 pub use semaphore::{Semaphore, MAX_VALUE as SEMAPHORE_MAX_VALUE};
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};

@@ -1,10 +1,13 @@
 //! `Semaphore` and `BoundedSemaphore`: a counter in shared memory with futex waits.
 //! Semaphores have no owner, so a holder's death cannot be detected: a timed acquire is
-//! the remedy, as in Python.
+//! the remedy, as in Python. A managed semaphore forwards acquire and release to its
+//! server.
 
 use std::sync::atomic::{AtomicU32, Ordering::*};
 use std::sync::Arc;
 
+use super::remote::RemoteAcquirer;
+use crate::backing::Backing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::Tag;
 use crate::shared_memory::{Shared, ShmSafe};
@@ -25,20 +28,18 @@ struct SemaphoreState {
 // SAFETY: atomics only, valid when zero.
 unsafe impl ShmSafe for SemaphoreState {}
 
-/// A process-shared counting semaphore.
+/// A process-shared counting semaphore, local or managed.
 #[repr(C)]
 pub struct Semaphore {
     tag: Tag,
-    /// `Some(initial)` for a BoundedSemaphore: releases beyond it are refused.
-    bound: Option<u32>,
-    state: Shared<SemaphoreState>,
+    backing: Backing<LocalSemaphore, Box<dyn RemoteAcquirer>>,
 }
 
 impl Semaphore {
     /// The tag value of a semaphore handle.
     pub const TAG: u32 = u32::from_be_bytes(*b"sema");
 
-    fn create(value: u32, bound: Option<u32>) -> Result<Arc<Semaphore>> {
+    fn new_local(value: u32, bound: Option<u32>) -> Result<Arc<Semaphore>> {
         if value > MAX_VALUE {
             return Err(Error::invalid_argument(format!(
                 "value {value} is above {MAX_VALUE}"
@@ -46,28 +47,74 @@ impl Semaphore {
         }
         Ok(Arc::new(Semaphore {
             tag: Tag::new(Semaphore::TAG),
-            bound,
-            state: Shared::new(SemaphoreState {
-                value: AtomicU32::new(value),
-                waiters: AtomicU32::new(0),
-            })?,
+            backing: Backing::Local(LocalSemaphore {
+                bound,
+                state: Shared::new(SemaphoreState {
+                    value: AtomicU32::new(value),
+                    waiters: AtomicU32::new(0),
+                })?,
+            }),
         }))
     }
 
     /// A `Semaphore` with counter `value`.
     pub fn new(value: u32) -> Result<Arc<Semaphore>> {
-        Semaphore::create(value, None)
+        Semaphore::new_local(value, None)
     }
 
     /// A `BoundedSemaphore`: releasing above `value` is a `Value` error.
     pub fn new_bounded(value: u32) -> Result<Arc<Semaphore>> {
-        Semaphore::create(value, Some(value))
+        Semaphore::new_local(value, Some(value))
+    }
+
+    /// A manager's Semaphore or BoundedSemaphore (its server enforces the bound).
+    pub fn remote(remote: Box<dyn RemoteAcquirer>) -> Arc<Semaphore> {
+        Arc::new(Semaphore {
+            tag: Tag::new(Semaphore::TAG),
+            backing: Backing::Remote(remote),
+        })
     }
 
     pub fn tag(&self) -> &Tag {
         &self.tag
     }
 
+    /// Decrements the counter, waiting while it is 0 until `deadline` (`Timeout`) or a
+    /// `pc_interrupt()` (`Interrupted`).
+    pub fn acquire(&self, deadline: Deadline) -> Result<()> {
+        match &self.backing {
+            Backing::Local(semaphore) => semaphore.acquire(deadline),
+            Backing::Remote(remote) => remote.acquire(deadline),
+        }
+    }
+
+    /// Increments the counter and wakes one waiter. A BoundedSemaphore refuses to go above
+    /// its initial value (`Value`); no semaphore goes above [`MAX_VALUE`].
+    pub fn release(&self) -> Result<()> {
+        match &self.backing {
+            Backing::Local(semaphore) => semaphore.release(),
+            Backing::Remote(remote) => remote.release(),
+        }
+    }
+
+    /// The counter now (may change at once). A managed semaphore has none to read
+    /// (Python's proxy has no getter either): `NotSupported`.
+    pub fn value(&self) -> Result<u32> {
+        let semaphore = self.backing.local(|_| {
+            "a managed semaphore has no value to read (Python's proxy has none either)".into()
+        })?;
+        Ok(semaphore.state.value.load(Relaxed))
+    }
+}
+
+/// A semaphore in shared memory.
+struct LocalSemaphore {
+    /// `Some(initial)` for a BoundedSemaphore: releases beyond it are refused.
+    bound: Option<u32>,
+    state: Shared<SemaphoreState>,
+}
+
+impl LocalSemaphore {
     /// Takes one unit if the counter is positive.
     fn try_take(&self) -> bool {
         let value = &self.state.value;
@@ -81,9 +128,7 @@ impl Semaphore {
         false
     }
 
-    /// Decrements the counter, waiting while it is 0 until `deadline` (`Timeout`) or a
-    /// `pc_interrupt()` (`Interrupted`).
-    pub fn acquire(&self, deadline: Deadline) -> Result<()> {
+    fn acquire(&self, deadline: Deadline) -> Result<()> {
         if self.try_take() {
             return Ok(());
         }
@@ -93,9 +138,7 @@ impl Semaphore {
         })
     }
 
-    /// Increments the counter and wakes one waiter. A BoundedSemaphore refuses to go above
-    /// its initial value (`Value`); no semaphore goes above [`MAX_VALUE`].
-    pub fn release(&self) -> Result<()> {
+    fn release(&self) -> Result<()> {
         let state = &*self.state;
         let limit = self.bound.unwrap_or(MAX_VALUE);
         let mut current = state.value.load(Relaxed);
@@ -120,10 +163,5 @@ impl Semaphore {
             futex::wake(&state.value, 1);
         }
         Ok(())
-    }
-
-    /// The counter now (may change at once).
-    pub fn value(&self) -> u32 {
-        self.state.value.load(Relaxed)
     }
 }

@@ -21,6 +21,12 @@ pub(crate) fn install_handler(
     Ok(())
 }
 
+/// Ignores SIGINT in this process (a manager's server: Ctrl-C is for its owner).
+pub(crate) fn ignore_sigint() {
+    // SAFETY: setting a standard disposition; no handler code is involved.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+}
+
 /// Runs `f` with every signal blocked in the calling thread, then restores the mask.
 /// Threads started inside `f` inherit the full mask, so signals (SIGINT above all) go to
 /// the program's own threads, never to the library's.

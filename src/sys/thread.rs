@@ -12,3 +12,17 @@ where
         std::thread::Builder::new().name(name.to_owned()).spawn(f)
     })
 }
+
+/// As [`spawn`], with a stack of `stack` bytes (for the many threads of a server, whose
+/// stacks are mostly untouched address space).
+pub(crate) fn spawn_sized<F>(name: &str, stack: usize, f: F) -> io::Result<JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    super::signal::with_signals_blocked(|| {
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .stack_size(stack)
+            .spawn(f)
+    })
+}

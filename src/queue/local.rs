@@ -1,0 +1,580 @@
+//! The local queue: a multi-producer, multi-consumer FIFO of byte messages in shared
+//! memory.
+//!
+//! Python's queue is a pipe fed by a thread in each producer; a child that put more than
+//! the pipe holds cannot exit until someone reads. Here a message is copied into shared
+//! memory by `put` itself, so it is in the queue when `put` returns, whoever exits next.
+//!
+//! The messages live in two [`Ring`]s: a small one that stays in the cache, and a large
+//! "spill" ring whose address space is reserved but whose pages are allocated only while
+//! they hold messages. A put goes to the small ring, or to the spill ring when it does not
+//! fit there (the message is big, or the ring is full and no consumer makes room soon).
+//! So an unbounded queue's `put` never waits, and messages of any size pass. Each message
+//! carries its place in the queue (`seq`: the number of messages put before it), and a
+//! consumer takes the one whose place is next, from whichever ring holds it: FIFO across
+//! both.
+//!
+//! One producer and one consumer work at a time, each side under its own robust lock
+//! (see `synchronize::lock`): a process killed while holding it is taken over within
+//! ~100 ms. Nothing it did is visible to the others until its last step, one store of a
+//! [`Cursor`] that moves a position and counts a message together; so a killed producer
+//! leaves no partial message, a killed consumer leaves the message it was taking for the
+//! next, and the counts (`qsize`, the `maxsize` slots, unfinished tasks) are always the
+//! published cursors' differences: nothing to leak.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::time::{Duration, Instant};
+
+use super::bell::Bell;
+use super::ring::{self, Cursor, Ring};
+use super::{Take, MAX_SIZE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::shared_memory::{Shared, ShmSafe};
+use crate::synchronize::LocalLock;
+use crate::wait::{Deadline, Interrupts};
+
+/// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
+const RING_BYTES: u64 = 1 << 20;
+/// Messages larger than this go to the spill ring at once.
+const RING_MESSAGE_MAX: u64 = RING_BYTES / 4;
+/// The spill ring's address space (16 GiB), halved where the system refuses as much.
+const SPILL_BYTES: u64 = ring::MAX_CAPACITY;
+/// The longest a producer waits for consumers to make room in the small ring before it
+/// spills: a few messages' copy, too short to count as blocking.
+const SPILL_GRACE: Duration = Duration::from_micros(200);
+/// A consumer whose head has not moved for this long, outside a get, makes no room.
+const IDLE: Duration = Duration::from_micros(20);
+/// The spill ring's read pages are given back in batches of this many bytes.
+const DISCARD_BATCH: u64 = 1 << 20;
+/// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
+/// met without two system calls per message. First a short spin (the producer runs on
+/// another CPU), then checks that each give the CPU away (it shares ours).
+const SPIN_CHECKS: u32 = 100;
+const YIELD_CHECKS: u32 = 64;
+/// The least time a put or get waits for its side lock, whatever its timeout.
+const LOCK_GRACE: Duration = Duration::from_millis(20);
+
+/// Written by producers only (under the producer lock).
+#[repr(C, align(128))]
+struct Producers {
+    /// The cursor after the last message published in the small ring.
+    ring_tail: AtomicU64,
+    /// The same for the spill ring.
+    spill_tail: AtomicU64,
+    /// The small ring's consumer cursor as last read: positions only move on, so room
+    /// computed from it is never too much, and the consumers' line is read only when
+    /// the ring seems full.
+    ring_head_seen: AtomicU64,
+    /// The small ring's consumer cursor when a put last spilled for want of room: while
+    /// it has not moved, the next put spills without waiting.
+    ring_head_at_spill: AtomicU64,
+}
+
+/// Written by consumers only (under the consumer lock).
+#[repr(C, align(128))]
+struct Consumers {
+    ring_head: AtomicU64,
+    spill_head: AtomicU64,
+    /// Where the spill ring's given-back pages end: producers write no further than one
+    /// ring's length past it, so never into a page being given back.
+    spill_free: AtomicU64,
+}
+
+/// Where each kind of waiter sleeps; the other side rings after each change.
+#[repr(C, align(128))]
+struct Bells {
+    /// Consumers waiting for a message: rung by puts.
+    put: Bell,
+    /// Producers waiting for a `maxsize` slot: rung by gets.
+    got: Bell,
+    /// `join` waiting for the unfinished tasks to end: rung by `task_done`.
+    done: Bell,
+}
+
+/// JoinableQueue: `task_done` calls so far (wrapping). Unfinished tasks are the messages
+/// ever put minus this.
+#[repr(C, align(128))]
+struct Tasks {
+    done: AtomicU32,
+}
+
+#[repr(C)]
+struct State {
+    producers: Producers,
+    consumers: Consumers,
+    bells: Bells,
+    tasks: Tasks,
+}
+
+// SAFETY: atomics only, valid when zero.
+unsafe impl ShmSafe for State {}
+
+/// The queue in shared memory behind a local `Queue` (and the pool's task and result
+/// queues): a handle made before a fork names the same queue in the child.
+pub(crate) struct LocalQueue {
+    /// 0: unbounded.
+    maxsize: u32,
+    state: Shared<State>,
+    ring: Ring,
+    spill: Ring,
+    producer_lock: LocalLock,
+    consumer_lock: LocalLock,
+}
+
+impl LocalQueue {
+    /// A queue holding at most `maxsize` messages (0: unbounded).
+    pub(crate) fn new(maxsize: usize) -> Result<LocalQueue> {
+        if maxsize > MAX_SIZE {
+            return Err(Error::invalid_argument(format!(
+                "maxsize {maxsize} is larger than {MAX_SIZE}"
+            )));
+        }
+        Ok(LocalQueue {
+            maxsize: maxsize as u32,
+            state: Shared::new(State {
+                producers: Producers {
+                    ring_tail: AtomicU64::new(0),
+                    spill_tail: AtomicU64::new(0),
+                    ring_head_seen: AtomicU64::new(0),
+                    ring_head_at_spill: AtomicU64::new(u64::MAX),
+                },
+                consumers: Consumers {
+                    ring_head: AtomicU64::new(0),
+                    spill_head: AtomicU64::new(0),
+                    spill_free: AtomicU64::new(0),
+                },
+                bells: Bells {
+                    put: Bell::new(),
+                    got: Bell::new(),
+                    done: Bell::new(),
+                },
+                tasks: Tasks {
+                    done: AtomicU32::new(0),
+                },
+            })?,
+            ring: Ring::new(RING_BYTES)?,
+            spill: Ring::new_sparse(SPILL_BYTES, 2 * RING_BYTES)?,
+            producer_lock: LocalLock::new(false)?,
+            consumer_lock: LocalLock::new(false)?,
+        })
+    }
+
+    /// The `maxsize` given at creation (0: unbounded).
+    pub(super) fn maxsize(&self) -> usize {
+        self.maxsize as usize
+    }
+
+    /// The largest message this queue takes, in bytes.
+    fn max_message(&self) -> usize {
+        (self.spill.capacity() - 8) as usize
+    }
+
+    /// Puts one message, waiting until `deadline` for a free slot in a bounded queue
+    /// (`Full`). An unbounded queue never waits.
+    pub(crate) fn put(&self, message: &[u8], deadline: Deadline) -> Result<()> {
+        self.put_numbered(message, deadline).map(drop)
+    }
+
+    /// `put`, returning the message's place in the queue: the number of messages put
+    /// before it (wrapping), as [`LocalQueue::get_noting`] reports it to the consumer.
+    pub(crate) fn put_numbered(&self, message: &[u8], deadline: Deadline) -> Result<u32> {
+        if Ring::record_size(message.len()).map_or(true, |size| size > self.spill.capacity()) {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "a message of {} bytes is larger than a queue holds ({} bytes)",
+                    message.len(),
+                    self.max_message()
+                ),
+            ));
+        }
+        loop {
+            let put = {
+                let Some(_held) = hold(&self.producer_lock, deadline, Interrupts::Honour)? else {
+                    return Err(Error::new(
+                        ErrorKind::Full,
+                        "another process holds the queue's put side (stopped mid-put?)",
+                    ));
+                };
+                self.put_locked(message)?
+            };
+            if let Some(seq) = put {
+                self.state.bells.put.ring();
+                return Ok(seq);
+            }
+            self.wait_for_slot(deadline)?;
+        }
+    }
+
+    /// Under the producer lock: publishes `message`, or returns false when `maxsize`
+    /// messages are in the queue.
+    fn put_locked(&self, message: &[u8]) -> Result<Option<u32>> {
+        if self.maxsize > 0 && self.qsize() >= self.maxsize as usize {
+            return Ok(None);
+        }
+        let producers = &self.state.producers;
+        let seq = self.puts();
+        if let Some(tail) = self.push_ring(seq, message) {
+            tail.store(&producers.ring_tail, Release);
+            return Ok(Some(seq));
+        }
+        let tail = Cursor::load(&producers.spill_tail, Relaxed);
+        let free = Cursor::load(&self.state.consumers.spill_free, Acquire);
+        match self.spill.push(tail, free, seq, message) {
+            Some(tail) => {
+                tail.store(&producers.spill_tail, Release);
+                Ok(Some(seq))
+            }
+            None => Err(Error::new(
+                ErrorKind::NoMemory,
+                format!(
+                    "the queue already holds nearly {} bytes: no room for {} more",
+                    self.spill.capacity(),
+                    message.len()
+                ),
+            )),
+        }
+    }
+
+    /// Writes `message` into the small ring if it fits there; returns the tail to
+    /// publish. When the ring is full, waits up to `SPILL_GRACE` for consumers that are
+    /// making room (one holds the consumer lock, or the head moved within `IDLE`), so a
+    /// stream whose consumer keeps up stays in the ring; without such progress since the
+    /// last spill it spills at once, so a queue nobody reads costs no waiting.
+    fn push_ring(&self, seq: u32, message: &[u8]) -> Option<Cursor> {
+        if message.len() as u64 > RING_MESSAGE_MAX {
+            return None;
+        }
+        let producers = &self.state.producers;
+        let tail = Cursor::load(&producers.ring_tail, Relaxed);
+        let seen = Cursor::load(&producers.ring_head_seen, Relaxed);
+        if let Some(tail) = self.ring.push(tail, seen, seq, message) {
+            return Some(tail);
+        }
+        let start = Instant::now();
+        let (mut moved_at, mut last) = (start, seen);
+        loop {
+            let head = Cursor::load(&self.state.consumers.ring_head, Acquire);
+            head.store(&producers.ring_head_seen, Relaxed);
+            if let Some(tail) = self.ring.push(tail, head, seq, message) {
+                return Some(tail);
+            }
+            let now = Instant::now();
+            if head != last {
+                (moved_at, last) = (now, head);
+            }
+            let stalled = head == Cursor::load(&producers.ring_head_at_spill, Relaxed)
+                || (now - moved_at >= IDLE && !self.consumer_lock.is_owned());
+            if stalled || now - start >= SPILL_GRACE {
+                head.store(&producers.ring_head_at_spill, Relaxed);
+                return None;
+            }
+            // The consumer may share this CPU (the scheduler packs busy processes
+            // together): give it the CPU rather than spin against it.
+            std::thread::yield_now();
+        }
+    }
+
+    /// Waits until a bounded queue has a free slot, or `Full` at `deadline`.
+    fn wait_for_slot(&self, deadline: Deadline) -> Result<()> {
+        let state = &*self.state;
+        state
+            .bells
+            .got
+            .wait_until(deadline, Interrupts::Honour, || {
+                self.qsize() < self.maxsize as usize
+            })
+            .map_err(|err| match err.kind() {
+                ErrorKind::Timeout => Error::new(
+                    ErrorKind::Full,
+                    format!("the queue is full ({} messages)", self.maxsize),
+                ),
+                _ => err,
+            })
+    }
+
+    /// Takes the next message, waiting until `deadline` for one (`Empty`), calling
+    /// `note(seq)` with the message's place in the queue while it is being taken: before
+    /// any other process can tell it was. A consumer killed after `note` but before the
+    /// get ends leaves the message in the queue (see [`LocalQueue::gets`]). With
+    /// `Interrupts::Ignore`, a pending `pc_interrupt()` is left for others.
+    pub(crate) fn get_noting(
+        &self,
+        deadline: Deadline,
+        interrupts: Interrupts,
+        mut note: impl FnMut(u32),
+    ) -> Result<Vec<u8>> {
+        self.get_with(deadline, interrupts, |seq, bytes| {
+            note(seq);
+            Take::Consume(bytes.to_vec())
+        })
+    }
+
+    /// Messages ever taken (wrapping): message `seq` is gone from the queue once this
+    /// passed it.
+    pub(crate) fn gets(&self) -> u32 {
+        let consumers = &self.state.consumers;
+        Cursor::load(&consumers.ring_head, Acquire)
+            .count()
+            .wrapping_add(Cursor::load(&consumers.spill_head, Acquire).count())
+    }
+
+    /// Offers the next message to `take` (with its place in the queue), waiting until
+    /// `deadline` for one (`Empty`): `take` consumes it or leaves it for the next get.
+    pub(super) fn get_with<T>(
+        &self,
+        deadline: Deadline,
+        interrupts: Interrupts,
+        mut take: impl FnMut(u32, &[u8]) -> Take<T>,
+    ) -> Result<T> {
+        loop {
+            if self.is_empty() {
+                self.wait_for_message(deadline, interrupts)?;
+            }
+            let taken = {
+                let Some(_held) = hold(&self.consumer_lock, deadline, interrupts)? else {
+                    return Err(Error::new(
+                        ErrorKind::Empty,
+                        "another process holds the queue's get side (stopped mid-get?)",
+                    ));
+                };
+                self.take_locked(&mut take)?
+            };
+            match taken {
+                Some(Take::Consume(value)) => {
+                    let state = &*self.state;
+                    state.bells.got.ring();
+                    return Ok(value);
+                }
+                Some(Take::Leave(value)) => return Ok(value),
+                // Another consumer took it first.
+                None => {}
+            }
+        }
+    }
+
+    /// Under the consumer lock: offers the oldest message to `take`; `None` if there is
+    /// none. It is the one whose `seq` is the number of messages got so far; producers
+    /// publish in `seq` order, so once a later one is visible, so is that one.
+    fn take_locked<T>(
+        &self,
+        take: &mut impl FnMut(u32, &[u8]) -> Take<T>,
+    ) -> Result<Option<Take<T>>> {
+        let (producers, consumers) = (&self.state.producers, &self.state.consumers);
+        let ring_head = Cursor::load(&consumers.ring_head, Relaxed);
+        let spill_head = Cursor::load(&consumers.spill_head, Relaxed);
+        let next = ring_head.count().wrapping_add(spill_head.count());
+        let ring_tail = Cursor::load(&producers.ring_tail, Acquire);
+        if ring_head != ring_tail {
+            let front = self.ring.front(ring_head, ring_tail)?;
+            if front.seq == next {
+                let taken = take(front.seq, front.bytes);
+                if let Take::Consume(_) = taken {
+                    front.next.store(&consumers.ring_head, Release);
+                }
+                return Ok(Some(taken));
+            }
+        }
+        let spill_tail = Cursor::load(&producers.spill_tail, Acquire);
+        if spill_head == spill_tail {
+            return match ring_head == ring_tail {
+                true => Ok(None),
+                false => Err(out_of_order(next)),
+            };
+        }
+        // Pages read before are given back first, so that the get ends with its commit:
+        // a consumer killed after it took the message has little time left to lose it.
+        let free = Cursor::load(&consumers.spill_free, Relaxed);
+        if spill_head.bytes_since(free) >= DISCARD_BATCH {
+            self.spill
+                .discard(free, spill_head)
+                .store(&consumers.spill_free, Release);
+        }
+        let front = self.spill.front(spill_head, spill_tail)?;
+        if front.seq != next {
+            return Err(out_of_order(next));
+        }
+        let taken = take(front.seq, front.bytes);
+        if let Take::Consume(_) = taken {
+            front.next.store(&consumers.spill_head, Release);
+        }
+        Ok(Some(taken))
+    }
+
+    /// Waits until some message may be there, or `Empty` at `deadline`.
+    fn wait_for_message(&self, deadline: Deadline, interrupts: Interrupts) -> Result<()> {
+        if deadline.remaining() != Some(Duration::ZERO) {
+            let spins = match crate::sys::process::single_cpu() {
+                true => 0,
+                false => SPIN_CHECKS,
+            };
+            for _ in 0..spins {
+                std::hint::spin_loop();
+                if !self.is_empty() {
+                    return Ok(());
+                }
+            }
+            for _ in 0..YIELD_CHECKS {
+                std::thread::yield_now();
+                if !self.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        let state = &*self.state;
+        state
+            .bells
+            .put
+            .wait_until(deadline, interrupts, || !self.is_empty())
+            .map_err(|err| match err.kind() {
+                ErrorKind::Timeout => Error::new(ErrorKind::Empty, "the queue is empty"),
+                _ => err,
+            })
+    }
+
+    /// Messages in the queue: exact when no put or get is under way. The consumer
+    /// cursors are read first, so a get finishing meanwhile never makes it negative.
+    pub(super) fn qsize(&self) -> usize {
+        let (producers, consumers) = (&self.state.producers, &self.state.consumers);
+        let ring_head = Cursor::load(&consumers.ring_head, Acquire);
+        let spill_head = Cursor::load(&consumers.spill_head, Acquire);
+        let ring_tail = Cursor::load(&producers.ring_tail, Acquire);
+        let spill_tail = Cursor::load(&producers.spill_tail, Acquire);
+        ring_tail.records_since(ring_head) as usize + spill_tail.records_since(spill_head) as usize
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// A bounded queue holding `maxsize` messages; never for an unbounded one.
+    pub(super) fn is_full(&self) -> bool {
+        self.maxsize > 0 && self.qsize() >= self.maxsize as usize
+    }
+
+    /// Messages ever put (wrapping): the tails' counts.
+    fn puts(&self) -> u32 {
+        let producers = &self.state.producers;
+        Cursor::load(&producers.ring_tail, Acquire)
+            .count()
+            .wrapping_add(Cursor::load(&producers.spill_tail, Acquire).count())
+    }
+
+    /// One task taken from the queue is finished. More calls than messages put is
+    /// `Value`.
+    pub(super) fn task_done(&self) -> Result<()> {
+        let puts = self.puts();
+        self.state
+            .tasks
+            .done
+            .fetch_update(SeqCst, SeqCst, |done| {
+                (done != puts).then(|| done.wrapping_add(1))
+            })
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Value,
+                    "task_done called more times than there were items",
+                )
+            })?;
+        self.state.bells.done.ring();
+        Ok(())
+    }
+
+    /// Waits until every message put was taken and marked `task_done`.
+    pub(super) fn join(&self, deadline: Deadline) -> Result<()> {
+        let state = &*self.state;
+        state
+            .bells
+            .done
+            .wait_until(deadline, Interrupts::Honour, || {
+                self.puts() == state.tasks.done.load(SeqCst)
+            })
+    }
+}
+
+/// Neither ring's oldest message is the next one: the shared memory was overwritten.
+#[cold]
+fn out_of_order(next: u32) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("queue message {next} is missing: shared memory overwritten"),
+    )
+}
+
+/// A side lock held for one put or get; a holder that died left nothing to repair.
+struct Held<'a>(&'a LocalLock);
+
+/// Takes a side lock, waiting until `deadline` but at least `LOCK_GRACE`: its holder
+/// is in the middle of one copy, so even a call that must not block waits that long,
+/// and only a holder that stopped (SIGSTOP, a debugger) makes it give up (`None`).
+#[inline(always)]
+fn hold(lock: &LocalLock, deadline: Deadline, interrupts: Interrupts) -> Result<Option<Held<'_>>> {
+    if lock.try_acquire() {
+        return Ok(Some(Held(lock)));
+    }
+    hold_contended(lock, deadline, interrupts)
+}
+
+/// `hold` when the lock is taken: only now is the clock read for the grace period.
+#[cold]
+fn hold_contended(
+    lock: &LocalLock,
+    deadline: Deadline,
+    interrupts: Interrupts,
+) -> Result<Option<Held<'_>>> {
+    let deadline = match (deadline, Deadline::after(LOCK_GRACE)) {
+        (Deadline::At(at), Deadline::At(grace)) => Deadline::At(at.max(grace)),
+        _ => Deadline::Never,
+    };
+    match lock.acquire_with(deadline, interrupts) {
+        Ok(_) => Ok(Some(Held(lock))),
+        Err(err) if err.kind() == ErrorKind::Timeout => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // Cannot fail: this thread holds the (non-recursive) lock.
+        let _ = self.0.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Deadline {
+        Deadline::from_timeout(0.0).unwrap()
+    }
+
+    fn message(i: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|j| (i * 31 + j) as u8).collect()
+    }
+
+    #[test]
+    fn fifo_through_both_rings_with_places() {
+        let q = LocalQueue::new(0).unwrap();
+        // 200 messages of 100 KiB overflow the small ring: the later ones spill.
+        let sizes: Vec<usize> = (0..200).map(|i| [0, 1, 100 << 10, 7][i % 4]).collect();
+        for (i, &len) in sizes.iter().enumerate() {
+            assert_eq!(q.put_numbered(&message(i, len), now()).unwrap(), i as u32);
+        }
+        assert_eq!(q.qsize(), 200);
+        assert_ne!(
+            Cursor::load(&q.state.producers.spill_tail, SeqCst).count(),
+            0
+        );
+        for (i, &len) in sizes.iter().enumerate() {
+            let mut place = None;
+            let got = q.get_noting(now(), Interrupts::Honour, |seq| place = Some(seq));
+            assert_eq!(got.unwrap(), message(i, len));
+            assert_eq!(place, Some(i as u32));
+            assert_eq!(q.gets(), i as u32 + 1);
+        }
+        assert!(q.is_empty());
+        let err = q.get_noting(now(), Interrupts::Honour, |_| {}).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Empty);
+        assert!(LocalQueue::new(MAX_SIZE + 1).is_err());
+    }
+}
