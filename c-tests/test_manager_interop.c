@@ -30,6 +30,7 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -79,6 +80,27 @@ static bool find_in_path(const char *name, char *out, size_t cap)
     }
     free(copy);
     return found;
+}
+
+/* A pyenv installation of `name` (python3.12 under $PYENV_ROOT/versions/3.12.x): a
+ * pyenv shim on PATH runs only the versions pyenv has made active, the others exit 127. */
+static bool find_in_pyenv(const char *name, const char *version, char *out, size_t cap)
+{
+    const char *root = getenv("PYENV_ROOT");
+    const char *home = getenv("HOME");
+    char pattern[PATH_MAX];
+    if (root)
+        snprintf(pattern, sizeof pattern, "%s/versions/%s.*/bin/%s", root, version, name);
+    else if (home)
+        snprintf(pattern, sizeof pattern, "%s/.pyenv/versions/%s.*/bin/%s", home, version, name);
+    else
+        return false;
+    glob_t found;
+    bool ok = glob(pattern, 0, NULL, &found) == 0 && found.gl_pathc > 0;
+    if (ok) /* the newest: glob sorts */
+        snprintf(out, cap, "%s", found.gl_pathv[found.gl_pathc - 1]);
+    globfree(&found);
+    return ok;
 }
 
 /* ---- running the peer ---- */
@@ -696,12 +718,12 @@ static int usable_pythons(void)
     int usable = 0;
     for (size_t i = 0; i < NPYTHONS; i++) {
         struct python *py = &pythons[i];
-        if (!find_in_path(py->name, py->path, sizeof py->path)) {
-            fprintf(stderr, "test_manager_interop: SKIP %s: not in PATH\n", py->name);
+        if (!find_in_pyenv(py->name, py->want, py->path, sizeof py->path) &&
+            !find_in_path(py->name, py->path, sizeof py->path)) {
+            fprintf(stderr, "test_manager_interop: SKIP %s: not in pyenv nor PATH\n", py->name);
             continue;
         }
-        /* A pyenv shim exists for every installed version, but runs only the active
-         * ones: ask the interpreter itself. */
+        /* It must run and be the version its name says. */
         struct peer p;
         const char *args[] = {"-c", "import sys; print('VERSION %d.%d' % sys.version_info[:2])", NULL};
         peer_start_argv(&p, py->path, args);

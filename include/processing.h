@@ -1071,7 +1071,8 @@ void pc_manager_free(pc_manager *m);
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`, or a name already
  * used for an object of another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python
  * manager (it has no named objects); `PC_ERR_WRONG_STATE` before start or connect;
- * `PC_ERR_EOF` when the server is gone.
+ * `PC_ERR_CLOSED` after `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the
+ * server is gone.
  */
 pc_status pc_manager_dict(pc_manager *m, const char *name, pc_dict **out);
 

@@ -190,7 +190,9 @@ fn builder<'a>(b: *mut pc_item_builder) -> Result<&'a mut Builder> {
 pub extern "C" fn pc_item_builder_set(b: *mut pc_item_builder, item: pc_item) -> pc_status {
     ffi_status!({
         let b = builder(b)?;
-        b.item = Some(item.to_item("item")?);
+        let item = item.to_item("item")?;
+        crate::managers::check_item(&item).map_err(|e| e.context("item"))?;
+        b.item = Some(item);
         Ok(())
     })
 }
@@ -407,7 +409,8 @@ fn opt_name<'a>(name: *const c_char) -> Result<Option<&'a str>> {
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`, or a name already
 /// used for an object of another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python
 /// manager (it has no named objects); `PC_ERR_WRONG_STATE` before start or connect;
-/// `PC_ERR_EOF` when the server is gone.
+/// `PC_ERR_CLOSED` after `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the
+/// server is gone.
 #[no_mangle]
 pub extern "C" fn pc_manager_dict(
     m: *mut pc_manager,

@@ -27,12 +27,17 @@ pub(crate) fn to_value(item: Item) -> Result<Value> {
         Item::Float(f) => Value::Float(f),
         Item::Bytes(b) => Value::Bytes(b),
         Item::Str(s) => Value::Str(s),
-        Item::Pickle(p) => pickle::loads(&p).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("a PICKLE item is not a valid pickle: {}", e.message()),
-            )
-        })?,
+        Item::Pickle(p) => decode(&p)?,
+    })
+}
+
+/// The value a `PICKLE` item's bytes hold; `InvalidArgument` when they are not one.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Value> {
+    pickle::loads(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("a PICKLE item is not a valid pickle: {}", e.message()),
+        )
     })
 }
 

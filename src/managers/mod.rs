@@ -35,6 +35,15 @@ use proxy::{Proxy, Session};
 use registry::Registry;
 use server::Server;
 
+/// Checks that an item C hands over stands for a value (a `Pickle` item is one whole,
+/// valid pickle), so a bad one is refused where it is given, not where it is used.
+pub fn check_item(item: &crate::item::Item) -> Result<()> {
+    match item {
+        crate::item::Item::Pickle(bytes) => items::decode(bytes).map(drop),
+        _ => Ok(()),
+    }
+}
+
 /// How long `start` waits for the server to report its address.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `shutdown` waits for a started server to exit before terminating it.
@@ -133,6 +142,7 @@ impl Manager {
         let mut state = self.state();
         self.check_new(&state, "start")?;
         let (ours, theirs) = Connection::pipe(true)?;
+        let theirs_here = Arc::clone(&theirs);
         let requested = self.requested.clone();
         let authkey = self.authkey.clone();
         let registry = self.registry().clone();
@@ -144,6 +154,9 @@ impl Manager {
         process.set_daemon(true)?;
         process.set_authkey(&self.authkey);
         process.start()?;
+        // The child has its own copy; without this one, a server that dies before it
+        // reports ends the wait at once (EOF) instead of at the timeout.
+        theirs_here.close();
         let reported = ours
             .recv_message(Some(64 * 1024), Deadline::after(START_TIMEOUT))
             .map_err(|e| e.context("the manager's server did not report its address"));
