@@ -505,6 +505,47 @@ static void test_free_stops_server(void)
     CHECK(wait_no_children(2.0));
 }
 
+/* A process that exits (normally) without shutting its manager down: the exit shuts the
+ * server down gracefully, before the children are ended. */
+struct exit_case {
+    const char *address;
+    int report; /* the server's pid goes here */
+};
+
+static int sub_exit_with_manager(void *arg)
+{
+    struct exit_case *c = arg;
+    pid_t pid;
+    pc_manager *m = started(c->address, &pid);
+    pc_dict *d = new_dict(m, NULL);
+    DSET(d, pc_item_str("a"), pc_item_int(1));
+    if (write(c->report, &pid, sizeof pid) != (ssize_t)sizeof pid)
+        return 2;
+    return 0; /* fork_sub's exit(): the library's exit steps run; m and d are never freed */
+}
+
+static void test_exit_stops_server(void)
+{
+    char path[PATH_MAX], address[PATH_MAX + 8];
+    char *dir = temp_dir_new("pc-test-manager");
+    snprintf(path, sizeof path, "%s/exit.sock", dir);
+    snprintf(address, sizeof address, "unix:%s", path);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    struct exit_case c = {address, fds[1]};
+    pid_t child = fork_sub(sub_exit_with_manager, &c);
+    close(fds[1]);
+    pid_t server = 0;
+    CHECK(read(fds[0], &server, sizeof server) == (ssize_t)sizeof server);
+    close(fds[0]);
+    int st = wait_sub(child, 10.0);
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(server_gone_within(server, 2.0));
+    /* Shut down, not terminated: the server removed its socket file itself. */
+    CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+    temp_dir_free(dir);
+}
+
 /* A library child using a connected manager's named dict made before it started. */
 static pc_dict *child_dict;
 
@@ -3158,6 +3199,7 @@ int main(int argc, char **argv)
     RUN(test_lifecycle);
     RUN(test_address_in_use);
     RUN(test_free_stops_server);
+    RUN(test_exit_stops_server);
     RUN(test_connect);
     RUN(test_wrong_state);
     RUN(test_serve_forever);

@@ -23,7 +23,7 @@ mod backing;
 mod shared_memory;
 
 pub mod ffi;
-mod fork;
+mod lifecycle;
 mod sys;
 
 pub use error::{Error, ErrorKind, Result};

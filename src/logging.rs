@@ -61,7 +61,7 @@ pub fn enable(level: i32, handler: Option<Handler>, format: Option<&str>) -> Res
     // messages go there, and `log()` below still reaches our handler.
     let _ = log::set_logger(&BACKEND);
     log::set_max_level(level_filter(level));
-    crate::fork::install_hooks();
+    crate::lifecycle::install();
     *lock_config() = Some(Arc::new(Config {
         level,
         handler,
@@ -95,7 +95,7 @@ pub fn log(level: i32, message: &str) {
     }
 }
 
-/// Locks the configuration for writing (also held across `fork`, see `crate::fork`).
+/// Locks the configuration for writing (also held across `fork`, see `crate::lifecycle`).
 pub(crate) fn lock_config() -> RwLockWriteGuard<'static, Option<Arc<Config>>> {
     CONFIG
         .write()

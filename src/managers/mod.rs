@@ -21,7 +21,7 @@ mod server;
 mod table;
 
 use std::ffi::CString;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use crate::connection::Connection;
@@ -138,7 +138,7 @@ impl Manager {
     }
 
     /// Starts the server in a child process ("SyncManager-N") and connects to it.
-    pub fn start(&self) -> Result<()> {
+    pub fn start(self: &Arc<Self>) -> Result<()> {
         let mut state = self.state();
         self.check_new(&state, "start")?;
         let (ours, theirs) = Connection::pipe(true)?;
@@ -190,6 +190,9 @@ impl Manager {
         };
         self.known(&address, session);
         *state = State::Started(process);
+        let mut started = started();
+        started.retain(|(_, m)| m.strong_count() > 0);
+        started.push((crate::sys::process::getpid(), Arc::downgrade(self)));
         Ok(())
     }
 
@@ -305,6 +308,31 @@ impl Drop for Manager {
     fn drop(&mut self) {
         if matches!(*self.state(), State::Started(_)) {
             let _ = self.shutdown();
+        }
+    }
+}
+
+/// The managers whose servers a process started, with that process's pid.
+type Started = Vec<(libc::pid_t, Weak<Manager>)>;
+
+fn started() -> MutexGuard<'static, Started> {
+    static STARTED: Mutex<Started> = Mutex::new(Vec::new());
+    STARTED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Shuts down the servers this process started and still holds: a step of a normal exit
+/// (see `crate::lifecycle`), before the children are ended, so a server removes its
+/// socket file and drops its objects instead of being terminated.
+pub(crate) fn shutdown_started() {
+    let me = crate::sys::process::getpid();
+    let managers: Vec<Arc<Manager>> = started()
+        .drain(..)
+        .filter(|(pid, _)| *pid == me)
+        .filter_map(|(_, m)| m.upgrade())
+        .collect();
+    for manager in managers {
+        if let Err(e) = manager.shutdown() {
+            log::debug!("manager shutdown at exit: {}", e.message());
         }
     }
 }

@@ -17,7 +17,7 @@ mod wire;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, Once, Weak};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -453,22 +453,15 @@ impl Drop for Pool {
 /// while the exit rules end the old ones.
 static POOLS: Mutex<Vec<(libc::pid_t, Weak<Core>)>> = Mutex::new(Vec::new());
 
-/// Adds a pool to [`POOLS`]; the first one registers the exit hook. It is registered
-/// after the workers started, so after the children's exit rules (see `process`), and
-/// `atexit` runs the later first.
+/// Adds a pool to [`POOLS`] (see `crate::lifecycle` for the exit's order).
 fn terminate_at_exit(core: &Arc<Core>) {
-    static REGISTERED: Once = Once::new();
     let mut pools = lock(&POOLS);
     pools.retain(|(_, pool)| pool.strong_count() > 0);
     pools.push((os::getpid(), Arc::downgrade(core)));
-    drop(pools);
-    // SAFETY: a plain extern "C" fn valid for the program's life.
-    REGISTERED.call_once(|| unsafe {
-        libc::atexit(terminate_pools);
-    });
 }
 
-extern "C" fn terminate_pools() {
+/// Terminates this process's pools: the first step of a normal exit.
+pub(crate) fn terminate_all() {
     let me = os::getpid();
     let pools: Vec<Arc<Core>> = lock(&POOLS)
         .iter()

@@ -64,7 +64,7 @@ impl Process {
     /// A new, unstarted child of the current process, named `Process-N` (`Process-N:M` in a
     /// child), inheriting the current process's authkey and daemon flag. `None` runs nothing.
     pub fn new(target: Option<Target>) -> Arc<Process> {
-        crate::fork::install_hooks();
+        crate::lifecycle::install();
         let parent = current();
         let mut identity = parent.identity.clone();
         registry::reap_ended();
@@ -223,7 +223,7 @@ impl Process {
         os::flush_stdio();
         let parent = os::getpid();
         let watch = os::Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
-        // The fork handlers (crate::fork) take the library's locks around the fork and reset
+        // The fork handlers (crate::lifecycle) take the library's locks around the fork and reset
         // the child's copy of the parent's state.
         match os::fork().map_err(|e| Error::os("fork", e))? {
             os::Forked::Child => {

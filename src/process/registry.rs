@@ -16,7 +16,7 @@
 //! the fork handlers take the registry lock (and logging's) while `Process::start` holds
 //! the state lock of the process it starts, which is not registered yet.
 
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Process;
 use crate::error::{Error, Result};
@@ -37,7 +37,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     reaper: None,
 });
 
-/// Locks the registry (also held across `fork`, see `crate::fork`). A poisoned lock still
+/// Locks the registry (also held across `fork`, see `crate::lifecycle`). A poisoned lock still
 /// guards consistent data (no code panics halfway through an update), so poisoning is
 /// ignored.
 pub(crate) fn lock() -> MutexGuard<'static, Registry> {
@@ -83,7 +83,6 @@ impl Registry {
     /// brings up the reaper. (On error the child is listed all the same, and reaped by the
     /// calls that reap.)
     pub(super) fn add(&mut self, child: Arc<Process>) -> Result<()> {
-        ensure_exit_handler();
         let crowded = !self.children.is_empty();
         self.children.push(child);
         match &self.reaper {
@@ -170,17 +169,4 @@ pub(crate) fn shutdown_children() {
             return;
         }
     }
-}
-
-extern "C" fn at_exit() {
-    shutdown_children();
-}
-
-/// Registers the exit rules with `atexit` once; forked children inherit the registration.
-fn ensure_exit_handler() {
-    static REGISTERED: Once = Once::new();
-    // SAFETY: at_exit is a plain extern "C" fn that stays valid for the program's life.
-    REGISTERED.call_once(|| unsafe {
-        libc::atexit(at_exit);
-    });
 }

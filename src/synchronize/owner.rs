@@ -18,7 +18,7 @@ pub(crate) struct Me {
     pub(crate) thread: u64,
 }
 
-/// This process's owner id, 0 until computed; reset in every forked child (`crate::fork`).
+/// This process's owner id, 0 until computed; reset in every forked child (`crate::lifecycle`).
 static PROCESS_ID: AtomicU64 = AtomicU64::new(0);
 
 /// The calling thread's identity: two plain reads once the process id is known.
@@ -32,7 +32,7 @@ pub(crate) fn me() -> Me {
 fn process_id() -> u64 {
     match PROCESS_ID.load(Ordering::Relaxed) {
         0 => {
-            crate::fork::install_hooks();
+            crate::lifecycle::install();
             let pid = os::getpid();
             let id = owner_id(pid as u32, os::start_time(pid).unwrap_or(0));
             PROCESS_ID.store(id, Ordering::Relaxed);

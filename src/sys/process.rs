@@ -304,6 +304,13 @@ pub(crate) fn start_time(pid: libc::pid_t) -> Option<u64> {
 
 /// Registers fork handlers: `prepare` before every later `fork` of this process (ours or
 /// the program's own), `parent` and `child` after it on each side.
+/// Runs `hook` at the program's normal exit (`exit`, or a return from `main`).
+pub(crate) fn at_exit(hook: extern "C" fn()) {
+    // SAFETY: a plain function that stays valid for the program's life.
+    unsafe { libc::atexit(hook) };
+}
+
+/// Runs the three hooks around every `fork` (`pthread_atfork`).
 pub(crate) fn at_fork(
     prepare: unsafe extern "C" fn(),
     parent: unsafe extern "C" fn(),

@@ -1,0 +1,81 @@
+//! What a fork and a normal exit do to the library, each written once, in order.
+//!
+//! **Fork** copies only the calling thread, whoever calls it (`pc_process_start`, or the
+//! program itself, to daemonize or in a pre-fork server). Before it, the library takes its
+//! locks, so no other thread holds one at that instant; after it, the parent releases
+//! them and the child resets what belonged to the parent (its children, its reaper
+//! thread, a pending interrupt, its identity as a lock owner) before releasing them.
+//! Proxies of managed objects need no step: each checks the pid it was made in and takes
+//! the child's own connection and reference on first use.
+//!
+//! **Exit** runs [`AT_EXIT`] in order, as Python's finalizers do: pools first (a pool's
+//! result thread must not start new workers while its workers are ended), then the
+//! manager servers this process started (shut down, so they remove their socket files
+//! and drop their objects), then the children (daemonic ones terminated, all joined).
+//!
+//! The hooks are installed once, when the library first has state worth protecting; a
+//! forked child inherits them.
+
+use std::cell::RefCell;
+use std::sync::{Arc, MutexGuard, Once, RwLockWriteGuard};
+
+use crate::process::Registry;
+use crate::sys;
+
+type LoggingGuard = RwLockWriteGuard<'static, Option<Arc<crate::logging::Config>>>;
+type RegistryGuard = MutexGuard<'static, Registry>;
+
+/// What a normal exit does, in this order.
+const AT_EXIT: &[fn()] = &[
+    crate::pool::terminate_all,
+    crate::managers::shutdown_started,
+    crate::process::shutdown_children,
+];
+
+/// What a forked child resets once the locks are its own, in this order.
+const AT_FORK_CHILD: &[fn()] = &[
+    crate::interrupt::reset_after_fork,
+    crate::synchronize::reset_after_fork,
+];
+
+thread_local! {
+    /// The locks held by the forking thread between `prepare` and `parent`/`child`.
+    static HELD: RefCell<Option<(LoggingGuard, RegistryGuard)>> = const { RefCell::new(None) };
+}
+
+/// Installs the fork and exit hooks (once per program).
+pub(crate) fn install() {
+    static HOOKS: Once = Once::new();
+    HOOKS.call_once(|| {
+        sys::process::at_fork(prepare, in_parent, in_child);
+        sys::process::at_exit(at_exit);
+    });
+}
+
+unsafe extern "C" fn prepare() {
+    // Same order as everywhere else: logging's lock is never taken while holding the registry.
+    let logging = crate::logging::lock_config();
+    let registry = crate::process::lock_registry();
+    HELD.with(|held| *held.borrow_mut() = Some((logging, registry)));
+}
+
+unsafe extern "C" fn in_parent() {
+    HELD.with(|held| drop(held.borrow_mut().take()));
+}
+
+unsafe extern "C" fn in_child() {
+    if let Some((logging, mut registry)) = HELD.with(|held| held.borrow_mut().take()) {
+        registry.reset_after_fork();
+        drop(registry);
+        drop(logging);
+    }
+    for step in AT_FORK_CHILD {
+        step();
+    }
+}
+
+extern "C" fn at_exit() {
+    for step in AT_EXIT {
+        step();
+    }
+}
