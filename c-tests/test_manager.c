@@ -2305,6 +2305,40 @@ static void test_fork_and_threads(void)
     CHECK(wait_no_children(2.0));
 }
 
+/* Waits until its parent freed the dict, then uses it: its own reference, taken for it
+ * before the fork, kept the dict alive. */
+static int target_use_after_parent_freed(void *arg)
+{
+    pc_dict *d = arg;
+    sleep_s(0.3);
+    pc_item got = pc_item_none();
+    if (pc_dict_get(d, pc_item_str("k"), &got) != PC_OK || got.kind != PC_KIND_INT ||
+        got.i != 7) {
+        fprintf(stderr, "   child: %s\n", pc_last_error());
+        return 1;
+    }
+    pc_dict_free(d);
+    return 0;
+}
+
+/* A parent that frees its handle right after starting a child does not take the object
+ * from under the child (Python's managers have that race); the child's reference goes
+ * when the child ends. */
+static void test_fork_hands_references_over(void)
+{
+    pc_manager *m = started(NULL, NULL);
+    size_t base = objects(m);
+    pc_dict *d = new_dict(m, NULL);
+    DSET(d, pc_item_str("k"), pc_item_int(7));
+    pc_process *p = start(target_use_after_parent_freed, d);
+    pc_dict_free(d);
+    CHECK(objects(m) == base + 1); /* the child holds it */
+    CHECK(finish(p, 20.0) == 0);
+    CHECK(wait_objects(m, base, 2.0) == base);
+    pc_manager_free(m);
+    CHECK(wait_no_children(2.0));
+}
+
 /* ---- reference counts ---- */
 
 static int report_fd = -1;
@@ -3212,6 +3246,7 @@ int main(int argc, char **argv)
     RUN(test_named_objects);
     RUN(test_many_processes);
     RUN(test_fork_and_threads);
+    RUN(test_fork_hands_references_over);
     RUN(test_refcount);
     RUN(test_custom_types);
     RUN(test_server_killed);

@@ -5,8 +5,8 @@
 //! locks, so no other thread holds one at that instant; after it, the parent releases
 //! them and the child resets what belonged to the parent (its children, its reaper
 //! thread, a pending interrupt, its identity as a lock owner) before releasing them.
-//! Proxies of managed objects need no step: each checks the pid it was made in and takes
-//! the child's own connection and reference on first use.
+//! Proxies of managed objects hand the child references of its own, taken before the
+//! fork (see `managers::refs`).
 //!
 //! **Exit** runs [`AT_EXIT`] in order, as Python's finalizers do: pools first (a pool's
 //! result thread must not start new workers while its workers are ended), then the
@@ -36,6 +36,7 @@ const AT_EXIT: &[fn()] = &[
 const AT_FORK_CHILD: &[fn()] = &[
     crate::interrupt::reset_after_fork,
     crate::synchronize::reset_after_fork,
+    crate::managers::after_fork_in_child,
 ];
 
 thread_local! {
@@ -53,6 +54,8 @@ pub(crate) fn install() {
 }
 
 unsafe extern "C" fn prepare() {
+    // First, while nothing is held: it talks to manager servers, and may log.
+    crate::managers::before_fork();
     // Same order as everywhere else: logging's lock is never taken while holding the registry.
     let logging = crate::logging::lock_config();
     let registry = crate::process::lock_registry();
@@ -61,6 +64,7 @@ unsafe extern "C" fn prepare() {
 
 unsafe extern "C" fn in_parent() {
     HELD.with(|held| drop(held.borrow_mut().take()));
+    crate::managers::after_fork_in_parent();
 }
 
 unsafe extern "C" fn in_child() {

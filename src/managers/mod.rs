@@ -9,12 +9,14 @@
 //! and the typed front ends in [`collections`].
 
 pub(crate) mod builtin;
+pub(crate) use refs::{after_fork_in_child, after_fork_in_parent, before_fork};
 pub mod collections;
 pub mod custom;
 mod items;
 pub(crate) mod pickle;
 pub(crate) mod protocol;
 mod proxy;
+mod refs;
 mod registry;
 mod remote;
 mod server;

@@ -11,12 +11,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::*};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::pickle::{self, Value};
 use super::protocol::{self, Reply, Request};
+use super::refs::{self, Held};
 use crate::connection::listener::connect_authenticated;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
@@ -37,11 +38,8 @@ pub(crate) struct Session {
     id: u64,
     address: String,
     authkey: Vec<u8>,
-    /// The server is this library's: references go over the session channel.
+    /// The server is this library's: references go over a session channel (`refs`).
     ours: bool,
-    /// The channel that holds this process's references (this library's server only),
-    /// with the pid of the process that opened it.
-    refs: Mutex<Option<(i32, Arc<Connection>)>>,
 }
 
 impl Session {
@@ -54,7 +52,6 @@ impl Session {
             address: address.to_owned(),
             authkey: authkey.to_vec(),
             ours: false,
-            refs: Mutex::new(None),
         };
         session.one_shot("dummy", vec![])?;
         // This library's server answers the server's functions on a channel too.
@@ -65,14 +62,20 @@ impl Session {
             args: vec![],
             kwds: vec![],
         };
-        if matches!(
+        session.ours = matches!(
             exchange(&channel, &probe, Deadline::after(REPLY_GRACE))?,
             Reply::Return(_)
-        ) {
-            session.ours = true;
-            *session.refs.get_mut().unwrap_or_else(|p| p.into_inner()) = Some((getpid(), channel));
+        );
+        let session = Arc::new(session);
+        if session.ours {
+            refs::adopt(session.id, channel);
         }
-        Ok(Arc::new(session))
+        Ok(session)
+    }
+
+    /// Unique in this program.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Whether the server is this library's (it has named objects).
@@ -80,7 +83,8 @@ impl Session {
         self.ours
     }
 
-    fn open_channel(&self) -> Result<Arc<Connection>> {
+    /// A new channel (`accept_connection`) to the server.
+    pub fn open_channel(&self) -> Result<Arc<Connection>> {
         let conn = self.open()?;
         let name = crate::process::current().name_string();
         let hello = Request {
@@ -120,36 +124,23 @@ impl Session {
         answer(reply.map_err(stalled)?)
     }
 
-    /// A server function that takes or drops references: on the session channel of
-    /// this process (this library's server), else one-shot.
-    pub fn refs_call(&self, function: &str, args: Vec<Value>) -> Result<Value> {
-        if !self.ours {
-            return self.one_shot(function, args);
-        }
-        let mut refs = self.refs.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = getpid();
-        let conn = match refs.as_ref() {
-            Some((owner, conn)) if *owner == pid => Arc::clone(conn),
-            _ => {
-                let conn = self.open_channel()?;
-                *refs = Some((pid, Arc::clone(&conn)));
-                conn
-            }
-        };
+    /// One of the server's functions on `conn`, a channel of this library's server. The
+    /// outer error is the channel's (it is out of step or gone), the inner one the
+    /// server's answer.
+    pub fn public_on(
+        &self,
+        conn: &Connection,
+        function: &str,
+        args: Vec<Value>,
+    ) -> Result<Result<Value>> {
         let request = Request {
             ident: None,
             method: function.into(),
             args,
             kwds: vec![],
         };
-        match exchange(&conn, &request, Deadline::after(REPLY_GRACE)) {
-            Ok(reply) => answer(reply),
-            Err(e) => {
-                // Out of step or gone: the next call opens a new channel.
-                *refs = None;
-                Err(stalled(e))
-            }
-        }
+        let reply = exchange(conn, &request, Deadline::after(REPLY_GRACE)).map_err(stalled)?;
+        Ok(answer(reply))
     }
 
     /// Calls `method` of object `id` on this thread's channel; `Timeout` when no reply
@@ -205,6 +196,7 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Other threads' channels close with their threads; this one's now.
         let _ = CHANNELS.try_with(|c| c.borrow_mut().remove(&self.id));
+        refs::forget(self.id);
     }
 }
 
@@ -246,12 +238,9 @@ fn answer(reply: Reply) -> Result<Value> {
 
 /// A reference to one object of a server.
 pub(crate) struct Proxy {
-    session: Arc<Session>,
-    id: String,
+    held: Arc<Held>,
     typeid: String,
     exposed: Vec<String>,
-    /// The process that holds this proxy's reference (a forked child takes its own).
-    holder: AtomicI32,
 }
 
 impl Proxy {
@@ -267,7 +256,7 @@ impl Proxy {
             None => {
                 let mut all = vec![Value::Str(typeid.into())];
                 all.extend(args);
-                session.refs_call("create", all)?
+                refs::call(session, "create", all)?
             }
             Some(_) if !session.is_ours() => {
                 return Err(Error::new(
@@ -279,12 +268,10 @@ impl Proxy {
             Some(name) => {
                 let mut all = vec![Value::Str(typeid.into()), Value::Str(name.into())];
                 all.extend(args);
-                session
-                    .refs_call(protocol::NAMED, all)
-                    .map_err(|e| match e.kind() {
-                        ErrorKind::Value => Error::invalid_argument(e.message()),
-                        _ => e,
-                    })?
+                refs::call(session, protocol::NAMED, all).map_err(|e| match e.kind() {
+                    ErrorKind::Value => Error::invalid_argument(e.message()),
+                    _ => e,
+                })?
             }
         };
         let (id, exposed) = match reply {
@@ -304,11 +291,9 @@ impl Proxy {
             _ => return Err(bad_create()),
         };
         Ok(Proxy {
-            session: Arc::clone(session),
-            id,
+            held: Held::new(session, id),
             typeid: typeid.to_owned(),
             exposed,
-            holder: AtomicI32::new(getpid()),
         })
     }
 
@@ -345,31 +330,10 @@ impl Proxy {
         kwds: Vec<(String, Value)>,
         reply_by: Deadline,
     ) -> Result<Value> {
-        self.hold_here()?;
-        self.session.call(&self.id, method, args, kwds, reply_by)
-    }
-
-    /// Takes this process's reference first, in a child forked after the proxy was made.
-    fn hold_here(&self) -> Result<()> {
-        let pid = getpid();
-        if self.holder.load(Acquire) == pid {
-            return Ok(());
-        }
-        self.session
-            .refs_call("incref", vec![Value::Str(self.id.clone())])?;
-        self.holder.store(pid, Release);
-        Ok(())
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        if self.holder.load(Acquire) == getpid() {
-            // A server that is gone dropped everything already.
-            let _ = self
-                .session
-                .refs_call("decref", vec![Value::Str(self.id.clone())]);
-        }
+        self.held.hold_here()?;
+        self.held
+            .session()
+            .call(self.held.id(), method, args, kwds, reply_by)
     }
 }
 
