@@ -393,6 +393,18 @@ pub extern "C" fn pc_manager_free(m: *mut pc_manager) {
     ffi_value!((), { handle::release(m, "m") })
 }
 
+/// Writes a new handle for a managed object made by `make` from the manager.
+macro_rules! managed {
+    ($m:ident, $out:ident, |$mgr:ident| $make:expr) => {
+        ffi_status!({
+            let $out = arg_out!($out);
+            let $mgr = arg_handle!($m);
+            $out.write(handle::into_raw($make?));
+            Ok(())
+        })
+    };
+}
+
 /// The optional name parameter of the typeid functions.
 fn opt_name<'a>(name: *const c_char) -> Result<Option<&'a str>> {
     if name.is_null() {
@@ -417,12 +429,7 @@ pub extern "C" fn pc_manager_dict(
     name: *const c_char,
     out: *mut *mut pc_dict,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        let m = arg_handle!(m);
-        out.write(handle::into_raw(Dict::new(&m, opt_name(name)?)?));
-        Ok(())
-    })
+    managed!(m, out, |m| Dict::new(&m, opt_name(name)?))
 }
 
 /// A managed `list`, as `pc_manager_dict`. `*out` is a new handle (`pc_list_free`).
@@ -432,12 +439,7 @@ pub extern "C" fn pc_manager_list(
     name: *const c_char,
     out: *mut *mut pc_list,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        let m = arg_handle!(m);
-        out.write(handle::into_raw(List::new(&m, opt_name(name)?)?));
-        Ok(())
-    })
+    managed!(m, out, |m| List::new(&m, opt_name(name)?))
 }
 
 /// A managed `Namespace`, as `pc_manager_dict`. `*out` is a new handle
@@ -448,12 +450,7 @@ pub extern "C" fn pc_manager_namespace(
     name: *const c_char,
     out: *mut *mut pc_namespace,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        let m = arg_handle!(m);
-        out.write(handle::into_raw(Namespace::new(&m, opt_name(name)?)?));
-        Ok(())
-    })
+    managed!(m, out, |m| Namespace::new(&m, opt_name(name)?))
 }
 
 /// A new object of `typeid` (a custom type, or any typeid of the server) made from `nargs`
@@ -524,18 +521,6 @@ pub extern "C" fn pc_proxy_call(
 #[no_mangle]
 pub extern "C" fn pc_proxy_free(p: *mut pc_proxy) {
     ffi_value!((), { handle::release(p, "p") })
-}
-
-/// Writes a new handle for a managed object made by `make` from the manager.
-macro_rules! managed {
-    ($m:ident, $out:ident, |$mgr:ident| $make:expr) => {
-        ffi_status!({
-            let $out = arg_out!($out);
-            let $mgr = arg_handle!($m);
-            $out.write(handle::into_raw($make?));
-            Ok(())
-        })
-    };
 }
 
 /// A managed `Queue` (`name` as in `pc_manager_dict`) holding at most `maxsize` items (0:

@@ -85,10 +85,6 @@ impl Referent for CustomReferent {
         Ok(Outcome::Return(value))
     }
 
-    fn value(&self) -> Option<Value> {
-        None
-    }
-
     fn repr(&self) -> String {
         format!("<{} object>", self.typeid)
     }

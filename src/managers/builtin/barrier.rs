@@ -187,10 +187,6 @@ impl Referent for Barrier {
         self.method(caller, method, args, kwds).map(Outcome::Return)
     }
 
-    fn value(&self) -> Option<Value> {
-        None
-    }
-
     /// `<threading.Barrier at 0x…: waiters=1/3>` or `…: broken>`.
     fn repr(&self) -> String {
         let state = self.shared.lock();

@@ -170,10 +170,6 @@ impl Referent for Condition {
         self.method(caller, method, args, kwds)
     }
 
-    fn value(&self) -> Option<Value> {
-        None
-    }
-
     /// `<Condition(<unlocked _thread.RLock object owner=0 count=0 at 0x…>, 0)>`, the
     /// number being the waiting calls.
     fn repr(&self) -> String {

@@ -92,10 +92,6 @@ impl Referent for Event {
         self.method(caller, method, args, kwds).map(Outcome::Return)
     }
 
-    fn value(&self) -> Option<Value> {
-        None
-    }
-
     /// `<threading.Event at 0x…: unset>` or `…: set>`.
     fn repr(&self) -> String {
         let state = if self.shared.lock().flag {

@@ -303,10 +303,6 @@ impl Referent for Acquirer {
         }
     }
 
-    fn value(&self) -> Option<Value> {
-        None
-    }
-
     /// Python's reprs: `<unlocked _thread.lock object at 0x…>`, the RLock's, and
     /// `<threading.Semaphore at 0x…: value=1>` (bounded: `value=1/2`).
     fn repr(&self) -> String {

@@ -62,8 +62,11 @@ pub(crate) trait Referent: Send + Sync {
         kwds: Vec<(String, Value)>,
     ) -> Result<Outcome, Raised>;
 
-    /// The whole value, for `#GETVALUE` (`None` when it cannot be pickled, as a lock).
-    fn value(&self) -> Option<Value>;
+    /// The whole value, for `#GETVALUE`; `None` (the default) when it cannot be
+    /// pickled, as a lock or a queue.
+    fn value(&self) -> Option<Value> {
+        None
+    }
 
     /// Python's `repr` of the object, for `__repr__`/`__str__` and `debug_info`.
     fn repr(&self) -> String;

@@ -238,10 +238,6 @@ impl Referent for Queue {
     }
 
     /// A queue cannot be pickled (it holds locks).
-    fn value(&self) -> Option<Value> {
-        None
-    }
-
     fn repr(&self) -> String {
         format!(
             "<queue.Queue object at {:#x}>",
