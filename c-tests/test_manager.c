@@ -505,6 +505,41 @@ static void test_free_stops_server(void)
     CHECK(wait_no_children(2.0));
 }
 
+/* The seed's log lines of a manager's life, from the owner and from the server. */
+static int sub_log_manager(void *arg)
+{
+    int out = *(int *)arg;
+    if (dup2(out, STDERR_FILENO) < 0)
+        return 2;
+    close(out);
+    CHECK_OK(pc_enable_logging(PC_LOG_INFO, NULL, NULL, NULL));
+    pc_manager *m = started(NULL, NULL);
+    CHECK_OK(pc_manager_shutdown(m));
+    pc_manager_free(m);
+    return 0;
+}
+
+static void test_log_lines(void)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t child = fork_sub(sub_log_manager, &fds[1]);
+    close(fds[1]);
+    char text[8192];
+    read_until_eof(fds[0], text, sizeof text, 10.0);
+    close(fds[0]);
+    int st = wait_sub(child, 10.0);
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    const char *lines[] = {
+        "[INFO/SyncManager-",          "] manager bound to unix:@",
+        "[INFO/MainProcess] sending shutdown message to manager",
+        "] manager received shutdown message", "] manager exiting with exitcode 0",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!tu_contains(text, lines[i]))
+            FAIL("no \"%s\" in the log:\n%s", lines[i], text);
+}
+
 /* A process that exits (normally) without shutting its manager down: the exit shuts the
  * server down gracefully, before the children are ended. */
 struct exit_case {
@@ -3234,6 +3269,7 @@ int main(int argc, char **argv)
     RUN(test_address_in_use);
     RUN(test_free_stops_server);
     RUN(test_exit_stops_server);
+    RUN(test_log_lines);
     RUN(test_connect);
     RUN(test_wrong_state);
     RUN(test_serve_forever);
