@@ -2,9 +2,10 @@
 """The Python peers of the benchmarks: each workload written with `multiprocessing` the way
 a user would write it (fork context, as libprocessing starts children with fork).
 
-    python3 bench/peers.py <workload> [--reps R] [--iters N]
+    python3 bench/peers.py <workload> [--reps R] [--iters N] [--server PATH]
 
-prints the same line as the C programs (see bench_common.h):
+(--server: the C manager server that manager_py_client_rtt_c_server's Python client
+talks to, bench_manager_server) prints the same line as the C programs (see bench_common.h):
 
     <workload> <metric>=<v1>,<v2>,...,<vR>
 
@@ -15,10 +16,13 @@ repetition's result, decorated with @peer("<workload>", NS_PER_OP or OPS_PER_S, 
 import argparse
 import atexit
 import multiprocessing
+import re
 import signal
 import struct
+import subprocess
 import sys
 import time
+from multiprocessing.managers import SyncManager
 
 NS_PER_OP = "ns_per_op"  # lower is better
 OPS_PER_S = "ops_per_s"  # higher is better
@@ -472,12 +476,167 @@ def pool_apply_async_rtt(iters):
 # arithmetic (tens of times slower than C), not the pool.
 
 
+# ---- managers (bench_manager.c and bench_manager_server.c; floor in raw_manager.c) -----
+
+MANAGER_KEYS = 64
+MANAGER_MSG = 64
+MANAGER_AUTHKEY = b"bench-manager"
+_MANAGER = {}
+
+# The C manager server of manager_py_client_rtt_c_server (bench_manager_server), given
+# by run.py with --server.
+C_SERVER = None
+
+
+def _once(name, make, close=None):
+    """What `make()` returns, made by the first (untimed warm-up) run of the program and
+    closed with `close(it)` at exit, as bench_manager.c's manager: no repetition pays for
+    starting a server or making its objects."""
+    if name not in _MANAGER:
+        it = _MANAGER[name] = make()
+        if close:
+            atexit.register(close, it)
+    return _MANAGER[name]
+
+
+def _sync_manager():
+    """SyncManager().start(), as users start one (a private unix socket, the process's
+    authkey)."""
+    def make():
+        m = SyncManager(ctx=CTX)
+        m.start()
+        return m
+
+    return _once("manager", make, lambda m: m.shutdown())
+
+
+def _managed(name, make):
+    """One object of the manager (m.dict(), m.Queue()), made once."""
+    return _once(name, lambda: make(_sync_manager()))
+
+
+def _keys(prefix):
+    return [f"{prefix}key-{k:02d}" for k in range(MANAGER_KEYS)]
+
+
+def _set_get(d, keys, n):
+    """n times d[k] = i; d[k] (keys in turn), checking each value got back."""
+    for i in range(n):
+        k = keys[i % MANAGER_KEYS]
+        d[k] = i
+        got = d[k]
+        _check(got == i, f"{k}: set {i}, got {got!r}")
+
+
+def _timed_set_get(d, iters):
+    keys = _keys("")
+    t0 = time.perf_counter_ns()
+    _set_get(d, keys, iters)
+    return (time.perf_counter_ns() - t0) / iters
+
+
+@peer("manager_dict_rtt", NS_PER_OP, 2_000)
+def manager_dict_rtt(iters):
+    """d = SyncManager().dict(); d[k] = i; d[k], with 64 str keys in turn. Per set + get."""
+    return _timed_set_get(_managed("dict", lambda m: m.dict()), iters)
+
+
+@peer("manager_queue_rtt", NS_PER_OP, 2_000)
+def manager_queue_rtt(iters):
+    """q = SyncManager().Queue(); q.put(64 bytes); q.get(), in one process. Per put + get."""
+    q = _managed("queue", lambda m: m.Queue())
+    body = bytes((k * 7 + 1) & 0xFF for k in range(8, MANAGER_MSG))
+    t0 = time.perf_counter_ns()
+    for i in range(iters):
+        msg = _I64.pack(i) + body
+        q.put(msg)
+        got = q.get()
+        _check(got == msg, f"message {i}: {len(got)} bytes, not the ones put")
+    return (time.perf_counter_ns() - t0) / iters
+
+
+def _dict_client(d, me, n, ready, go, ends):
+    _child_setup()
+    keys = _keys(f"c{me}-")
+    _set_get(d, keys, 1)  # the first call connects this process and takes its reference
+    ready.release()
+    go.wait()
+    _set_get(d, keys, n)
+    ends[me] = time.perf_counter_ns()  # CLOCK_MONOTONIC, as the parent's
+
+
+def _dict_clients(iters, clients):
+    """`clients` processes on the one managed dict, each making iters/clients set + get
+    pairs on keys of its own. Pairs per second, from "go" until the last client ended."""
+    d = _managed("dict", lambda m: m.dict())
+    per = -(-iters // clients)
+    ready, go, ends = CTX.Semaphore(0), CTX.Event(), CTX.RawArray("q", clients)
+    workers = [CTX.Process(target=_dict_client, args=(d, i, per, ready, go, ends), daemon=True)
+               for i in range(clients)]
+    t0 = _queue_start(workers, ready, go)
+    _queue_join(workers)
+    _check(min(ends) > t0, "a client did not report its end")
+    return clients * per / ((max(ends) - t0) * 1e-9)
+
+
+for _n in (1, 2, 4, 8):
+    peer(f"manager_dict_clients_{_n}", OPS_PER_S, 2_000)(
+        lambda iters, n=_n: _dict_clients(iters, n))
+
+
+def _client_dict(address):
+    """A Python client of the server at `address`: SyncManager(address, authkey).connect(),
+    then m.dict()."""
+    m = SyncManager(address=address, authkey=MANAGER_AUTHKEY)
+    m.connect()
+    return m.dict()
+
+
+@peer("manager_py_client_rtt", NS_PER_OP, 2_000)
+def manager_py_client_rtt(iters):
+    """A Python client's d[k] = i; d[k] against a Python SyncManager server on
+    tcp 127.0.0.1 (started by this process). Per set + get."""
+    def make():
+        server = SyncManager(address=("127.0.0.1", 0), authkey=MANAGER_AUTHKEY, ctx=CTX)
+        server.start()
+        return server
+
+    server = _once("py_server", make, lambda s: s.shutdown())
+    return _timed_set_get(_once("py_server_dict", lambda: _client_dict(server.address)), iters)
+
+
+@peer("manager_py_client_rtt_c_server", NS_PER_OP, 2_000)
+def manager_py_client_rtt_c_server(iters):
+    """The same client against libprocessing's server: bench_manager_server (--server),
+    which serves on tcp 127.0.0.1 and prints its address. Per set + get."""
+    def make():
+        _check(C_SERVER, "manager_py_client_rtt_c_server needs --server PATH")
+        proc = subprocess.Popen([C_SERVER, MANAGER_AUTHKEY.decode()], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline().strip()
+        m = re.fullmatch(r"tcp://([0-9.]+):([0-9]+)", line)
+        _check(m, f"bench_manager_server printed {line!r}")
+        return proc, (m.group(1), int(m.group(2)))
+
+    def close(server):
+        proc = server[0]
+        proc.stdin.close()  # the server shuts down at the end of its input
+        _check(proc.wait(timeout=30) == 0, f"bench_manager_server exited with {proc.returncode}")
+
+    _, address = _once("c_server", make, close)
+    return _timed_set_get(_once("c_server_dict", lambda: _client_dict(address)), iters)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workload", choices=sorted(PEERS))
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--iters", type=int)
+    ap.add_argument("--server", metavar="PATH",
+                    help="the C manager server (manager_py_client_rtt_c_server)")
     args = ap.parse_args(argv)
+    global C_SERVER
+    C_SERVER = args.server
     fn, metric, default_iters = PEERS[args.workload]
     iters = args.iters or default_iters
     if args.reps < 1 or iters < 1:

@@ -8,12 +8,17 @@ Build and run, from the repository root:
 
 Options:
     --build-dir DIR  where the bench programs are (default build/release/bench)
-    --only NAME      run one workload (repeatable)
+    --only NAME      run one workload, or every workload whose name starts with NAME_
+                     (--only manager: the manager rows); repeatable
     --reps R         timed repetitions per program (default 5; quote medians of >= 5)
     --rounds K       run every program K times, interleaved (lib, floor, Python, lib, ...),
                      pooling the repetitions: the machine drifts over minutes (default 3)
     --scale F        multiply every iteration count by F (e.g. 0.1 for a quick look)
-    --write          also rewrite the generated part of BENCHMARKS.md with this run
+    --write          also write this run into the generated part of BENCHMARKS.md: the
+                     table of this machine's CPU model (one table per model; the others
+                     are kept) is replaced by this run, or, with --only, gets this run's
+                     rows (replacing the same rows), marked with a note saying when
+                     and on which commit they ran
     --list           list the workloads and exit
 
 Each program (bench/<prog>.c, or bench/peers.py for Python) takes
@@ -23,7 +28,10 @@ per repetition; metric is ns_per_op (lower is better) or ops_per_s (higher is be
 Adding a workload: one mode in a C program using the library (bench_<area>.c), one in a
 raw-floor C program (raw_<area>.c, libc/pthread only), one @peer function in peers.py,
 and one Workload(...) line in WORKLOADS below. New C files also go in
-bench/CMakeLists.txt's program lists. A workload may have several floors; a floor runs
+bench/CMakeLists.txt's program lists. A workload whose libprocessing side is a C server
+timed by a Python client names the server as `lib` and the peers.py mode that times it as
+`lib_peer` (run as `peers.py <lib_peer> --server <build dir>/<lib>`). A workload may have
+several floors; a floor runs
 the workload's mode unless its entry names another one (a variant in the same program),
 for the "raw" iteration count unless the workload's iters name its label. A floor whose
 program is in OPTIONAL_PROGRAMS (built only where its library was found) and was not built
@@ -65,11 +73,14 @@ UNITS = {
     "ns/increment": (NS_PER_OP, 1.0),
     "µs/op": (NS_PER_OP, 1e-3),
     "µs/round trip": (NS_PER_OP, 1e-3),
+    "µs/set+get": (NS_PER_OP, 1e-3),
+    "µs/put+get": (NS_PER_OP, 1e-3),
     "ms/op": (NS_PER_OP, 1e-6),
     "M msg/s": (OPS_PER_S, 1e-6),
     "k tasks/s": (OPS_PER_S, 1e-3),
     "M tasks/s": (OPS_PER_S, 1e-6),
     "M elements/s": (OPS_PER_S, 1e-6),
+    "k set+get/s": (OPS_PER_S, 1e-3),
     "GB/s": (OPS_PER_S, 1e-9),  # ops are bytes
 }
 
@@ -77,17 +88,37 @@ UNITS = {
 @dataclass
 class Target:
     """lib must be at most (lower is better) or at least (higher is better) `factor` times
-    the reference: "raw" (the first floor), "python", a floor's label, or "abs" (then
-    `factor` is an absolute value in the workload's display unit)."""
+    the reference: "raw" (the first floor), "python", a floor's label, "abs" (then
+    `factor` is an absolute value in the workload's display unit), or "row:<workload>"
+    (libprocessing's result in another row of the same run, shown as `name`).
+    `speedup`: the reference's cost must be at least `factor` times lib's, whatever the
+    unit (shown as "Python/lib ≥ 3×"). `strict`: < or > instead of ≤ or ≥."""
 
     ref: str
     factor: float
+    speedup: bool = False
+    strict: bool = False
+    name: str = ""
 
     def text(self, lower_is_better, unit=""):
-        rel = "≤" if lower_is_better else "≥"
+        if self.speedup:
+            return f"{'Python' if self.ref == 'python' else self.ref}/lib " \
+                   f"{'>' if self.strict else '≥'} {self.factor:g}×"
+        rel = ("<" if self.strict else "≤") if lower_is_better else (
+            ">" if self.strict else "≥")
         if self.ref == "abs":
             return f"{rel} {self.factor:g} {unit}".rstrip()
-        return f"{rel} {self.factor:g}× {'Python' if self.ref == 'python' else self.ref}"
+        ref = self.name or ("Python" if self.ref == "python" else self.ref)
+        return f"{rel} {self.factor:g}× {ref}"
+
+    def met(self, lib, ref, lower_is_better):
+        """Whether lib (a median) meets the target against ref (a median; 1 for "abs")."""
+        if self.speedup:  # ref's cost over lib's
+            ratio = ref / lib if lower_is_better else lib / ref
+            return ratio > self.factor if self.strict else ratio >= self.factor
+        if lower_is_better:
+            return lib < self.factor * ref if self.strict else lib <= self.factor * ref
+        return lib > self.factor * ref if self.strict else lib >= self.factor * ref
 
 
 @dataclass
@@ -103,6 +134,7 @@ class Workload:
     peer: bool = True  # peers.py has this workload
     pin: bool = False  # run under `taskset -c 0` (one CPU)
     mode: str = ""
+    lib_peer: str = ""  # libprocessing's side is `lib`, a C server timed by this peers.py mode
 
     @property
     def metric(self):
@@ -223,6 +255,45 @@ WORKLOADS = [
              "Pool map_array, CPU-bound element function, 2 workers bound one per CPU",
              "M elements/s", lib="bench_pool", raw=MAP_ARRAY_FLOORS,
              iters={"lib": 2_000_000, "raw": 1_000_000}, targets=[], peer=False),
+] + [
+    # Managers: bench_manager.c (one manager per program, started untimed, as the Python
+    # peers' SyncManager().start()), raw_manager.c (a key-value server in a forked child on
+    # a socketpair: one framed request and reply per operation), bench_manager_server.c
+    # (the C server a Python client of peers.py times).
+    Workload(f"manager_dict_rtt{suffix}", "Manager dict set + get round trip",
+             "µs/set+get", lib="bench_manager",
+             raw=[("key-value server on a socketpair", "raw_manager")],
+             iters={"lib": 20_000, "raw": 20_000, "python": 2_000},
+             targets=[Target("raw", 1.3), Target("python", 3, speedup=True)] if pin else
+             [Target("python", 3, speedup=True)],
+             pin=pin, mode="manager_dict_rtt")
+    for suffix, pin in (("_1cpu", True), ("", False))
+] + [
+    Workload(f"manager_queue_rtt{suffix}", "Manager queue put + get of 64 B, one process",
+             "µs/put+get", lib="bench_manager", raw=[],
+             iters={"lib": 20_000, "python": 2_000},
+             targets=[Target("python", 3, speedup=True)], pin=pin, mode="manager_queue_rtt")
+    for suffix, pin in (("_1cpu", True), ("", False))
+] + [
+    # Throughput is to grow past one client (PERFORMANCE.md: "8 clients on one managed dict").
+    Workload(f"manager_dict_clients_{n}",
+             f"Clients on one managed dict, set + get on keys of their own: "
+             f"{n} client{'s' if n > 1 else ''}",
+             "k set+get/s", lib="bench_manager", raw=[],
+             iters={"lib": 20_000, "python": 4_000},
+             targets=[Target("row:manager_dict_clients_1", 1, strict=True, name="1 client")]
+             if n > 1 else [])
+    for n in (1, 2, 4, 8)
+] + [
+    # libprocessing's column: the Python client against bench_manager_server (the C
+    # server); Python's: the same client against a Python SyncManager server. Both on tcp.
+    Workload(f"manager_py_client_rtt{suffix}",
+             "A Python client's dict round trip (d[k] = i; d[k]): C server vs Python server",
+             "µs/set+get", lib="bench_manager_server", raw=[],
+             iters={"lib": 2_000, "python": 2_000},
+             targets=[Target("python", 1, speedup=True, strict=True)], pin=pin,
+             mode="manager_py_client_rtt", lib_peer="manager_py_client_rtt_c_server")
+    for suffix, pin in (("_1cpu", True), ("", False))
 ]
 
 
@@ -230,10 +301,23 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def library_revision():
-    """HEAD's short hash, marked when the library's own sources differ from it."""
+def source_dir(build_dir):
+    """The source tree the bench programs in `build_dir` were built from (CMake's cache
+    says), else this checkout: a build of another tree reports that tree's revision."""
+    try:
+        for line in (build_dir.parent / "CMakeCache.txt").read_text().splitlines():
+            if line.startswith("CMAKE_HOME_DIRECTORY:"):
+                return Path(line.split("=", 1)[1])
+    except OSError:
+        pass
+    return REPO
+
+
+def library_revision(source):
+    """The short hash of `source`'s HEAD, marked when the library's own sources differ
+    from it."""
     def git(*args):
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True,
+        return subprocess.run(["git", "-C", str(source), *args], capture_output=True,
                               text=True, check=True).stdout.strip()
     try:
         rev = git("rev-parse", "--short", "HEAD")
@@ -245,7 +329,8 @@ def library_revision():
         return "unknown revision"
 
 
-def machine_line():
+def machine_line(build_dir):
+    """The line naming the machine (and the library's revision), and its CPU model."""
     model = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -258,10 +343,10 @@ def machine_line():
     usable = len(os.sched_getaffinity(0))
     cpus = f"{online} CPUs" if usable == online else f"{online} CPUs ({usable} usable)"
     uname = platform.uname()
-    rev = library_revision()
+    rev = library_revision(source_dir(build_dir))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"Machine: {cpus}, {model}, {uname.system} {uname.release} {uname.machine}; "
-            f"Python {platform.python_version()}; libprocessing {rev}; {date}")
+            f"Python {platform.python_version()}; libprocessing {rev}; {date}"), model
 
 
 LINE = re.compile(r"^(\S+) (ns_per_op|ops_per_s)=([-+0-9.eE,]+)$")
@@ -297,7 +382,12 @@ def commands(w, build_dir, reps, scale):
         return [mode, "--reps", str(reps), "--iters", str(iters)]
 
     pin = ["taskset", "-c", "0"] if w.pin else []
-    out = [("lib", "libprocessing", mode, pin + [str(build_dir / w.lib)] + args("lib"))]
+    if w.lib_peer:
+        out = [("lib", "libprocessing", w.lib_peer,
+                pin + [sys.executable, str(PEERS)] + args("lib", w.lib_peer)
+                + ["--server", str(build_dir / w.lib)])]
+    else:
+        out = [("lib", "libprocessing", mode, pin + [str(build_dir / w.lib)] + args("lib"))]
     for label, prog, raw_mode in w.floors():
         if built(build_dir, prog):
             out.append(("raw", label, raw_mode,
@@ -351,7 +441,9 @@ def run_workload(w, build_dir, reps, rounds, scale):
     return cmds, {label: stats(v, factor) for label, v in values.items()}
 
 
-def row(w, cmds, results):
+def row(w, cmds, results, earlier):
+    """The table row of workload w; `earlier`: libprocessing's Stats of the rows run
+    before it in this run, by workload name (for "row:" targets)."""
     unit = w.unit
     lib = results["libprocessing"]
     floors = [(label, results[label]) for col, label, _, _ in cmds if col == "raw"]
@@ -367,7 +459,8 @@ def row(w, cmds, results):
     lib_raw = f"{cost(lib) / cost(results[first]):.2f}×" if first in ran else "—"
     py_lib = f"{cost(python) / cost(lib):.1f}×" if python else "—"
 
-    refs = {"python": python, **{label: s for label, s in floors}}
+    refs = {"python": python, **{label: s for label, s in floors},
+            **{f"row:{name}": s for name, s in earlier.items()}}
     if first in ran:
         refs["raw"] = results[first]
     checks = []
@@ -376,7 +469,7 @@ def row(w, cmds, results):
         if ref is None:
             checks.append(f"{t.text(w.lower_is_better, unit)} ?")
             continue
-        ok = lib.median <= t.factor * ref if w.lower_is_better else lib.median >= t.factor * ref
+        ok = t.met(lib.median, ref, w.lower_is_better)
         checks.append(f"{t.text(w.lower_is_better, unit)} {'✓' if ok else '✗'}")
     target = ", ".join(checks) or "—"
     return [w.label(), cell(lib, unit), cell(python, unit), raw_cell, lib_raw, py_lib, target]
@@ -386,27 +479,110 @@ HEADER = ["workload", "libprocessing (median, min–max)", "Python mp", "raw flo
           "lib/raw", "Python/lib", "target"]
 
 
+def table_lines(lines):
+    """The table: its header, then `lines` (rows already written as markdown)."""
+    return "\n".join(["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER), *lines])
+
+
 def table(rows):
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    return table_lines(["| " + " | ".join(r) + " |" for r in rows])
 
 
 BEGIN = "<!-- bench/run.py: generated from here -->"
 END = "<!-- bench/run.py: generated up to here -->"
 
 
-def write_benchmarks_md(report):
-    block = f"{BEGIN}\n{report}\n{END}"
-    if BENCHMARKS_MD.exists():
-        text = BENCHMARKS_MD.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            tail = rest.split(END, 1)[1]
-            BENCHMARKS_MD.write_text(head + block + tail)
-            return
+MARKS = "¹²³⁴⁵⁶⁷⁸⁹"
+MACHINE_MODEL = re.compile(r"^Machine: \d+ CPUs(?: \([^)]*\))?, (.+), \S+ \S+ \S+; Python ")
+
+
+@dataclass
+class Section:
+    """One CPU model's part of the generated block: its machine line, notes on rows run on
+    their own later (each starting with its mark), the table's rows and the footer."""
+
+    machine: str
+    notes: list
+    rows: list  # table lines, without the header
+    footer: list
+
+    @property
+    def model(self):
+        m = MACHINE_MODEL.match(self.machine)
+        return m.group(1) if m else None
+
+    def text(self):
+        return "\n".join([self.machine, *self.notes, "", table_lines(self.rows), "",
+                          *self.footer])
+
+
+def parse_sections(block):
+    """The sections of a generated block: each starts with a "Machine:" line."""
+    sections = []
+    for line in block.splitlines():
+        if line.startswith("Machine:"):
+            sections.append(Section(line, [], [], []))
+        elif not sections or not line.strip():
+            continue
+        elif line[0] in MARKS:
+            sections[-1].notes.append(line)
+        elif line.startswith("|"):
+            sections[-1].rows.append(line)
+        else:
+            sections[-1].footer.append(line)
+    for sec in sections:
+        sec.rows = sec.rows[2:]  # the header and its rule
+    return sections
+
+
+def row_label(line):
+    """A table line's workload, without the mark of a row run on its own."""
+    return re.sub(f"\\s*[{MARKS}]+$", "", line.split("|")[1].strip())
+
+
+def merge_rows(sec, rows, note_for):
+    """Puts this run's rows into `sec`, replacing the rows of the same workloads, marked
+    with a new mark whose note (note_for(mark)) says when they ran; drops notes no row
+    is marked with any more. Rows follow WORKLOADS' order."""
+    used = {n[0] for n in sec.notes}
+    mark = next((m for m in MARKS if m not in used), None)
+    if mark is None:
+        raise SystemExit("BENCHMARKS.md: this table has too many rows run on their own; "
+                         "run every workload once (without --only) to start it again")
+    new = {r[0]: "| " + " | ".join([f"{r[0]} {mark}", *r[1:]]) + " |" for r in rows}
+    kept = [line for line in sec.rows if row_label(line) not in new]
+    order = {w.label(): i for i, w in enumerate(WORKLOADS)}
+    sec.rows = sorted(kept + list(new.values()),
+                      key=lambda line: order.get(row_label(line), len(order)))
+    marks_in_rows = {c for line in sec.rows for c in line.split("|")[1] if c in MARKS}
+    sec.notes = [n for n in sec.notes if n[0] in marks_in_rows] + [note_for(mark)]
+
+
+def write_benchmarks_md(machine, model, rows, footer, partial):
+    """Writes this run into the generated part of BENCHMARKS.md: a whole run replaces its
+    CPU model's section (or adds one); a partial run (--only) merges its rows into that
+    section (see merge_rows), or adds a section of its own when the model has none yet."""
+    if not BENCHMARKS_MD.exists():
+        BENCHMARKS_MD.write_text(f"# Benchmarks\n\nRun: `{COMMAND}`\n\n{BEGIN}\n{END}\n")
+    text = BENCHMARKS_MD.read_text()
+    if BEGIN not in text or END not in text:
         raise SystemExit(f"{BENCHMARKS_MD} has no generated-part markers; add\n{BEGIN}\n{END}")
-    BENCHMARKS_MD.write_text(f"# Benchmarks\n\nRun: `{COMMAND}`\n\n{block}\n")
+    head, rest = text.split(BEGIN, 1)
+    block, tail = rest.split(END, 1)
+    sections = parse_sections(block)
+    this = Section(machine, [], ["| " + " | ".join(r) + " |" for r in rows], footer)
+    at = next((i for i, sec in enumerate(sections) if sec.model == model), None)
+    if at is None:
+        sections.append(this)
+    elif not partial:
+        sections[at] = this
+    else:
+        reps = re.match(r"Medians of (\d+) repetitions", footer[0])
+        merge_rows(sections[at], rows, lambda mark: (
+            f"{mark} Run on its own (`bench/run.py --only`), medians of {reps.group(1)} "
+            f"repetitions: {machine.removeprefix('Machine: ')}"))
+    block = "\n\n".join(sec.text() for sec in sections)
+    BENCHMARKS_MD.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}")
 
 
 def main():
@@ -425,11 +601,15 @@ def main():
         for w in WORKLOADS:
             print(f"{w.name}\t{w.label()}")
         return
+    def chosen(w, name):
+        return w.name == name or w.name.startswith(name + "_")
+
     names = {w.name for w in WORKLOADS}
     for name in args.only or []:
-        if name not in names:
+        if not any(chosen(w, name) for w in WORKLOADS):
             ap.error(f"unknown workload {name!r}; known: {', '.join(sorted(names))}")
-    selected = [w for w in WORKLOADS if not args.only or w.name in args.only]
+    selected = [w for w in WORKLOADS
+                if not args.only or any(chosen(w, name) for name in args.only)]
     if args.reps < 5:
         log(f"note: --reps {args.reps} < 5; PERFORMANCE.md asks for medians of at least 5")
     if args.rounds < 1 or args.scale <= 0:
@@ -447,26 +627,23 @@ def main():
     if any(w.pin for w in selected) and not shutil.which("taskset"):
         raise SystemExit("taskset (util-linux) is needed for the one-CPU workloads")
 
-    machine = machine_line()
-    rows = []
+    machine, model = machine_line(build_dir)
+    rows, lib_results = [], {}
     for w in selected:
         cmds, results = run_workload(w, build_dir, args.reps, args.rounds, args.scale)
-        rows.append(row(w, cmds, results))
+        rows.append(row(w, cmds, results, lib_results))
+        lib_results[w.name] = results["libprocessing"]
 
     n = args.reps * args.rounds
-    report = "\n".join([
-        machine,
-        "",
-        table(rows),
-        "",
+    footer = [
         f"Medians of {n} repetitions (min–max in brackets). lib/raw and Python/lib are"
         " ratios of cost (time per operation, or 1/throughput): lib/raw > 1 means"
         " libprocessing is slower than the floor, Python/lib > 1 that it is faster than"
         " Python. Targets are from PERFORMANCE.md (✓ met, ✗ missed, in this run).",
-    ])
-    print(report)
+    ]
+    print("\n".join([machine, "", table(rows), "", *footer]))
     if args.write:
-        write_benchmarks_md(report)
+        write_benchmarks_md(machine, model, rows, footer, partial=bool(args.only))
         log(f"wrote {BENCHMARKS_MD}")
 
 
