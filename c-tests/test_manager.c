@@ -111,70 +111,6 @@ static const char P_GARBAGE[] = "this is not a pickle";
 /* P_TUPLE without its STOP. */
 #define P_TRUNCATED_LEN (sizeof P_TUPLE - 1)
 
-static bool item_equal(const pc_item *a, const pc_item *b)
-{
-    if (a->kind != b->kind)
-        return false;
-    switch (a->kind) {
-    case PC_KIND_NONE:
-        return true;
-    case PC_KIND_BOOL:
-        return (a->i != 0) == (b->i != 0);
-    case PC_KIND_INT:
-        return a->i == b->i;
-    case PC_KIND_FLOAT:
-        if (isnan(a->f))
-            return isnan(b->f);
-        return a->f == b->f && signbit(a->f) == signbit(b->f);
-    default:
-        return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
-    }
-}
-
-/* A short description, in one of 4 rotating static buffers. */
-static const char *item_text(const pc_item *it)
-{
-    static char bufs[4][200];
-    static int next;
-    char *buf = bufs[next++ % 4];
-    switch (it->kind) {
-    case PC_KIND_NONE:
-        snprintf(buf, 200, "None");
-        break;
-    case PC_KIND_BOOL:
-        snprintf(buf, 200, "BOOL %lld", (long long)it->i);
-        break;
-    case PC_KIND_INT:
-        snprintf(buf, 200, "INT %lld", (long long)it->i);
-        break;
-    case PC_KIND_FLOAT:
-        snprintf(buf, 200, "FLOAT %.17g", it->f);
-        break;
-    case PC_KIND_BYTES:
-    case PC_KIND_STR:
-    case PC_KIND_PICKLE: {
-        const char *k = it->kind == PC_KIND_BYTES ? "BYTES" : it->kind == PC_KIND_STR ? "STR" : "PICKLE";
-        int n = snprintf(buf, 200, "%s of %zu bytes: ", k, it->len);
-        for (size_t i = 0; i < it->len && i < 24 && n < 190; i++) {
-            unsigned char c = ((const unsigned char *)it->data)[i];
-            n += snprintf(buf + n, (size_t)(200 - n), (c >= 32 && c < 127 && it->kind != PC_KIND_PICKLE) ? "%c" : "\\x%02x", c);
-        }
-        break;
-    }
-    default:
-        snprintf(buf, 200, "kind %d", (int)it->kind);
-    }
-    return buf;
-}
-
-#define CHECK_ITEM(got, want)                                                                \
-    do {                                                                                     \
-        tu_checks++;                                                                         \
-        pc_item tu_want_ = (want);                                                           \
-        if (!item_equal(&(got), &tu_want_))                                                  \
-            FAIL("%s is %s, expected %s", #got, item_text(&(got)), item_text(&tu_want_));    \
-    } while (0)
-
 /* A sentinel an output keeps when a call fails (outputs are written on success only). */
 static pc_item sentinel(void)
 {
@@ -2584,7 +2520,7 @@ static int thing_call(void *obj, const char *method, const pc_item *args, size_t
         int n = all_items(want);
         bool same = nargs == (size_t)n + 1;
         for (int i = 0; same && i < n; i++)
-            same = item_equal(&args[i + 1], &want[i]);
+            same = tu_item_equal(&args[i + 1], &want[i]);
         return pc_item_builder_set(b, pc_item_bool(same)) == PC_OK ? 0 : 94;
     }
     if (arg_is(cmd, "misuse")) { /* the builder refuses bad input; the result stays None */

@@ -261,56 +261,6 @@ static const uint8_t P_2_70[] = {0x80, 0x02, 0x8a, 0x09, 0x00, 0x00, 0x00, 0x00,
 static const uint8_t P_LIST[] = {0x80, 0x04, 0x5d, 0x94, 0x4b, 0x01, 0x61, 0x2e};
 static const char UTF8_TEXT[] = "text \xc3\xa9\xe2\x9c\x93"; /* 'text é✓' */
 
-static bool item_equal(const pc_item *a, const pc_item *b)
-{
-    if (a->kind != b->kind)
-        return false;
-    switch (a->kind) {
-    case PC_KIND_NONE:
-        return true;
-    case PC_KIND_BOOL:
-        return (a->i != 0) == (b->i != 0);
-    case PC_KIND_INT:
-        return a->i == b->i;
-    case PC_KIND_FLOAT:
-        if (isnan(a->f))
-            return isnan(b->f);
-        return a->f == b->f && signbit(a->f) == signbit(b->f);
-    default:
-        return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
-    }
-}
-
-static const char *item_text(const pc_item *it)
-{
-    static char bufs[4][160];
-    static int next;
-    char *buf = bufs[next++ % 4];
-    switch (it->kind) {
-    case PC_KIND_NONE:
-        return "None";
-    case PC_KIND_BOOL:
-    case PC_KIND_INT:
-        snprintf(buf, 160, "%s %lld", it->kind == PC_KIND_BOOL ? "BOOL" : "INT", (long long)it->i);
-        return buf;
-    case PC_KIND_FLOAT:
-        snprintf(buf, 160, "FLOAT %.17g", it->f);
-        return buf;
-    default:
-        snprintf(buf, 160, "kind %d of %zu bytes: %.*s", (int)it->kind, it->len,
-                 (int)(it->len < 40 ? it->len : 40), it->data ? (const char *)it->data : "");
-        return buf;
-    }
-}
-
-#define CHECK_ITEM(got, want)                                                                \
-    do {                                                                                     \
-        tu_checks++;                                                                         \
-        pc_item tu_want_ = (want);                                                           \
-        if (!item_equal(&(got), &tu_want_))                                                  \
-            FAIL("%s is %s, expected %s", #got, item_text(&(got)), item_text(&tu_want_));    \
-    } while (0)
-
 #define DSET(d, k, v) CHECK_OK(pc_dict_set((d), (k), (v)))
 
 #define DGET_IS(d, k, want)                                                                  \
@@ -382,7 +332,7 @@ static void copy_back_python_values(pc_dict *shared)
         pc_item v = pc_item_none();
         CHECK_OK(pc_dict_get(shared, pc_item_str(from), &v));
         if (v.kind != PC_KIND_PICKLE)
-            FAIL("the Python value %s came as %s, not a pickle", from, item_text(&v));
+            FAIL("the Python value %s came as %s, not a pickle", from, tu_item_text(&v));
         DSET(shared, pc_item_str(to), v);
         pc_item_release(&v);
     }
@@ -652,7 +602,7 @@ static void python_server_c_clients(const struct python *py)
         CHECK_OK(pc_proxy_call(shared, "get", &key, 1, &got));
         if (sv[i].item.kind == PC_KIND_PICKLE) {
             if (got.kind != PC_KIND_PICKLE)
-                FAIL("the Python %s came as %s", sv[i].key, item_text(&got));
+                FAIL("the Python %s came as %s", sv[i].key, tu_item_text(&got));
             /* Stored in a Python dict and read back: unchanged. */
             DSET(d, key, got);
             DGET_IS(d, key, got);

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -818,4 +819,62 @@ void check_queue_counts(pc_queue *q, size_t n, bool full)
         FAIL("qsize is %zu, expected %zu", got, n);
     CHECK(pc_queue_empty(q) == (n == 0));
     CHECK(pc_queue_full(q) == full);
+}
+
+/* ---- pc_item values ---- */
+
+bool tu_item_equal(const pc_item *a, const pc_item *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    switch (a->kind) {
+    case PC_KIND_NONE:
+        return true;
+    case PC_KIND_BOOL:
+        return (a->i != 0) == (b->i != 0);
+    case PC_KIND_INT:
+        return a->i == b->i;
+    case PC_KIND_FLOAT:
+        if (isnan(a->f))
+            return isnan(b->f);
+        return a->f == b->f && signbit(a->f) == signbit(b->f);
+    default:
+        return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+    }
+}
+
+const char *tu_item_text(const pc_item *it)
+{
+    static char bufs[4][200];
+    static int next;
+    char *buf = bufs[next++ % 4];
+    switch (it->kind) {
+    case PC_KIND_NONE:
+        snprintf(buf, 200, "None");
+        break;
+    case PC_KIND_BOOL:
+        snprintf(buf, 200, "BOOL %lld", (long long)it->i);
+        break;
+    case PC_KIND_INT:
+        snprintf(buf, 200, "INT %lld", (long long)it->i);
+        break;
+    case PC_KIND_FLOAT:
+        snprintf(buf, 200, "FLOAT %.17g", it->f);
+        break;
+    case PC_KIND_BYTES:
+    case PC_KIND_STR:
+    case PC_KIND_PICKLE: {
+        const char *k = it->kind == PC_KIND_BYTES ? "BYTES" : it->kind == PC_KIND_STR ? "STR" : "PICKLE";
+        int n = snprintf(buf, 200, "%s of %zu bytes: ", k, it->len);
+        for (size_t i = 0; i < it->len && i < 24 && n < 190; i++) {
+            unsigned char c = ((const unsigned char *)it->data)[i];
+            bool plain = c >= 32 && c < 127 && it->kind != PC_KIND_PICKLE;
+            n += snprintf(buf + n, (size_t)(200 - n), plain ? "%c" : "\\x%02x", c);
+        }
+        break;
+    }
+    default:
+        snprintf(buf, 200, "kind %d", (int)it->kind);
+    }
+    return buf;
 }

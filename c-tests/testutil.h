@@ -269,4 +269,19 @@ size_t queue_qsize(pc_queue *q);
 /* Checks a queue's qsize, empty and full together. */
 void check_queue_counts(pc_queue *q, size_t n, bool full);
 
+/* ---- pc_item values (the manager tests) ---- */
+
+/* Same kind and value (floats: NaN equals NaN, and the sign of 0 counts). */
+bool tu_item_equal(const pc_item *a, const pc_item *b);
+/* A short description, in one of 4 rotating static buffers. */
+const char *tu_item_text(const pc_item *it);
+
+#define CHECK_ITEM(got, want)                                                                \
+    do {                                                                                     \
+        tu_checks++;                                                                         \
+        pc_item tu_want_ = (want);                                                           \
+        if (!tu_item_equal(&(got), &tu_want_))                                               \
+            FAIL("%s is %s, expected %s", #got, tu_item_text(&(got)), tu_item_text(&tu_want_)); \
+    } while (0)
+
 #endif /* TESTUTIL_H */
