@@ -34,6 +34,8 @@ const AT_EXIT: &[fn()] = &[
 
 /// What a forked child resets once the locks are its own, in this order.
 const AT_FORK_CHILD: &[fn()] = &[
+    // First: the steps after it (and everything else) ask for the child's own pid.
+    sys::process::remember_pid,
     crate::interrupt::reset_after_fork,
     crate::synchronize::reset_after_fork,
     crate::managers::after_fork_in_child,
@@ -50,6 +52,8 @@ pub(crate) fn install() {
     HOOKS.call_once(|| {
         sys::process::at_fork(prepare, in_parent, in_child);
         sys::process::at_exit(at_exit);
+        // Kept only now: from here on every forked child runs `AT_FORK_CHILD`.
+        sys::process::remember_pid();
     });
 }
 

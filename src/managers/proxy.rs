@@ -9,7 +9,7 @@
 //! After a fork the child opens its own connections and takes its own reference to each
 //! proxy it uses, before its first use; the parent's stay the parent's.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use std::time::Duration;
 use super::pickle::{self, Value};
 use super::protocol::{self, Reply, Request};
 use super::refs::{self, Held};
+use super::server::{RETURN_HEAD, RETURN_TAIL};
 use crate::connection::listener::connect_authenticated;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
@@ -28,9 +29,14 @@ use crate::wait::Deadline;
 /// gives up on a server that stopped answering.
 const REPLY_GRACE: Duration = Duration::from_secs(10);
 
+/// The most room this thread's request buffer keeps between calls.
+const KEEP_BYTES: usize = 16 * 1024;
+
 thread_local! {
     /// This thread's call channels: session id → (the process that opened it, channel).
     static CHANNELS: RefCell<HashMap<u64, (i32, Arc<Connection>)>> = RefCell::new(HashMap::new());
+    /// This thread's request bytes, kept from one call to the next.
+    static OUTGOING: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// This process's view of one server.
@@ -63,7 +69,7 @@ impl Session {
             kwds: vec![],
         };
         session.ours = matches!(
-            exchange(&channel, &probe, Deadline::after(REPLY_GRACE))?,
+            exchange(&channel, probe, Deadline::after(REPLY_GRACE))?,
             Reply::Return(_)
         );
         let session = Arc::new(session);
@@ -93,7 +99,7 @@ impl Session {
             args: vec![Value::Str(name)],
             kwds: vec![],
         };
-        answer(exchange(&conn, &hello, Deadline::after(REPLY_GRACE))?)?;
+        answer(exchange(&conn, hello, Deadline::after(REPLY_GRACE))?)?;
         Ok(conn)
     }
 
@@ -119,7 +125,7 @@ impl Session {
             args,
             kwds: vec![],
         };
-        let reply = exchange(&conn, &request, Deadline::after(REPLY_GRACE));
+        let reply = exchange(&conn, request, Deadline::after(REPLY_GRACE));
         conn.close();
         answer(reply.map_err(stalled)?)
     }
@@ -139,7 +145,7 @@ impl Session {
             args,
             kwds: vec![],
         };
-        let reply = exchange(conn, &request, Deadline::after(REPLY_GRACE)).map_err(stalled)?;
+        let reply = exchange(conn, request, Deadline::after(REPLY_GRACE)).map_err(stalled)?;
         Ok(answer(reply))
     }
 
@@ -160,7 +166,7 @@ impl Session {
             args,
             kwds,
         };
-        match exchange(&conn, &request, reply_by) {
+        match exchange(&conn, request, reply_by) {
             Ok(reply) => answer(reply),
             Err(e) => {
                 // The reply may still come: this channel is out of step, so it goes.
@@ -201,14 +207,56 @@ impl Drop for Session {
 }
 
 /// Sends `request` and reads the reply by `deadline`.
-fn exchange(conn: &Connection, request: &Request, deadline: Deadline) -> Result<Reply> {
-    let mut bytes = Vec::with_capacity(64);
-    pickle::dump_into(&request.to_value(), &mut bytes);
-    conn.send_message(&bytes, deadline)?;
+fn exchange(conn: &Connection, request: Request, deadline: Deadline) -> Result<Reply> {
+    // A thread's last destructors may still free proxies: they start afresh.
+    let mut bytes = OUTGOING.try_with(Cell::take).unwrap_or_default();
+    bytes.clear();
+    encode(request, &mut bytes);
+    let sent = conn.send_message(&bytes, deadline);
+    if bytes.capacity() <= KEEP_BYTES {
+        let _ = OUTGOING.try_with(|kept| kept.set(bytes));
+    }
+    sent?;
     let reply = conn.recv_message(None, deadline)?;
+    if let Some(value) = quick_return(&reply) {
+        return Ok(Reply::Return(value));
+    }
     let value = pickle::loads(&reply).map_err(|e| e.context("the manager's reply"))?;
     Reply::from_value(value)
         .map_err(|why| Error::new(ErrorKind::Protocol, format!("the manager's reply: {why}")))
+}
+
+/// Pickles `request` as [`Request::to_value`] makes it, with its arguments moved into the
+/// tuple rather than copied.
+fn encode(mut request: Request, out: &mut Vec<u8>) {
+    let args = std::mem::take(&mut request.args);
+    let mut value = request.to_value();
+    if let Value::Tuple(parts) = &mut value {
+        // (ident, method, args, kwds)
+        if let Some(slot) = parts.get_mut(2) {
+            *slot = Value::Tuple(args);
+        }
+    }
+    pickle::dump_into(&value, out);
+}
+
+/// The longest value [`quick_return`] reads (a scalar, a short string).
+const QUICK_MAX: usize = 64;
+
+/// The value of a small `('#RETURN', value)` as this library's server writes it (see
+/// [`RETURN_HEAD`]), decoded alone: the reply's tuple and kind would cost more than the
+/// value. `None` for any other reply (or one the reader refuses), which takes the full
+/// path. A value that decodes alone is the one the whole reply holds: it can only use its
+/// own part of the stack and memo.
+fn quick_return(reply: &[u8]) -> Option<Value> {
+    let value = reply.strip_prefix(RETURN_HEAD)?.strip_suffix(RETURN_TAIL)?;
+    let mut alone = [0; QUICK_MAX + 3];
+    let alone = alone.get_mut(..value.len() + 3)?;
+    // The reply's PROTO, the value, the reply's STOP.
+    alone[..2].copy_from_slice(&RETURN_HEAD[..2]);
+    alone[2..2 + value.len()].copy_from_slice(value);
+    alone[2 + value.len()] = RETURN_TAIL[1];
+    pickle::loads(alone).ok()
 }
 
 /// A reply as the caller's result: the value, or the error the server reported.
@@ -353,4 +401,60 @@ fn bad_create() -> Error {
         ErrorKind::Protocol,
         "the manager's create reply is not (id, exposed)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::managers::server::encode_reply;
+
+    fn full(reply: &[u8]) -> Option<Reply> {
+        Reply::from_value(pickle::loads(reply).ok()?).ok()
+    }
+
+    #[test]
+    fn small_returns_read_alone_as_in_full() {
+        let values = [
+            Value::None,
+            Value::Bool(true),
+            Value::Int(5),
+            Value::Int(70_000),
+            Value::Int(i64::MIN),
+            Value::Float(f64::NAN),
+            Value::Str("key-07".into()),
+            Value::Bytes(vec![7; 40]),
+            Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]),
+            Value::Str("x".repeat(QUICK_MAX)),
+        ];
+        for value in values {
+            let mut reply = Vec::new();
+            encode_reply(Reply::Return(value.clone()), &mut reply);
+            let small = reply.len() <= RETURN_HEAD.len() + QUICK_MAX + RETURN_TAIL.len();
+            let alone = quick_return(&reply);
+            assert_eq!(alone.is_some(), small, "{value:?}");
+            if let Some(alone) = alone {
+                // Debug output tells a NaN from another.
+                let whole = format!("{:?}", full(&reply));
+                assert_eq!(format!("{:?}", Some(Reply::Return(alone))), whole);
+            }
+        }
+    }
+
+    #[test]
+    fn other_replies_take_the_full_path() {
+        let mut error = Vec::new();
+        encode_reply(Reply::Traceback("boom".into()), &mut error);
+        let python: [&[u8]; 2] = [
+            b"\x80\x04\x95\x0e\x00\x00\x00\x00\x00\x00\x00\x8c\x07#RETURN\x94N\x86\x94.",
+            b"\x80\x02X\x07\x00\x00\x00#RETURNq\x00K\x05\x86q\x01.",
+        ];
+        // A value part that does not decode alone: its POP takes "#RETURN" in the whole.
+        let odd = [RETURN_HEAD, b"0NN", RETURN_TAIL].concat();
+        for reply in python.into_iter().chain([&error[..], &odd[..]]) {
+            assert_eq!(quick_return(reply), None, "{reply:?}");
+        }
+        assert!(matches!(full(&error), Some(Reply::Traceback(_))));
+        assert_eq!(full(python[0]), Some(Reply::Return(Value::None)));
+        assert_eq!(full(&odd), None);
+    }
 }

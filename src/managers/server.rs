@@ -20,7 +20,7 @@ use super::protocol::{self, PyException, Reply, Request, Token};
 use super::registry::{Maker, Registry};
 use super::table::{NamedError, Object, Table};
 use crate::connection::listener::Listener;
-use crate::connection::{auth, Connection};
+use crate::connection::{self, auth, Connection};
 use crate::error::{ErrorKind, Result};
 use crate::wait::Deadline;
 
@@ -28,6 +28,14 @@ use crate::wait::Deadline;
 const MAX_CONNECTIONS: usize = 1024;
 /// Stack of a connection's thread: deep enough for a pickle's 1000 levels.
 const THREAD_STACK: usize = 1 << 20;
+/// The most room a connection's buffers keep between messages.
+const KEEP_BYTES: usize = 16 * 1024;
+
+/// How `('#RETURN', value)` is pickled (as `dump_into` writes `Reply::Return(value)`):
+/// these bytes, the value's own opcodes, then `RETURN_TAIL`. The client reads such a
+/// reply's value alone.
+pub(super) const RETURN_HEAD: &[u8] = b"\x80\x04\x8c\x07#RETURN";
+pub(super) const RETURN_TAIL: &[u8] = b"\x86.";
 
 /// A manager's server, bound and ready to serve.
 pub(crate) struct Server {
@@ -149,6 +157,8 @@ impl Server {
             server: self,
             owned: HashMap::new(),
             held: Vec::new(),
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
         };
         client.serve();
         client.end();
@@ -334,6 +344,29 @@ fn str_tuple(names: &[String]) -> Value {
     Value::Tuple(names.iter().cloned().map(Value::Str).collect())
 }
 
+/// Pickles `reply` into `out` as `dump_into(&reply.into_value())` does; a `#RETURN`
+/// without building the reply's tuple: the value's pickle less its PROTO and STOP, framed.
+pub(super) fn encode_reply(reply: Reply, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Return(value) => {
+            out.extend_from_slice(RETURN_HEAD);
+            let at = out.len();
+            pickle::dump_into(&value, out);
+            out.drain(at..at + 2);
+            out.pop();
+            out.extend_from_slice(RETURN_TAIL);
+        }
+        other => pickle::dump_into(&other.into_value(), out),
+    }
+}
+
+/// Lets a buffer that a big message grew go.
+fn shrink(buffer: &mut Vec<u8>) {
+    if buffer.capacity() > KEEP_BYTES {
+        *buffer = Vec::new();
+    }
+}
+
 /// One client connection, as its thread serves it.
 struct Client<'a> {
     id: u64,
@@ -343,6 +376,9 @@ struct Client<'a> {
     owned: HashMap<String, usize>,
     /// Objects to tell when this connection ends (locks it may hold).
     held: Vec<Arc<Object>>,
+    /// The bytes of the last request and reply, kept for the next ones.
+    incoming: Vec<u8>,
+    outgoing: Vec<u8>,
 }
 
 impl Client<'_> {
@@ -385,21 +421,29 @@ impl Client<'_> {
 
     /// The next request; `None` when the client is gone; `Some(Err)` with the reply for
     /// a request that is not one.
-    fn receive(&self) -> Option<std::result::Result<Request, Reply>> {
-        let bytes = self.conn.recv_bytes(None).ok()?;
-        Some(
-            pickle::loads(&bytes)
-                .map_err(|e| traceback(&format!("UnpicklingError: {}", e.message())))
-                .and_then(|v| {
-                    Request::from_value(v).map_err(|why| traceback(&format!("ValueError: {why}")))
-                }),
-        )
+    fn receive(&mut self) -> Option<std::result::Result<Request, Reply>> {
+        let len = loop {
+            match self.conn.recv_bytes_into(&mut self.incoming, 0).ok()? {
+                connection::Into::Fits(len) => break len,
+                // The connection keeps it for the next receive, which has room for it.
+                connection::Into::TooShort(len) => self.incoming.resize(len, 0),
+            }
+        };
+        let request = pickle::loads(&self.incoming[..len])
+            .map_err(|e| traceback(&format!("UnpicklingError: {}", e.message())))
+            .and_then(|v| {
+                Request::from_value(v).map_err(|why| traceback(&format!("ValueError: {why}")))
+            });
+        shrink(&mut self.incoming);
+        Some(request)
     }
 
-    fn send(&self, reply: Reply) -> bool {
-        let mut bytes = Vec::with_capacity(64);
-        pickle::dump_into(&reply.into_value(), &mut bytes);
-        self.conn.send_bytes(&bytes).is_ok()
+    fn send(&mut self, reply: Reply) -> bool {
+        self.outgoing.clear();
+        encode_reply(reply, &mut self.outgoing);
+        let sent = self.conn.send_bytes(&self.outgoing).is_ok();
+        shrink(&mut self.outgoing);
+        sent
     }
 
     fn own(&mut self, on_channel: bool, id: &str, n: usize) {
@@ -451,5 +495,39 @@ impl Caller for Client<'_> {
         fd < 0
             || crate::sys::socket::poll(&[fd], libc::POLLRDHUP, Duration::ZERO, None)
                 .unwrap_or(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_pickled_as_their_values_are() {
+        let key = || Value::Str("key-07".into());
+        let replies = [
+            Value::None,
+            Value::Int(7),
+            Value::Int(-1 << 40),
+            Value::Float(-0.5),
+            Value::Str("x".repeat(300)),
+            Value::Bytes(vec![0, 1, 2]),
+            Value::Tuple(Vec::new()),
+            Value::List(vec![Value::Int(1); 3]),
+            Value::Dict(vec![(key(), Value::Tuple(vec![key(), Value::None]))]),
+        ]
+        .map(Reply::Return);
+        let others = [
+            Reply::Error(PyException::builtin("KeyError", "key-07")),
+            traceback("boom"),
+        ];
+        for reply in replies.into_iter().chain(others) {
+            let mut bytes = Vec::new();
+            encode_reply(reply.clone(), &mut bytes);
+            let whole = pickle::dumps(&reply.clone().into_value());
+            assert_eq!(bytes, whole, "{reply:?}");
+            let framed = bytes.starts_with(RETURN_HEAD) && bytes.ends_with(RETURN_TAIL);
+            assert_eq!(framed, matches!(reply, Reply::Return(_)), "{reply:?}");
+        }
     }
 }

@@ -2,7 +2,8 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::AtomicI32;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
 /// Which side of a `fork` we are on.
@@ -37,9 +38,25 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// This process's id once the fork hooks keep it current (0: not kept; ask the kernel).
+static PID: AtomicI32 = AtomicI32::new(0);
+
+/// This process's id: a plain read once [`remember_pid`] ran, else a system call (the
+/// managers ask for it on every call).
 pub(crate) fn getpid() -> libc::pid_t {
+    match PID.load(Relaxed) {
+        // SAFETY: getpid cannot fail.
+        0 => unsafe { libc::getpid() },
+        pid => pid,
+    }
+}
+
+/// Keeps this process's id for [`getpid`]. Only `crate::lifecycle` calls it: once its fork
+/// hooks are installed, and then first thing in every forked child. (A child made without
+/// the hooks, by a raw `clone` or `vfork`, would read its parent's id.)
+pub(crate) fn remember_pid() {
     // SAFETY: getpid cannot fail.
-    unsafe { libc::getpid() }
+    PID.store(unsafe { libc::getpid() }, Relaxed);
 }
 
 pub(crate) fn getppid() -> libc::pid_t {
@@ -61,7 +78,7 @@ pub(crate) enum Watch {
 /// This process's own write end of the pipe its parent watches it with (-1: none); a
 /// child it forks closes it, or the parent would see this process end only after the
 /// child.
-static OWN_PIPE_END: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+static OWN_PIPE_END: AtomicI32 = AtomicI32::new(-1);
 
 impl Watch {
     /// Before a fork.
@@ -318,4 +335,29 @@ pub(crate) fn at_fork(
 ) {
     // SAFETY: plain functions that stay valid for the program's life.
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kept_pid_is_each_sides_own_after_a_plain_fork() {
+        crate::lifecycle::install();
+        // SAFETY: getpid cannot fail.
+        let asked = || unsafe { libc::getpid() };
+        assert_eq!(getpid(), asked());
+        // SAFETY: the child only compares two numbers and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = i32::from(getpid() != asked());
+            // SAFETY: leave the forked test child at once.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        assert_eq!(getpid(), asked());
+    }
 }

@@ -2,6 +2,7 @@
 //! that every change signals, and waits that wake at least every [`SLICE`] to see
 //! whether the caller is gone, so no server thread waits forever for a dead client.
 
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Shared<T> {
     state: Mutex<T>,
     changed: Condvar,
+    /// Callers asleep on `changed`, counted under the lock: a notify with none is no
+    /// system call.
+    sleepers: AtomicUsize,
 }
 
 impl<T> Shared<T> {
@@ -51,6 +55,7 @@ impl<T> Shared<T> {
         Shared {
             state: Mutex::new(state),
             changed: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
         }
     }
 
@@ -58,9 +63,13 @@ impl<T> Shared<T> {
         lock(&self.state)
     }
 
-    /// Wakes every waiter to re-check its condition; call after any change.
+    /// Wakes every waiter to re-check its condition; call after any change (with the
+    /// lock held or after it). A waiter that has not gone to sleep yet holds the lock
+    /// from its check to its sleep, so it sees the change.
     pub(crate) fn notify(&self) {
-        self.changed.notify_all();
+        if self.sleepers.load(SeqCst) > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Waits until `ready(state)` returns true (it may also take what it waits for, e.g.
@@ -88,10 +97,12 @@ impl<T> Shared<T> {
                     _ => return (guard, Waited::TimedOut),
                 },
             };
+            self.sleepers.fetch_add(1, SeqCst);
             guard = match self.changed.wait_timeout(guard, slice) {
                 Ok((guard, _)) => guard,
                 Err(poisoned) => poisoned.into_inner().0,
             };
+            self.sleepers.fetch_sub(1, SeqCst);
         }
     }
 }
@@ -134,6 +145,35 @@ mod tests {
         assert_eq!((*guard, waited), (1, Waited::Ready));
         drop(guard);
         setter.join().unwrap();
+    }
+
+    #[test]
+    fn a_change_wakes_a_sleeper_at_once() {
+        // Were the wake-up lost, each round would last until the sleeper's slice ended.
+        let shared = Arc::new(Shared::new(0));
+        let other = Arc::clone(&shared);
+        let (woke, woken) = std::sync::mpsc::channel();
+        let sleeper = thread::spawn(move || {
+            let caller = TestCaller::new(1);
+            for round in 1..=20 {
+                let waited = other.wait_until(&caller, other.lock(), None, |n| *n >= round);
+                assert_eq!(waited.1, Waited::Ready);
+                drop(waited);
+                woke.send(()).unwrap();
+            }
+        });
+        let start = Instant::now();
+        for round in 1..=20 {
+            while shared.sleepers.load(SeqCst) == 0 {
+                thread::yield_now();
+            }
+            *shared.lock() = round;
+            shared.notify();
+            woken.recv().unwrap();
+        }
+        sleeper.join().unwrap();
+        assert!(start.elapsed() < SLICE * 5, "{:?}", start.elapsed());
+        assert_eq!(shared.sleepers.load(SeqCst), 0);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use super::opcodes::{op, opcode_name};
 use super::{minimal_len, Value};
 use crate::error::{Error, ErrorKind, Result};
 use compat::Plain;
-use graph::{Id, Kind, Memo, Node, Slot};
+use graph::{Id, Kind, Memo, Node, Scratch, Slot};
+use unfold::Frame;
 
 /// The deepest nesting of containers and object nodes a decoded value may have: deeper
 /// values are refused, so that nothing that walks a [`Value`] can exhaust the stack.
@@ -29,14 +30,14 @@ pub(super) const MAX_DECIMAL_DIGITS: usize = 4300;
 
 /// Decodes one pickle; see [`super::loads`].
 pub(super) fn loads(bytes: &[u8]) -> Result<Value> {
-    Reader::new(bytes).run()
+    Scratch::with(|scratch| Reader::new(bytes, scratch).run())
 }
 
 fn protocol_error(message: String) -> Error {
     Error::new(ErrorKind::Protocol, format!("pickle: {message}"))
 }
 
-/// A pickle machine that builds a node graph instead of objects.
+/// A pickle machine that builds a node graph instead of objects, in a [`Scratch`].
 struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
@@ -44,27 +45,43 @@ struct Reader<'a> {
     at: usize,
     /// The protocol `PROTO` announced (0 without one): below 3, Python 2 names are mapped.
     proto: u8,
-    slots: Vec<Slot>,
-    stack: Vec<Id>,
+    slots: &'a mut Vec<Slot>,
+    stack: &'a mut Vec<Id>,
     /// Stack lengths at each open `MARK`.
-    marks: Vec<usize>,
-    memo: Memo,
+    marks: &'a mut Vec<usize>,
+    memo: &'a mut Memo,
+    /// The nodes being unfolded at `STOP`, and the values of their children.
+    frames: &'a mut Vec<Frame>,
+    values: &'a mut Vec<Value>,
+    spare: &'a mut Vec<Vec<Id>>,
     /// Units spent on the tree (and on copies `REDUCE` makes), against `budget`.
     spent: usize,
     budget: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(input: &'a [u8]) -> Self {
+    fn new(input: &'a [u8], scratch: &'a mut Scratch) -> Self {
+        let Scratch {
+            slots,
+            stack,
+            marks,
+            memo,
+            frames,
+            values,
+            spare,
+        } = scratch;
         Reader {
             input,
             pos: 0,
             at: 0,
             proto: 0,
-            slots: Vec::new(),
-            stack: Vec::new(),
-            marks: Vec::new(),
-            memo: Memo::default(),
+            slots,
+            stack,
+            marks,
+            memo,
+            frames,
+            values,
+            spare,
             spent: 0,
             budget: input
                 .len()
@@ -84,16 +101,23 @@ impl<'a> Reader<'a> {
         protocol_error(format!("{} at offset {}: {what}", self.opcode(), self.at))
     }
 
+    /// Spends `units` of the budget (once per node unfolded: kept inline).
+    #[inline]
     fn charge(&mut self, units: usize) -> Result<()> {
         self.spent = self.spent.saturating_add(units);
         if self.spent > self.budget {
-            return Err(self.error(&format!(
-                "value too large (more than {} nodes and bytes from {} input bytes)",
-                self.budget,
-                self.input.len()
-            )));
+            return Err(self.over_budget());
         }
         Ok(())
+    }
+
+    #[cold]
+    fn over_budget(&self) -> Error {
+        self.error(&format!(
+            "value too large (more than {} nodes and bytes from {} input bytes)",
+            self.budget,
+            self.input.len()
+        ))
     }
 
     // --- Input ---
@@ -287,7 +311,7 @@ impl<'a> Reader<'a> {
                     let data = self.take(n)?;
                     self.push_value(Value::ByteArray(data.to_vec()));
                 }
-                op::EMPTY_TUPLE => self.push_composite(Kind::Tuple, Vec::new()),
+                op::EMPTY_TUPLE => self.push_empty(Kind::Tuple),
                 op::TUPLE1 | op::TUPLE2 | op::TUPLE3 => {
                     let items = self.pop_n(usize::from(code - op::TUPLE1) + 1)?;
                     self.push_composite(Kind::Tuple, items);
@@ -296,20 +320,20 @@ impl<'a> Reader<'a> {
                     let items = self.pop_mark()?;
                     self.push_composite(Kind::Tuple, items);
                 }
-                op::EMPTY_LIST => self.push_composite(Kind::List, Vec::new()),
+                op::EMPTY_LIST => self.push_empty(Kind::List),
                 op::LIST => {
                     let items = self.pop_mark()?;
                     self.push_composite(Kind::List, items);
                 }
                 op::APPEND => {
-                    let item = self.pop()?;
-                    self.extend_top(Kind::List, vec![item], "list")?;
+                    let item = self.pop_n(1)?;
+                    self.extend_top(Kind::List, item, "list")?;
                 }
                 op::APPENDS => {
                     let items = self.pop_mark()?;
                     self.extend_top(Kind::List, items, "list")?;
                 }
-                op::EMPTY_DICT => self.push_composite(Kind::Dict, Vec::new()),
+                op::EMPTY_DICT => self.push_empty(Kind::Dict),
                 op::DICT => {
                     let items = self.pop_mark()?;
                     if items.len() % 2 != 0 {
@@ -325,7 +349,7 @@ impl<'a> Reader<'a> {
                     let items = self.pop_mark()?;
                     self.extend_top(Kind::Dict, items, "dict")?;
                 }
-                op::EMPTY_SET => self.push_composite(Kind::Set, Vec::new()),
+                op::EMPTY_SET => self.push_empty(Kind::Set),
                 op::ADDITEMS => {
                     let items = self.pop_mark()?;
                     self.extend_top(Kind::Set, items, "set")?;
@@ -546,7 +570,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `STOP`: exactly one value must be left, and nothing may follow.
-    fn stop(mut self) -> Result<Value> {
+    fn stop(&mut self) -> Result<Value> {
         if !self.marks.is_empty() {
             return Err(self.error("MARK left open"));
         }
