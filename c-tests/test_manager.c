@@ -2310,6 +2310,21 @@ static void test_fork_hands_references_over(void)
     CHECK(wait_no_children(2.0));
 }
 
+/* Starting a second manager gives its server no references to the first one's objects:
+ * they still go when their handles are freed. */
+static void test_server_fork_takes_no_references(void)
+{
+    pc_manager *a = started(NULL, NULL);
+    size_t base = objects(a);
+    pc_dict *d = new_dict(a, NULL);
+    pc_manager *b = started(NULL, NULL);
+    pc_dict_free(d);
+    CHECK(wait_objects(a, base, 2.0) == base);
+    pc_manager_free(b);
+    pc_manager_free(a);
+    CHECK(wait_no_children(2.0));
+}
+
 /* ---- reference counts ---- */
 
 static int report_fd = -1;
@@ -3219,6 +3234,7 @@ int main(int argc, char **argv)
     RUN(test_many_processes);
     RUN(test_fork_and_threads);
     RUN(test_fork_hands_references_over);
+    RUN(test_server_fork_takes_no_references);
     RUN(test_refcount);
     RUN(test_custom_types);
     RUN(test_server_killed);

@@ -155,7 +155,7 @@ impl Manager {
         process.set_name(&name)?;
         process.set_daemon(true)?;
         process.set_authkey(&self.authkey);
-        process.start()?;
+        refs::without_handoff(|| process.start())?;
         // The child has its own copy; without this one, a server that dies before it
         // reports ends the wait at once (EOF) instead of at the timeout.
         theirs_here.close();

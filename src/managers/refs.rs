@@ -13,7 +13,7 @@
 //! server a child takes its references on first use, as Python's own children do when
 //! they start.)
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI32, Ordering::*};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -135,6 +135,18 @@ struct Handoff {
 thread_local! {
     /// Set by [`before_fork`] in the forking thread, taken after the fork.
     static HANDOFF: RefCell<Option<Handoff>> = const { RefCell::new(None) };
+    /// Set while this thread forks a child that will use no proxy (a manager's server).
+    static NO_HANDOFF: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `fork` (which forks once) giving the child no references: a manager's server
+/// never uses the proxies it inherits, and references it held would keep other servers'
+/// objects alive as long as it runs.
+pub(crate) fn without_handoff<T>(fork: impl FnOnce() -> T) -> T {
+    NO_HANDOFF.with(|n| n.set(true));
+    let result = fork();
+    NO_HANDOFF.with(|n| n.set(false));
+    result
 }
 
 /// Before a fork (in the forking thread): opens the child's session channels and takes
@@ -144,8 +156,10 @@ thread_local! {
 /// use), never the fork.
 pub(crate) fn before_fork() {
     let pid = getpid();
+    let handoff = !NO_HANDOFF.with(Cell::get);
     let live: Vec<Arc<Held>> = lock(&LIVE)
         .iter()
+        .filter(|_| handoff)
         .filter_map(Weak::upgrade)
         .filter(|h| h.holder.load(Acquire) == pid && h.session.is_ours())
         .collect();
