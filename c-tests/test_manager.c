@@ -2325,9 +2325,119 @@ static void test_server_fork_takes_no_references(void)
     CHECK(wait_no_children(2.0));
 }
 
+/* ---- managed queues, locks, values and arrays through the local functions ---- */
+
+/* Where a child says it is ready (a pipe). */
+static int report_fd = -1;
+
+/* Takes the managed lock, says so, and waits to be killed. */
+static int target_hold_lock(void *arg)
+{
+    pc_lock *l = arg;
+    if (pc_lock_acquire(l, 5.0) != PC_OK)
+        return 1;
+    char c = 'x';
+    if (write(report_fd, &c, 1) != 1)
+        return 2;
+    sleep_s(30);
+    return 3;
+}
+
+static void test_managed_primitives(void)
+{
+    pid_t server;
+    pc_manager *m = started(NULL, &server);
+
+    /* Bad arguments of the typeid functions. */
+    pc_queue *q = NULL;
+    CHECK_STATUS(pc_manager_queue(NULL, NULL, 0, &q), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("m is NULL");
+    CHECK_STATUS(pc_manager_queue(m, NULL, 0, NULL), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("out is NULL");
+    CHECK_STATUS(pc_manager_queue(m, NULL, (size_t)PC_QUEUE_MAX_SIZE + 1, &q),
+                 PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("maxsize");
+    pc_barrier *b = NULL;
+    CHECK_STATUS(pc_manager_barrier(m, NULL, 0, &b), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("parties");
+    pc_value *v = NULL;
+    CHECK_STATUS(pc_manager_value(m, NULL, 'z', NULL, &v), PC_ERR_INVALID_ARGUMENT);
+    CHECK(q == NULL && b == NULL && v == NULL);
+
+    /* A queue: bytes through pc_queue_put/get, other kinds kept for get_item. */
+    CHECK_OK(pc_manager_queue(m, NULL, 2, &q));
+    CHECK_OK(pc_queue_put(q, "ab", 2, 1.0));
+    CHECK_OK(pc_queue_put_item(q, pc_item_str("text"), 1.0));
+    CHECK_STATUS(pc_queue_put(q, "c", 1, 0.05), PC_ERR_FULL);
+    pc_bytes got = {0};
+    CHECK_OK(pc_queue_get(q, 1.0, &got));
+    CHECK(got.len == 2 && memcmp(got.data, "ab", 2) == 0);
+    pc_bytes_free(&got);
+    CHECK_STATUS(pc_queue_get(q, 1.0, &got), PC_ERR_TYPE);
+    CHECK_ERRMSG("str");
+    pc_item it;
+    CHECK_OK(pc_queue_get_item(q, 1.0, &it));
+    CHECK_ITEM(it, pc_item_str("text"));
+    pc_item_release(&it);
+    double t0 = now();
+    CHECK_STATUS(pc_queue_get(q, 0.2, &got), PC_ERR_EMPTY);
+    CHECK(now() - t0 >= 0.19 && now() - t0 < 5.0);
+
+    /* A lock: a timed acquire that fails, and a holder killed while holding it. */
+    pc_lock *l = NULL;
+    CHECK_OK(pc_manager_lock(m, NULL, &l));
+    int fds[2];
+    CHECK(pipe2(fds, O_CLOEXEC) == 0);
+    report_fd = fds[1];
+    pc_process *holder = start(target_hold_lock, l);
+    char c;
+    CHECK(read_exact(fds[0], &c, 1, 20.0));
+    close(fds[0]);
+    close(fds[1]);
+    report_fd = -1;
+    CHECK_STATUS(pc_lock_acquire(l, 0.1), PC_ERR_TIMEOUT);
+    CHECK_OK(pc_process_kill(holder));
+    CHECK_OK(pc_process_join(holder, 5.0));
+    pc_process_free(holder);
+    CHECK_OK(pc_lock_acquire(l, 2.0)); /* the server released the dead holder's lock */
+    CHECK_OK(pc_lock_release(l));
+    CHECK_STATUS(pc_lock_release(l), PC_ERR_NOT_OWNER);
+
+    /* A value and an array: typed get and set, a range write and read in one request. */
+    int init = 41, out = 0;
+    CHECK_OK(pc_manager_value(m, NULL, 'i', &init, &v));
+    CHECK_OK(pc_value_get(v, &out));
+    CHECK(out == 41);
+    CHECK(pc_value_ptr(v) == NULL);
+    CHECK_STATUS(pc_value_add(v, 1), PC_ERR_NOT_SUPPORTED);
+    pc_array *a = NULL;
+    double start_with[4] = {1, 2, 3, 4}, w[3] = {-1.5, 2.5, 1e300}, r[4] = {0};
+    CHECK_OK(pc_manager_array(m, NULL, 'd', 4, start_with, &a));
+    CHECK(pc_array_len(a) == 4);
+    CHECK_OK(pc_array_write(a, 1, 3, w));
+    CHECK_OK(pc_array_read(a, 0, 4, r));
+    CHECK(r[0] == 1 && r[1] == -1.5 && r[2] == 2.5 && r[3] == 1e300);
+    CHECK_STATUS(pc_array_write(a, 2, 3, w), PC_ERR_INDEX);
+
+    /* The server killed: every call ends with PC_ERR_EOF, promptly. */
+    CHECK(kill(server, SIGKILL) == 0);
+    CHECK(server_gone_within(server, 2.0));
+    t0 = now();
+    CHECK_STATUS(pc_queue_get(q, -1.0, &got), PC_ERR_EOF);
+    CHECK_STATUS(pc_lock_acquire(l, -1.0), PC_ERR_EOF);
+    CHECK_STATUS(pc_value_get(v, &out), PC_ERR_EOF);
+    CHECK_STATUS(pc_array_read(a, 0, 4, r), PC_ERR_EOF);
+    CHECK(now() - t0 < 2.0);
+    pc_queue_free(q);
+    pc_lock_free(l);
+    pc_value_free(v);
+    pc_array_free(a);
+    pc_manager_free(m);
+    CHECK(wait_no_children(2.0));
+}
+
 /* ---- reference counts ---- */
 
-static int report_fd = -1;
 static pc_manager *child_manager;
 
 /* Makes a dict of its own, says so, and waits to be killed. */
@@ -3235,6 +3345,7 @@ int main(int argc, char **argv)
     RUN(test_fork_and_threads);
     RUN(test_fork_hands_references_over);
     RUN(test_server_fork_takes_no_references);
+    RUN(test_managed_primitives);
     RUN(test_refcount);
     RUN(test_custom_types);
     RUN(test_server_killed);

@@ -967,9 +967,8 @@ pc_status pc_item_builder_fail(pc_item_builder *b, const char *message);
  * `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
  * `*out` is a new handle owned by the caller (`pc_manager_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address, or a
- * NULL `authkey` with a non-zero `len` given as a key... (NULL with any `len` means the
- * process's key).
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address or one
+ * that is not UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
  */
 pc_status pc_manager_new(const char *address, const void *authkey, size_t len, pc_manager **out);
 
@@ -1015,8 +1014,8 @@ pc_status pc_manager_start(pc_manager *m);
  * on another host, or a Python manager's. Checks it answers (a `dummy` request).
  *
  * Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
- * authkey; `PC_ERR_INVALID_ARGUMENT` when the manager was created without an address;
- * `PC_ERR_WRONG_STATE` if already started, connected or served.
+ * authkey; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`, or a manager created
+ * without an address; `PC_ERR_WRONG_STATE` if already started, connected or served.
  */
 pc_status pc_manager_connect(pc_manager *m);
 
@@ -1026,7 +1025,8 @@ pc_status pc_manager_connect(pc_manager *m);
  *
  * Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
  * server then stops); `PC_ERR_OS` when the address cannot be bound;
- * `PC_ERR_WRONG_STATE` if already started, connected or served.
+ * `PC_ERR_WRONG_STATE` if already started, connected or served; `PC_ERR_INVALID_ARGUMENT`
+ * for a NULL or invalid `m`.
  */
 pc_status pc_manager_serve_forever(pc_manager *m);
 
@@ -1037,7 +1037,8 @@ pc_status pc_manager_serve_forever(pc_manager *m);
  * return `PC_ERR_EOF`. Twice is fine.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or
- * served; `PC_ERR_EOF` when a connected server was already gone.
+ * served; `PC_ERR_EOF` when a connected server was already gone;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
  */
 pc_status pc_manager_shutdown(pc_manager *m);
 
@@ -1057,8 +1058,8 @@ const char *pc_manager_address(const pc_manager *m);
 pc_status pc_manager_number_of_objects(pc_manager *m, size_t *out);
 
 /**
- * Releases the handle; a server this process started is shut down first. NULL is a
- * no-op.
+ * Releases the handle; a server this process started is shut down first (waiting at
+ * most about 1 s for it to exit, then terminating it). NULL is a no-op.
  */
 void pc_manager_free(pc_manager *m);
 

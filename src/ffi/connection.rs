@@ -313,11 +313,7 @@ pub extern "C" fn pc_listener_new(
 ) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
-        let address = if address.is_null() {
-            None
-        } else {
-            Some(arg_str!(address))
-        };
+        let address = handle::c_str_opt(address, "address")?;
         let key = arg_bytes!(authkey, len);
         out.write(handle::into_raw(listener::Listener::new(
             address,

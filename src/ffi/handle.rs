@@ -139,6 +139,14 @@ pub(crate) fn c_bytes<'a>(ptr: *const c_char, param: &str) -> Result<&'a [u8]> {
     Ok(unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }
 
+/// An optional NUL-terminated UTF-8 string parameter: `None` for NULL.
+pub(crate) fn c_str_opt<'a>(ptr: *const c_char, param: &str) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    c_str(ptr, param).map(Some)
+}
+
 /// A NUL-terminated UTF-8 string parameter.
 pub(crate) fn c_str<'a>(ptr: *const c_char, param: &str) -> Result<&'a str> {
     std::str::from_utf8(c_bytes(ptr, param)?)

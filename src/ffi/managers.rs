@@ -221,9 +221,8 @@ pub extern "C" fn pc_item_builder_fail(
 /// `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
 /// `*out` is a new handle owned by the caller (`pc_manager_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address, or a
-/// NULL `authkey` with a non-zero `len` given as a key... (NULL with any `len` means the
-/// process's key).
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address or one
+/// that is not UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
 #[no_mangle]
 pub extern "C" fn pc_manager_new(
     address: *const c_char,
@@ -233,11 +232,7 @@ pub extern "C" fn pc_manager_new(
 ) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
-        let address = if address.is_null() {
-            None
-        } else {
-            Some(arg_str!(address))
-        };
+        let address = handle::c_str_opt(address, "address")?;
         let key = if authkey.is_null() {
             None
         } else {
@@ -332,8 +327,8 @@ pub extern "C" fn pc_manager_start(m: *mut pc_manager) -> pc_status {
 /// on another host, or a Python manager's. Checks it answers (a `dummy` request).
 ///
 /// Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
-/// authkey; `PC_ERR_INVALID_ARGUMENT` when the manager was created without an address;
-/// `PC_ERR_WRONG_STATE` if already started, connected or served.
+/// authkey; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`, or a manager created
+/// without an address; `PC_ERR_WRONG_STATE` if already started, connected or served.
 #[no_mangle]
 pub extern "C" fn pc_manager_connect(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).connect() })
@@ -344,7 +339,8 @@ pub extern "C" fn pc_manager_connect(m: *mut pc_manager) -> pc_status {
 ///
 /// Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
 /// server then stops); `PC_ERR_OS` when the address cannot be bound;
-/// `PC_ERR_WRONG_STATE` if already started, connected or served.
+/// `PC_ERR_WRONG_STATE` if already started, connected or served; `PC_ERR_INVALID_ARGUMENT`
+/// for a NULL or invalid `m`.
 #[no_mangle]
 pub extern "C" fn pc_manager_serve_forever(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).serve_forever() })
@@ -356,7 +352,8 @@ pub extern "C" fn pc_manager_serve_forever(m: *mut pc_manager) -> pc_status {
 /// return `PC_ERR_EOF`. Twice is fine.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or
-/// served; `PC_ERR_EOF` when a connected server was already gone.
+/// served; `PC_ERR_EOF` when a connected server was already gone;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
 #[no_mangle]
 pub extern "C" fn pc_manager_shutdown(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).shutdown() })
@@ -386,8 +383,8 @@ pub extern "C" fn pc_manager_number_of_objects(m: *mut pc_manager, out: *mut usi
     })
 }
 
-/// Releases the handle; a server this process started is shut down first. NULL is a
-/// no-op.
+/// Releases the handle; a server this process started is shut down first (waiting at
+/// most about 1 s for it to exit, then terminating it). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_manager_free(m: *mut pc_manager) {
     ffi_value!((), { handle::release(m, "m") })
@@ -403,14 +400,6 @@ macro_rules! managed {
             Ok(())
         })
     };
-}
-
-/// The optional name parameter of the typeid functions.
-fn opt_name<'a>(name: *const c_char) -> Result<Option<&'a str>> {
-    if name.is_null() {
-        return Ok(None);
-    }
-    handle::c_str(name, "name").map(Some)
 }
 
 /// A managed `dict` in the manager's server: a new, anonymous one for a NULL `name` (it
@@ -429,7 +418,7 @@ pub extern "C" fn pc_manager_dict(
     name: *const c_char,
     out: *mut *mut pc_dict,
 ) -> pc_status {
-    managed!(m, out, |m| Dict::new(&m, opt_name(name)?))
+    managed!(m, out, |m| Dict::new(&m, handle::c_str_opt(name, "name")?))
 }
 
 /// A managed `list`, as `pc_manager_dict`. `*out` is a new handle (`pc_list_free`).
@@ -439,7 +428,7 @@ pub extern "C" fn pc_manager_list(
     name: *const c_char,
     out: *mut *mut pc_list,
 ) -> pc_status {
-    managed!(m, out, |m| List::new(&m, opt_name(name)?))
+    managed!(m, out, |m| List::new(&m, handle::c_str_opt(name, "name")?))
 }
 
 /// A managed `Namespace`, as `pc_manager_dict`. `*out` is a new handle
@@ -450,7 +439,10 @@ pub extern "C" fn pc_manager_namespace(
     name: *const c_char,
     out: *mut *mut pc_namespace,
 ) -> pc_status {
-    managed!(m, out, |m| Namespace::new(&m, opt_name(name)?))
+    managed!(m, out, |m| Namespace::new(
+        &m,
+        handle::c_str_opt(name, "name")?
+    ))
 }
 
 /// A new object of `typeid` (a custom type, or any typeid of the server) made from `nargs`
@@ -479,7 +471,7 @@ pub extern "C" fn pc_manager_create(
         out.write(handle::into_raw(Object::new(
             &m,
             arg_str!(type_id),
-            opt_name(name)?,
+            handle::c_str_opt(name, "name")?,
             args,
         )?));
         Ok(())
@@ -539,7 +531,7 @@ pub extern "C" fn pc_manager_queue(
     out: *mut *mut pc_queue,
 ) -> pc_status {
     managed!(m, out, |m| m.queue(
-        opt_name(name)?,
+        handle::c_str_opt(name, "name")?,
         checked_maxsize(maxsize)?,
         false
     ))
@@ -555,7 +547,7 @@ pub extern "C" fn pc_manager_joinable_queue(
     out: *mut *mut pc_queue,
 ) -> pc_status {
     managed!(m, out, |m| m.queue(
-        opt_name(name)?,
+        handle::c_str_opt(name, "name")?,
         checked_maxsize(maxsize)?,
         true
     ))
@@ -580,7 +572,7 @@ pub extern "C" fn pc_manager_lock(
     name: *const c_char,
     out: *mut *mut pc_lock,
 ) -> pc_status {
-    managed!(m, out, |m| m.lock(opt_name(name)?, false))
+    managed!(m, out, |m| m.lock(handle::c_str_opt(name, "name")?, false))
 }
 
 /// A managed `RLock`: owned by the thread that acquired it (each thread has its own
@@ -592,7 +584,7 @@ pub extern "C" fn pc_manager_rlock(
     name: *const c_char,
     out: *mut *mut pc_lock,
 ) -> pc_status {
-    managed!(m, out, |m| m.lock(opt_name(name)?, true))
+    managed!(m, out, |m| m.lock(handle::c_str_opt(name, "name")?, true))
 }
 
 /// A managed `Semaphore` starting at `value`, used through `pc_semaphore_acquire` and
@@ -605,7 +597,11 @@ pub extern "C" fn pc_manager_semaphore(
     value: u32,
     out: *mut *mut pc_semaphore,
 ) -> pc_status {
-    managed!(m, out, |m| m.semaphore(opt_name(name)?, value, false))
+    managed!(m, out, |m| m.semaphore(
+        handle::c_str_opt(name, "name")?,
+        value,
+        false
+    ))
 }
 
 /// A managed `BoundedSemaphore`: a release above `value` is `PC_ERR_VALUE`. Otherwise as
@@ -617,7 +613,11 @@ pub extern "C" fn pc_manager_bounded_semaphore(
     value: u32,
     out: *mut *mut pc_semaphore,
 ) -> pc_status {
-    managed!(m, out, |m| m.semaphore(opt_name(name)?, value, true))
+    managed!(m, out, |m| m.semaphore(
+        handle::c_str_opt(name, "name")?,
+        value,
+        true
+    ))
 }
 
 /// A managed `Condition` (with its own managed `RLock`), used through the
@@ -628,7 +628,7 @@ pub extern "C" fn pc_manager_condition(
     name: *const c_char,
     out: *mut *mut pc_condition,
 ) -> pc_status {
-    managed!(m, out, |m| m.condition(opt_name(name)?))
+    managed!(m, out, |m| m.condition(handle::c_str_opt(name, "name")?))
 }
 
 /// A managed `Event`, used through the `pc_event_*` functions. `*out` is a new handle
@@ -639,7 +639,7 @@ pub extern "C" fn pc_manager_event(
     name: *const c_char,
     out: *mut *mut pc_event,
 ) -> pc_status {
-    managed!(m, out, |m| m.event(opt_name(name)?))
+    managed!(m, out, |m| m.event(handle::c_str_opt(name, "name")?))
 }
 
 /// A managed `Barrier` for `parties` waiters, used through the `pc_barrier_*` functions
@@ -652,7 +652,8 @@ pub extern "C" fn pc_manager_barrier(
     parties: usize,
     out: *mut *mut pc_barrier,
 ) -> pc_status {
-    managed!(m, out, |m| m.barrier(opt_name(name)?, parties))
+    managed!(m, out, |m| m
+        .barrier(handle::c_str_opt(name, "name")?, parties))
 }
 
 /// A managed `Value` of `typecode` (as `pc_value_new`) starting at `*init` (one C element;
@@ -676,7 +677,7 @@ pub extern "C" fn pc_manager_value(
         } else {
             Some(arg_bytes!(init, size))
         };
-        m.value(opt_name(name)?, code, init)
+        m.value(handle::c_str_opt(name, "name")?, code, init)
     })
 }
 
@@ -704,6 +705,6 @@ pub extern "C" fn pc_manager_array(
         } else {
             Some(arg_bytes!(init, bytes))
         };
-        m.array(opt_name(name)?, code, len, init)
+        m.array(handle::c_str_opt(name, "name")?, code, len, init)
     })
 }

@@ -274,7 +274,10 @@ impl RemoteValue for ProxyValue {
 }
 
 /// A managed `Array` (`array.array` in the server).
-pub(crate) struct ProxyArray(pub Proxy);
+pub(crate) struct ProxyArray {
+    proxy: Proxy,
+    elem: ElemType,
+}
 
 impl ProxyArray {
     fn index(i: usize) -> Value {
@@ -296,18 +299,18 @@ impl ProxyArray {
 
 impl RemoteArray for ProxyArray {
     fn get(&self, index: usize) -> Result<Item> {
-        self.0
+        self.proxy
             .call("__getitem__", vec![ProxyArray::index(index)], vec![], None)
             .map(items::to_item)
     }
 
     fn set(&self, index: usize, item: Item) -> Result<()> {
         let args = vec![ProxyArray::index(index), items::to_value(item)?];
-        self.0.call("__setitem__", args, vec![], None).map(drop)
+        self.proxy.call("__setitem__", args, vec![], None).map(drop)
     }
 
     fn read(&self, start: usize, count: usize) -> Result<Vec<Item>> {
-        let part = self.0.call(
+        let part = self.proxy.call(
             "__getitem__",
             vec![ProxyArray::range(start, count)],
             vec![],
@@ -317,12 +320,20 @@ impl RemoteArray for ProxyArray {
     }
 
     fn write(&self, start: usize, items: &[Item]) -> Result<()> {
-        // An array.array takes a slice assignment only from another array.array: one
-        // call per element keeps to the methods every Python server exposes.
-        for (i, item) in items.iter().enumerate() {
-            self.set(start + i, item.clone())?;
+        // `array.array` takes a slice assignment from another array.array only: the
+        // elements go as one, in the C bytes `array.array(typecode, raw)` is pickled with.
+        let size = self.elem.size();
+        let mut raw = vec![0u8; size * items.len()];
+        for (item, out) in items.iter().zip(raw.chunks_exact_mut(size)) {
+            self.elem.to_c(item, out)?;
         }
-        Ok(())
+        let code = char::from(self.elem.typecode()).to_string();
+        let array = Value::Reduce(
+            Box::new(global("array", "array")),
+            Box::new(Value::Tuple(vec![Value::Str(code), Value::Bytes(raw)])),
+        );
+        let args = vec![ProxyArray::range(start, items.len()), array];
+        self.proxy.call("__setitem__", args, vec![], None).map(drop)
     }
 }
 
@@ -439,6 +450,6 @@ impl Manager {
         let elements = items::to_values(elem.items(bytes)?)?;
         let code = Value::Str(char::from(typecode).to_string());
         let proxy = self.create("Array", name, vec![code, Value::List(elements)])?;
-        Array::remote(Box::new(ProxyArray(proxy)), typecode, len)
+        Array::remote(Box::new(ProxyArray { proxy, elem }), typecode, len)
     }
 }
