@@ -1740,6 +1740,219 @@ static void test_nothing_left(void)
     CHECK(wait_no_children(2.0));
 }
 
+/* ---- put_many / get_many ---- */
+
+enum { MANY = 600 };
+
+/* Message i of the batch tests: a pattern whose size varies (never 0, so two producers'
+ * messages never look alike), every 50th spilled. */
+static size_t many_size(int i)
+{
+    return (i % 50 == 49) ? 300 * KIB : (size_t)(i * 7 % 200) + 1;
+}
+
+/* Gets `n` messages with pc_queue_get_many (at most `max` a call) and checks them in
+ * order against many_size/pattern(i + first). No CHECK: child targets use it. */
+static int get_many_checked(pc_queue *q, int first, int n, size_t max, double timeout)
+{
+    pc_bytes *out = calloc(max, sizeof *out);
+    if (!out)
+        return 10;
+    int seen = 0, bad = 0;
+    while (seen < n && !bad) {
+        size_t got = 0;
+        if (pc_queue_get_many(q, timeout, out, max, &got) != PC_OK || got == 0 || got > max)
+            bad = 11;
+        for (size_t k = 0; k < got; k++, seen++) {
+            int i = first + seen;
+            if (!bad && (seen >= n || !is_pattern(&out[k], many_size(i), (unsigned)i)))
+                bad = 12;
+            pc_bytes_free(&out[k]);
+        }
+    }
+    free(out);
+    return bad;
+}
+
+/* Puts messages first..first+n-1 with one pc_queue_put_many; returns the status. */
+static pc_status put_many_patterns(pc_queue *q, int first, int n, double timeout, size_t *put)
+{
+    pc_slice *m = calloc((size_t)n, sizeof *m);
+    uint8_t **bufs = calloc((size_t)n, sizeof *bufs);
+    if (!m || !bufs)
+        return PC_ERR_NO_MEMORY;
+    for (int k = 0; k < n; k++) {
+        size_t len = many_size(first + k);
+        bufs[k] = malloc(len ? len : 1);
+        fill_pattern(bufs[k], len, (unsigned)(first + k));
+        m[k] = (pc_slice){bufs[k], len};
+    }
+    pc_status st = pc_queue_put_many(q, m, (size_t)n, timeout, put);
+    for (int k = 0; k < n; k++)
+        free(bufs[k]);
+    free(bufs);
+    free(m);
+    return st;
+}
+
+struct many_child {
+    pc_queue *q;
+    int first, n;
+    size_t max;
+};
+
+static int target_get_many(void *arg)
+{
+    const struct many_child *a = arg;
+    return get_many_checked(a->q, a->first, a->n, a->max, 10.0);
+}
+
+static int target_put_many(void *arg)
+{
+    const struct many_child *a = arg;
+    size_t put = 0;
+    pc_status st = put_many_patterns(a->q, a->first, a->n, 10.0, &put);
+    return st == PC_OK && put == (size_t)a->n ? 0 : 1;
+}
+
+static void test_many_bad_arguments(void)
+{
+    pc_queue *q;
+    CHECK_OK(pc_queue_new(0, &q));
+    size_t put = 99, got = 99;
+    pc_bytes out[2] = {{NULL, 0}, {NULL, 0}};
+    pc_slice ok[2] = {{"a", 1}, {"b", 1}};
+    pc_slice holed[3] = {{"a", 1}, {NULL, 5}, {"c", 1}};
+
+    CHECK_STATUS(pc_queue_put_many(NULL, ok, 2, 0, &put), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_put_many");
+    CHECK(put == 0);
+    put = 99;
+    CHECK_STATUS(pc_queue_put_many(q, NULL, 2, 0, &put), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("messages");
+    CHECK(put == 0);
+    put = 99;
+    CHECK_STATUS(pc_queue_put_many(q, holed, 3, 0, &put), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("[1].data is NULL");
+    CHECK(put == 0); /* none put: the batch is checked first */
+    CHECK_STATUS(pc_queue_put_many(q, ok, 2, NAN, &put), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("timeout");
+    check_queue_counts(q, 0, false);
+    CHECK_OK(pc_queue_put_many(q, NULL, 0, 0, &put));
+    CHECK(put == 0);
+    CHECK_OK(pc_queue_put_many(q, ok, 2, 0, NULL)); /* the count is optional */
+    check_queue_counts(q, 2, false);
+
+    CHECK_STATUS(pc_queue_get_many(NULL, 0, out, 2, &got), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("pc_queue_get_many");
+    CHECK_STATUS(pc_queue_get_many(q, 0, out, 0, &got), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("max is 0");
+    CHECK_STATUS(pc_queue_get_many(q, 0, NULL, 2, &got), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("out is NULL");
+    CHECK_STATUS(pc_queue_get_many(q, 0, out, 2, NULL), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("got");
+    CHECK_STATUS(pc_queue_get_many(q, NAN, out, 2, &got), PC_ERR_INVALID_ARGUMENT);
+    CHECK(got == 99); /* written on success only */
+    check_queue_counts(q, 2, false);
+
+    /* A message too large for any queue stops the batch there: those before it are in. */
+    pc_slice huge[3] = {{"a", 1}, {"x", (size_t)1 << 40}, {"c", 1}};
+    CHECK_STATUS(pc_queue_put_many(q, huge, 3, 0, &put), PC_ERR_TOO_LARGE);
+    CHECK_ERRMSG("larger than a queue holds");
+    CHECK(put == 1);
+    CHECK_OK(pc_queue_get_many(q, 0, out, 2, &got));
+    CHECK(got == 2);
+    CHECK(out[0].len == 1 && out[0].data[0] == 'a' && out[1].len == 1 && out[1].data[0] == 'b');
+    pc_bytes_free(&out[0]);
+    pc_bytes_free(&out[1]);
+    CHECK_OK(pc_queue_get_many(q, 0, out, 2, &got));
+    CHECK(got == 1 && out[0].len == 1 && out[0].data[0] == 'a');
+    pc_bytes_free(&out[0]);
+
+    /* Empty: EMPTY after the timeout, nothing written. */
+    got = 99;
+    double t0 = now();
+    CHECK_STATUS(pc_queue_get_many(q, 0.1, out, 2, &got), PC_ERR_EMPTY);
+    check_waited(t0, 0.1, "pc_queue_get_many");
+    CHECK_ERRMSG("empty");
+    CHECK(got == 99);
+
+    /* Closed in this process: nothing put. */
+    CHECK_OK(pc_queue_close(q));
+    CHECK_STATUS(pc_queue_put_many(q, ok, 2, 0, &put), PC_ERR_CLOSED);
+    CHECK(put == 0);
+    pc_queue_free(q);
+    CHECK_STATUS(pc_queue_put_many(q, ok, 2, 0, &put), PC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(pc_queue_get_many(q, 0, out, 2, &got), PC_ERR_INVALID_ARGUMENT);
+}
+
+static void test_many(void)
+{
+    /* In one process: batches in, batches out, in order, mixed with single calls. */
+    pc_queue *q;
+    CHECK_OK(pc_queue_new(0, &q));
+    size_t put = 0;
+    CHECK_OK(put_many_patterns(q, 0, MANY / 2, 0, &put));
+    CHECK(put == MANY / 2);
+    put_pattern(q, many_size(MANY / 2), MANY / 2, 0);
+    CHECK_OK(put_many_patterns(q, MANY / 2 + 1, MANY / 2 - 1, 0, &put));
+    CHECK(put == MANY / 2 - 1);
+    check_queue_counts(q, MANY, false);
+    get_pattern(q, many_size(0), 0, 0);
+    CHECK(get_many_checked(q, 1, MANY - 1, 64, 0) == 0);
+    check_queue_counts(q, 0, false);
+
+    /* Across processes: a child's batches, got in batches of every size. */
+    for (size_t max = 1; max <= 1024; max *= 4) {
+        struct many_child c = {q, 0, MANY, 0};
+        pc_process *p = start(target_put_many, &c);
+        CHECK(get_many_checked(q, 0, MANY, max, 10.0) == 0);
+        CHECK(finish(p, 10.0) == 0);
+    }
+    check_queue_counts(q, 0, false);
+    pc_queue_free(q);
+
+    /* Bounded: a batch fills the room it has, then waits for the consumer. */
+    CHECK_OK(pc_queue_new(3, &q));
+    CHECK_STATUS(put_many_patterns(q, 0, 5, 0, &put), PC_ERR_FULL);
+    CHECK_ERRMSG("full");
+    CHECK(put == 3);
+    check_queue_counts(q, 3, true);
+    CHECK(get_many_checked(q, 0, 3, 8, 0) == 0);
+    struct many_child c = {q, 0, MANY, 2};
+    pc_process *p = start(target_get_many, &c);
+    CHECK_OK(put_many_patterns(q, 0, MANY, 10.0, &put));
+    CHECK(put == MANY);
+    CHECK(finish(p, 10.0) == 0);
+    check_queue_counts(q, 0, false);
+    pc_queue_free(q);
+
+    /* Two producers' batches and two consumers: each producer's messages in order. */
+    CHECK_OK(pc_queue_new(0, &q));
+    struct many_child a = {q, 0, MANY, 0}, b = {q, MANY, MANY, 0};
+    pc_process *pa = start(target_put_many, &a), *pb = start(target_put_many, &b);
+    CHECK(finish(pa, 10.0) == 0);
+    CHECK(finish(pb, 10.0) == 0);
+    pc_bytes out[16];
+    int next[2] = {0, MANY};
+    for (int total = 0; total < 2 * MANY;) {
+        size_t got = 0;
+        CHECK_OK(pc_queue_get_many(q, 0, out, 16, &got));
+        for (size_t k = 0; k < got; k++, total++) {
+            /* Which producer: the message is that producer's next one. */
+            int which =
+                next[0] < MANY && is_pattern(&out[k], many_size(next[0]), (unsigned)next[0]) ? 0 : 1;
+            tu_checks++;
+            if (!is_pattern(&out[k], many_size(next[which]), (unsigned)next[which]))
+                FAIL("message %d is neither producer's next (%d, %d)", total, next[0], next[1]);
+            next[which]++;
+            pc_bytes_free(&out[k]);
+        }
+    }
+    CHECK(next[0] == MANY && next[1] == 2 * MANY);
+    pc_queue_free(q);
+}
+
 int main(void)
 {
     tu_init("test_queue", 100);
@@ -1759,6 +1972,8 @@ int main(void)
     RUN(test_joinable);
     RUN(test_interrupt);
     RUN(test_threads);
+    RUN(test_many_bad_arguments);
+    RUN(test_many);
     RUN(test_free_while_used);
     RUN(test_nothing_left);
     return tu_done();

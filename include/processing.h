@@ -1637,6 +1637,34 @@ pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
 pc_status pc_queue_get_into(pc_queue *q, void *buf, size_t cap, size_t *len, double timeout);
 
 /**
+ * Puts the `n` messages of `messages` (each `len` bytes at `data`, copied) in order, as
+ * `n` calls of `pc_queue_put` would, but faster: the seed's `putMany`. A local queue
+ * takes as many as it has room for in one turn of its producers, and wakes its
+ * consumers once per turn. A bounded queue waits for room as `pc_queue_put` does; so
+ * `timeout` bounds the whole call. `*put` (if `put` is not NULL) is how many went in,
+ * whatever the status: on an error the first `*put` are in the queue and the others are
+ * not.
+ *
+ * Returns `PC_OK` (all were put); otherwise as `pc_queue_put` for the first message that
+ * could not be put, and `PC_ERR_INVALID_ARGUMENT` for a NULL `messages` with a non-zero
+ * `n` or a message whose `data` is NULL with a non-zero `len` (then none was put).
+ */
+pc_status pc_queue_put_many(pc_queue *q, const pc_slice *messages, size_t n, double timeout, size_t *put);
+
+/**
+ * Takes up to `max` messages into `out[0]`, `out[1]`, … (release each with
+ * `pc_bytes_free`) and stores their number in `*got`: waits at most `timeout` seconds
+ * for the first (negative: without limit; 0: not at all), then takes the messages
+ * already in the queue, up to `max`, without waiting. A local queue takes them in one
+ * turn of its consumers. A managed queue stops before an item that is not `bytes`
+ * (kept, as `pc_queue_get` keeps it).
+ *
+ * Returns `PC_OK` (`*got` ≥ 1); otherwise as `pc_queue_get` (nothing was taken), and
+ * `PC_ERR_INVALID_ARGUMENT` for `max` 0, a NULL `out` or `got`.
+ */
+pc_status pc_queue_get_many(pc_queue *q, double timeout, pc_bytes *out, size_t max, size_t *got);
+
+/**
  * Puts a copy of `item` (borrowed; a `pc_item_*` value or one the library filled in),
  * waiting as `pc_queue_put` (`timeout` in seconds; negative: without limit; 0: not at
  * all). A managed queue carries any item; a local queue carries bytes, so it takes only

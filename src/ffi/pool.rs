@@ -109,7 +109,7 @@ fn task_fn(f: pc_task_fn) -> Result<TaskFn> {
 
 /// A `pc_slice` checked to be readable: its bytes, without copying the array.
 #[repr(transparent)]
-struct Item(pc_slice);
+pub(super) struct Item(pc_slice);
 
 impl AsRef<[u8]> for Item {
     fn as_ref(&self) -> &[u8] {
@@ -122,12 +122,13 @@ impl AsRef<[u8]> for Item {
     }
 }
 
-/// The items of a map, checked (a NULL `data` needs `len` 0).
-fn items<'a>(items: *const pc_slice, n: usize) -> Result<&'a [Item]> {
-    let slices = handle::array(items, n, "items")?;
+/// Borrowed byte strings (a map's items, a batch of messages), checked: a NULL `data`
+/// needs `len` 0.
+pub(super) fn items<'a>(items: *const pc_slice, n: usize, param: &str) -> Result<&'a [Item]> {
+    let slices = handle::array(items, n, param)?;
     if let Some(i) = slices.iter().position(|s| s.data.is_null() && s.len > 0) {
         return Err(Error::invalid_argument(format!(
-            "items[{i}].data is NULL but its len is {}",
+            "{param}[{i}].data is NULL but its len is {}",
             slices[i].len
         )));
     }
@@ -305,7 +306,7 @@ pub extern "C" fn pc_pool_map(
         let results = handle::out_array(results, n, "results")?;
         let job = p.map_async(
             task_fn(r#fn)?,
-            self::items(items, n)?,
+            self::items(items, n, "items")?,
             self::chunksize(chunksize),
             None,
         )?;
@@ -360,7 +361,7 @@ pub extern "C" fn pc_pool_map_async(
         let out = arg_out!(out);
         let job = p.map_async(
             task_fn(r#fn)?,
-            self::items(items, n)?,
+            self::items(items, n, "items")?,
             self::chunksize(chunksize),
             callback(cb, ctx),
         )?;
@@ -382,7 +383,7 @@ fn imap(
     let out = arg_out!(out);
     let it = p.imap(
         task_fn(f)?,
-        self::items(items, n)?,
+        self::items(items, n, "items")?,
         self::chunksize(chunksize),
         ordered,
     )?;

@@ -14,6 +14,7 @@ use super::connection::received_into;
 use super::handle;
 use super::item::pc_item;
 use super::library::pc_bytes;
+use super::pool::{self, pc_slice};
 use super::status::pc_status;
 use crate::queue::Queue;
 
@@ -130,6 +131,75 @@ pub extern "C" fn pc_queue_get_into(
         let len = arg_out!(len);
         let buf = arg_bytes_mut!(buf, cap);
         received_into(q.get_into(buf, arg_timeout!(timeout))?, len, cap)
+    })
+}
+
+/// Puts the `n` messages of `messages` (each `len` bytes at `data`, copied) in order, as
+/// `n` calls of `pc_queue_put` would, but faster: the seed's `putMany`. A local queue
+/// takes as many as it has room for in one turn of its producers, and wakes its
+/// consumers once per turn. A bounded queue waits for room as `pc_queue_put` does; so
+/// `timeout` bounds the whole call. `*put` (if `put` is not NULL) is how many went in,
+/// whatever the status: on an error the first `*put` are in the queue and the others are
+/// not.
+///
+/// Returns `PC_OK` (all were put); otherwise as `pc_queue_put` for the first message that
+/// could not be put, and `PC_ERR_INVALID_ARGUMENT` for a NULL `messages` with a non-zero
+/// `n` or a message whose `data` is NULL with a non-zero `len` (then none was put).
+#[no_mangle]
+pub extern "C" fn pc_queue_put_many(
+    q: *mut pc_queue,
+    messages: *const pc_slice,
+    n: usize,
+    timeout: f64,
+    put: *mut usize,
+) -> pc_status {
+    ffi_status!({
+        let mut put = handle::out_opt(put);
+        let mut tell = |count: usize| {
+            if let Some(put) = put.as_mut() {
+                put.write(count);
+            }
+        };
+        tell(0);
+        let q = arg_handle!(q);
+        let deadline = arg_timeout!(timeout);
+        let messages: Vec<&[u8]> = pool::items(messages, n, "messages")?
+            .iter()
+            .map(AsRef::as_ref)
+            .collect();
+        let (count, outcome) = q.put_many(&messages, deadline);
+        tell(count);
+        outcome
+    })
+}
+
+/// Takes up to `max` messages into `out[0]`, `out[1]`, … (release each with
+/// `pc_bytes_free`) and stores their number in `*got`: waits at most `timeout` seconds
+/// for the first (negative: without limit; 0: not at all), then takes the messages
+/// already in the queue, up to `max`, without waiting. A local queue takes them in one
+/// turn of its consumers. A managed queue stops before an item that is not `bytes`
+/// (kept, as `pc_queue_get` keeps it).
+///
+/// Returns `PC_OK` (`*got` ≥ 1); otherwise as `pc_queue_get` (nothing was taken), and
+/// `PC_ERR_INVALID_ARGUMENT` for `max` 0, a NULL `out` or `got`.
+#[no_mangle]
+pub extern "C" fn pc_queue_get_many(
+    q: *mut pc_queue,
+    timeout: f64,
+    out: *mut pc_bytes,
+    max: usize,
+    got: *mut usize,
+) -> pc_status {
+    ffi_status!({
+        let q = arg_handle!(q);
+        let got = arg_out!(got);
+        let out = handle::out_array(out, max, "out")?;
+        let messages = q.get_many(max, arg_timeout!(timeout))?;
+        got.write(messages.len());
+        for (slot, message) in out.iter_mut().zip(messages) {
+            slot.write(pc_bytes::from_vec(message));
+        }
+        Ok(())
     })
 }
 

@@ -74,6 +74,10 @@ struct Producers {
 #[repr(C, align(128))]
 struct Consumers {
     ring_head: AtomicU64,
+    /// The small ring's producer cursor as last read: the records before it are there to
+    /// take without reading the producers' line, which a producer that keeps up changes
+    /// at every put (another CPU's cache line to fetch).
+    ring_tail_seen: AtomicU64,
     spill_head: AtomicU64,
     /// Where the spill ring's given-back pages end: producers write no further than one
     /// ring's length past it, so never into a page being given back.
@@ -140,6 +144,7 @@ impl LocalQueue {
                 },
                 consumers: Consumers {
                     ring_head: AtomicU64::new(0),
+                    ring_tail_seen: AtomicU64::new(0),
                     spill_head: AtomicU64::new(0),
                     spill_free: AtomicU64::new(0),
                 },
@@ -178,6 +183,79 @@ impl LocalQueue {
     /// `put`, returning the message's place in the queue: the number of messages put
     /// before it (wrapping), as [`LocalQueue::get_noting`] reports it to the consumer.
     pub(crate) fn put_numbered(&self, message: &[u8], deadline: Deadline) -> Result<u32> {
+        let mut place = 0;
+        let (_, outcome) = self.put_each(&[message], deadline, |seq| place = seq);
+        outcome.map(|()| place)
+    }
+
+    /// Puts `messages` in order, each side hand-off carrying as many as the queue has
+    /// room for; returns how many went in, with the error that stopped the others.
+    pub(super) fn put_many(&self, messages: &[&[u8]], deadline: Deadline) -> (usize, Result<()>) {
+        self.put_each(messages, deadline, |_| {})
+    }
+
+    /// Puts `messages` in order, telling `placed` each one's place; waits for `maxsize`
+    /// slots between batches.
+    #[inline(always)]
+    fn put_each(
+        &self,
+        messages: &[&[u8]],
+        deadline: Deadline,
+        mut placed: impl FnMut(u32),
+    ) -> (usize, Result<()>) {
+        let mut put = 0;
+        while put < messages.len() {
+            let (batch, outcome) = self.put_batch(&messages[put..], deadline, &mut placed);
+            put += batch;
+            if outcome.is_err() || put == messages.len() {
+                return (put, outcome);
+            }
+            if let Err(err) = self.wait_for_slot(deadline) {
+                return (put, Err(err));
+            }
+        }
+        (put, Ok(()))
+    }
+
+    /// Under one hold of the put side: publishes messages from the front of `messages`
+    /// until the queue holds `maxsize`, then rings the consumers once.
+    #[inline(always)]
+    fn put_batch(
+        &self,
+        messages: &[&[u8]],
+        deadline: Deadline,
+        placed: &mut impl FnMut(u32),
+    ) -> (usize, Result<()>) {
+        let mut put = 0;
+        let outcome = match hold(&self.producer_lock, deadline, Interrupts::Honour) {
+            Err(err) => Err(err),
+            Ok(None) => Err(Error::new(
+                ErrorKind::Full,
+                "another process holds the queue's put side (stopped mid-put?)",
+            )),
+            Ok(Some(_held)) => loop {
+                let Some(message) = messages.get(put) else {
+                    break Ok(());
+                };
+                match self.put_locked(message) {
+                    Ok(Some(seq)) => {
+                        placed(seq);
+                        put += 1;
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(err) => break Err(err),
+                }
+            },
+        };
+        if put > 0 {
+            self.state.bells.put.ring();
+        }
+        (put, outcome)
+    }
+
+    /// Under the producer lock: publishes `message`, or returns `None` when `maxsize`
+    /// messages are in the queue.
+    fn put_locked(&self, message: &[u8]) -> Result<Option<u32>> {
         if Ring::record_size(message.len()).map_or(true, |size| size > self.spill.capacity()) {
             return Err(Error::new(
                 ErrorKind::TooLarge,
@@ -188,27 +266,6 @@ impl LocalQueue {
                 ),
             ));
         }
-        loop {
-            let put = {
-                let Some(_held) = hold(&self.producer_lock, deadline, Interrupts::Honour)? else {
-                    return Err(Error::new(
-                        ErrorKind::Full,
-                        "another process holds the queue's put side (stopped mid-put?)",
-                    ));
-                };
-                self.put_locked(message)?
-            };
-            if let Some(seq) = put {
-                self.state.bells.put.ring();
-                return Ok(seq);
-            }
-            self.wait_for_slot(deadline)?;
-        }
-    }
-
-    /// Under the producer lock: publishes `message`, or returns false when `maxsize`
-    /// messages are in the queue.
-    fn put_locked(&self, message: &[u8]) -> Result<Option<u32>> {
         if self.maxsize > 0 && self.qsize() >= self.maxsize as usize {
             return Ok(None);
         }
@@ -321,14 +378,56 @@ impl LocalQueue {
 
     /// Offers the next message to `take` (with its place in the queue), waiting until
     /// `deadline` for one (`Empty`): `take` consumes it or leaves it for the next get.
+    #[inline(always)]
     pub(super) fn get_with<T>(
         &self,
         deadline: Deadline,
         interrupts: Interrupts,
         mut take: impl FnMut(u32, &[u8]) -> Take<T>,
     ) -> Result<T> {
+        self.consume(deadline, interrupts, || {
+            Ok(self.take_locked(&mut take)?.map(|taken| match taken {
+                Take::Consume(value) => (value, true),
+                Take::Leave(value) => (value, false),
+            }))
+        })
+    }
+
+    /// Takes up to `max` (at least 1) messages: waits until `deadline` for the first
+    /// (`Empty`), then takes those already there under the same hold of the get side.
+    pub(super) fn get_many(
+        &self,
+        max: usize,
+        deadline: Deadline,
+        interrupts: Interrupts,
+    ) -> Result<Vec<Vec<u8>>> {
+        let mut got = Vec::new();
+        self.consume(deadline, interrupts, || {
+            while got.len() < max {
+                match self.take_locked(&mut |_, bytes| Take::Consume(bytes.to_vec())) {
+                    Ok(Some(Take::Consume(message))) => got.push(message),
+                    Ok(_) => break,
+                    // The next get reports it: these are taken already.
+                    Err(_) if !got.is_empty() => break,
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok((!got.is_empty()).then(|| (std::mem::take(&mut got), true)))
+        })
+    }
+
+    /// Waits for a message, then runs `under_lock` with the get side held until it
+    /// returns a value, and whether it took messages (the producers waiting for a
+    /// `maxsize` slot are then rung). `None`: another consumer was first.
+    #[inline(always)]
+    fn consume<T>(
+        &self,
+        deadline: Deadline,
+        interrupts: Interrupts,
+        mut under_lock: impl FnMut() -> Result<Option<(T, bool)>>,
+    ) -> Result<T> {
         loop {
-            if self.is_empty() {
+            if !self.has_seen_message() && self.is_empty() {
                 self.wait_for_message(deadline, interrupts)?;
             }
             let taken = {
@@ -338,17 +437,14 @@ impl LocalQueue {
                         "another process holds the queue's get side (stopped mid-get?)",
                     ));
                 };
-                self.take_locked(&mut take)?
+                under_lock()?
             };
-            match taken {
-                Some(Take::Consume(value)) => {
-                    let state = &*self.state;
-                    state.bells.got.ring();
-                    return Ok(value);
+            if let Some((value, took)) = taken {
+                // Only a bounded queue's producers wait for a get.
+                if took && self.maxsize > 0 {
+                    self.state.bells.got.ring();
                 }
-                Some(Take::Leave(value)) => return Ok(value),
-                // Another consumer took it first.
-                None => {}
+                return Ok(value);
             }
         }
     }
@@ -364,7 +460,12 @@ impl LocalQueue {
         let ring_head = Cursor::load(&consumers.ring_head, Relaxed);
         let spill_head = Cursor::load(&consumers.spill_head, Relaxed);
         let next = ring_head.count().wrapping_add(spill_head.count());
-        let ring_tail = Cursor::load(&producers.ring_tail, Acquire);
+        // The consumer lock orders this after the read that saw it.
+        let mut ring_tail = Cursor::load(&consumers.ring_tail_seen, Relaxed);
+        if ring_head == ring_tail {
+            ring_tail = Cursor::load(&producers.ring_tail, Acquire);
+            ring_tail.store(&consumers.ring_tail_seen, Relaxed);
+        }
         if ring_head != ring_tail {
             let front = self.ring.front(ring_head, ring_tail)?;
             if front.seq == next {
@@ -399,6 +500,14 @@ impl LocalQueue {
             front.next.store(&consumers.spill_head, Release);
         }
         Ok(Some(taken))
+    }
+
+    /// Whether a consumer already saw a message in the small ring that is still there:
+    /// then a get need not read the producers' cursors (a hint, read without the lock).
+    #[inline(always)]
+    fn has_seen_message(&self) -> bool {
+        let consumers = &self.state.consumers;
+        consumers.ring_head.load(Relaxed) != consumers.ring_tail_seen.load(Relaxed)
     }
 
     /// Waits until some message may be there, or `Empty` at `deadline`.

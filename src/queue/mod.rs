@@ -13,6 +13,7 @@ mod ring;
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::backing::Backing;
 use crate::connection::Into;
@@ -108,6 +109,27 @@ impl Queue {
         }
     }
 
+    /// Puts `messages` in order (the seed's `putMany`): a local queue takes as many as it
+    /// has room for in each hand-off of its put side, a managed one is sent them one by
+    /// one. Returns how many went in, with the error that stopped the rest (`Full` at
+    /// `deadline` for a bounded queue).
+    pub fn put_many(&self, messages: &[&[u8]], deadline: Deadline) -> (usize, Result<()>) {
+        if let Err(err) = self.check_open() {
+            return (0, Err(err));
+        }
+        match &self.backing {
+            Backing::Local(queue) => queue.put_many(messages, deadline),
+            Backing::Remote(managed) => {
+                for (put, message) in messages.iter().enumerate() {
+                    if let Err(err) = managed.put_bytes(message, deadline) {
+                        return (put, Err(err));
+                    }
+                }
+                (messages.len(), Ok(()))
+            }
+        }
+    }
+
     /// Puts any item in a managed queue; a local queue carries bytes only (`Type`).
     pub fn put_item(&self, item: Item, deadline: Deadline) -> Result<()> {
         match (&self.backing, item) {
@@ -145,6 +167,32 @@ impl Queue {
             }
             None => Take::Leave(Into::TooShort(bytes.len())),
         })
+    }
+
+    /// Takes up to `max` (at least 1) messages: waits until `deadline` for the first
+    /// (`Empty`), then takes those already in the queue, as many as `max`, without waiting.
+    /// A local queue takes them in one hand-off of its get side. A managed queue stops
+    /// before an item of another kind than bytes (`Type` if it is the first).
+    pub fn get_many(&self, max: usize, deadline: Deadline) -> Result<Vec<Vec<u8>>> {
+        if max == 0 {
+            return Err(Error::invalid_argument(
+                "max is 0: a get takes at least one",
+            ));
+        }
+        match &self.backing {
+            Backing::Local(queue) => queue.get_many(max, deadline, Interrupts::Honour),
+            Backing::Remote(managed) => {
+                let take = |bytes: &[u8]| Take::Consume(bytes.to_vec());
+                let mut got = vec![managed.get_bytes(deadline, take)?];
+                while got.len() < max {
+                    match managed.get_bytes(Deadline::after(Duration::ZERO), take) {
+                        Ok(message) => got.push(message),
+                        Err(_) => break,
+                    }
+                }
+                Ok(got)
+            }
+        }
     }
 
     /// Takes the next item of any kind (a local queue's are bytes).
@@ -278,6 +326,45 @@ mod tests {
         assert_eq!(q.get(now()).unwrap(), big);
         assert_eq!(q.get_into(&mut small, now()).unwrap(), Into::Fits(5));
         assert_eq!(&small[..5], b"after");
+    }
+
+    #[test]
+    fn batches_local_and_managed() {
+        let bytes = |s: &[u8]| Item::Bytes(s.to_vec());
+        let managed = Queue::remote(Box::new(FakeQueue::with(vec![])), false, 0);
+        for q in [Queue::new(0, false).unwrap(), managed] {
+            let (put, outcome) = q.put_many(&[b"a", b"", b"c"], now());
+            assert_eq!((put, outcome.is_ok()), (3, true));
+            assert_eq!(
+                q.get_many(0, now()).unwrap_err().kind(),
+                ErrorKind::InvalidArgument
+            );
+            let first = q.get_many(2, now()).unwrap();
+            assert_eq!(first.len(), 2);
+            assert!(!q.get_many(10, now()).unwrap().is_empty());
+            q.close();
+            assert_eq!(q.put_many(&[b"z"], now()).0, 0);
+        }
+        // A managed queue's batch stops before an item that is not bytes, and keeps it.
+        let q = Queue::remote(
+            Box::new(FakeQueue::with(vec![
+                bytes(b"x"),
+                Item::Int(7),
+                bytes(b"y"),
+            ])),
+            false,
+            0,
+        );
+        assert_eq!(q.get_many(5, now()).unwrap(), vec![b"x".to_vec()]);
+        assert_eq!(q.get_many(5, now()).unwrap_err().kind(), ErrorKind::Type);
+        assert_eq!(q.get_item(now()).unwrap(), Item::Int(7));
+        assert_eq!(q.get_many(5, now()).unwrap(), vec![b"y".to_vec()]);
+        // A bounded local queue's batch fills the room there is.
+        let q = Queue::new(2, false).unwrap();
+        let (put, outcome) = q.put_many(&[b"1", b"2", b"3"], now());
+        assert_eq!((put, outcome.unwrap_err().kind()), (2, ErrorKind::Full));
+        let got = q.get_many(5, now()).unwrap();
+        assert_eq!(got, vec![b"1".to_vec(), b"2".to_vec()]);
     }
 
     #[test]
