@@ -92,6 +92,28 @@ static inline uint64_t bench_now_ns(void)
         }                                                                          \
     } while (0)
 
+#if defined(__linux__) && defined(_GNU_SOURCE)
+#include <errno.h>
+#include <sched.h>
+
+/* Pins the calling thread to the k-th CPU it may use (round robin): the "one per CPU"
+ * rows, since this kernel packs busy processes onto as few vCPUs as it can. Returns 0 or
+ * an errno value. */
+static inline int bench_pin_cpu(int k)
+{
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return errno;
+    int cpu = -1;
+    for (int n = k % CPU_COUNT(&allowed); n >= 0; n--)
+        while (!CPU_ISSET(++cpu, &allowed))
+            ;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof one, &one) != 0 ? errno : 0;
+}
+#endif
+
 /* First thing in a forked child that may block: its own alarm, and (Linux) SIGKILL when
  * the parent dies, so a child whose partner is gone cannot wait forever. */
 static inline void bench_child_setup(void)

@@ -25,10 +25,7 @@
  *                        tasks onto as few vCPUs as it can (sched_vcpu_pack), so two busy
  *                        workers often share one vCPU for a while.
  */
-#define _GNU_SOURCE /* sched_setaffinity, cpu_set_t */
-#include <errno.h>
-#include <sched.h>
-
+#define _GNU_SOURCE /* bench_pin_cpu */
 #include "bench_lib.h"
 #include "bench_pool_tasks.h"
 
@@ -77,20 +74,9 @@ static pc_pool *the_pool(pc_init_fn init)
 static void pin_worker(void *arg)
 {
     spread_state *st = arg;
-    int k = __atomic_fetch_add(&st->next, 1, __ATOMIC_RELAXED);
-    cpu_set_t allowed, one;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
-        st->failed = errno;
-        return;
-    }
-    int cpu = -1;
-    for (int n = k % CPU_COUNT(&allowed); n >= 0; n--)
-        while (!CPU_ISSET(++cpu, &allowed))
-            ;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0)
-        st->failed = errno;
+    int failed = bench_pin_cpu(__atomic_fetch_add(&st->next, 1, __ATOMIC_RELAXED));
+    if (failed)
+        st->failed = failed;
 }
 
 /* The trivial task (a pc_task_fn): an int64 in, pool_task of it out. */

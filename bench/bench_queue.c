@@ -15,6 +15,11 @@
  * queue_1to1_64k      as queue_1to1_64b with 64 KiB messages, taken into one reused
  *                     buffer. Bytes per second.
  * queue_1to1_64k_get  the same with pc_queue_get + pc_bytes_free (not a row).
+ * queue_1to1_64b_spread  as queue_1to1_64b with the producer and the consumer pinned to
+ *                     CPUs of their own: every message crosses between two CPUs' caches.
+ * queue_1to1_64b_batch   as queue_1to1_64b, put with pc_queue_put_many and taken with
+ *                     pc_queue_get_many, QUEUE_BATCH messages a call (fresh pc_bytes,
+ *                     freed after their check).
  *
  * Only the transfer is timed: every child is started (pc_process_*, daemonic, its own
  * alarm) and signals a semaphore; the parent waits for all of them, starts the clock and
@@ -22,8 +27,12 @@
  * and its order (1 → 1: exactly 0..N-1; 2 → 2: in order per producer, and the consumers'
  * counts and sums of sequence numbers add up to every message exactly once).
  */
+#define _GNU_SOURCE /* bench_pin_cpu */
 #include "bench_lib.h"
 #include "bench_queue_messages.h"
+
+/* Messages a pc_queue_put_many or pc_queue_get_many call carries in the batch row. */
+#define QUEUE_BATCH 64
 
 /* The run under way, set up by the parent before it starts the children. */
 static struct {
@@ -32,6 +41,8 @@ static struct {
     long per_producer;      /* messages each producer puts (numbered from 0) */
     bool stop;              /* each producer ends with a stop message (2 → 2) */
     bool into;              /* take with pc_queue_get_into (else pc_queue_get) */
+    bool spread;            /* 1 → 1: producer and consumer on CPUs of their own */
+    bool batch;             /* 1 → 1: put_many and get_many, QUEUE_BATCH at a time */
     pc_semaphore *ready;    /* released once by every child before it waits for go */
     pc_event *go;           /* set when all are ready: the clock runs */
     pc_array *reports;      /* 2 → 2: the consumer children's queue_result, shared */
@@ -64,6 +75,7 @@ static void setup(size_t size, long per_producer, bool stop, bool into)
     qb.per_producer = per_producer;
     qb.stop = stop;
     qb.into = into;
+    qb.spread = qb.batch = false;
     PC_CHECK(pc_queue_new(0, &qb.q));
     PC_CHECK(pc_semaphore_new(0, &qb.ready));
     PC_CHECK(pc_event_new(&qb.go));
@@ -158,6 +170,34 @@ static void free_message_buffer(uint8_t *buf, uint8_t *small)
         free(buf);
 }
 
+/* Pins this process to its CPU in the spread row (consumer 0, producer 1). */
+static void pin_if_spread(int k)
+{
+    if (qb.spread) {
+        int failed = bench_pin_cpu(k);
+        CHECK(failed == 0, "pinning to CPU #%d: %s", k, strerror(failed));
+    }
+}
+
+/* Puts messages first.. of producer `me` with pc_queue_put_many, QUEUE_BATCH a call. */
+static void put_batches(int64_t me)
+{
+    static uint8_t bufs[QUEUE_BATCH][QUEUE_SMALL];
+    pc_slice slices[QUEUE_BATCH];
+    for (int k = 0; k < QUEUE_BATCH; k++) {
+        queue_msg_init(bufs[k], qb.size);
+        slices[k] = (pc_slice){bufs[k], qb.size};
+    }
+    for (long i = 0; i < qb.per_producer; i += QUEUE_BATCH) {
+        long n = qb.per_producer - i < QUEUE_BATCH ? qb.per_producer - i : QUEUE_BATCH;
+        for (long k = 0; k < n; k++)
+            queue_msg_stamp(bufs[k], qb.size, me, i + k);
+        size_t put = 0;
+        CHECK_OK(pc_queue_put_many(qb.q, slices, (size_t)n, PC_FOREVER, &put), "put_many");
+        CHECK(put == (size_t)n, "put_many put %zu of %ld", put, n);
+    }
+}
+
 /* A producer child: puts its messages (and a stop message in 2 → 2). */
 static int producer(void *arg)
 {
@@ -165,8 +205,11 @@ static int producer(void *arg)
     uint8_t small[QUEUE_SMALL];
     uint8_t *buf = message_buffer(small);
     queue_msg_init(buf, qb.size);
+    pin_if_spread(1);
     child_start();
-    for (long i = 0; i < qb.per_producer; i++) {
+    if (qb.batch)
+        put_batches(me);
+    for (long i = 0; i < qb.per_producer && !qb.batch; i++) {
         queue_msg_stamp(buf, qb.size, me, i);
         CHECK_OK(pc_queue_put(qb.q, buf, qb.size, PC_FOREVER), "put");
     }
@@ -180,20 +223,45 @@ static int producer(void *arg)
 
 /* ---- 1 → 1: a producer child, the parent takes ------------------------------------- */
 
+/* Takes the messages numbered from `i` with pc_queue_get_many; returns how many. */
+static long take_batch(long i)
+{
+    pc_bytes out[QUEUE_BATCH];
+    size_t got = 0;
+    CHECK_OK(pc_queue_get_many(qb.q, PC_FOREVER, out, QUEUE_BATCH, &got), "get_many");
+    for (size_t k = 0; k < got; k++) {
+        int64_t from = -1, seq = -1;
+        bool ok = queue_msg_parse(out[k].data, out[k].len, qb.size, &from, &seq);
+        BENCH_CHECK(ok && from == 0 && seq == i + (long)k,
+                    "message %ld: got %lld of producer %lld", i + (long)k, (long long)seq,
+                    (long long)from);
+        pc_bytes_free(&out[k]);
+    }
+    return (long)got;
+}
+
 /* Messages per second. */
-static double one_to_one(long iters, size_t size, bool into)
+static double one_to_one(long iters, size_t size, bool into, bool spread, bool batch)
 {
     setup(size, iters, false, into);
+    qb.spread = spread;
+    qb.batch = batch;
     uint8_t small[QUEUE_SMALL];
     uint8_t *buf = message_buffer(small);
     memset(buf, 0, size); /* touched once, as a reused buffer is */
     pc_process *p = start_child(producer, 0);
+    pin_if_spread(0);
     uint64_t t0 = start_clock(1);
-    for (long i = 0; i < iters; i++) {
+    for (long i = 0; i < iters;) {
+        if (batch) {
+            i += take_batch(i);
+            continue;
+        }
         int64_t from = -1, seq = -1;
         take(buf, &from, &seq);
         BENCH_CHECK(from == 0 && seq == i, "message %ld: got %lld of producer %lld", i,
                     (long long)seq, (long long)from);
+        i++;
     }
     double s = (double)(bench_now_ns() - t0) * 1e-9;
     join_child(p);
@@ -205,22 +273,32 @@ static double one_to_one(long iters, size_t size, bool into)
 
 static double queue_1to1_64b(long iters)
 {
-    return one_to_one(iters, QUEUE_SMALL, true);
+    return one_to_one(iters, QUEUE_SMALL, true, false, false);
 }
 
 static double queue_1to1_64b_get(long iters)
 {
-    return one_to_one(iters, QUEUE_SMALL, false);
+    return one_to_one(iters, QUEUE_SMALL, false, false, false);
+}
+
+static double queue_1to1_64b_spread(long iters)
+{
+    return one_to_one(iters, QUEUE_SMALL, true, true, false);
+}
+
+static double queue_1to1_64b_batch(long iters)
+{
+    return one_to_one(iters, QUEUE_SMALL, false, false, true);
 }
 
 static double queue_1to1_64k(long iters)
 {
-    return one_to_one(iters, QUEUE_LARGE, true) * QUEUE_LARGE;
+    return one_to_one(iters, QUEUE_LARGE, true, false, false) * QUEUE_LARGE;
 }
 
 static double queue_1to1_64k_get(long iters)
 {
-    return one_to_one(iters, QUEUE_LARGE, false) * QUEUE_LARGE;
+    return one_to_one(iters, QUEUE_LARGE, false, false, false) * QUEUE_LARGE;
 }
 
 /* ---- 2 → 2: two producer children, two consumer children --------------------------- */
@@ -269,6 +347,8 @@ static double queue_2to2_64b(long iters)
 static const bench_mode modes[] = {
     {"queue_1to1_64b", BENCH_OPS_PER_S, queue_1to1_64b, 3000000},
     {"queue_1to1_64b_get", BENCH_OPS_PER_S, queue_1to1_64b_get, 3000000},
+    {"queue_1to1_64b_spread", BENCH_OPS_PER_S, queue_1to1_64b_spread, 3000000},
+    {"queue_1to1_64b_batch", BENCH_OPS_PER_S, queue_1to1_64b_batch, 3000000},
     {"queue_2to2_64b", BENCH_OPS_PER_S, queue_2to2_64b, 2000000},
     {"queue_1to1_64k", BENCH_OPS_PER_S, queue_1to1_64k, 20000},
     {"queue_1to1_64k_get", BENCH_OPS_PER_S, queue_1to1_64k_get, 20000},

@@ -16,6 +16,7 @@ repetition's result, decorated with @peer("<workload>", NS_PER_OP or OPS_PER_S, 
 import argparse
 import atexit
 import multiprocessing
+import os
 import re
 import signal
 import struct
@@ -322,8 +323,16 @@ def _queue_parse(m, size):
     return producer, seq
 
 
-def _queue_producer(q, ready, go, size, me, n, stop):
+def _pin_if(spread, k):
+    """Pins this process to the k-th CPU it may use (the spread rows)."""
+    if spread:
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[k % len(cpus)]})
+
+
+def _queue_producer(q, ready, go, size, me, n, stop, spread=False):
     _child_setup()
+    _pin_if(spread, 1)
     make = _queue_maker(size)
     ready.release()
     go.wait()
@@ -350,12 +359,14 @@ def _queue_join(workers):
         _check(w.exitcode == 0, f"worker exit code {w.exitcode}")
 
 
-def _queue_1to1(iters, size):
+def _queue_1to1(iters, size, spread=False):
     """A child puts `iters` messages of `size` bytes into a Queue; the parent gets them.
-    Messages per second from "go" to the last one."""
+    Messages per second from "go" to the last one. `spread`: the two pinned to CPUs of
+    their own."""
     q, ready, go = CTX.Queue(), CTX.Semaphore(0), CTX.Event()
-    p = CTX.Process(target=_queue_producer, args=(q, ready, go, size, 0, iters, False),
-                    daemon=True)
+    p = CTX.Process(target=_queue_producer,
+                    args=(q, ready, go, size, 0, iters, False, spread), daemon=True)
+    _pin_if(spread, 0)
     t0 = _queue_start([p], ready, go)
     for i in range(iters):
         producer, seq = _queue_parse(q.get(), size)
@@ -367,6 +378,17 @@ def _queue_1to1(iters, size):
 
 @peer("queue_1to1_64b", OPS_PER_S, 200_000)
 def queue_1to1_64b(iters):
+    return _queue_1to1(iters, QUEUE_SMALL)
+
+
+@peer("queue_1to1_64b_spread", OPS_PER_S, 200_000)
+def queue_1to1_64b_spread(iters):
+    return _queue_1to1(iters, QUEUE_SMALL, spread=True)
+
+
+@peer("queue_1to1_64b_batch", OPS_PER_S, 200_000)
+def queue_1to1_64b_batch(iters):
+    """Python's Queue has no batch calls (putMany was dropped): one put and get each."""
     return _queue_1to1(iters, QUEUE_SMALL)
 
 

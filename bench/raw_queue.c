@@ -27,7 +27,11 @@
  *                      per second.
  * queue_1to1_64k_ring  the same through the shared-memory ring (not a floor of the
  *                      table: what shared memory could do for large messages).
+ * queue_1to1_64b_spread, queue_1to1_64b_boost_spread
+ *                      queue_1to1_64b and its Boost peer with the producer and the
+ *                      consumer pinned to CPUs of their own.
  */
+#define _GNU_SOURCE /* bench_pin_cpu */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -395,7 +399,8 @@ static struct {
     const channel *ch;
     size_t size;
     long per_producer;
-    int stop; /* each producer ends with a stop message (2 → 2) */
+    int stop;   /* each producer ends with a stop message (2 → 2) */
+    int spread; /* 1 → 1: producer and consumer pinned to CPUs of their own */
     struct control *ctl;
 } run;
 
@@ -421,6 +426,15 @@ static void take_role(enum role r)
         run.ch->role(r);
 }
 
+/* Pins this process to its CPU in the spread rows (consumer 0, producer 1). */
+static void pin_if_spread(int k)
+{
+    if (run.spread) {
+        int failed = bench_pin_cpu(k);
+        CHECK(failed == 0, "pinning to CPU #%d: %s", k, strerror(failed));
+    }
+}
+
 /* Forks a child that takes role `r` and runs fn(arg), then _exits with its result. */
 static pid_t fork_child(enum role r, int (*fn)(long), long arg)
 {
@@ -430,6 +444,7 @@ static pid_t fork_child(enum role r, int (*fn)(long), long arg)
     if (pid == 0) {
         in_child = 1;
         bench_child_setup();
+        pin_if_spread(1);
         take_role(r);
         _exit(fn(arg));
     }
@@ -491,13 +506,15 @@ static int producer(long me)
 }
 
 /* 1 → 1: a producer child, the parent takes. Messages per second. */
-static double one_to_one(const channel *ch, long iters, size_t size)
+static double one_to_one(const channel *ch, long iters, size_t size, int spread)
 {
     setup(ch, size, iters, 0);
+    run.spread = spread;
     uint8_t *buf = malloc(size);
     BENCH_CHECK(buf != NULL, "out of memory");
     memset(buf, 0, size);
     pid_t p = fork_child(PRODUCER, producer, 0);
+    pin_if_spread(0);
     take_role(CONSUMER);
     uint64_t t0 = start_clock(1);
     for (long i = 0; i < iters; i++) {
@@ -557,12 +574,12 @@ static double two_to_two(const channel *ch, long iters)
 
 static double queue_1to1_64b(long iters)
 {
-    return one_to_one(&ring_channel, iters, QUEUE_SMALL);
+    return one_to_one(&ring_channel, iters, QUEUE_SMALL, 0);
 }
 
 static double queue_1to1_64b_mq(long iters)
 {
-    return one_to_one(&mq_channel, iters, QUEUE_SMALL);
+    return one_to_one(&mq_channel, iters, QUEUE_SMALL, 0);
 }
 
 static double queue_2to2_64b(long iters)
@@ -572,29 +589,41 @@ static double queue_2to2_64b(long iters)
 
 static double queue_1to1_64k(long iters)
 {
-    return one_to_one(&socketpair_channel, iters, QUEUE_LARGE) * QUEUE_LARGE;
+    return one_to_one(&socketpair_channel, iters, QUEUE_LARGE, 0) * QUEUE_LARGE;
 }
 
 static double queue_1to1_64k_ring(long iters)
 {
-    return one_to_one(&ring_channel, iters, QUEUE_LARGE) * QUEUE_LARGE;
+    return one_to_one(&ring_channel, iters, QUEUE_LARGE, 0) * QUEUE_LARGE;
+}
+
+static double queue_1to1_64b_spread(long iters)
+{
+    return one_to_one(&ring_channel, iters, QUEUE_SMALL, 1);
 }
 
 #ifdef PC_BENCH_BOOST
 static double queue_1to1_64b_boost(long iters)
 {
-    return one_to_one(&boost_channel, iters, QUEUE_SMALL);
+    return one_to_one(&boost_channel, iters, QUEUE_SMALL, 0);
+}
+
+static double queue_1to1_64b_boost_spread(long iters)
+{
+    return one_to_one(&boost_channel, iters, QUEUE_SMALL, 1);
 }
 #endif
 
 static const bench_mode modes[] = {
     {"queue_1to1_64b", BENCH_OPS_PER_S, queue_1to1_64b, 3000000},
     {"queue_1to1_64b_mq", BENCH_OPS_PER_S, queue_1to1_64b_mq, 500000},
+    {"queue_1to1_64b_spread", BENCH_OPS_PER_S, queue_1to1_64b_spread, 3000000},
     {"queue_2to2_64b", BENCH_OPS_PER_S, queue_2to2_64b, 1000000},
     {"queue_1to1_64k", BENCH_OPS_PER_S, queue_1to1_64k, 20000},
     {"queue_1to1_64k_ring", BENCH_OPS_PER_S, queue_1to1_64k_ring, 20000},
 #ifdef PC_BENCH_BOOST
     {"queue_1to1_64b_boost", BENCH_OPS_PER_S, queue_1to1_64b_boost, 2000000},
+    {"queue_1to1_64b_boost_spread", BENCH_OPS_PER_S, queue_1to1_64b_boost_spread, 2000000},
 #endif
 };
 
