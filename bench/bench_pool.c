@@ -155,7 +155,8 @@ static double pool_apply_async_rtt(long iters)
 
 static void map_array(const double *in, double *out, size_t n)
 {
-    PC_CHECK(pc_pool_map_array(pool, pool_elem, NULL, in, sizeof *in, out, sizeof *out, n, 0));
+    PC_CHECK(
+        pc_pool_map_array(pool, pool_elem, NULL, 0, in, sizeof *in, out, sizeof *out, n, 0));
 }
 
 static double pool_map_array_cpu(long iters)

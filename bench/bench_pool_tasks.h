@@ -55,7 +55,8 @@ static inline double pool_elem_value(double x)
  * a pointer, one element at a time, and the floor's loop calls the same machine code
  * (inlined into a loop, the compiler computes two elements per instruction: raw_pool.c's
  * pool_map_array_cpu_inlined shows that). */
-__attribute__((noinline)) static int pool_elem(const void *input, void *output, void *ctx)
+__attribute__((noinline)) static int pool_elem(const void *input, void *output,
+                                               const void *ctx)
 {
     (void)ctx;
     *(double *)output = pool_elem_value(*(const double *)input);

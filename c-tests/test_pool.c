@@ -13,7 +13,9 @@
  * pc_interrupt() breaking blocked waits; nothing left behind; a pool used from a forked
  * process or made in a daemonic worker (PC_ERR_WRONG_STATE); several threads on one pool,
  * one result and one iterator; a callback that submits more work; the callback has run
- * once get/wait return (as in Python); the workers' signal mask.
+ * once get/wait return (as in Python); the workers' signal mask; map_array's context
+ * copied for each call (set or changed after the pool was made, on the stack or
+ * malloc'ed, workers replaced mid-call, too large).
  *
  * Workers' deaths (killed, crashed, _exit) are in test_pool_faults.c.
  *
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -57,8 +60,7 @@ static struct shared *S;
 static int init_global = 0;
 static int init_magic = 4242; /* the initializer's argument: a global, valid in workers */
 
-/* map_array's ctx: a global, so the workers (forks of this process) see it, as it was
- * when the pool was made. */
+/* The ctx of elem_double (map_array copies it for each call). */
 struct array_ctx {
     double factor;
     double offset;
@@ -232,7 +234,7 @@ static int task_pool_in_worker(const void *arg, size_t len, pc_buffer *result)
 
 /* ---- map_array element functions ---- */
 
-static int elem_double(const void *in, void *out, void *ctx)
+static int elem_double(const void *in, void *out, const void *ctx)
 {
     const struct array_ctx *c = ctx;
     double x;
@@ -257,7 +259,7 @@ struct rec_out {
     uint32_t check;
 }; /* 16 bytes */
 
-static int elem_rec(const void *in, void *out, void *ctx)
+static int elem_rec(const void *in, void *out, const void *ctx)
 {
     (void)ctx;
     struct rec_in r;
@@ -550,29 +552,46 @@ static void test_bad_arguments(void)
     }
 
     /* pc_pool_map_array */
-    CHECK_STATUS(pc_pool_map_array(NULL, elem_double, &array_ctx, d, 8, o4, 8, 4, 0),
-                 PC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(
+        pc_pool_map_array(NULL, elem_double, &array_ctx, sizeof array_ctx, d, 8, o4, 8, 4, 0),
+        PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("pc_pool_map_array");
     CHECK_ERRMSG("p is NULL");
-    CHECK_STATUS(pc_pool_map_array(wrong_pool, elem_double, &array_ctx, d, 8, o4, 8, 4, 0),
+    CHECK_STATUS(pc_pool_map_array(wrong_pool, elem_double, &array_ctx, sizeof array_ctx, d, 8,
+                                   o4, 8, 4, 0),
                  PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("is not a pc_pool");
-    CHECK_STATUS(pc_pool_map_array(p, NULL, &array_ctx, d, 8, o4, 8, 4, 0),
+    CHECK_STATUS(pc_pool_map_array(p, NULL, &array_ctx, sizeof array_ctx, d, 8, o4, 8, 4, 0),
                  PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("fn");
-    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, NULL, 8, o4, 8, 4, 0),
-                 PC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(
+        pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, NULL, 8, o4, 8, 4, 0),
+        PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("in is NULL");
-    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, d, 8, NULL, 8, 4, 0),
-                 PC_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(
+        pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, d, 8, NULL, 8, 4, 0),
+        PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("out is NULL");
-    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, d, 8, o4, 8, SIZE_MAX / 4, 0),
+    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, d, 8, o4, 8,
+                                   SIZE_MAX / 4, 0),
                  PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("overflow");
-    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, d, 1, o4, SIZE_MAX / 2, 4, 0),
+    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, d, 1, o4,
+                                   SIZE_MAX / 2, 4, 0),
                  PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("overflow");
-    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, NULL, 8, NULL, 8, 0, 0));
+    CHECK_OK(
+        pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, NULL, 8, NULL, 8, 0, 0));
+    /* The context is copied for the call: a NULL one has no bytes, and a non-NULL one
+     * needs its size (a caller of the old signature, which took the pointer alone, gets an
+     * error instead of a stale context). */
+    CHECK_STATUS(pc_pool_map_array(p, elem_double, NULL, sizeof array_ctx, d, 8, o4, 8, 4, 0),
+                 PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("ctx is NULL");
+    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, 0, d, 8, o4, 8, 4, 0),
+                 PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("ctx_len is 0");
+    CHECK_ERRMSG("copied");
 
     /* pc_pool_close, _terminate, _join, _free */
     CHECK_STATUS(pc_pool_close(NULL), PC_ERR_INVALID_ARGUMENT);
@@ -1083,9 +1102,11 @@ static void test_map(void)
         CHECK_STATUS(pc_iter_next(iter, PC_FOREVER, &b), PC_ERR_STOP);
         pc_iter_free(iter);
     }
-    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, NULL, 8, NULL, 8, 0, 0));
+    CHECK_OK(
+        pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, NULL, 8, NULL, 8, 0, 0));
     double din = 1, dout = -7;
-    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, &din, 8, &dout, 8, 0, 0));
+    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, &din, 8, &dout, 8,
+                               0, 0));
     CHECK(dout == -7);
 
     free(res);
@@ -1660,8 +1681,8 @@ static void test_map_array(void)
     for (size_t c = 0; c < 3; c++) {
         for (long i = 0; i < N; i++)
             out[i] = -1;
-        CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, in, sizeof(double), out,
-                                   sizeof(double), N, chunks[c]));
+        CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, in,
+                                   sizeof(double), out, sizeof(double), N, chunks[c]));
         for (long i = 0; i < N; i++) {
             if (out[i] != (double)i * 2.0 + 0.5)
                 FAIL("map_array chunksize %zu: out[%ld] is %g", chunks[c], i, out[i]);
@@ -1680,7 +1701,7 @@ static void test_map_array(void)
         ri[i].c = 1000.0 + i;
         snprintf(ri[i].tag, sizeof ri[i].tag, "%04d", i % 10000);
     }
-    CHECK_OK(pc_pool_map_array(p, elem_rec, NULL, ri, sizeof *ri, ro, sizeof *ro, M, 0));
+    CHECK_OK(pc_pool_map_array(p, elem_rec, NULL, 0, ri, sizeof *ri, ro, sizeof *ro, M, 0));
     for (int i = 0; i < M; i++) {
         char tag[5];
         snprintf(tag, sizeof tag, "%04d", i % 10000);
@@ -1690,8 +1711,8 @@ static void test_map_array(void)
     }
     tu_checks++;
     /* out_size larger than in_size as well. */
-    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, in, sizeof(double), ri, sizeof *ri,
-                               1000, 7));
+    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, in, sizeof(double),
+                               ri, sizeof *ri, 1000, 7));
     for (int i = 0; i < 1000; i++) {
         double y;
         memcpy(&y, &ri[i], sizeof y);
@@ -1704,8 +1725,8 @@ static void test_map_array(void)
     in[777777] = -1;
     for (long i = 0; i < N; i++)
         out[i] = -1;
-    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, in, sizeof(double), out,
-                                   sizeof(double), N, 0),
+    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, in,
+                                   sizeof(double), out, sizeof(double), N, 0),
                  PC_ERR_TASK_FAILED);
     CHECK_ERRMSG("pc_pool_map_array");
     CHECK_ERRMSG("777777");
@@ -1717,8 +1738,8 @@ static void test_map_array(void)
     tu_checks++;
     in[777777] = 777777;
     /* The pool goes on. */
-    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, in, sizeof(double), out,
-                               sizeof(double), 1000, 0));
+    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, in, sizeof(double),
+                               out, sizeof(double), 1000, 0));
     CHECK(out[999] == 999 * 2.0 + 0.5);
     free(in);
     free(out);
@@ -1769,7 +1790,9 @@ static void test_close_join(void)
     CHECK_STATUS(pc_pool_imap_unordered(p, task_square, items, 2, 0, &it2), PC_ERR_CLOSED);
     CHECK(it2 == NULL);
     double d = 1, o = 0;
-    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, &d, 8, &o, 8, 1, 0), PC_ERR_CLOSED);
+    CHECK_STATUS(
+        pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, &d, 8, &o, 8, 1, 0),
+        PC_ERR_CLOSED);
 
     double t0 = now();
     CHECK_OK(pc_pool_join(p));
@@ -2049,7 +2072,8 @@ static void use_pool(pc_pool *p)
     CHECK_OK(pc_async_result_wait(r, 10.0));
     pc_async_result_free(r);
     static double in[10000], out[10000];
-    CHECK_OK(pc_pool_map_array(p, elem_double, &array_ctx, in, 8, out, 8, 10000, 0));
+    CHECK_OK(
+        pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, in, 8, out, 8, 10000, 0));
 }
 
 /* Fails when the open fds differ from `before` (listing both) for 2 s: a library thread
@@ -2194,8 +2218,9 @@ static int sub_use_parents_pool(void *arg)
     CHECK_STATUS(pc_pool_imap(p, task_square, &item, 1, 0, &it), PC_ERR_WRONG_STATE);
     CHECK_STATUS(pc_pool_imap_unordered(p, task_square, &item, 1, 0, &it), PC_ERR_WRONG_STATE);
     CHECK(it == NULL);
-    CHECK_STATUS(pc_pool_map_array(p, elem_double, &array_ctx, &d, 8, &o, 8, 1, 0),
-                 PC_ERR_WRONG_STATE);
+    CHECK_STATUS(
+        pc_pool_map_array(p, elem_double, &array_ctx, sizeof array_ctx, &d, 8, &o, 8, 1, 0),
+        PC_ERR_WRONG_STATE);
     CHECK(o == 0);
     CHECK_STATUS(pc_pool_close(p), PC_ERR_WRONG_STATE);
     CHECK_ERRMSG("pc_pool_close");
@@ -2284,6 +2309,107 @@ static void test_worker_signal_mask(void)
     pc_pool_free(p);
 }
 
+/* ---- map_array's context: the workers were forked before the call, so it is copied
+ * for each call ---- */
+
+/* The context of elem_times. */
+struct factor_ctx {
+    int factor;
+};
+
+/* out = in * ctx->factor, over int32s. */
+static int elem_times(const void *in, void *out, const void *ctx)
+{
+    const struct factor_ctx *c = ctx;
+    int32_t x;
+    memcpy(&x, in, sizeof x);
+    int32_t y = x * c->factor;
+    memcpy(out, &y, sizeof y);
+    return 0;
+}
+
+/* map_array of elem_times over 0..n-1 (n <= 64) with `ctx`, `chunksize` elements per task;
+ * fails unless every output is i * ctx->factor. */
+static void check_times(pc_pool *p, const struct factor_ctx *ctx, int n, size_t chunksize)
+{
+    int32_t in[64], out[64];
+    CHECK(n <= 64);
+    for (int i = 0; i < n; i++)
+        in[i] = i, out[i] = -1;
+    CHECK_OK(pc_pool_map_array(p, elem_times, ctx, sizeof *ctx, in, sizeof *in, out, sizeof *out,
+                               (size_t)n, chunksize));
+    for (int i = 0; i < n; i++) {
+        if (out[i] != i * ctx->factor)
+            FAIL("factor %d: out[%d] is %d, expected %d", ctx->factor, i, out[i],
+                 i * ctx->factor);
+    }
+    tu_checks++;
+}
+
+/* A context on the stack, set after the pool was made and changed between calls. */
+static void test_map_array_context_changed(void)
+{
+    pc_pool *p = new_pool(2);
+    struct factor_ctx ctx = {3};
+    check_times(p, &ctx, 64, 0);
+    ctx.factor = 10;
+    check_times(p, &ctx, 64, 0);
+    pc_pool_free(p);
+}
+
+/* Workers replaced after every task (max_tasks_per_child 1, one element per task): the
+ * elements of one call run in workers forked at different times, all with its context. */
+static void test_map_array_context_replaced_workers(void)
+{
+    pc_pool_options o = {.processes = 2, .max_tasks_per_child = 1};
+    pc_pool *p;
+    CHECK_OK(pc_pool_new(&o, &p));
+    const int factors[] = {2, 10, -7, 1000};
+    for (int f = 0; f < 4; f++) {
+        struct factor_ctx ctx = {factors[f]};
+        check_times(p, &ctx, 8, 1);
+    }
+    pc_pool_free(p);
+}
+
+/* A context malloc'ed after the pool was made: the workers' copy of the heap has other
+ * bytes there, or none. */
+static void test_map_array_context_malloc(void)
+{
+    pc_pool *p = new_pool(2);
+    struct factor_ctx *ctx = malloc(sizeof *ctx);
+    CHECK(ctx != NULL);
+    ctx->factor = 7;
+    check_times(p, ctx, 64, 0);
+    free(ctx);
+    pc_pool_free(p);
+}
+
+/* A context beyond the pool's shared memory (64 GiB): PC_ERR_TOO_LARGE, the context never
+ * read. It is a readable, never-committed 65 GiB mapping. */
+static void test_map_array_context_too_large(void)
+{
+    size_t big = (size_t)65 << 30;
+    void *ctx = mmap(NULL, big, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ctx == MAP_FAILED) {
+        fprintf(stderr, "   (no 65 GiB of address space: skipped)\n");
+        return;
+    }
+    pc_pool *p = new_pool(1);
+    int32_t in = 1, out = -1;
+    CHECK_STATUS(
+        pc_pool_map_array(p, elem_times, ctx, big, &in, sizeof in, &out, sizeof out, 1, 0),
+        PC_ERR_TOO_LARGE);
+    CHECK_ERRMSG("pc_pool_map_array");
+    CHECK_ERRMSG("bytes of context");
+    CHECK(out == -1);
+    /* The pool goes on. */
+    struct factor_ctx ctx4 = {4};
+    check_times(p, &ctx4, 64, 0);
+    pc_pool_free(p);
+    CHECK(munmap(ctx, big) == 0);
+}
+
 int main(int argc, char **argv)
 {
     tu_select(argc, argv);
@@ -2312,10 +2438,15 @@ int main(int argc, char **argv)
     RUN(test_other_process);
     /* Last, as they failed when written (a failed check ends the program): a freed,
      * still pending result was used without error; a one-worker pool closed and joined
-     * left its worker's pidfd open; the workers ran with every signal blocked. */
+     * left its worker's pidfd open; the workers ran with every signal blocked; map_array's
+     * context was read as it was when the workers were forked. */
     RUN(test_freed_result);
     RUN(test_nothing_left_fresh_process);
     RUN(test_worker_signal_mask);
+    RUN(test_map_array_context_changed);
+    RUN(test_map_array_context_replaced_workers);
+    RUN(test_map_array_context_malloc);
+    RUN(test_map_array_context_too_large);
 
     shared_free(S, sizeof *S);
     return tu_done();

@@ -22,7 +22,8 @@
  *     integers sent as their bytes; results are read back the same way.
  *   - The workers are forks of this program, made when the pool is: a task may call any
  *     function of the program and read any data made before the pool (the initializer's
- *     argument and pc_pool_map_array's ctx below are plain globals).
+ *     argument below is a plain global). pc_pool_map_array copies its ctx for each call,
+ *     so that one may be made or changed at any time.
  *   - A callback gets its status and every result, and runs on one library thread of
  *     this process (the pool's result thread), for failures and terminate too. Whatever
  *     it shares with the main thread needs a mutex.
@@ -246,14 +247,14 @@ static int task_sleep(const void *arg, size_t len, pc_buffer *result)
 
 /* ---- element functions for pc_pool_map_array: one element in, one out ---- */
 
-/* Its ctx: a global made before the pool, so it is valid in the workers. (A pointer to
- * the main thread's stack or to memory malloc'ed after the pool was made would not be.) */
+/* Its ctx: pc_pool_map_array copies it for the call, so it may live anywhere (here on
+ * the stack of benchmarks()). Pointers inside it would not be followed: they would have to
+ * point to memory the workers see. */
 struct cube_ctx {
     double scale;
 };
-static struct cube_ctx cube_ctx = {0.5};
 
-static int elem_cube(const void *in, void *out, void *ctx)
+static int elem_cube(const void *in, void *out, const void *ctx)
 {
     const struct cube_ctx *c = ctx;
     double x = *(const double *)in;
@@ -262,7 +263,7 @@ static int elem_cube(const void *in, void *out, void *ctx)
 }
 
 /* f(x) over doubles: fails at 5. */
-static int elem_f(const void *in, void *out, void *ctx)
+static int elem_f(const void *in, void *out, const void *ctx)
 {
     (void)ctx;
     double x = *(const double *)in;
@@ -506,15 +507,16 @@ static int benchmarks(pc_pool *pool)
         in[i] = (double)i / M;
     printf("double cube(double x) { return ctx->scale * x * x * x; } over %d doubles\n", M);
 
+    struct cube_ctx cube_ctx = {0.5};
     t = now();
     for (int i = 0; i < M; i++)
         elem_cube(&in[i], &want[i], &cube_ctx);
     printf("\tserial loop:\n\t\t%.6f seconds\n", now() - t);
 
     t = now();
-    pc_status s = pc_pool_map_array(pool, elem_cube, &cube_ctx, in, sizeof *in, out,
-                                    sizeof *out, M, 0);
-    printf("\tpc_pool_map_array(pool, elem_cube, &ctx, in, 8, out, 8, %d, 0):\n"
+    pc_status s = pc_pool_map_array(pool, elem_cube, &cube_ctx, sizeof cube_ctx, in,
+                                    sizeof *in, out, sizeof *out, M, 0);
+    printf("\tpc_pool_map_array(pool, elem_cube, &ctx, sizeof ctx, in, 8, out, 8, %d, 0):\n"
            "\t\t%.6f seconds\n\n",
            M, now() - t);
     /* Same function, same inputs: the very same doubles. */
@@ -588,7 +590,7 @@ static int errors(pc_pool *pool)
     double in[10], out[10];
     for (i = 0; i < 10; i++)
         in[i] = i, out[i] = -1.0;
-    EXPECT(pc_pool_map_array(pool, elem_f, NULL, in, sizeof *in, out, sizeof *out, 10, 3),
+    EXPECT(pc_pool_map_array(pool, elem_f, NULL, 0, in, sizeof *in, out, sizeof *out, 10, 3),
            PC_ERR_TASK_FAILED);
     for (i = 0; i < 10; i++)
         CHECK(out[i] == -1.0, "out[%d] written", i);

@@ -509,10 +509,12 @@ typedef struct {
 } pc_slice;
 
 /**
- * An element function for `pc_pool_map_array`: reads one input element at `in`, writes
- * one output element at `out`, returns 0 on success.
+ * An element function for `pc_pool_map_array`: reads one input element at `input`,
+ * writes one output element at `output`, returns 0 on success. `ctx` is the call's copy
+ * of its context (NULL without one); every worker of the call reads the same copy, so it
+ * is const.
  */
-typedef int (*pc_elem_fn)(const void *input, void *output, void *ctx);
+typedef int (*pc_elem_fn)(const void *input, void *output, const void *ctx);
 
 /**
  * What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
@@ -1297,18 +1299,24 @@ pc_status pc_iter_next(pc_iter *it, double timeout, pc_bytes *out);
 void pc_iter_free(pc_iter *it);
 
 /**
- * `out[i] = fn(in[i])` for `n` elements of `in_size` and `out_size` bytes, `chunksize`
- * elements per task (0: Python's rule), in the workers, and waits. The inputs are copied
- * into the pool's shared memory once and the outputs out of it once: no per-item copy or
- * message. `ctx` is passed to every call as is: it must point to memory the workers see
- * (made before the pool, or shared). `out` is written only if every element succeeded.
+ * `out[i] = fn(in[i], ctx)` for `n` elements of `in_size` and `out_size` bytes,
+ * `chunksize` elements per task (0: Python's rule), in the workers, and waits. The
+ * `ctx_len` bytes at `ctx` and the inputs are copied into the pool's shared memory once,
+ * and the outputs out of it once: no per-item copy or message. The workers were forked
+ * before the call, so the context is copied for each call: `fn` gets a pointer to that
+ * copy (the same for every element, valid during the call only), or NULL when `ctx` is
+ * NULL and `ctx_len` 0. Pointers inside the context are not followed: they must point to
+ * memory the workers see (made before the pool, or shared). `out` is written only if
+ * every element succeeded.
  *
  * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the failing element and its code in
- * `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the arrays exceed the
- * pool's shared memory; otherwise as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for
- * NULL `in`/`out` with a non-zero `n`, or sizes whose product overflows.
+ * `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the context and the
+ * arrays exceed the pool's shared memory; otherwise as `pc_pool_apply`;
+ * `PC_ERR_INVALID_ARGUMENT` also for NULL `in`/`out` with a non-zero `n`, sizes whose
+ * product overflows, a NULL `ctx` with a non-zero `ctx_len`, or a `ctx` without its
+ * size (`ctx_len` 0).
  */
-pc_status pc_pool_map_array(pc_pool *p, pc_elem_fn fn, void *ctx, const void *in, size_t in_size, void *out, size_t out_size, size_t n, size_t chunksize);
+pc_status pc_pool_map_array(pc_pool *p, pc_elem_fn fn, const void *ctx, size_t ctx_len, const void *in, size_t in_size, void *out, size_t out_size, size_t n, size_t chunksize);
 
 /**
  * No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits

@@ -50,11 +50,13 @@ pub struct pc_buffer {
 pub type pc_task_fn =
     Option<extern "C" fn(arg: *const c_void, len: usize, result: *mut pc_buffer) -> c_int>;
 
-/// An element function for `pc_pool_map_array`: reads one input element at `in`, writes
-/// one output element at `out`, returns 0 on success.
+/// An element function for `pc_pool_map_array`: reads one input element at `input`,
+/// writes one output element at `output`, returns 0 on success. `ctx` is the call's copy
+/// of its context (NULL without one); every worker of the call reads the same copy, so it
+/// is const.
 #[allow(non_camel_case_types)]
 pub type pc_elem_fn =
-    Option<extern "C" fn(input: *const c_void, output: *mut c_void, ctx: *mut c_void) -> c_int>;
+    Option<extern "C" fn(input: *const c_void, output: *mut c_void, ctx: *const c_void) -> c_int>;
 
 /// Runs once in each worker, with `initarg`, before its first task.
 #[allow(non_camel_case_types)]
@@ -446,21 +448,28 @@ pub extern "C" fn pc_iter_free(it: *mut pc_iter) {
     ffi_value!((), { handle::release_sole(it, "it") })
 }
 
-/// `out[i] = fn(in[i])` for `n` elements of `in_size` and `out_size` bytes, `chunksize`
-/// elements per task (0: Python's rule), in the workers, and waits. The inputs are copied
-/// into the pool's shared memory once and the outputs out of it once: no per-item copy or
-/// message. `ctx` is passed to every call as is: it must point to memory the workers see
-/// (made before the pool, or shared). `out` is written only if every element succeeded.
+/// `out[i] = fn(in[i], ctx)` for `n` elements of `in_size` and `out_size` bytes,
+/// `chunksize` elements per task (0: Python's rule), in the workers, and waits. The
+/// `ctx_len` bytes at `ctx` and the inputs are copied into the pool's shared memory once,
+/// and the outputs out of it once: no per-item copy or message. The workers were forked
+/// before the call, so the context is copied for each call: `fn` gets a pointer to that
+/// copy (the same for every element, valid during the call only), or NULL when `ctx` is
+/// NULL and `ctx_len` 0. Pointers inside the context are not followed: they must point to
+/// memory the workers see (made before the pool, or shared). `out` is written only if
+/// every element succeeded.
 ///
 /// Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the failing element and its code in
-/// `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the arrays exceed the
-/// pool's shared memory; otherwise as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for
-/// NULL `in`/`out` with a non-zero `n`, or sizes whose product overflows.
+/// `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the context and the
+/// arrays exceed the pool's shared memory; otherwise as `pc_pool_apply`;
+/// `PC_ERR_INVALID_ARGUMENT` also for NULL `in`/`out` with a non-zero `n`, sizes whose
+/// product overflows, a NULL `ctx` with a non-zero `ctx_len`, or a `ctx` without its
+/// size (`ctx_len` 0).
 #[no_mangle]
 pub extern "C" fn pc_pool_map_array(
     p: *mut pc_pool,
     r#fn: pc_elem_fn,
-    ctx: *mut c_void,
+    ctx: *const c_void,
+    ctx_len: usize,
     r#in: *const c_void,
     in_size: usize,
     out: *mut c_void,
@@ -471,6 +480,13 @@ pub extern "C" fn pc_pool_map_array(
     ffi_status!({
         let p = arg_handle!(p);
         let f: ElementFn = r#fn.ok_or_else(|| Error::invalid_argument("fn is NULL"))?;
+        if !ctx.is_null() && ctx_len == 0 {
+            return Err(Error::invalid_argument(
+                "ctx_len is 0 but ctx is not NULL: the context is copied for each call, so \
+                 its size must be given",
+            ));
+        }
+        let context = arg_bytes!(ctx, ctx_len);
         let overflow = || Error::invalid_argument("n times the element size overflows");
         let in_len = n.checked_mul(in_size).ok_or_else(overflow)?;
         let out_len = n.checked_mul(out_size).ok_or_else(overflow)?;
@@ -478,7 +494,7 @@ pub extern "C" fn pc_pool_map_array(
         let output = arg_bytes_mut!(out, out_len);
         p.map_array(
             f,
-            ctx as usize,
+            context,
             input,
             in_size,
             output,

@@ -285,16 +285,16 @@ impl Pool {
         }
     }
 
-    /// `output[i] = function(input[i])` for `n` elements of `in_size` and `out_size`
-    /// bytes, in the workers: the inputs are copied into shared memory once and the
-    /// outputs out of it once. `context` is passed to every call as is (an address valid
-    /// in the workers: made before the pool, or in shared memory). Waits for every chunk;
-    /// the first failing element is the error.
+    /// `output[i] = function(input[i], context)` for `n` elements of `in_size` and
+    /// `out_size` bytes, in the workers: the context and the inputs are copied into shared
+    /// memory once and the outputs out of it once. The workers were forked earlier, so the
+    /// context travels with the call; every element gets the same copy (NULL for an empty
+    /// `context`). Waits for every chunk; the first failing element is the error.
     #[allow(clippy::too_many_arguments)]
     pub fn map_array(
         &self,
         function: ElementFn,
-        context: usize,
+        context: &[u8],
         input: &[u8],
         in_size: usize,
         output: &mut [u8],
@@ -312,21 +312,25 @@ impl Pool {
         if n == 0 {
             return Ok(());
         }
-        let out_at = input.len().next_multiple_of(64);
-        let end = out_at
-            .checked_add(output.len())
-            .filter(|&end| end <= self.core.arena.len())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::TooLarge,
-                    format!(
-                        "{} bytes of input and {} of output exceed the pool's {} bytes of shared memory",
-                        input.len(),
-                        output.len(),
-                        self.core.arena.len()
-                    ),
-                )
-            })?;
+        // The context, the inputs and the outputs, each 64-byte aligned.
+        let in_at = context.len().next_multiple_of(64);
+        let layout = in_at
+            .checked_add(input.len())
+            .and_then(|in_end| in_end.checked_next_multiple_of(64))
+            .and_then(|out_at| Some((out_at, out_at.checked_add(output.len())?)))
+            .filter(|&(_, end)| end <= self.core.arena.len());
+        let (out_at, end) = layout.ok_or_else(|| {
+            Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "{} bytes of context, {} of input and {} of output exceed the pool's {} bytes of shared memory",
+                    context.len(),
+                    input.len(),
+                    output.len(),
+                    self.core.arena.len()
+                ),
+            )
+        })?;
         let _arena = lock(&self.core.arena_user);
         let arena = &self.core.arena;
         let start = arena
@@ -334,7 +338,10 @@ impl Pool {
             .expect("checked against the arena");
         // SAFETY: the arena is ours until the job below is complete (`arena_user`), and
         // `[0, end)` lies inside it.
-        unsafe { std::ptr::copy_nonoverlapping(input.as_ptr(), start, input.len()) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(context.as_ptr(), start, context.len());
+            std::ptr::copy_nonoverlapping(input.as_ptr(), start.add(in_at), input.len());
+        }
         let chunks = n.div_ceil(chunksize);
         let job = self.core.submit(chunks, None, false, |job| {
             (0..chunks).map(move |c| {
@@ -344,8 +351,9 @@ impl Pool {
                     job,
                     c as u64,
                     function as usize as u64,
-                    context as u64,
                     0,
+                    context.len() as u64,
+                    in_at as u64,
                     in_size as u64,
                     out_at as u64,
                     out_size as u64,
@@ -769,10 +777,30 @@ mod tests {
         }
     }
 
-    extern "C" fn double(input: *const c_void, output: *mut c_void, _: *mut c_void) -> c_int {
+    extern "C" fn double(input: *const c_void, output: *mut c_void, _: *const c_void) -> c_int {
         // SAFETY: the pool passes one f64 in and one out.
         unsafe { *output.cast::<f64>() = 2.0 * *input.cast::<f64>() };
         0
+    }
+
+    /// `output = input * context`, over f64s; fails with 1 without a context.
+    extern "C" fn scale(
+        input: *const c_void,
+        output: *mut c_void,
+        context: *const c_void,
+    ) -> c_int {
+        if context.is_null() {
+            return 1;
+        }
+        // SAFETY: the pool passes one f64 in, one out, and the f64 context given.
+        unsafe { *output.cast::<f64>() = *context.cast::<f64>() * *input.cast::<f64>() };
+        0
+    }
+
+    /// A plain f64 array viewed as bytes.
+    fn as_bytes(values: &mut [f64]) -> &mut [u8] {
+        // SAFETY: any f64 bytes are valid u8s and any u8s valid f64 bytes.
+        unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast(), values.len() * 8) }
     }
 
     fn done(outcome: &Outcome) -> Vec<u8> {
@@ -830,22 +858,52 @@ mod tests {
         let job = pool.apply_async(square, &3u64.to_ne_bytes(), None).unwrap();
         job.wait(Deadline::after(Duration::from_secs(5))).unwrap();
 
-        let input: Vec<f64> = (0..100_000).map(f64::from).collect();
+        let mut input: Vec<f64> = (0..100_000).map(f64::from).collect();
         let mut output = vec![0f64; input.len()];
-        // SAFETY: plain f64 arrays viewed as bytes.
-        let (inb, outb) = unsafe {
-            (
-                std::slice::from_raw_parts(input.as_ptr().cast::<u8>(), input.len() * 8),
-                std::slice::from_raw_parts_mut(output.as_mut_ptr().cast::<u8>(), output.len() * 8),
-            )
-        };
-        pool.map_array(double, 0, inb, 8, outb, 8, input.len(), None)
-            .unwrap();
+        let n = input.len();
+        pool.map_array(
+            double,
+            &[],
+            as_bytes(&mut input),
+            8,
+            as_bytes(&mut output),
+            8,
+            n,
+            None,
+        )
+        .unwrap();
         assert!(output.iter().enumerate().all(|(i, &v)| v == 2.0 * i as f64));
 
         pool.close().unwrap();
         let refused = pool.apply_async(square, &[0; 8], None);
         assert_eq!(refused.err().map(|e| e.kind()), Some(ErrorKind::Closed));
         pool.join().unwrap();
+    }
+
+    #[test]
+    fn map_array_copies_its_context_for_each_call() {
+        let pool = Pool::new(Options {
+            processes: 2,
+            ..Options::default()
+        })
+        .unwrap();
+        let mut input: Vec<f64> = (0..1000).map(f64::from).collect();
+        let mut output = vec![0f64; input.len()];
+        let n = input.len();
+        // Made after the workers: only a copy that travels with the call reaches them.
+        for factor in [3.0f64, 5.0] {
+            let context = factor.to_ne_bytes();
+            let (inb, outb) = (as_bytes(&mut input), as_bytes(&mut output));
+            pool.map_array(scale, &context, inb, 8, outb, 8, n, Some(7))
+                .unwrap();
+            assert!(output
+                .iter()
+                .enumerate()
+                .all(|(i, &v)| v == factor * i as f64));
+        }
+        // No context: the element function gets NULL.
+        let (inb, outb) = (as_bytes(&mut input), as_bytes(&mut output));
+        let err = pool.map_array(scale, &[], inb, 8, outb, 8, n, None);
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::TaskFailed);
     }
 }

@@ -26,12 +26,14 @@ pub(super) enum Task<'a> {
         items: Items<'a>,
     },
     /// Run `function(in, out, context)` on elements `[start, start + count)` of the
-    /// arrays at arena offsets `input`/`output`.
+    /// arrays at arena offsets `input`/`output`; the call's context is the
+    /// `context_len` bytes at arena offset `context` (none when 0).
     Elements {
         job: u64,
         chunk: u64,
         function: usize,
-        context: usize,
+        context: u64,
+        context_len: u64,
         input: u64,
         in_size: u64,
         output: u64,
@@ -81,7 +83,7 @@ pub(super) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[
 }
 
 /// An `Elements` task message (see [`Task::Elements`] for the fields, in order).
-pub(super) fn elements(fields: [u64; 10]) -> Vec<u8> {
+pub(super) fn elements(fields: [u64; 11]) -> Vec<u8> {
     let mut m = Vec::with_capacity(1 + 8 * fields.len());
     m.push(ELEMENTS);
     for word in fields {
@@ -132,7 +134,7 @@ pub(super) fn read_task(message: &[u8]) -> Result<Task<'_>> {
             })
         }
         ELEMENTS => {
-            let mut f = [0u64; 10];
+            let mut f = [0u64; 11];
             for word in &mut f {
                 *word = r.u64()?;
             }
@@ -140,13 +142,14 @@ pub(super) fn read_task(message: &[u8]) -> Result<Task<'_>> {
                 job: f[0],
                 chunk: f[1],
                 function: f[2] as usize,
-                context: f[3] as usize,
-                input: f[4],
-                in_size: f[5],
-                output: f[6],
-                out_size: f[7],
-                start: f[8],
-                count: f[9],
+                context: f[3],
+                context_len: f[4],
+                input: f[5],
+                in_size: f[6],
+                output: f[7],
+                out_size: f[8],
+                start: f[9],
+                count: f[10],
             })
         }
         kind => Err(malformed(kind)),
@@ -298,6 +301,24 @@ mod tests {
         };
         assert_eq!(items.len(), 3);
         assert_eq!(items.collect::<Vec<_>>(), vec![&b"ab"[..], b"", b"xyz"]);
+        assert!(read_task(&m[..m.len() - 1]).is_err());
+        let m = elements([7, 2, 0x1234, 0, 16, 64, 8, 128, 4, 10, 5]);
+        assert_eq!(
+            read_task(&m).unwrap(),
+            Task::Elements {
+                job: 7,
+                chunk: 2,
+                function: 0x1234,
+                context: 0,
+                context_len: 16,
+                input: 64,
+                in_size: 8,
+                output: 128,
+                out_size: 4,
+                start: 10,
+                count: 5,
+            }
+        );
         assert!(read_task(&m[..m.len() - 1]).is_err());
         let mut r = vec![1, 2, 3];
         start_results(&mut r, 9, 7, 3, 2);

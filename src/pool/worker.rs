@@ -21,9 +21,10 @@ use crate::wait::{Deadline, Interrupts};
 /// on success.
 pub type TaskFn = extern "C" fn(arg: *const c_void, len: usize, output: *mut TaskOutput) -> c_int;
 /// An element function of `map_array`: reads one input element, writes one output
-/// element, returns 0 on success.
+/// element, returns 0 on success. `context` is the call's copy in the arena (NULL
+/// without one), read-only: every worker of the call shares it.
 pub type ElementFn =
-    extern "C" fn(input: *const c_void, output: *mut c_void, context: *mut c_void) -> c_int;
+    extern "C" fn(input: *const c_void, output: *mut c_void, context: *const c_void) -> c_int;
 /// Runs once in each worker before its first task.
 pub type InitFn = extern "C" fn(arg: *mut c_void);
 
@@ -197,6 +198,7 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
             chunk,
             function,
             context,
+            context_len,
             input,
             in_size,
             output,
@@ -207,6 +209,14 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
             // SAFETY: as above, the address of an `ElementFn` of this program.
             let function: ElementFn = unsafe { std::mem::transmute::<usize, ElementFn>(function) };
             wire::start_results(reply, seq, job, chunk, 1);
+            let context = match context_len {
+                0 => Some(std::ptr::null_mut()),
+                len => ctx.arena.range(context, len),
+            };
+            let Some(context) = context else {
+                wire::push_result(reply, -1, b"the context lies outside the arena");
+                return;
+            };
             let (code, detail) = (start..start + count)
                 .find_map(|i| {
                     let input = ctx.arena.range(input + i * in_size, in_size);
@@ -214,7 +224,7 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
                     let (Some(input), Some(output)) = (input, output) else {
                         return Some((-1, format!("element {i} lies outside the arena")));
                     };
-                    let code = function(input.cast(), output.cast(), context as *mut c_void);
+                    let code = function(input.cast(), output.cast(), context.cast());
                     (code != 0).then(|| (code, format!("element {i}")))
                 })
                 .unwrap_or((0, String::new()));
