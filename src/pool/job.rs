@@ -1,7 +1,7 @@
 //! A job's results as they come in: the `AsyncResult` of `apply_async`/`map_async`, and
 //! the iterators of `imap`/`imap_unordered`.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -92,6 +92,18 @@ fn describe_exit(exitcode: i32) -> String {
 /// What runs once when a job is complete, on the pool's result thread.
 pub type Callback = Box<dyn FnOnce(&Job) + Send>;
 
+/// The pool's results, as a waiting caller reads them (see `pool::reading`).
+pub(super) trait ResultReader: Send + Sync {
+    /// Reads and files results until `done()`, the deadline, or the pool's end; `Err`
+    /// only for an interrupt.
+    fn read_until(
+        &self,
+        done: &dyn Fn() -> bool,
+        deadline: Deadline,
+        interrupts: Interrupts,
+    ) -> Result<()>;
+}
+
 /// The results of one `apply_async`, `map_async`, `imap` or `map_array` call.
 #[repr(C)]
 pub struct Job {
@@ -99,6 +111,8 @@ pub struct Job {
     id: u64,
     state: Mutex<JobState>,
     changed: Condvar,
+    /// Its pool's results, which a waiter reads itself while the pool lives.
+    reader: Weak<dyn ResultReader>,
 }
 
 struct JobState {
@@ -111,6 +125,9 @@ struct JobState {
     /// Every outcome is in and the callback (if any) has run: as in Python, waiters
     /// see the result only after its callback.
     ready: bool,
+    /// Threads asleep on `changed`: a change wakes them only if there are some (a
+    /// notify is a system call even with nobody to wake).
+    sleepers: usize,
 }
 
 impl JobState {
@@ -130,6 +147,7 @@ impl Job {
         items: usize,
         callback: Option<Callback>,
         arrival_order: bool,
+        reader: Weak<dyn ResultReader>,
     ) -> Arc<Job> {
         Arc::new(Job {
             tag: Tag::new(Job::TAG),
@@ -140,9 +158,15 @@ impl Job {
                 arrivals: arrival_order.then(|| Vec::with_capacity(items)),
                 callback,
                 ready: false,
+                sleepers: 0,
             }),
             changed: Condvar::new(),
+            reader,
         })
+    }
+
+    pub(super) fn has_callback(&self) -> bool {
+        self.lock().callback.is_some()
     }
 
     pub fn tag(&self) -> &Tag {
@@ -169,8 +193,16 @@ impl Job {
                 }
             }
         }
+        self.wake(state);
+    }
+
+    /// After a change: wakes the sleepers, if any.
+    fn wake(&self, state: MutexGuard<'_, JobState>) {
+        let sleepers = state.sleepers > 0;
         drop(state);
-        self.changed.notify_all();
+        if sleepers {
+            self.changed.notify_all();
+        }
     }
 
     /// Settles every item not settled yet with `outcome`.
@@ -192,8 +224,9 @@ impl Job {
         if let Some(callback) = callback {
             callback(self);
         }
-        self.lock().ready = true;
-        self.changed.notify_all();
+        let mut state = self.lock();
+        state.ready = true;
+        self.wake(state);
         true
     }
 
@@ -292,23 +325,19 @@ impl Job {
         Ok(next)
     }
 
-    /// Waits until `ready(state)`, honouring the deadline and `pc_interrupt()`.
+    /// Waits until `ready(state)`, honouring the deadline and `pc_interrupt()`. While its
+    /// pool lives, the waiter reads the pool's results itself (one hand-off fewer).
     fn wait_for(
         &self,
         deadline: Deadline,
         interrupts: Interrupts,
-        mut ready: impl FnMut(&JobState) -> bool,
+        ready: impl Fn(&JobState) -> bool,
     ) -> Result<MutexGuard<'_, JobState>> {
         let mut state = self.lock();
         if !ready(&state) && deadline.remaining() != Some(Duration::ZERO) {
-            // A result often comes within microseconds: give the CPU away a few times
-            // before sleeping, so that a round trip costs no futex wake-up on this side.
             drop(state);
-            for _ in 0..YIELD_CHECKS {
-                std::thread::yield_now();
-                if ready(&self.lock()) {
-                    break;
-                }
+            if let Some(reader) = self.reader.upgrade() {
+                reader.read_until(&|| ready(&self.lock()), deadline, interrupts)?;
             }
             state = self.lock();
         }
@@ -320,17 +349,16 @@ impl Job {
                 ErrorKind::Timeout => Error::new(ErrorKind::Timeout, "the result is not ready"),
                 _ => err,
             })?;
+            state.sleepers += 1;
             state = self
                 .changed
                 .wait_timeout(state, slice)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            state.sleepers -= 1;
         }
     }
 }
-
-/// Checks a waiter makes, yielding the CPU between them, before it sleeps.
-const YIELD_CHECKS: u32 = 50;
 
 #[cold]
 fn stop() -> Error {

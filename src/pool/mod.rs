@@ -13,6 +13,7 @@
 //! from the thread that forked it, and this thread lives as long as the pool.
 
 mod job;
+mod reading;
 mod wire;
 mod worker;
 
@@ -32,6 +33,8 @@ use crate::shared_memory::Shared;
 use crate::sys::process as os;
 use crate::sys::signal::Mask;
 use crate::wait::{Deadline, Interrupts};
+use job::ResultReader;
+use reading::{Readers, PARKED_WITH_WORK};
 use wire::Reply;
 use worker::{Arena, Slots};
 
@@ -107,6 +110,14 @@ struct Core {
     /// The signal mask of the thread that made the pool, for its workers.
     signal_mask: Mask,
     state: Mutex<State>,
+    readers: Readers,
+}
+
+/// Who files a result: callbacks run on the result thread only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filer {
+    ResultThread,
+    Caller,
 }
 
 impl Pool {
@@ -144,6 +155,7 @@ impl Pool {
                 workers: vec![None; processes],
                 started: 0,
             }),
+            readers: Readers::default(),
         });
         let (started_tx, started_rx) = mpsc::channel();
         let thread_core = core.clone();
@@ -494,7 +506,7 @@ impl Core {
     /// from the job's id.
     /// Messages are put as they are made, so the workers start on the first at once.
     fn submit<M>(
-        &self,
+        self: &Arc<Core>,
         items: usize,
         callback: Option<Callback>,
         arrival_order: bool,
@@ -512,7 +524,8 @@ impl Core {
         }
         let id = state.next_job;
         state.next_job += 1;
-        let job = Job::new(id, items, callback, arrival_order);
+        let reader: Weak<dyn ResultReader> = Arc::downgrade(self) as Weak<Core>;
+        let job = Job::new(id, items, callback, arrival_order, reader);
         if items == 0 {
             // Complete at once; its callback still runs on the result thread.
             state.jobs.insert(id, job.clone());
@@ -574,16 +587,31 @@ impl Core {
     fn serve(&self) {
         let mut checked = Instant::now();
         loop {
-            let deadline = Deadline::At(checked + CHECK_WORKERS);
-            match self
-                .results
-                .get_noting(deadline, Interrupts::Ignore, |_| {})
-            {
-                Ok(message) => self.file(message),
-                Err(err) if err.kind() == ErrorKind::Empty => {}
-                Err(err) => {
-                    log::error!("pool: reading results failed: {err}");
-                    std::thread::sleep(CHECK_WORKERS);
+            for job in self.readers.take_handed() {
+                self.finish(&job, Filer::ResultThread);
+                // Its caller may be reading results: a notice wakes it.
+                if self.readers.callers_read() {
+                    let _ = self.results.put(&wire::notice(job.id()), Deadline::Never);
+                }
+            }
+            let deadline = checked + CHECK_WORKERS;
+            if self.readers.callers_read() {
+                let unanswered = !self.state().sent.is_empty();
+                self.readers.park(match unanswered {
+                    true => deadline.min(Instant::now() + PARKED_WITH_WORK),
+                    false => deadline,
+                });
+            } else {
+                match self
+                    .results
+                    .get_noting(Deadline::At(deadline), Interrupts::Ignore, |_| {})
+                {
+                    Ok(message) => self.file(message, Filer::ResultThread),
+                    Err(err) if err.kind() == ErrorKind::Empty => {}
+                    Err(err) => {
+                        log::error!("pool: reading results failed: {err}");
+                        std::thread::sleep(CHECK_WORKERS);
+                    }
                 }
             }
             if checked.elapsed() >= CHECK_WORKERS {
@@ -603,7 +631,7 @@ impl Core {
     }
 
     /// Files one message of the result queue.
-    fn file(&self, message: Vec<u8>) {
+    fn file(&self, message: Vec<u8>, by: Filer) {
         let message = Arc::new(message);
         match wire::read_reply(&message) {
             Ok(Reply::Results {
@@ -626,13 +654,13 @@ impl Core {
                         },
                     });
                     job.settle(first as usize, outcomes);
-                    self.finish(&job);
+                    self.finish(&job, by);
                 }
             }
             Ok(Reply::Notice { job }) => {
                 let job = self.state().jobs.get(&job).cloned();
                 if let Some(job) = job {
-                    self.finish(&job);
+                    self.finish(&job, by);
                 }
             }
             Err(err) => log::error!("pool: {err}"),
@@ -640,9 +668,11 @@ impl Core {
     }
 
     /// After a job got outcomes: once complete, runs its callback, makes it ready and
-    /// forgets it.
-    fn finish(&self, job: &Arc<Job>) {
-        if job.finish() {
+    /// forgets it. A caller hands a job with a callback to the result thread.
+    fn finish(&self, job: &Arc<Job>, by: Filer) {
+        if by == Filer::Caller && job.has_callback() {
+            self.readers.hand_over(job.clone());
+        } else if job.finish() {
             self.state().jobs.remove(&job.id());
         }
     }
@@ -671,7 +701,7 @@ impl Core {
             self.results
                 .get_noting(Deadline::At(Instant::now()), Interrupts::Ignore, |_| {})
         {
-            self.file(message);
+            self.file(message, Filer::ResultThread);
         }
         // Joining an ended child is immediate; it also drops it from the children list,
         // so its pidfd closes with the last reference.
@@ -695,7 +725,12 @@ impl Core {
                         _ => Outcome::WorkerDied { pid, exitcode },
                     };
                     job.settle(first, std::iter::repeat(died).take(count));
-                    self.finish(&job);
+                    self.finish(&job, Filer::ResultThread);
+                    // A caller reading the results may wait for this job: a notice
+                    // wakes it.
+                    if self.readers.callers_read() {
+                        let _ = self.results.put(&wire::notice(job.id()), Deadline::Never);
+                    }
                 }
             }
             None => {}
@@ -725,7 +760,8 @@ impl Core {
             let _ = worker.kill();
         }
         drop(state);
-        // Wakes the result thread at once.
+        // Wakes the result thread at once, and the callers reading results.
+        self.readers.call_result_thread();
         let _ = self.results.put(&wire::notice(0), Deadline::Never);
     }
 
@@ -747,6 +783,44 @@ impl Core {
             job.settle_rest(&Outcome::Terminated);
             job.finish();
         }
+    }
+}
+
+/// How long a caller reading results waits at once: it then looks whether its job was
+/// completed otherwise (a dead worker's task, `terminate`).
+const READ_SLICE: Duration = Duration::from_millis(10);
+
+impl ResultReader for Core {
+    fn read_until(
+        &self,
+        done: &dyn Fn() -> bool,
+        deadline: Deadline,
+        interrupts: Interrupts,
+    ) -> Result<()> {
+        self.readers.enter();
+        let outcome = loop {
+            if done() || self.state().phase == Phase::Terminated {
+                break Ok(());
+            }
+            let slice_end = Instant::now() + READ_SLICE;
+            let slice = Deadline::At(match deadline {
+                Deadline::At(at) => at.min(slice_end),
+                Deadline::Never => slice_end,
+            });
+            match self.results.get_noting(slice, interrupts, |_| {}) {
+                Ok(message) => self.file(message, Filer::Caller),
+                Err(err) if err.kind() == ErrorKind::Empty => {
+                    if deadline.remaining() == Some(Duration::ZERO) {
+                        break Ok(());
+                    }
+                }
+                Err(err) if err.kind() == ErrorKind::Interrupted => break Err(err),
+                // Anything else is the result thread's to report.
+                Err(_) => break Ok(()),
+            }
+        };
+        self.readers.leave(|| !self.state().sent.is_empty());
+        outcome
     }
 }
 
@@ -812,6 +886,54 @@ mod tests {
 
     fn forever() -> Deadline {
         Deadline::Never
+    }
+
+    #[test]
+    fn waiting_callers_read_results_and_callbacks_stay_on_the_result_thread() {
+        let pool = Pool::new(Options {
+            processes: 2,
+            ..Options::default()
+        })
+        .unwrap();
+        let inputs: Vec<[u8; 8]> = (0..200u64).map(u64::to_ne_bytes).collect();
+        let items: Vec<&[u8]> = inputs.iter().map(|i| &i[..]).collect();
+        // Several callers at once, each waiting for jobs with and without callbacks.
+        let callers: Vec<_> = (0..3)
+            .map(|_| {
+                let pool = pool.clone();
+                let items = items.iter().map(|i| i.to_vec()).collect::<Vec<_>>();
+                std::thread::spawn(move || {
+                    for round in 0..20 {
+                        let (tx, rx) = mpsc::channel();
+                        let callback: Option<Callback> = (round % 2 == 0).then(|| {
+                            Box::new(move |_: &Job| {
+                                let name = std::thread::current().name().map(str::to_owned);
+                                tx.send(name).unwrap();
+                            }) as Callback
+                        });
+                        let with_callback = callback.is_some();
+                        let job = pool.map_async(square, &items[..5], Some(1), callback);
+                        let got: Vec<Vec<u8>> = job
+                            .unwrap()
+                            .with_outcomes(forever(), |o| o.map(done).collect())
+                            .unwrap();
+                        assert_eq!(got[4], 16u64.to_ne_bytes());
+                        if with_callback {
+                            // Ready only after its callback ran, on the result thread.
+                            let ran_on = rx.try_recv().unwrap();
+                            assert_eq!(ran_on.as_deref(), Some("pool-results"));
+                        }
+                    }
+                })
+            })
+            .collect();
+        callers.into_iter().for_each(|c| c.join().unwrap());
+        // A job nobody waits for still completes (the result thread reads again).
+        let (tx, rx) = mpsc::channel();
+        let callback: Callback = Box::new(move |job: &Job| tx.send(job.len()).unwrap());
+        pool.map_async(square, &items[..3], Some(1), Some(callback))
+            .unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 3);
     }
 
     #[test]
