@@ -25,9 +25,11 @@ pub(crate) struct Shared<T: ShmSafe> {
 
 impl<T: ShmSafe> Shared<T> {
     pub(crate) fn new(value: T) -> Result<Shared<T>> {
+        const { assert!(std::mem::align_of::<T>() <= 4096, "aligned beyond a page") };
         let object = Object::new(std::mem::size_of::<T>())?;
-        // SAFETY: the object is aligned to its size (a power of two of at least a T's
-        // size, so a multiple of its alignment), large enough for a T, and not yet shared.
+        // SAFETY: the object is large enough for a T, not yet shared, and aligned to its
+        // size (a power of two, at least a T's size, so a multiple of a T's alignment) or
+        // to a page, more than a T needs (asserted above).
         unsafe { object.as_ptr().cast::<T>().write(value) };
         Ok(Shared {
             object,

@@ -222,7 +222,7 @@ impl Heap {
     }
 
     /// Allocates a block of at least `len` bytes (whole pages, a power of two of them),
-    /// zeroed and aligned to its size; its heap offset. `NoMemory` when no free block is
+    /// zeroed; its heap offset, a multiple of its size. `NoMemory` when no free block is
     /// as large.
     pub(crate) fn alloc(&self, len: usize) -> Result<u64> {
         let len = len as u64;
@@ -245,7 +245,8 @@ impl Heap {
         })
     }
 
-    /// Allocates a zeroed object of `2^class` bytes, aligned to its size.
+    /// Allocates a zeroed object of `2^class` bytes; its heap offset, a multiple of its
+    /// size.
     fn alloc_small(&self, class: u32) -> Result<u64> {
         self.update(|meta| slabs::alloc(meta, class).ok_or_else(|| self.full(1 << class)))
     }

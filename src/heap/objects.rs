@@ -24,12 +24,13 @@ use std::sync::{Mutex, MutexGuard};
 use super::{inherited, lineage, slabs, Heap};
 use crate::error::{Error, ErrorKind, Result};
 
-/// `len` zeroed bytes in the lineage's heap, aligned to 64 bytes at least, shared with
-/// the children forked while this handle lives; freed when no process holds it any more.
+/// `len` zeroed bytes in the lineage's heap, aligned to their size rounded up to a power
+/// of two (to a page at most, to 64 bytes at least), shared with the children forked
+/// while this handle lives; freed when no process holds it any more.
 pub(crate) struct Object {
     ptr: NonNull<u8>,
     /// Its entry in this process's registry.
-    slot: u32,
+    slot: usize,
 }
 
 // SAFETY: the object is plain shared memory; what its users store there (atomics, or
@@ -128,7 +129,7 @@ impl Place {
 /// The objects this process holds (`Place(0)`: a vacant slot).
 struct Registry {
     entries: Vec<Place>,
-    vacant: Vec<u32>,
+    vacant: Vec<usize>,
     /// Set at exit, when every object was let go: later drops change nothing.
     released: bool,
 }
@@ -146,25 +147,25 @@ impl Registry {
         released: false,
     };
 
-    fn add(&mut self, place: Place) -> u32 {
+    fn add(&mut self, place: Place) -> usize {
         match self.vacant.pop() {
             Some(slot) => {
-                self.entries[slot as usize] = place;
+                self.entries[slot] = place;
                 slot
             }
             None => {
                 self.entries.push(place);
-                (self.entries.len() - 1) as u32
+                self.entries.len() - 1
             }
         }
     }
 
     /// Takes the object of `slot` out; `None` after the exit let everything go.
-    fn remove(&mut self, slot: u32) -> Option<Place> {
+    fn remove(&mut self, slot: usize) -> Option<Place> {
         if self.released {
             return None;
         }
-        let entry = self.entries.get_mut(slot as usize)?;
+        let entry = self.entries.get_mut(slot)?;
         let place = std::mem::replace(entry, Place(0));
         self.vacant.push(slot);
         (place != Place(0)).then_some(place)
@@ -221,7 +222,7 @@ mod tests {
     impl Object {
         /// The object's count of holders, as shared memory says.
         fn holders(&self) -> u64 {
-            let place = lock().entries[self.slot as usize];
+            let place = lock().entries[self.slot];
             place.holders(inherited().unwrap()).load(Relaxed)
         }
     }
