@@ -20,6 +20,7 @@ pub mod synchronize;
 pub mod wait;
 
 mod backing;
+mod heap;
 mod shared_memory;
 
 pub mod ffi;

@@ -8,10 +8,16 @@
 //! Proxies of managed objects hand the child references of its own, taken before the
 //! fork (see `managers::refs`).
 //!
+//! Every object in the shared heap this process holds gets one more holder, the child,
+//! before the fork (see `heap`).
+//!
 //! **Exit** runs [`AT_EXIT`] in order, as Python's finalizers do: pools first (a pool's
 //! result thread must not start new workers while its workers are ended), then the
 //! manager servers this process started (shut down, so they remove their socket files
-//! and drop their objects), then the children (daemonic ones terminated, all joined).
+//! and drop their objects), then the children (daemonic ones terminated, all joined),
+//! and last the objects in the shared heap this process still holds are let go (freed
+//! where it was their last holder). A `Process`'s child leaves by `_exit` once its target
+//! returned, without the parent's exit steps: it runs [`AT_CHILD_EXIT`].
 //!
 //! The hooks are installed once, when the library first has state worth protecting; a
 //! forked child inherits them.
@@ -19,18 +25,25 @@
 use std::cell::RefCell;
 use std::sync::{Arc, MutexGuard, Once, RwLockWriteGuard};
 
+use crate::heap::ForkGuard;
 use crate::process::Registry;
 use crate::sys;
 
 type LoggingGuard = RwLockWriteGuard<'static, Option<Arc<crate::logging::Config>>>;
 type RegistryGuard = MutexGuard<'static, Registry>;
+type Held = (LoggingGuard, RegistryGuard, ForkGuard);
 
 /// What a normal exit does, in this order.
 const AT_EXIT: &[fn()] = &[
     crate::pool::terminate_all,
     crate::managers::shutdown_started,
     crate::process::shutdown_children,
+    crate::heap::release_all,
 ];
+
+/// What a `Process`'s child does before its `_exit`, in this order: its pools and
+/// servers are its parent's, its children and its hold on shared objects its own.
+const AT_CHILD_EXIT: &[fn()] = &[crate::process::shutdown_children, crate::heap::release_all];
 
 /// What a forked child resets once the locks are its own, in this order.
 const AT_FORK_CHILD: &[fn()] = &[
@@ -43,7 +56,7 @@ const AT_FORK_CHILD: &[fn()] = &[
 
 thread_local! {
     /// The locks held by the forking thread between `prepare` and `parent`/`child`.
-    static HELD: RefCell<Option<(LoggingGuard, RegistryGuard)>> = const { RefCell::new(None) };
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
 }
 
 /// Installs the fork and exit hooks (once per program).
@@ -63,7 +76,9 @@ unsafe extern "C" fn prepare() {
     // Same order as everywhere else: logging's lock is never taken while holding the registry.
     let logging = crate::logging::lock_config();
     let registry = crate::process::lock_registry();
-    HELD.with(|held| *held.borrow_mut() = Some((logging, registry)));
+    // Last: counting the child as a holder of every shared object may take a while.
+    let objects = crate::heap::before_fork();
+    HELD.with(|held| *held.borrow_mut() = Some((logging, registry, objects)));
 }
 
 unsafe extern "C" fn in_parent() {
@@ -72,12 +87,20 @@ unsafe extern "C" fn in_parent() {
 }
 
 unsafe extern "C" fn in_child() {
-    if let Some((logging, mut registry)) = HELD.with(|held| held.borrow_mut().take()) {
+    if let Some((logging, mut registry, objects)) = HELD.with(|held| held.borrow_mut().take()) {
+        drop(objects);
         registry.reset_after_fork();
         drop(registry);
         drop(logging);
     }
     for step in AT_FORK_CHILD {
+        step();
+    }
+}
+
+/// The end of a `Process`'s child, before its `_exit`.
+pub(crate) fn at_child_exit() {
+    for step in AT_CHILD_EXIT {
         step();
     }
 }

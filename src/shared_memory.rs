@@ -1,10 +1,10 @@
-//! Objects in anonymous shared memory (see `sys::shm`): made before a fork, they are the
+//! Objects in the lineage's shared heap (see `heap`): made before a fork, they are the
 //! same object in the parent and the child.
 
 use std::marker::PhantomData;
 
-use crate::error::{Error, Result};
-use crate::sys::shm::Mapping;
+use crate::error::Result;
+use crate::heap::Object;
 
 /// Types that may live in memory shared between processes: plain data and atomics only,
 /// no pointers (addresses differ between processes only after exec, but heap pointers
@@ -16,20 +16,23 @@ use crate::sys::shm::Mapping;
 /// by a shared lock).
 pub(crate) unsafe trait ShmSafe: Sized {}
 
-/// A `T` in its own shared mapping, zero-initialised then set to `value`.
+/// A `T` in the shared heap, zero-initialised then set to `value`, aligned to a cache
+/// line at least (so no other object shares its line).
 pub(crate) struct Shared<T: ShmSafe> {
-    mapping: Mapping,
+    object: Object,
     _type: PhantomData<T>,
 }
 
 impl<T: ShmSafe> Shared<T> {
     pub(crate) fn new(value: T) -> Result<Shared<T>> {
-        let mapping =
-            Mapping::new(std::mem::size_of::<T>()).map_err(|e| Error::os("mmap(MAP_SHARED)", e))?;
-        // SAFETY: the mapping is page-aligned, large enough for a T, and not yet shared.
-        unsafe { mapping.as_ptr().cast::<T>().write(value) };
+        const { assert!(std::mem::align_of::<T>() <= 4096, "aligned beyond a page") };
+        let object = Object::new(std::mem::size_of::<T>())?;
+        // SAFETY: the object is large enough for a T, not yet shared, and aligned to its
+        // size (a power of two, at least a T's size, so a multiple of a T's alignment) or
+        // to a page, more than a T needs (asserted above).
+        unsafe { object.as_ptr().cast::<T>().write(value) };
         Ok(Shared {
-            mapping,
+            object,
             _type: PhantomData,
         })
     }
@@ -39,6 +42,6 @@ impl<T: ShmSafe> std::ops::Deref for Shared<T> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: initialised in `new`; ShmSafe types may be shared across processes.
-        unsafe { &*self.mapping.as_ptr().cast::<T>() }
+        unsafe { &*self.object.as_ptr().cast::<T>() }
     }
 }

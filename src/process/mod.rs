@@ -261,6 +261,7 @@ impl Process {
     fn bootstrap(&self, daemon: bool, parent: libc::pid_t) -> ! {
         if daemon && !os::set_parent_death_signal(libc::SIGKILL, parent) {
             // The parent died between fork and prctl: a daemonic child must not outlive it.
+            crate::lifecycle::at_child_exit();
             os::exit_now(1);
         }
         log::info!("child process calling self.run()");
@@ -268,7 +269,7 @@ impl Process {
             log::error!("the target of {} panicked", self.name_string());
             1
         });
-        shutdown_children();
+        crate::lifecycle::at_child_exit();
         log::info!("process exiting with exitcode {code}");
         os::exit_now(code)
     }

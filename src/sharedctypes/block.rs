@@ -1,12 +1,12 @@
-//! Elements in anonymous shared memory, optionally guarded by a process-shared lock: the
+//! Elements in the lineage's shared heap, optionally guarded by a process-shared lock: the
 //! storage of a local `Value` or `Array`.
 
 use std::sync::Arc;
 
 use super::elem::{add_raw, check_len, ElemType, Kind};
 use crate::error::{Error, ErrorKind, Result};
+use crate::heap::Object;
 use crate::synchronize::Lock;
-use crate::sys::shm::Mapping;
 use crate::wait::Deadline;
 
 /// Which lock guards a value or array (the seed's `lock=` argument).
@@ -23,7 +23,7 @@ pub enum Guard {
 pub(super) struct Block {
     elem: ElemType,
     len: usize,
-    mapping: Mapping,
+    memory: Object,
     lock: Option<Arc<Lock>>,
 }
 
@@ -57,11 +57,10 @@ impl Block {
             Guard::With(lock) => Some(lock),
             Guard::Raw => None,
         };
-        let mapping = Mapping::new(bytes).map_err(|e| Error::os("mmap(MAP_SHARED)", e))?;
         let block = Block {
             elem,
             len,
-            mapping,
+            memory: Object::new(bytes)?,
             lock,
         };
         if let Some(init) = init {
@@ -80,7 +79,7 @@ impl Block {
 
     /// The first element in shared memory: the same address in every process forked later.
     pub(super) fn ptr(&self) -> *mut u8 {
-        self.mapping.as_ptr()
+        self.memory.as_ptr()
     }
 
     /// The guarding lock, `None` for raw ones.
@@ -107,7 +106,7 @@ impl Block {
 
     /// Copies `bytes` in at byte `offset` (no lock, no checks: callers check).
     fn store(&self, offset: usize, bytes: &[u8]) {
-        // SAFETY: callers check that offset + len is inside the mapping.
+        // SAFETY: callers check that offset + len is inside the block.
         unsafe {
             std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr().add(offset), bytes.len())
         };
@@ -115,7 +114,7 @@ impl Block {
 
     /// Copies out from byte `offset` (no lock, no checks: callers check).
     fn load(&self, offset: usize, out: &mut [u8]) {
-        // SAFETY: callers check that offset + len is inside the mapping.
+        // SAFETY: callers check that offset + len is inside the block.
         unsafe {
             std::ptr::copy_nonoverlapping(self.ptr().add(offset), out.as_mut_ptr(), out.len())
         };
@@ -173,7 +172,7 @@ impl Block {
         let copy = Block::new(self.elem, self.len, None, Guard::Raw)?;
         let bytes = self.len * self.elem.size();
         self.guarded(|| {
-            // SAFETY: both mappings hold `bytes` bytes and do not overlap.
+            // SAFETY: both blocks hold `bytes` bytes and do not overlap.
             unsafe { std::ptr::copy_nonoverlapping(self.ptr(), copy.ptr(), bytes) }
         })?;
         Ok(copy)

@@ -1,5 +1,5 @@
 //! The seed's shared ctypes: `Value`, `Array`, `RawValue`, `RawArray`, `copy` and
-//! `synchronized`. A local one is typed bytes in anonymous shared memory, optionally
+//! `synchronized`. A local one is typed bytes in the lineage's shared heap, optionally
 //! guarded by a process-shared lock (`block`); a manager's (`remote`) holds Python values,
 //! converted to and from C's elements by typecode (`elem`). C uses both through the same
 //! handles and functions; only direct access to the memory (its address, its lock) and

@@ -7,9 +7,14 @@
 //! sleep (at most `OWNER_CHECK`) and before giving up, a waiter looks whether the holder
 //! still lives; if not, it takes the lock over and reports `Acquired::OwnerDied`.
 //!
+//! The state may live anywhere in shared memory: in an object of its own (`Shared`), or
+//! at a fixed place such as the shared heap's header, whose lock cannot be allocated from
+//! the heap it guards.
+//!
 //! A managed lock (a manager's, see `remote`) forwards acquire and release to its server.
 
 use std::cell::Cell;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,8 +41,9 @@ pub enum Acquired {
     OwnerDied(u32),
 }
 
+/// A lock's shared state; all zeros is a free lock.
 #[repr(C)]
-struct LockState {
+pub(crate) struct LockState {
     /// 0 when free, else the holder's owner id.
     owner: AtomicU64,
     /// Futex word: 1 when a waiter may be sleeping.
@@ -136,10 +142,11 @@ impl Lock {
 }
 
 /// The lock in shared memory behind a local [`Lock`]; the queue's side locks and the
-/// conditions use it directly.
-pub(crate) struct LocalLock {
+/// conditions use it directly. `S` says where its state lives: an object of its own, or
+/// (for the shared heap's lock) a place the owner of `S` keeps alive.
+pub(crate) struct LocalLock<S: Deref<Target = LockState> = Shared<LockState>> {
     recursive: bool,
-    state: Shared<LockState>,
+    state: S,
     /// This process's clock for rate-limiting the precise owner check (not shared).
     created: Instant,
     /// When (ns after `created`) this process last read `/proc` for the holder; 0: never.
@@ -148,17 +155,27 @@ pub(crate) struct LocalLock {
 
 impl LocalLock {
     pub(crate) fn new(recursive: bool) -> Result<LocalLock> {
-        Ok(LocalLock {
-            recursive,
-            state: Shared::new(LockState {
+        Ok(LocalLock::at(
+            Shared::new(LockState {
                 owner: AtomicU64::new(0),
                 sleepers: AtomicU32::new(0),
                 count: AtomicU32::new(0),
                 thread: AtomicU64::new(0),
             })?,
+            recursive,
+        ))
+    }
+}
+
+impl<S: Deref<Target = LockState>> LocalLock<S> {
+    /// The lock whose state is `state` (all zeros: free).
+    pub(crate) fn at(state: S, recursive: bool) -> LocalLock<S> {
+        LocalLock {
+            recursive,
+            state,
             created: Instant::now(),
             last_precise_check: AtomicU64::new(0),
-        })
+        }
     }
 
     /// [`Lock::acquire`]; with `Interrupts::Ignore` a pending `pc_interrupt()` is left

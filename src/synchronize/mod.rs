@@ -1,14 +1,14 @@
 //! The seed's synchronization primitives, shared between processes: `Lock`/`RLock`,
 //! `Semaphore`/`BoundedSemaphore`, `Condition`, `Event`, and Python 3's `Barrier`.
-//! Each lives in its own anonymous shared mapping, so a child forked after it was made
-//! uses the very same object. A manager's primitives are used through the same types,
+//! Each lives in the lineage's shared heap (see `heap`), so a child forked after it was
+//! made uses the very same object. A manager's primitives are used through the same types,
 //! forwarding to the traits in `remote`.
 
 mod lock;
 pub(crate) mod owner;
 
-pub(crate) use lock::LocalLock;
 pub use lock::{Acquired, Lock};
+pub(crate) use lock::{LocalLock, LockState};
 pub(crate) use owner::reset_after_fork;
 mod barrier;
 mod condition;

@@ -94,22 +94,71 @@ impl Mapping {
     /// Frees the pages wholly inside `[start, end)` for every process (`MADV_REMOVE`):
     /// they read as zeros afterwards and cost no memory until written again.
     pub(crate) fn discard(&self, start: usize, end: usize) {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
-        let start = start.div_ceil(page) * page;
-        let end = end.min(self.len) / page * page;
-        if start < end {
+        // An error only leaves the pages allocated.
+        let _ = self.remove(start, end);
+    }
+
+    /// Makes the pages wholly inside `[start, end)` read as zeros: freed as by
+    /// [`discard`](Mapping::discard), or written with zeros where the kernel refuses
+    /// (pages locked by `mlockall`).
+    pub(crate) fn zero(&self, start: usize, end: usize) {
+        if let Some((start, end)) = self.remove(start, end).err() {
             // SAFETY: the range lies inside this mapping; its users no longer need the
-            // bytes (the caller's contract). An error only leaves the pages allocated.
-            unsafe {
-                libc::madvise(
-                    self.ptr.as_ptr().add(start).cast(),
-                    end - start,
-                    libc::MADV_REMOVE,
-                )
-            };
+            // bytes (the caller's contract).
+            unsafe { self.ptr.as_ptr().add(start).write_bytes(0, end - start) };
         }
     }
+
+    /// `MADV_REMOVE` of the whole pages inside `[start, end)`; on failure, that page range.
+    fn remove(&self, start: usize, end: usize) -> Result<(), (usize, usize)> {
+        let page = page_size();
+        let start = start.div_ceil(page) * page;
+        let end = end.min(self.len) / page * page;
+        if start >= end {
+            return Ok(());
+        }
+        // SAFETY: the range lies inside this mapping; its users no longer need the bytes
+        // (the caller's contract).
+        let rc = unsafe {
+            libc::madvise(
+                self.ptr.as_ptr().add(start).cast(),
+                end - start,
+                libc::MADV_REMOVE,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            _ => Err((start, end)),
+        }
+    }
+}
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize
+}
+
+/// The machine's RAM plus swap, in bytes (0 if the kernel does not say).
+pub(crate) fn memory_and_swap() -> u64 {
+    // SAFETY: sysinfo fills the struct it is given.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable sysinfo.
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return 0;
+    }
+    (info.totalram as u64)
+        .saturating_add(info.totalswap as u64)
+        .saturating_mul(u64::from(info.mem_unit.max(1)))
+}
+
+/// The most address space this process may map (`RLIMIT_AS`), if limited.
+pub(crate) fn address_space_limit() -> Option<u64> {
+    // SAFETY: getrlimit fills the struct it is given.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) };
+    (rc == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
 }
 
 impl Drop for Mapping {
