@@ -122,6 +122,9 @@ struct JobState {
     /// Indices in the order their outcomes came, for `imap_unordered` only.
     arrivals: Option<Vec<usize>>,
     callback: Option<Callback>,
+    /// Made with a callback (whether it ran yet or not): only the result thread may
+    /// finish the job then.
+    with_callback: bool,
     /// Every outcome is in and the callback (if any) has run: as in Python, waiters
     /// see the result only after its callback.
     ready: bool,
@@ -156,6 +159,7 @@ impl Job {
                 outcomes: vec![None; items],
                 settled: 0,
                 arrivals: arrival_order.then(|| Vec::with_capacity(items)),
+                with_callback: callback.is_some(),
                 callback,
                 ready: false,
                 sleepers: 0,
@@ -165,8 +169,9 @@ impl Job {
         })
     }
 
+    /// Whether the job was made with a callback, run or not.
     pub(super) fn has_callback(&self) -> bool {
-        self.lock().callback.is_some()
+        self.lock().with_callback
     }
 
     pub fn tag(&self) -> &Tag {
