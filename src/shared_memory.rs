@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use crate::error::Result;
-use crate::heap::Object;
+use crate::heap::{self, Object};
 
 /// Types that may live in memory shared between processes: plain data and atomics only,
 /// no pointers (addresses differ between processes only after exec, but heap pointers
@@ -33,6 +33,29 @@ impl<T: ShmSafe> Shared<T> {
         unsafe { object.as_ptr().cast::<T>().write(value) };
         Ok(Shared {
             object,
+            _type: PhantomData,
+        })
+    }
+}
+
+/// Shared types that hold heap blocks of their own (by offset), which the last process
+/// holding the object gives back.
+pub(crate) trait AtEnd: ShmSafe {
+    /// Gives back what the object holds; runs once, in the last process to let go.
+    fn at_end(&self);
+}
+
+impl<T: AtEnd> Shared<T> {
+    /// A `T` of all zeros, which the heap gives: no byte is written, so a large object
+    /// costs memory only as it is used. Its [`AtEnd::at_end`] runs at its end.
+    pub(crate) fn zeroed_with_end() -> Result<Shared<T>> {
+        const { assert!(std::mem::align_of::<T>() <= 4096, "aligned beyond a page") };
+        let at_end: heap::EndFn = |object| {
+            // SAFETY: the object was made for a T (below) and is still allocated.
+            unsafe { &*object.cast::<T>() }.at_end()
+        };
+        Ok(Shared {
+            object: Object::with_end(std::mem::size_of::<T>(), Some(at_end))?,
             _type: PhantomData,
         })
     }

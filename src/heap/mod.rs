@@ -10,8 +10,11 @@
 //! same address, so an object made before the fork is the same object in both. A child
 //! forked before the heap existed makes its own at its first use. The reservation is
 //! about twice the machine's RAM and swap, all it could ever hold with room for
-//! fragmentation: a power of two from 4 GiB to 1 TiB, at most a quarter of an
-//! address-space limit, and 64 MiB under valgrind (see `Mapping::new_sparse`).
+//! fragmentation, and at least 256 GiB, since much of it is reserved but never touched
+//! (a queue's ring, 1 MiB with its spill table, costs memory only as messages pass; a
+//! hundred thousand queues need 100 GiB of it): a power of two up to 1 TiB, at most a
+//! quarter of an address-space limit, and 64 MiB under valgrind (see
+//! `Mapping::new_sparse`).
 //!
 //! The allocator's state lives in the heap itself, in a [`Header`] at its start and the
 //! tree of `blocks` after it, so every process allocates and frees in the same heap —
@@ -39,7 +42,7 @@ use std::sync::Mutex;
 
 use blocks::Tree;
 use journal::Journal;
-pub(crate) use objects::{before_fork, release_all, ForkGuard, Object};
+pub(crate) use objects::{before_fork, release_all, EndFn, ForkGuard, Object};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::synchronize::{LocalLock, LockState};
@@ -47,7 +50,7 @@ use crate::sys::shm::{self, Mapping};
 use crate::wait::{Deadline, Interrupts};
 
 /// The bounds of the lineage's reservation (see the module's doc).
-const LEAST: usize = 4 << 30;
+const LEAST: usize = 256 << 30;
 const MOST: usize = 1 << 40;
 /// The smallest reservation accepted where the system refuses larger ones.
 const FALLBACK: usize = 64 << 20;

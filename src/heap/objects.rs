@@ -39,8 +39,18 @@ unsafe impl Send for Object {}
 // SAFETY: as above.
 unsafe impl Sync for Object {}
 
+/// What the last holder of an object runs before its memory is freed, with the object's
+/// address: an object that took heap blocks of its own gives them back. A plain function
+/// of the program, so the same address in every process of the lineage.
+pub(crate) type EndFn = fn(*mut u8);
+
 impl Object {
     pub(crate) fn new(len: usize) -> Result<Object> {
+        Object::with_end(len, None)
+    }
+
+    /// An object whose last holder runs `at_end` (if any) before it is freed.
+    pub(crate) fn with_end(len: usize, at_end: Option<EndFn>) -> Result<Object> {
         let size = unit(len)?;
         let mut registry = lock();
         let heap = lineage()?;
@@ -50,6 +60,9 @@ impl Object {
         };
         let place = Place(offset | u64::from(size));
         place.holders(heap).store(1, Relaxed);
+        place
+            .at_end(heap)
+            .store(at_end.map_or(0, |f| f as usize as u64), Relaxed);
         Ok(Object {
             ptr: heap.non_null(offset),
             slot: registry.add(place),
@@ -72,10 +85,11 @@ impl Drop for Object {
     }
 }
 
-/// The log2 of the bytes an object of `len` bytes takes with its count: a power of two,
-/// so that objects are aligned to their size, at least a cache line.
+/// The log2 of the bytes an object of `len` bytes takes with its trailer (what runs at
+/// its end, and its count of holders): a power of two, so that objects are aligned to
+/// their size, at least a cache line.
 fn unit(len: usize) -> Result<u32> {
-    len.checked_add(8)
+    len.checked_add(16)
         .and_then(usize::checked_next_power_of_two)
         .map(|size| size.ilog2().max(slabs::MIN_CLASS))
         .ok_or_else(|| {
@@ -107,7 +121,15 @@ impl Place {
         unsafe { &*heap.ptr(at).cast::<AtomicU64>() }
     }
 
-    /// This process lets go of the object: the last holder frees it.
+    /// What runs at the object's end (a function's address, 0: nothing): the 8 bytes
+    /// before its count.
+    fn at_end(self, heap: &Heap) -> &AtomicU64 {
+        let at = self.offset() + (1 << self.size()) - 16;
+        // SAFETY: as in `holders`.
+        unsafe { &*heap.ptr(at).cast::<AtomicU64>() }
+    }
+
+    /// This process lets go of the object: the last holder runs its end, then frees it.
     fn let_go(self) {
         let Some(heap) = inherited() else {
             return;
@@ -116,6 +138,14 @@ impl Place {
             return;
         }
         let (offset, size) = (self.offset(), self.size());
+        let at_end = self.at_end(heap).load(Relaxed);
+        if at_end != 0 {
+            // SAFETY: written by `with_end` from an `EndFn` of this program, whose code
+            // is at the same address in every process of the lineage (forked, not
+            // exec'd: an exec'd process has no heap to let go of).
+            let at_end = unsafe { std::mem::transmute::<usize, EndFn>(at_end as usize) };
+            at_end(heap.ptr(offset));
+        }
         let freed = match size <= slabs::MAX_CLASS {
             true => heap.free_small(offset, size),
             false => heap.free(offset, 1 << size),
@@ -232,15 +262,48 @@ mod tests {
         unsafe { &*object.as_ptr().cast::<AtomicU64>() }
     }
 
+    /// Counts the ends run, by the first word of the object.
+    static ENDS: AtomicU64 = AtomicU64::new(0);
+
+    fn count_end(object: *mut u8) {
+        // SAFETY: the object's first word, while it is still allocated.
+        let first = unsafe { &*object.cast::<AtomicU64>() };
+        ENDS.fetch_add(first.load(Relaxed), SeqCst);
+    }
+
+    #[test]
+    fn the_last_holder_runs_the_end_once() {
+        let object = Object::with_end(100, Some(count_end)).unwrap();
+        word(&object).store(1000, Relaxed);
+        let before = ENDS.load(SeqCst);
+        // A forked child holds it too: its exit lets go, and the end waits for ours.
+        // SAFETY: the child only lets go of what it holds and exits.
+        match unsafe { libc::fork() } {
+            0 => {
+                release_all();
+                // SAFETY: ends the child at once, as a worker does.
+                unsafe { libc::_exit(0) }
+            }
+            pid => {
+                let mut status = 0;
+                // SAFETY: waits for our own child.
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+            }
+        }
+        assert_eq!(ENDS.load(SeqCst), before);
+        drop(object);
+        assert_eq!(ENDS.load(SeqCst), before + 1000);
+    }
+
     #[test]
     fn objects_are_aligned_zeroed_and_sized_to_fit() {
         let page = crate::sys::shm::page_size();
         for (len, size) in [
             (0, 64),
-            (56, 64),
-            (57, 128),
-            (4088, 4096),
-            (4089, 8192),
+            (48, 64),
+            (49, 128),
+            (4080, 4096),
+            (4081, 8192),
             (3 << 20, 4 << 20),
         ] {
             let objects: Vec<Object> = (0..3).map(|_| Object::new(len).unwrap()).collect();
@@ -255,7 +318,7 @@ mod tests {
                 assert_eq!(
                     object.holders(),
                     1,
-                    "the count after the bytes is untouched"
+                    "the trailer after the bytes is untouched"
                 );
             }
             let mut starts: Vec<usize> = objects.iter().map(|o| o.as_ptr() as usize).collect();

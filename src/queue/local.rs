@@ -5,14 +5,14 @@
 //! the pipe holds cannot exit until someone reads. Here a message is copied into shared
 //! memory by `put` itself, so it is in the queue when `put` returns, whoever exits next.
 //!
-//! The messages live in two [`Ring`]s: a small one that stays in the cache, and a large
-//! "spill" ring whose address space is reserved but whose pages are allocated only while
-//! they hold messages. A put goes to the small ring, or to the spill ring when it does not
-//! fit there (the message is big, or the ring is full and no consumer makes room soon).
-//! So an unbounded queue's `put` never waits, and messages of any size pass. Each message
-//! carries its place in the queue (`seq`: the number of messages put before it), and a
-//! consumer takes the one whose place is next, from whichever ring holds it: FIFO across
-//! both.
+//! The messages live in a small [`Ring`] that stays in the cache, and a [`Spill`] whose
+//! memory is taken from the lineage's shared heap only while it holds messages. A put
+//! goes to the small ring, or to the spill when it does not fit there (the message is
+//! big, or the ring is full and no consumer makes room soon). So an unbounded queue's
+//! `put` never waits, messages of any size pass, and a queue nobody uses costs only its
+//! small objects (its ring's pages are touched as messages pass). Each message carries
+//! its place in the queue (`seq`: the number of messages put before it), and a consumer
+//! takes the one whose place is next, from whichever holds it: FIFO across both.
 //!
 //! One producer and one consumer work at a time, each side under its own robust lock
 //! (see `synchronize::lock`): a process killed while holding it is taken over within
@@ -26,26 +26,24 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 use std::time::{Duration, Instant};
 
 use super::bell::Bell;
-use super::ring::{self, Cursor, Ring};
+use super::ring::{Cursor, Ring};
+use super::spill::{self, Spill};
 use super::{Take, MAX_SIZE};
 use crate::error::{Error, ErrorKind, Result};
-use crate::shared_memory::{Shared, ShmSafe};
+use crate::heap::{self, Heap};
+use crate::shared_memory::{AtEnd, Shared, ShmSafe};
 use crate::synchronize::LocalLock;
 use crate::wait::{Deadline, Interrupts};
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
-const RING_BYTES: u64 = 1 << 20;
-/// Messages larger than this go to the spill ring at once.
-const RING_MESSAGE_MAX: u64 = RING_BYTES / 4;
-/// The spill ring's address space (16 GiB), halved where the system refuses as much.
-const SPILL_BYTES: u64 = ring::MAX_CAPACITY;
+const RING_BYTES: usize = 512 << 10;
+/// Messages larger than this go to the spill at once.
+const RING_MESSAGE_MAX: u64 = RING_BYTES as u64 / 4;
 /// The longest a producer waits for consumers to make room in the small ring before it
 /// spills: a few messages' copy, too short to count as blocking.
 const SPILL_GRACE: Duration = Duration::from_micros(200);
 /// A consumer whose head has not moved for this long, outside a get, makes no room.
 const IDLE: Duration = Duration::from_micros(20);
-/// The spill ring's read pages are given back in batches of this many bytes.
-const DISCARD_BATCH: u64 = 1 << 20;
 /// Checks a waiting consumer makes before it sleeps: a producer that keeps up is then
 /// met without two system calls per message. First a short spin (the producer runs on
 /// another CPU), then checks that each give the CPU away (it shares ours).
@@ -79,8 +77,8 @@ struct Consumers {
     /// at every put (another CPU's cache line to fetch).
     ring_tail_seen: AtomicU64,
     spill_head: AtomicU64,
-    /// Where the spill ring's given-back pages end: producers write no further than one
-    /// ring's length past it, so never into a page being given back.
+    /// Where the spill's given-back blocks end: producers write no further than the
+    /// spill's capacity past it, so never into a block being given back.
     spill_free: AtomicU64,
 }
 
@@ -113,14 +111,37 @@ struct State {
 // SAFETY: atomics only, valid when zero.
 unsafe impl ShmSafe for State {}
 
+/// The queue's bytes: the small ring, and the spill's table of heap blocks. Made zeroed
+/// and never written at creation, so an idle queue costs no memory for it.
+#[repr(C, align(4096))]
+struct Storage {
+    ring: [u8; RING_BYTES],
+    spill: [AtomicU64; spill::SLOTS],
+}
+
+// SAFETY: bytes and atomics, valid when zero; the ring's bytes are written and read
+// under the queue's side locks and cursors.
+unsafe impl ShmSafe for Storage {}
+
+impl AtEnd for Storage {
+    /// The spill's blocks still holding messages go back to the heap with the queue.
+    fn at_end(&self) {
+        if let Ok(heap) = heap::lineage() {
+            Spill::new(&self.spill, heap).release_all();
+        }
+    }
+}
+
 /// The queue in shared memory behind a local `Queue` (and the pool's task and result
 /// queues): a handle made before a fork names the same queue in the child.
 pub(crate) struct LocalQueue {
     /// 0: unbounded.
     maxsize: u32,
     state: Shared<State>,
+    storage: Shared<Storage>,
+    /// The small ring, in `storage`.
     ring: Ring,
-    spill: Ring,
+    heap: &'static Heap,
     producer_lock: LocalLock,
     consumer_lock: LocalLock,
 }
@@ -133,6 +154,8 @@ impl LocalQueue {
                 "maxsize {maxsize} is larger than {MAX_SIZE}"
             )));
         }
+        let storage = Shared::<Storage>::zeroed_with_end()?;
+        let ring = Ring::within(storage.ring.as_ptr().cast_mut(), RING_BYTES as u64);
         Ok(LocalQueue {
             maxsize: maxsize as u32,
             state: Shared::new(State {
@@ -157,8 +180,9 @@ impl LocalQueue {
                     done: AtomicU32::new(0),
                 },
             })?,
-            ring: Ring::new(RING_BYTES)?,
-            spill: Ring::new_sparse(SPILL_BYTES, 2 * RING_BYTES)?,
+            storage,
+            ring,
+            heap: heap::lineage()?,
             producer_lock: LocalLock::new(false)?,
             consumer_lock: LocalLock::new(false)?,
         })
@@ -169,9 +193,9 @@ impl LocalQueue {
         self.maxsize as usize
     }
 
-    /// The largest message this queue takes, in bytes.
-    fn max_message(&self) -> usize {
-        (self.spill.capacity() - 8) as usize
+    /// The spill, whose table is in `storage`.
+    fn spill(&self) -> Spill<'_> {
+        Spill::new(&self.storage.spill, self.heap)
     }
 
     /// Puts one message, waiting until `deadline` for a free slot in a bounded queue
@@ -256,13 +280,13 @@ impl LocalQueue {
     /// Under the producer lock: publishes `message`, or returns `None` when `maxsize`
     /// messages are in the queue.
     fn put_locked(&self, message: &[u8]) -> Result<Option<u32>> {
-        if Ring::record_size(message.len()).map_or(true, |size| size > self.spill.capacity()) {
+        if message.len() as u64 > Spill::max_message() {
             return Err(Error::new(
                 ErrorKind::TooLarge,
                 format!(
                     "a message of {} bytes is larger than a queue holds ({} bytes)",
                     message.len(),
-                    self.max_message()
+                    Spill::max_message()
                 ),
             ));
         }
@@ -277,7 +301,7 @@ impl LocalQueue {
         }
         let tail = Cursor::load(&producers.spill_tail, Relaxed);
         let free = Cursor::load(&self.state.consumers.spill_free, Acquire);
-        match self.spill.push(tail, free, seq, message) {
+        match self.spill().push(tail, free, seq, message)? {
             Some(tail) => {
                 tail.store(&producers.spill_tail, Release);
                 Ok(Some(seq))
@@ -286,7 +310,7 @@ impl LocalQueue {
                 ErrorKind::NoMemory,
                 format!(
                     "the queue already holds nearly {} bytes: no room for {} more",
-                    self.spill.capacity(),
+                    Spill::CAPACITY,
                     message.len()
                 ),
             )),
@@ -483,15 +507,14 @@ impl LocalQueue {
                 false => Err(out_of_order(next)),
             };
         }
-        // Pages read before are given back first, so that the get ends with its commit:
+        // Blocks read before are given back first, so that the get ends with its commit:
         // a consumer killed after it took the message has little time left to lose it.
+        let spill = self.spill();
         let free = Cursor::load(&consumers.spill_free, Relaxed);
-        if spill_head.bytes_since(free) >= DISCARD_BATCH {
-            self.spill
-                .discard(free, spill_head)
-                .store(&consumers.spill_free, Release);
+        if free != spill_head {
+            spill.release(free, spill_head, &consumers.spill_free);
         }
-        let front = self.spill.front(spill_head, spill_tail)?;
+        let front = spill.front(spill_head, spill_tail)?;
         if front.seq != next {
             return Err(out_of_order(next));
         }

@@ -10,6 +10,7 @@ mod bell;
 mod local;
 mod remote;
 mod ring;
+mod spill;
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::Arc;

@@ -10,20 +10,20 @@
 //! one it was reading is still there.
 //!
 //! A ring has no lock of its own: the queue lets one producer and one consumer at a time
-//! use it, and hands the cursors in.
+//! use it, and hands the cursors in. Its bytes belong to the queue's shared storage.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::sys::shm::Mapping;
 
 /// Positions count in units of this many bytes (every record is aligned to it).
-const UNIT: u64 = 8;
+pub(super) const UNIT: u64 = 8;
 /// The header that sends the reader back to the start of the ring.
 const PAD: u64 = u64::MAX;
 /// Bytes of a record's header.
-const HEADER: u64 = 16;
-/// The largest ring: positions wrap at 2^32 units, and a ring must hold less than half.
+pub(super) const HEADER: u64 = 16;
+/// The most positions a ring may have: positions wrap at 2^32 units, and a ring must
+/// hold less than half.
 pub(super) const MAX_CAPACITY: u64 = 1 << 34;
 
 /// A side's place in a ring: records passed (wrapping) and position in units (wrapping).
@@ -63,11 +63,12 @@ impl Cursor {
         u64::from(self.unit.wrapping_sub(earlier.unit)) * UNIT
     }
 
-    fn position(self) -> u64 {
+    /// Bytes from the start of the positions (wrapping at 2^35).
+    pub(super) fn position(self) -> u64 {
         u64::from(self.unit) * UNIT
     }
 
-    fn advanced(self, bytes: u64, records: u32) -> Cursor {
+    pub(super) fn advanced(self, bytes: u64, records: u32) -> Cursor {
         Cursor {
             count: self.count.wrapping_add(records),
             unit: self.unit.wrapping_add((bytes / UNIT) as u32),
@@ -85,35 +86,24 @@ pub(super) struct Front<'a> {
     pub(super) next: Cursor,
 }
 
-/// A ring of `capacity` bytes (a power of two) in its own shared mapping.
+/// A ring of `capacity` bytes (a power of two) in shared memory its owner keeps.
 pub(super) struct Ring {
-    mapping: Mapping,
+    base: *mut u8,
     capacity: u64,
 }
 
+// SAFETY: the ring is plain shared memory, written by one producer and read by one
+// consumer at a time (the queue's side locks) under the cursors' release/acquire.
+unsafe impl Send for Ring {}
+// SAFETY: as above.
+unsafe impl Sync for Ring {}
+
 impl Ring {
-    /// A ring of `capacity` bytes, each page allocated when first written.
-    pub(super) fn new(capacity: u64) -> Result<Ring> {
+    /// The ring of the `capacity` bytes at `base`, which must stay mapped and be used by
+    /// this ring only as long as it lives.
+    pub(super) fn within(base: *mut u8, capacity: u64) -> Ring {
         debug_assert!(capacity.is_power_of_two() && capacity <= MAX_CAPACITY);
-        let mapping =
-            Mapping::new(capacity as usize).map_err(|e| Error::os("mmap(MAP_SHARED)", e))?;
-        Ok(Ring { mapping, capacity })
-    }
-
-    /// The largest ring up to `capacity` bytes (halving down to `least`) whose address
-    /// space can be reserved without committing memory: pages cost memory only while they
-    /// hold records (see [`Ring::discard`]).
-    pub(super) fn new_sparse(capacity: u64, least: u64) -> Result<Ring> {
-        let mapping = Mapping::new_sparse(capacity.min(MAX_CAPACITY) as usize, least as usize)
-            .map_err(|e| Error::os("mmap(MAP_SHARED | MAP_NORESERVE)", e))?;
-        Ok(Ring {
-            capacity: mapping.len() as u64,
-            mapping,
-        })
-    }
-
-    pub(super) fn capacity(&self) -> u64 {
-        self.capacity
+        Ring { base, capacity }
     }
 
     /// Bytes a record of `len` payload bytes takes; `None` beyond any ring.
@@ -143,7 +133,7 @@ impl Ring {
         }
         self.write_header(offset, data.len() as u64);
         self.write_header(offset + 8, u64::from(seq));
-        // SAFETY: `offset + size <= capacity`, so the payload lies inside the mapping, in
+        // SAFETY: `offset + size <= capacity`, so the payload lies inside the ring, in
         // space no consumer reads until the caller publishes the new tail.
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.at(offset + HEADER), data.len());
@@ -166,7 +156,7 @@ impl Ring {
         }
         match Ring::record_size(len as usize) {
             Some(size) if skipped + size <= available && offset + size <= self.capacity => {
-                // SAFETY: the record lies inside the mapping and before the published
+                // SAFETY: the record lies inside the ring and before the published
                 // tail; producers do not write it until the consumer cursor moves on.
                 let bytes =
                     unsafe { std::slice::from_raw_parts(self.at(offset + HEADER), len as usize) };
@@ -183,32 +173,14 @@ impl Ring {
         }
     }
 
-    /// Gives back the pages wholly between `free` and `head` (records all read), and
-    /// returns the new `free`: `head` rounded down to a page.
-    pub(super) fn discard(&self, free: Cursor, head: Cursor) -> Cursor {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(UNIT as libc::c_long) as u64;
-        let end = Cursor {
-            count: head.count,
-            unit: head.unit & !((page / UNIT) as u32 - 1),
-        };
-        let start = free.position() % self.capacity;
-        let len = end.bytes_since(free);
-        let first = len.min(self.capacity - start);
-        self.mapping
-            .discard(start as usize, (start + first) as usize);
-        self.mapping.discard(0, (len - first) as usize);
-        end
-    }
-
     fn at(&self, offset: u64) -> *mut u8 {
         debug_assert!(offset <= self.capacity);
-        // SAFETY: offsets stay within the mapping (callers check against `capacity`).
-        unsafe { self.mapping.as_ptr().add(offset as usize) }
+        // SAFETY: offsets stay within the ring (callers check against `capacity`).
+        unsafe { self.base.add(offset as usize) }
     }
 
     fn write_header(&self, offset: u64, value: u64) {
-        // SAFETY: header words are 8-byte aligned and inside the mapping: a record's
+        // SAFETY: header words are 8-byte aligned and inside the ring: a record's
         // header lies within its checked size, a PAD's first word before the end.
         unsafe { self.at(offset).cast::<u64>().write(value) }
     }
