@@ -40,11 +40,6 @@ use worker::{Arena, Slots};
 
 /// How often the result thread looks for workers that ended, at most.
 const CHECK_WORKERS: Duration = Duration::from_millis(50);
-/// Address space of the `map_array` arena (pages are used only while a map runs).
-const ARENA_BYTES: usize = 1 << 36;
-/// Arena bytes kept between `map_array` calls (pages given back beyond): the next call
-/// of a similar size then takes no page faults.
-const ARENA_KEPT: usize = 64 << 20;
 
 /// How a pool is made.
 #[derive(Clone, Copy, Default)]
@@ -143,7 +138,7 @@ impl Pool {
             tasks: Arc::new(LocalQueue::new(0)?),
             results: Arc::new(LocalQueue::new(0)?),
             slots: Arc::new(Slots::new()?),
-            arena: Arc::new(Arena::new(ARENA_BYTES)?),
+            arena: Arc::new(Arena::new()?),
             arena_user: Mutex::new(()),
             options,
             signal_mask: Mask::current(),
@@ -330,7 +325,7 @@ impl Pool {
             .checked_add(input.len())
             .and_then(|in_end| in_end.checked_next_multiple_of(64))
             .and_then(|out_at| Some((out_at, out_at.checked_add(output.len())?)))
-            .filter(|&(_, end)| end <= self.core.arena.len());
+            .filter(|&(_, end)| end <= Arena::MAX);
         let (out_at, end) = layout.ok_or_else(|| {
             Error::new(
                 ErrorKind::TooLarge,
@@ -339,16 +334,15 @@ impl Pool {
                     context.len(),
                     input.len(),
                     output.len(),
-                    self.core.arena.len()
+                    Arena::MAX
                 ),
             )
         })?;
         let _arena = lock(&self.core.arena_user);
         let arena = &self.core.arena;
-        let start = arena
-            .range(0, end as u64)
-            .expect("checked against the arena");
-        // SAFETY: the arena is ours until the job below is complete (`arena_user`), and
+        let (base, size) = arena.take(end)?;
+        let start = arena.range(base, end as u64).expect("a block of the heap");
+        // SAFETY: the block is this call's until the job below is complete, and
         // `[0, end)` lies inside it.
         unsafe {
             std::ptr::copy_nonoverlapping(context.as_ptr(), start, context.len());
@@ -363,11 +357,11 @@ impl Pool {
                     job,
                     c as u64,
                     function as usize as u64,
-                    0,
+                    base,
                     context.len() as u64,
-                    in_at as u64,
+                    base + in_at as u64,
                     in_size as u64,
-                    out_at as u64,
+                    base + out_at as u64,
                     out_size as u64,
                     first as u64,
                     count as u64,
@@ -385,7 +379,7 @@ impl Pool {
         let job = match job {
             Ok(job) => job,
             Err(err) => {
-                arena.release(ARENA_KEPT, end);
+                arena.give(base, size);
                 return Err(err);
             }
         };
@@ -398,7 +392,7 @@ impl Pool {
                 std::ptr::copy_nonoverlapping(start.add(out_at), output.as_mut_ptr(), output.len())
             };
         }
-        arena.release(ARENA_KEPT, end);
+        arena.give(base, size);
         waited?;
         match outcomes
             .iter()

@@ -26,8 +26,9 @@ pub(super) enum Task<'a> {
         items: Items<'a>,
     },
     /// Run `function(in, out, context)` on elements `[start, start + count)` of the
-    /// arrays at arena offsets `input`/`output`; the call's context is the
-    /// `context_len` bytes at arena offset `context` (none when 0).
+    /// arrays at heap offsets `input`/`output` (the call's block of the lineage's heap);
+    /// the call's context is the `context_len` bytes at heap offset `context` (none
+    /// when 0).
     Elements {
         job: u64,
         chunk: u64,

@@ -8,12 +8,12 @@
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::wire::{self, Task};
+use crate::heap::{self, Heap};
 use crate::queue::LocalQueue;
 use crate::shared_memory::{Shared, ShmSafe};
-use crate::sys::shm::Mapping;
 use crate::sys::signal::Mask;
 use crate::wait::{Deadline, Interrupts};
 
@@ -92,34 +92,78 @@ impl TaskOutput {
     }
 }
 
-/// Shared memory for `map_array`: inputs and outputs cross between processes here once.
+/// Shared memory for `map_array`: inputs and outputs cross between processes here once,
+/// in a block of the lineage's heap taken for the call. A block of at most `KEPT` bytes
+/// is kept for the next call, which then takes no page faults if it is of a similar size.
 pub(super) struct Arena {
-    mapping: Mapping,
+    heap: &'static Heap,
+    /// The block kept between calls: its heap offset and the bytes it was taken for.
+    kept: Mutex<Option<(u64, usize)>>,
+    /// Only the pool's maker gives the kept block back (its workers hold the arena too).
+    maker: libc::pid_t,
 }
 
 impl Arena {
-    pub(super) fn new(len: usize) -> crate::Result<Arena> {
-        let mapping = Mapping::new_sparse(len, 1 << 20)
-            .map_err(|e| crate::Error::os("mmap(MAP_SHARED | MAP_NORESERVE)", e))?;
-        Ok(Arena { mapping })
+    /// The most bytes one call may use.
+    pub(super) const MAX: usize = 1 << 36;
+    const KEPT: usize = 64 << 20;
+
+    pub(super) fn new() -> crate::Result<Arena> {
+        Ok(Arena {
+            heap: heap::lineage()?,
+            kept: Mutex::new(None),
+            maker: crate::sys::process::getpid(),
+        })
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.mapping.len()
+    fn kept(&self) -> std::sync::MutexGuard<'_, Option<(u64, usize)>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `len` bytes at `offset`, if they lie inside the arena.
+    /// A block of at least `len` bytes for one call (the kept one if it is as large): its
+    /// heap offset and size. Hand it back with [`Arena::give`].
+    pub(super) fn take(&self, len: usize) -> crate::Result<(u64, usize)> {
+        let kept = self.kept().take();
+        match kept {
+            Some((offset, size)) if size >= len => Ok((offset, size)),
+            kept => {
+                if let Some((offset, size)) = kept {
+                    self.free(offset, size);
+                }
+                Ok((self.heap.alloc(len)?, len))
+            }
+        }
+    }
+
+    /// After a call: keeps its block of `len` bytes at `offset` for the next one if it is
+    /// small enough, else gives it back.
+    pub(super) fn give(&self, offset: u64, len: usize) {
+        match len <= Arena::KEPT {
+            true => *self.kept() = Some((offset, len)),
+            false => self.free(offset, len),
+        }
+    }
+
+    fn free(&self, offset: u64, len: usize) {
+        if let Err(err) = self.heap.free(offset, len) {
+            log::warn!("pool arena: {err}");
+        }
+    }
+
+    /// `len` bytes at heap offset `offset`, if they lie inside the heap.
     pub(super) fn range(&self, offset: u64, len: u64) -> Option<*mut u8> {
         let end = offset.checked_add(len)?;
-        (end <= self.len() as u64)
-            // SAFETY: the range lies inside the mapping.
-            .then(|| unsafe { self.mapping.as_ptr().add(offset as usize) })
+        (end <= self.heap.len() as u64).then(|| self.heap.ptr(offset))
     }
+}
 
-    /// Gives back the pages of `[kept, end)`: a call used `[0, end)`, and the first
-    /// `kept` bytes stay for the next.
-    pub(super) fn release(&self, kept: usize, end: usize) {
-        self.mapping.discard(kept, end);
+impl Drop for Arena {
+    fn drop(&mut self) {
+        if crate::sys::process::getpid() == self.maker {
+            if let Some((offset, len)) = self.kept().take() {
+                self.free(offset, len);
+            }
+        }
     }
 }
 

@@ -34,20 +34,13 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Maps `len` bytes (rounded up by the kernel to pages; 0 maps one page).
-    pub(crate) fn new(len: usize) -> io::Result<Mapping> {
-        Mapping::map(len, 0)
-    }
-
     /// Maps up to `len` bytes (halving down to `least` where the system refuses as much)
     /// of address space whose pages are allocated only when first touched and not counted
     /// against the commit limit (`MAP_NORESERVE`): room for data that may grow large, paid
-    /// for only as it does. Give pages back with [`discard`].
+    /// for only as it does. Give pages back with [`zero`](Mapping::zero).
     ///
     /// Under valgrind at most [`VALGRIND_SPARSE`] bytes are reserved: its leak check reads
     /// all the address space a process maps, which would take minutes for these.
-    ///
-    /// [`discard`]: Mapping::discard
     pub(crate) fn new_sparse(len: usize, least: usize) -> io::Result<Mapping> {
         let mut len = match under_valgrind() {
             true => len.min(VALGRIND_SPARSE.max(least)),
@@ -91,16 +84,9 @@ impl Mapping {
         self.len
     }
 
-    /// Frees the pages wholly inside `[start, end)` for every process (`MADV_REMOVE`):
-    /// they read as zeros afterwards and cost no memory until written again.
-    pub(crate) fn discard(&self, start: usize, end: usize) {
-        // An error only leaves the pages allocated.
-        let _ = self.remove(start, end);
-    }
-
-    /// Makes the pages wholly inside `[start, end)` read as zeros: freed as by
-    /// [`discard`](Mapping::discard), or written with zeros where the kernel refuses
-    /// (pages locked by `mlockall`).
+    /// Makes the pages wholly inside `[start, end)` read as zeros: freed for every
+    /// process (`MADV_REMOVE`, after which they cost no memory until written again), or
+    /// written with zeros where the kernel refuses (pages locked by `mlockall`).
     pub(crate) fn zero(&self, start: usize, end: usize) {
         if let Some((start, end)) = self.remove(start, end).err() {
             // SAFETY: the range lies inside this mapping; its users no longer need the
