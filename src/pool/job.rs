@@ -330,8 +330,10 @@ impl Job {
         Ok(next)
     }
 
-    /// Waits until `ready(state)`, honouring the deadline and `pc_interrupt()`. While its
-    /// pool lives, the waiter reads the pool's results itself (one hand-off fewer).
+    /// Waits until `ready(state)`, honouring the deadline and `pc_interrupt()`. A waiter
+    /// for a job of one item (`apply`) reads the pool's results itself while its pool
+    /// lives: one hand-off fewer. A larger job's results are filed by the result thread
+    /// while the waiter uses those already in, side by side.
     fn wait_for(
         &self,
         deadline: Deadline,
@@ -340,9 +342,22 @@ impl Job {
     ) -> Result<MutexGuard<'_, JobState>> {
         let mut state = self.lock();
         if !ready(&state) && deadline.remaining() != Some(Duration::ZERO) {
+            let one_item = state.outcomes.len() == 1;
             drop(state);
-            if let Some(reader) = self.reader.upgrade() {
-                reader.read_until(&|| ready(&self.lock()), deadline, interrupts)?;
+            match self.reader.upgrade() {
+                Some(reader) if one_item => {
+                    reader.read_until(&|| ready(&self.lock()), deadline, interrupts)?
+                }
+                // A result often comes within microseconds: give the CPU away a few
+                // times before sleeping, so that it costs no futex wake-up on this side.
+                _ => {
+                    for _ in 0..YIELD_CHECKS {
+                        std::thread::yield_now();
+                        if ready(&self.lock()) {
+                            break;
+                        }
+                    }
+                }
             }
             state = self.lock();
         }
@@ -364,6 +379,9 @@ impl Job {
         }
     }
 }
+
+/// Checks a waiter makes, yielding the CPU between them, before it sleeps.
+const YIELD_CHECKS: u32 = 50;
 
 #[cold]
 fn stop() -> Error {

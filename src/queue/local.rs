@@ -37,8 +37,9 @@ use crate::wait::{Deadline, Interrupts};
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
 const RING_BYTES: usize = 512 << 10;
-/// Messages larger than this go to the spill at once.
-const RING_MESSAGE_MAX: u64 = RING_BYTES as u64 / 4;
+/// Messages larger than this go to the spill at once: two still fit the ring (a pool's
+/// task and result messages are up to about 200 KiB).
+const RING_MESSAGE_MAX: u64 = RING_BYTES as u64 / 2 - 64;
 /// The longest a producer waits for consumers to make room in the small ring before it
 /// spills: a few messages' copy, too short to count as blocking.
 const SPILL_GRACE: Duration = Duration::from_micros(200);
