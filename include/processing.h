@@ -1311,7 +1311,8 @@ void pc_iter_free(pc_iter *it);
  *
  * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the failing element and its code in
  * `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the context and the
- * arrays exceed the pool's shared memory; otherwise as `pc_pool_apply`;
+ * arrays together exceed 64 GiB; `PC_ERR_NO_MEMORY` when the shared heap has no room
+ * for them (a block of it is taken for the call); otherwise as `pc_pool_apply`;
  * `PC_ERR_INVALID_ARGUMENT` also for NULL `in`/`out` with a non-zero `n`, sizes whose
  * product overflows, a NULL `ctx` with a non-zero `ctx_len`, or a `ctx` without its
  * size (`ctx_len` 0).
