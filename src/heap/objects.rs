@@ -79,8 +79,8 @@ impl Drop for Object {
         // Let go outside the registry's lock: a fork meanwhile gives the child no
         // hold, nor any way to reach the object (this handle was its last here).
         let place = lock().remove(self.slot);
-        if let Some(place) = place {
-            place.let_go();
+        if let Err(err) = place.map_or(Ok(()), Place::let_go) {
+            log::warn!("{err}");
         }
     }
 }
@@ -130,12 +130,12 @@ impl Place {
     }
 
     /// This process lets go of the object: the last holder runs its end, then frees it.
-    fn let_go(self) {
+    fn let_go(self) -> Result<()> {
         let Some(heap) = inherited() else {
-            return;
+            return Ok(());
         };
         if self.holders(heap).fetch_sub(1, AcqRel) != 1 {
-            return;
+            return Ok(());
         }
         let (offset, size) = (self.offset(), self.size());
         let at_end = self.at_end(heap).load(Relaxed);
@@ -146,12 +146,9 @@ impl Place {
             let at_end = unsafe { std::mem::transmute::<usize, EndFn>(at_end as usize) };
             at_end(heap.ptr(offset));
         }
-        let freed = match size <= slabs::MAX_CLASS {
+        match size <= slabs::MAX_CLASS {
             true => heap.free_small(offset, size),
             false => heap.free(offset, 1 << size),
-        };
-        if let Err(err) = freed {
-            log::warn!("{err}");
         }
     }
 }
@@ -228,20 +225,22 @@ pub(crate) fn before_fork() -> ForkGuard {
     }
 }
 
-/// At a normal exit: this process lets go of every object it still holds.
+/// At a normal exit: this process lets go of every object it still holds. Without
+/// allocating, in the registry's lock: a child forked from one thread of a process while
+/// another was inside a non-fork-safe allocator (AddressSanitizer's) could wait forever
+/// for a size class it had not used before.
 pub(crate) fn release_all() {
-    let held: Vec<Place> = {
-        let mut registry = lock();
-        let held = match registry.released {
-            true => Vec::new(),
-            false => registry.held().collect(),
-        };
-        *registry = Registry::EMPTY;
-        registry.released = true;
-        held
-    };
-    for place in held {
-        place.let_go();
+    let mut registry = lock();
+    if std::mem::replace(&mut registry.released, true) {
+        return;
+    }
+    let failed = registry
+        .held()
+        .map(Place::let_go)
+        .fold(None, |first, result| first.or(result.err()));
+    drop(registry);
+    if let Some(err) = failed {
+        log::warn!("{err}");
     }
 }
 
