@@ -355,6 +355,7 @@ impl<S: Deref<Target = LockState>> LocalLock<S> {
     }
 
     /// Frees the lock and wakes one sleeper.
+    #[inline(always)]
     fn unlock(&self) -> Result<()> {
         let state = &*self.state;
         if self.recursive {

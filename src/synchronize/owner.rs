@@ -21,25 +21,27 @@ pub(crate) struct Me {
 /// This process's owner id, 0 until computed; reset in every forked child (`crate::lifecycle`).
 static PROCESS_ID: AtomicU64 = AtomicU64::new(0);
 
-/// The calling thread's identity: two plain reads once the process id is known.
+/// The calling thread's identity: two plain reads once the process id is known (inlined
+/// into every lock's fast path).
+#[inline(always)]
 pub(crate) fn me() -> Me {
     Me {
-        id: process_id(),
+        id: match PROCESS_ID.load(Ordering::Relaxed) {
+            0 => first_process_id(),
+            id => id,
+        },
         thread: os::thread_id(),
     }
 }
 
-fn process_id() -> u64 {
-    match PROCESS_ID.load(Ordering::Relaxed) {
-        0 => {
-            crate::lifecycle::install();
-            let pid = os::getpid();
-            let id = owner_id(pid as u32, os::start_time(pid).unwrap_or(0));
-            PROCESS_ID.store(id, Ordering::Relaxed);
-            id
-        }
-        id => id,
-    }
+/// This process's id, computed once per process.
+#[cold]
+fn first_process_id() -> u64 {
+    crate::lifecycle::install();
+    let pid = os::getpid();
+    let id = owner_id(pid as u32, os::start_time(pid).unwrap_or(0));
+    PROCESS_ID.store(id, Ordering::Relaxed);
+    id
 }
 
 /// In a forked child: the parent's id is not ours.
