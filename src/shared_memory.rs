@@ -38,6 +38,24 @@ impl<T: ShmSafe> Shared<T> {
     }
 }
 
+impl<T: ShmSafe> Shared<T> {
+    /// See [`Object::lend`].
+    pub(crate) fn lend(&self) {
+        self.object.lend();
+    }
+
+    /// See [`Object::let_go_for_child`].
+    pub(crate) fn let_go_for_child(&self) {
+        self.object.let_go_for_child();
+    }
+
+    /// The processes holding it.
+    #[cfg(test)]
+    pub(crate) fn holders(&self) -> u64 {
+        self.object.holders()
+    }
+}
+
 /// Shared types that hold heap blocks of their own (by offset), which the last process
 /// holding the object gives back.
 pub(crate) trait AtEnd: ShmSafe {

@@ -72,7 +72,45 @@ impl Object {
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+
+    /// This process's hold is let go by the process that forked it, once it has reaped
+    /// it (`let_go_for_child`), however this one ends: a pool's worker lends its hold on
+    /// the pool's own objects, since it is killed when the pool is terminated, and a
+    /// killed process never lets go itself. Its drop and its exit then let go of nothing,
+    /// and its own children get no hold on it.
+    pub(crate) fn lend(&self) {
+        let mut registry = lock();
+        if let Some(entry) = registry.entries.get_mut(self.slot) {
+            if *entry != Place(0) {
+                entry.0 |= LENT;
+            }
+        }
+    }
+
+    /// Lets go of the hold a reaped child lent (see [`Object::lend`]): exactly once per
+    /// child forked while this process held the object.
+    pub(crate) fn let_go_for_child(&self) {
+        let place = lock().entries.get(self.slot).copied();
+        if let Some(place) = place.filter(|p| *p != Place(0)) {
+            if let Err(err) = Place(place.0 & !LENT).let_go() {
+                log::warn!("{err}");
+            }
+        }
+    }
 }
+
+#[cfg(test)]
+impl Object {
+    /// The object's count of holders, as shared memory says.
+    pub(crate) fn holders(&self) -> u64 {
+        let place = Place(lock().entries[self.slot].0 & !LENT);
+        place.holders(inherited().unwrap()).load(Relaxed)
+    }
+}
+
+/// A registry entry's bit for an object whose hold this process lent (heap offsets are
+/// far below it).
+const LENT: u64 = 1 << 63;
 
 impl Drop for Object {
     fn drop(&mut self) {
@@ -187,7 +225,8 @@ impl Registry {
         }
     }
 
-    /// Takes the object of `slot` out; `None` after the exit let everything go.
+    /// Takes the object of `slot` out; `None` after the exit let everything go, or if
+    /// its hold was lent.
     fn remove(&mut self, slot: usize) -> Option<Place> {
         if self.released {
             return None;
@@ -195,12 +234,15 @@ impl Registry {
         let entry = self.entries.get_mut(slot)?;
         let place = std::mem::replace(entry, Place(0));
         self.vacant.push(slot);
-        (place != Place(0)).then_some(place)
+        (place != Place(0) && place.0 & LENT == 0).then_some(place)
     }
 
-    /// The objects held, vacant slots left out.
+    /// The objects held, vacant slots and lent holds left out.
     fn held(&self) -> impl Iterator<Item = Place> + '_ {
-        self.entries.iter().copied().filter(|p| *p != Place(0))
+        self.entries
+            .iter()
+            .copied()
+            .filter(|p| *p != Place(0) && p.0 & LENT == 0)
     }
 }
 
@@ -247,14 +289,6 @@ pub(crate) fn release_all() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    impl Object {
-        /// The object's count of holders, as shared memory says.
-        fn holders(&self) -> u64 {
-            let place = lock().entries[self.slot];
-            place.holders(inherited().unwrap()).load(Relaxed)
-        }
-    }
 
     fn word(object: &Object) -> &AtomicU64 {
         // SAFETY: objects are aligned to 64 bytes and at least 8 bytes long.

@@ -700,6 +700,7 @@ impl Core {
         // Joining an ended child is immediate; it also drops it from the children list,
         // so its pidfd closes with the last reference.
         let _ = worker.join(Deadline::Never);
+        self.worker_context().let_go_for_worker();
         let exitcode = worker.exitcode().unwrap_or(0);
         let pid = worker.pid();
         let taken = self.slots.take(slot).filter(|&seq| self.was_taken(seq));
@@ -772,6 +773,7 @@ impl Core {
         for worker in &workers {
             let _ = worker.kill();
             let _ = worker.join(Deadline::Never);
+            self.worker_context().let_go_for_worker();
         }
         for job in jobs {
             job.settle_rest(&Outcome::Terminated);
@@ -880,6 +882,32 @@ mod tests {
 
     fn forever() -> Deadline {
         Deadline::Never
+    }
+
+    #[test]
+    fn the_pool_lets_go_for_its_workers_however_they_end() {
+        let inputs: Vec<[u8; 8]> = (0..6u64).map(u64::to_ne_bytes).collect();
+        let items: Vec<&[u8]> = inputs.iter().map(|i| &i[..]).collect();
+        // Workers replaced after each task (normal exits), or killed by terminate.
+        for max_tasks_per_child in [1, 0] {
+            let pool = Pool::new(Options {
+                processes: 2,
+                max_tasks_per_child,
+                ..Options::default()
+            })
+            .unwrap();
+            let job = pool.map_async(square, &items, Some(1), None).unwrap();
+            job.with_outcomes(forever(), |_| ()).unwrap();
+            let core = pool.core.clone();
+            if max_tasks_per_child == 0 {
+                assert_eq!(core.tasks.holders(), 3, "this process and two workers");
+            }
+            pool.terminate().unwrap();
+            // Only this process holds the pool's objects now: they go with the pool.
+            assert_eq!(core.tasks.holders(), 1);
+            assert_eq!(core.results.holders(), 1);
+            assert_eq!(core.slots.holders(), 1);
+        }
     }
 
     #[test]

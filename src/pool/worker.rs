@@ -182,7 +182,25 @@ pub(super) struct Context {
 }
 
 /// The worker process's main loop; returns its exit code.
+impl Context {
+    /// In a worker, first: its holds on the pool's shared objects are let go by the pool
+    /// when it reaps the worker, since a worker that the pool kills cannot.
+    fn lend(&self) {
+        self.tasks.lend();
+        self.results.lend();
+        self.slots.lend();
+    }
+
+    /// In the pool, once it reaped a worker: lets go of the holds the worker lent.
+    pub(super) fn let_go_for_worker(&self) {
+        self.tasks.let_go_for_child();
+        self.results.let_go_for_child();
+        self.slots.let_go_for_child();
+    }
+}
+
 pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
+    ctx.lend();
     ctx.signal_mask.apply();
     if let Some((init, arg)) = ctx.initializer {
         init(arg as *mut c_void);

@@ -194,6 +194,29 @@ impl LocalQueue {
         self.maxsize as usize
     }
 
+    /// Lends this process's hold on the queue's shared objects to the process that forked
+    /// it (see `heap::Object::lend`): a pool's worker does so for the pool's queues.
+    pub(crate) fn lend(&self) {
+        self.state.lend();
+        self.storage.lend();
+        self.producer_lock.lend();
+        self.consumer_lock.lend();
+    }
+
+    /// Lets go of the hold a reaped child lent (see [`LocalQueue::lend`]).
+    pub(crate) fn let_go_for_child(&self) {
+        self.state.let_go_for_child();
+        self.storage.let_go_for_child();
+        self.producer_lock.let_go_for_child();
+        self.consumer_lock.let_go_for_child();
+    }
+
+    /// The processes holding the queue.
+    #[cfg(test)]
+    pub(crate) fn holders(&self) -> u64 {
+        self.state.holders()
+    }
+
     /// The spill, whose table is in `storage`.
     fn spill(&self) -> Spill<'_> {
         Spill::new(&self.storage.spill, self.heap)

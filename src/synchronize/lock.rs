@@ -165,6 +165,16 @@ impl LocalLock {
             recursive,
         ))
     }
+
+    /// Its state's [`Shared::lend`].
+    pub(crate) fn lend(&self) {
+        self.state.lend();
+    }
+
+    /// Its state's [`Shared::let_go_for_child`].
+    pub(crate) fn let_go_for_child(&self) {
+        self.state.let_go_for_child();
+    }
 }
 
 impl<S: Deref<Target = LockState>> LocalLock<S> {
