@@ -86,6 +86,36 @@ pub(super) struct Front<'a> {
     pub(super) next: Cursor,
 }
 
+impl<'a> Front<'a> {
+    /// The record at `at`, `skipped` bytes of padding after the consumer cursor `head`,
+    /// taking `size` bytes with its header.
+    ///
+    /// # Safety
+    /// `at` is a whole record (its header's length is its payload's) that stays unchanged
+    /// for `'a`: published, and not overwritten before the consumer cursor moves past it.
+    pub(super) unsafe fn record(at: *const u8, head: Cursor, skipped: u64, size: u64) -> Front<'a> {
+        // SAFETY: the caller's contract; headers are 8-byte aligned.
+        unsafe {
+            let len = at.cast::<u64>().read() as usize;
+            Front {
+                seq: at.add(8).cast::<u64>().read() as u32,
+                bytes: std::slice::from_raw_parts(at.add(HEADER as usize), len),
+                next: head.advanced(skipped + size, 1),
+            }
+        }
+    }
+}
+
+/// A record header that does not fit what was published: the shared memory was
+/// overwritten from outside (an error rather than a read out of bounds).
+#[cold]
+pub(super) fn malformed(header: u64) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!("queue record header {header:#x} is malformed: shared memory overwritten"),
+    )
+}
+
 /// A ring of `capacity` bytes (a power of two) in shared memory its owner keeps.
 pub(super) struct Ring {
     base: *mut u8,
@@ -158,18 +188,9 @@ impl Ring {
             Some(size) if skipped + size <= available && offset + size <= self.capacity => {
                 // SAFETY: the record lies inside the ring and before the published
                 // tail; producers do not write it until the consumer cursor moves on.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts(self.at(offset + HEADER), len as usize) };
-                Ok(Front {
-                    seq: self.read_header(offset + 8) as u32,
-                    bytes,
-                    next: head.advanced(skipped + size, 1),
-                })
+                Ok(unsafe { Front::record(self.at(offset), head, skipped, size) })
             }
-            _ => Err(Error::new(
-                ErrorKind::Protocol,
-                format!("queue record header {len:#x} is malformed: shared memory overwritten"),
-            )),
+            _ => Err(malformed(len)),
         }
     }
 

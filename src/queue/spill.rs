@@ -21,7 +21,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::*};
 
-use super::ring::{Cursor, Front, HEADER, UNIT};
+use super::ring::{malformed, Cursor, Front, Ring, HEADER, UNIT};
 use crate::error::{Error, ErrorKind, Result};
 use crate::heap::Heap;
 
@@ -107,7 +107,7 @@ impl<'a> Spill<'a> {
         seq: u32,
         data: &[u8],
     ) -> Result<Option<Cursor>> {
-        let size = match super::ring::Ring::record_size(data.len()) {
+        let size = match Ring::record_size(data.len()) {
             Some(size) if size <= Spill::max_message() + HEADER + UNIT => size,
             _ => return Ok(None),
         };
@@ -184,7 +184,7 @@ impl<'a> Spill<'a> {
         if header & PAD != 0 {
             skipped = header & !PAD;
             if skipped == 0 || skipped >= available {
-                return Err(overwritten(header));
+                return Err(malformed(header));
             }
             at = (at + skipped) % Spill::CAPACITY;
             header = self.checked_word(at)?;
@@ -192,19 +192,13 @@ impl<'a> Spill<'a> {
         let fits = |size| {
             skipped + size <= available && self.block_end(at).is_some_and(|end| at + size <= end)
         };
-        match super::ring::Ring::record_size(header as usize) {
+        match Ring::record_size(header as usize) {
+            // SAFETY: the record lies inside one block and before the published tail;
+            // producers do not write it until the consumer cursor moves on.
             Some(size) if fits(size) => {
-                // SAFETY: the record lies inside one block and before the published tail;
-                // producers do not write it until the consumer cursor moves on.
-                let bytes =
-                    unsafe { std::slice::from_raw_parts(self.at(at + HEADER), header as usize) };
-                Ok(Front {
-                    seq: self.read_word(at + 8) as u32,
-                    bytes,
-                    next: head.advanced(skipped + size, 1),
-                })
+                Ok(unsafe { Front::record(self.at(at), head, skipped, size) })
             }
-            _ => Err(overwritten(header)),
+            _ => Err(malformed(header)),
         }
     }
 
@@ -285,14 +279,6 @@ impl<'a> Spill<'a> {
             first += segments;
         }
     }
-}
-
-#[cold]
-fn overwritten(header: u64) -> Error {
-    Error::new(
-        ErrorKind::Protocol,
-        format!("queue record header {header:#x} is malformed: shared memory overwritten"),
-    )
 }
 
 #[cfg(test)]
