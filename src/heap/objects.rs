@@ -220,6 +220,11 @@ impl Registry {
             }
             None => {
                 self.entries.push(place);
+                // Room for every slot to be vacant: a drop never allocates (it may run on
+                // a library thread while another thread forks, and AddressSanitizer's
+                // allocator is not fork-safe).
+                let vacant = self.vacant.len();
+                self.vacant.reserve(self.entries.len() - vacant);
                 self.entries.len() - 1
             }
         }
