@@ -1977,6 +1977,39 @@ static void check_interrupt_late(struct interrupter *it, const char *what)
     CHECK_ERRMSG("interrupt");
 }
 
+/* Timeouts hold when the machine is busy: a waiter that gives the CPU away before it
+ * sleeps (where fifty yields can last a quarter of a second) must still wake at its
+ * deadline, not when the 0.15 s task is done. */
+static void test_timeouts_under_load(void)
+{
+    pc_pool *p = new_pool(2);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    tu_cpu_load_start(cpus > 0 && cpus < 16 ? (int)cpus * 4 : 64);
+
+    struct sleep_arg a = sleep_arg(0.15, -1, 5);
+    pc_async_result *r = NULL;
+    CHECK_OK(pc_pool_apply_async(p, task_sleep, &a, sizeof a, NULL, NULL, &r));
+    pc_bytes b = {NULL, 0};
+    CHECK_STATUS(pc_async_result_get(r, 0.02, &b, 1), PC_ERR_TIMEOUT);
+
+    pc_slice two[2] = {{&a, sizeof a}, {&a, sizeof a}};
+    pc_iter *it = NULL;
+    CHECK_OK(pc_pool_imap(p, task_sleep, two, 2, 1, &it));
+    CHECK_STATUS(pc_iter_next(it, 0.02, &b), PC_ERR_TIMEOUT);
+
+    tu_cpu_load_stop();
+    CHECK_OK(pc_async_result_get(r, 10.0, &b, 1));
+    CHECK(bytes_i32(&b) == 5);
+    pc_bytes_free(&b);
+    for (int i = 0; i < 2; i++) {
+        CHECK_OK(pc_iter_next(it, 10.0, &b));
+        pc_bytes_free(&b);
+    }
+    pc_iter_free(it);
+    pc_async_result_free(r);
+    pc_pool_free(p);
+}
+
 static void test_interrupt(void)
 {
     pc_pool *p = new_pool(2);
@@ -2433,6 +2466,7 @@ int main(int argc, char **argv)
     RUN(test_close_join);
     RUN(test_terminate);
     RUN(test_free_running);
+    RUN(test_timeouts_under_load);
     RUN(test_interrupt);
     RUN(test_nothing_left);
     RUN(test_other_process);

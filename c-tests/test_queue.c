@@ -1609,6 +1609,38 @@ static void test_threads(void)
     threads_round(8);
 }
 
+/* ---- timeouts on a busy machine ---- */
+
+static void *put_after_a_tenth(void *q)
+{
+    sleep_s(0.1);
+    int v = 7;
+    return (void *)(intptr_t)pc_queue_put(q, &v, sizeof v, 5.0);
+}
+
+/* A get that gives the CPU away before it sleeps still ends at its deadline when every
+ * yield lasts another thread's time slice (fifty of them, a quarter of a second): EMPTY,
+ * not the item put 0.1 s later. */
+static void test_timeouts_under_load(void)
+{
+    pc_queue *q = NULL;
+    CHECK_OK(pc_queue_new(0, &q));
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    tu_cpu_load_start(cpus > 0 && cpus < 16 ? (int)cpus * 4 : 64);
+    pthread_t putter;
+    CHECK(pthread_create(&putter, NULL, put_after_a_tenth, q) == 0);
+    pc_bytes b = {NULL, 0};
+    CHECK_STATUS(pc_queue_get(q, 0.02, &b), PC_ERR_EMPTY);
+    tu_cpu_load_stop();
+    void *put = NULL;
+    CHECK(pthread_join(putter, &put) == 0);
+    CHECK_STATUS((int)(intptr_t)put, PC_OK);
+    CHECK_OK(pc_queue_get(q, 5.0, &b));
+    CHECK(b.len == sizeof(int));
+    pc_bytes_free(&b);
+    pc_queue_free(q);
+}
+
 /* ---- a handle freed while others use the queue ---- */
 
 /* Puts 1 MiB of pattern 60, frees its handle, then makes sure the queue still works for
@@ -1953,8 +1985,9 @@ static void test_many(void)
     pc_queue_free(q);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    tu_select(argc, argv);
     tu_init("test_queue", 100);
     RUN(test_bad_arguments);
     RUN(test_wrong_handles);
@@ -1972,6 +2005,7 @@ int main(void)
     RUN(test_joinable);
     RUN(test_interrupt);
     RUN(test_threads);
+    RUN(test_timeouts_under_load);
     RUN(test_many_bad_arguments);
     RUN(test_many);
     RUN(test_free_while_used);

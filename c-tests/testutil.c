@@ -580,6 +580,34 @@ int count_maps(const char *needle)
     return n;
 }
 
+enum { TU_LOAD_MAX = 64 };
+static pthread_t load_threads[TU_LOAD_MAX];
+static int load_count;
+static atomic_bool load_stop;
+
+static void *spin(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&load_stop, memory_order_relaxed)) {
+    }
+    return NULL;
+}
+
+void tu_cpu_load_start(int n)
+{
+    CHECK(load_count == 0 && n > 0 && n <= TU_LOAD_MAX);
+    atomic_store(&load_stop, false);
+    for (; load_count < n; load_count++)
+        CHECK(pthread_create(&load_threads[load_count], NULL, spin, NULL) == 0);
+}
+
+void tu_cpu_load_stop(void)
+{
+    atomic_store(&load_stop, true);
+    for (; load_count > 0; load_count--)
+        CHECK(pthread_join(load_threads[load_count - 1], NULL) == 0);
+}
+
 void resources_before(struct tu_resources *before)
 {
     before->fds = count_open_fds();

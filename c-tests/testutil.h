@@ -129,6 +129,11 @@ bool reap_orphans(double timeout);
 /* SIGKILLs every child of this process and reaps those that are ours to reap. */
 void kill_children(void);
 
+/* Starts `n` threads that keep a CPU busy until tu_cpu_load_stop: a machine under load,
+ * where every yield of the CPU can last another thread's whole time slice. */
+void tu_cpu_load_start(int n);
+void tu_cpu_load_stop(void);
+
 /* Plain fork() (not the library): the sub-process runs fn(arg) and exit()s with its
  * return value (so atexit handlers run). C stdio is flushed first. Returns the pid. */
 pid_t fork_sub(int (*fn)(void *), void *arg);

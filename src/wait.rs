@@ -56,6 +56,36 @@ impl Deadline {
     }
 }
 
+/// The longest [`yield_until`] keeps giving the CPU away: on a loaded machine one yield
+/// can last a whole time slice of another process, and fifty of them a timeout's worth.
+const YIELD_BUDGET: Duration = Duration::from_micros(500);
+
+/// Asks `ready()` up to `checks` times, giving the CPU away before each, for a peer that
+/// shares this CPU and is about to make it true: met this way, it costs neither side a
+/// futex wake-up. Gives up after [`YIELD_BUDGET`] or at `deadline`, whichever is first;
+/// returns whether `ready()` became true.
+pub(crate) fn yield_until(
+    deadline: Deadline,
+    checks: u32,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    let budget_end = Instant::now() + YIELD_BUDGET;
+    let end = match deadline {
+        Deadline::At(at) => at.min(budget_end),
+        Deadline::Never => budget_end,
+    };
+    for _ in 0..checks {
+        std::thread::yield_now();
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= end {
+            break;
+        }
+    }
+    false
+}
+
 /// Whether a wait may be broken by `pc_interrupt()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Interrupts {
@@ -146,6 +176,24 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert!(start.elapsed() >= Duration::from_millis(120));
+    }
+
+    #[test]
+    fn yielding_stops_at_the_deadline_or_when_ready() {
+        let start = Instant::now();
+        assert!(!yield_until(
+            Deadline::after(Duration::ZERO),
+            u32::MAX,
+            || false
+        ));
+        assert!(!yield_until(Deadline::Never, u32::MAX, || false));
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let mut asked = 0;
+        assert!(yield_until(Deadline::Never, 10, || {
+            asked += 1;
+            asked == 3
+        }));
+        assert_eq!(asked, 3);
     }
 
     #[test]

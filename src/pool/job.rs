@@ -351,12 +351,7 @@ impl Job {
                 // A result often comes within microseconds: give the CPU away a few
                 // times before sleeping, so that it costs no futex wake-up on this side.
                 _ => {
-                    for _ in 0..YIELD_CHECKS {
-                        std::thread::yield_now();
-                        if ready(&self.lock()) {
-                            break;
-                        }
-                    }
+                    wait::yield_until(deadline, YIELD_CHECKS, || ready(&self.lock()));
                 }
             }
             state = self.lock();

@@ -33,7 +33,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::heap::{self, Heap};
 use crate::shared_memory::{AtEnd, Shared, ShmSafe};
 use crate::synchronize::LocalLock;
-use crate::wait::{Deadline, Interrupts};
+use crate::wait::{self, Deadline, Interrupts};
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
 const RING_BYTES: usize = 512 << 10;
@@ -570,11 +570,8 @@ impl LocalQueue {
                     return Ok(());
                 }
             }
-            for _ in 0..YIELD_CHECKS {
-                std::thread::yield_now();
-                if !self.is_empty() {
-                    return Ok(());
-                }
+            if wait::yield_until(deadline, YIELD_CHECKS, || !self.is_empty()) {
+                return Ok(());
             }
         }
         let state = &*self.state;
