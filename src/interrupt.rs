@@ -1,6 +1,6 @@
 //! The seed's "Interrupting the main thread": a signal handler calls [`interrupt`], which
 //! leaves one interrupt pending for the process; the first blocking call that sees it
-//! consumes it and fails with `ErrorKind::Interrupted` (see [`crate::wait`]).
+//! consumes it and fails with `ErrorKind::Interrupted` (see [`crate::deadline`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -6,8 +6,8 @@
 //! their own; [`sys`] is the only place that calls the OS.
 
 pub mod connection;
+pub mod deadline;
 pub mod error;
-pub mod handle;
 pub mod interrupt;
 pub mod item;
 pub mod logging;
@@ -17,11 +17,11 @@ pub mod process;
 pub mod queue;
 pub mod sharedctypes;
 pub mod synchronize;
-pub mod wait;
+pub mod tag;
 
 mod backing;
 mod heap;
-mod shared_memory;
+mod shared;
 
 pub mod ffi;
 mod lifecycle;

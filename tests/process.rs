@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use processing::deadline::Deadline;
 use processing::process::{self, Process};
-use processing::wait::Deadline;
 use processing::ErrorKind;
 
 fn forever() -> Deadline {

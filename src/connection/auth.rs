@@ -12,8 +12,8 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 
 use super::Connection;
+use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
-use crate::wait::Deadline;
 
 const CHALLENGE: &[u8] = b"#CHALLENGE#";
 const WELCOME: &[u8] = b"#WELCOME#";

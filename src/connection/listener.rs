@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::{address, auth, Connection};
+use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, Result};
-use crate::handle::Tag;
 use crate::sys::socket::{self, Address};
-use crate::wait::{self, Deadline, Interrupts};
+use crate::tag::Tag;
 
 /// A listening socket that accepts authenticated connections.
 #[repr(C)]
@@ -97,7 +97,7 @@ impl Listener {
             ));
         };
         let mut accepted = None;
-        wait::block_until_with(
+        deadline::block_until_with(
             deadline,
             Interrupts::Honour,
             || {

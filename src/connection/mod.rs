@@ -3,7 +3,7 @@
 //! talk. Pipes are socketpairs (one-way ones are flagged, not shut down, so that either
 //! end may be handed to a forked child).
 //!
-//! Every blocking step is a deadline-bounded poll loop (see `crate::wait`). A receive or
+//! Every blocking step is a deadline-bounded poll loop (see `crate::deadline`). A receive or
 //! send can be interrupted (`pc_interrupt()`) or time out only at a message boundary;
 //! once a message is under way it is completed, or the connection is closed — a half
 //! message is never delivered and never left behind for the next call. Memory grows with
@@ -21,10 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
 use crate::sys::socket::{self, Received};
-use crate::wait::{self, Deadline, Interrupts};
+use crate::tag::Tag;
 
 /// How much a receive reads at once while a message's size is not yet trusted.
 const CHUNK: usize = 64 * 1024;
@@ -52,7 +52,7 @@ pub struct Connection {
 
 /// What `recv_bytes_into` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Into {
+pub enum RecvInto {
     /// The message (of this many bytes) is in the buffer.
     Fits(usize),
     /// The buffer is too small for a message of this many bytes; it is kept for the next
@@ -233,7 +233,7 @@ impl Connection {
 
     /// Receives one message into `buf` at `offset` (`recv_bytes_into`). A message that
     /// does not fit is kept for the next receive.
-    pub fn recv_bytes_into(&self, buf: &mut [u8], offset: usize) -> Result<Into> {
+    pub fn recv_bytes_into(&self, buf: &mut [u8], offset: usize) -> Result<RecvInto> {
         if offset > buf.len() {
             return Err(Error::invalid_argument(format!(
                 "offset {offset} is past the buffer's end ({})",
@@ -246,10 +246,10 @@ impl Connection {
             if message.len() > room.len() {
                 let size = message.len();
                 *pending = Some(message);
-                return Ok(Into::TooShort(size));
+                return Ok(RecvInto::TooShort(size));
             }
             room[..message.len()].copy_from_slice(&message);
-            return Ok(Into::Fits(message.len()));
+            return Ok(RecvInto::Fits(message.len()));
         }
         let deadline = self.call_deadline();
         let result = self.with_fd(|fd| {
@@ -257,13 +257,13 @@ impl Connection {
             match usize::try_from(size) {
                 Ok(size) if size <= room.len() => {
                     self.read_exact(fd, &mut room[..size], deadline)?;
-                    Ok(Into::Fits(size))
+                    Ok(RecvInto::Fits(size))
                 }
                 _ => {
                     let message = self.read_body(fd, size, deadline)?;
                     let size = message.len();
                     *pending = Some(message);
-                    Ok(Into::TooShort(size))
+                    Ok(RecvInto::TooShort(size))
                 }
             }
         });
@@ -452,7 +452,7 @@ pub(crate) fn poll_until(
             .map_err(|e| Error::os("poll", e))
     };
     let known = Cell::new(known_not_ready.then_some(false));
-    wait::block_until_with(
+    deadline::block_until_with(
         deadline,
         interrupts,
         || {

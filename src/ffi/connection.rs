@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::handle;
 use super::library::pc_bytes;
 use super::status::pc_status;
-use crate::connection::{self, listener, Connection, Into};
+use crate::connection::{self, listener, Connection, RecvInto};
 use crate::error::{Error, ErrorKind, Result};
 
 /// One end of a connection (Python's `Connection`).
@@ -139,16 +139,16 @@ pub extern "C" fn pc_connection_recv_bytes_into(
 /// A receive into the caller's buffer (`room` bytes) as C sees it: the message's length
 /// in `*len` either way, and `PC_ERR_BUFFER_TOO_SHORT` when it was left for later.
 pub(crate) fn received_into(
-    received: Into,
+    received: RecvInto,
     len: &mut std::mem::MaybeUninit<usize>,
     room: usize,
 ) -> Result<()> {
     match received {
-        Into::Fits(n) => {
+        RecvInto::Fits(n) => {
             len.write(n);
             Ok(())
         }
-        Into::TooShort(n) => {
+        RecvInto::TooShort(n) => {
             len.write(n);
             Err(Error::new(
                 ErrorKind::BufferTooShort,

@@ -7,7 +7,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::handle::Tag;
+use crate::tag::Tag;
 
 /// Ties an opaque C handle type to the Rust object it points at.
 ///

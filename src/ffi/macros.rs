@@ -73,7 +73,7 @@ macro_rules! arg_bytes_mut {
 /// A timeout in seconds, as a deadline (NaN is `InvalidArgument`).
 macro_rules! arg_timeout {
     ($t:ident) => {
-        $crate::wait::Deadline::from_timeout($t)
+        $crate::deadline::Deadline::from_timeout($t)
             .map_err(|e| e.context($crate::ffi::handle::param_name(stringify!($t))))?
     };
 }

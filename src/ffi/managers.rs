@@ -18,11 +18,11 @@ use super::sharedctypes::{pc_array, pc_value};
 use super::status::pc_status;
 use super::synchronize::{pc_barrier, pc_condition, pc_event, pc_lock, pc_semaphore};
 use crate::error::{Error, Result};
-use crate::handle::Tag;
 use crate::item::Item;
 use crate::managers::collections::{Dict, List, Namespace, Object};
 use crate::managers::custom::{CustomObject, CustomType};
 use crate::managers::Manager;
+use crate::tag::Tag;
 
 /// A manager: a server this process starts (`pc_manager_start`) or serves
 /// (`pc_manager_serve_forever`), or one it connects to (`pc_manager_connect`).

@@ -10,11 +10,11 @@ use std::ffi::{c_int, c_void};
 use super::handle::{self, UserData};
 use super::library::pc_bytes;
 use super::status::{pc_status, set_last_error};
+use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::pool::{
     Callback, ElementFn, InitFn, Job, Options, Outcome, Pool, ResultIter, TaskFn, TaskOutput,
 };
-use crate::wait::Deadline;
 
 /// A pool of worker processes (Python's `Pool`).
 #[allow(non_camel_case_types)]

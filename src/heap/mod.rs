@@ -44,10 +44,10 @@ use blocks::Tree;
 use journal::Journal;
 pub(crate) use objects::{before_fork, release_all, EndFn, ForkGuard, Object};
 
+use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::synchronize::{LocalLock, LockState};
 use crate::sys::shm::{self, Mapping};
-use crate::wait::{Deadline, Interrupts};
 
 /// The bounds of the lineage's reservation (see the module's doc).
 const LEAST: usize = 256 << 30;

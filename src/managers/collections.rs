@@ -9,8 +9,8 @@ use super::protocol::global;
 use super::proxy::Proxy;
 use super::Manager;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
 use crate::item::Item;
+use crate::tag::Tag;
 
 /// `slice(start, stop, None)`: how Python's proxies ask for parts of a list.
 fn slice(start: Option<i64>, stop: Option<i64>) -> Value {

@@ -27,10 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 use crate::connection::Connection;
+use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
 use crate::process::Process;
-use crate::wait::Deadline;
+use crate::tag::Tag;
 use custom::CustomType;
 use pickle::Value;
 use proxy::{Proxy, Session};

@@ -21,9 +21,9 @@ use super::refs::{self, Held};
 use super::server::{RETURN_HEAD, RETURN_TAIL};
 use crate::connection::listener::connect_authenticated;
 use crate::connection::Connection;
+use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::process::getpid;
-use crate::wait::Deadline;
 
 /// How long a call may take beyond the wait it asks the server for, before the client
 /// gives up on a server that stopped answering.

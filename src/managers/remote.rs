@@ -15,6 +15,7 @@ use super::pickle::Value;
 use super::protocol::global;
 use super::proxy::Proxy;
 use super::Manager;
+use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::Item;
 use crate::queue::{Queue, RemoteQueue};
@@ -23,7 +24,6 @@ use crate::synchronize::{
     Barrier, Condition, Event, Lock, RemoteAcquirer, RemoteBarrier, RemoteCondition, RemoteEvent,
     Semaphore,
 };
-use crate::wait::{self, Deadline, Interrupts};
 
 /// The longest a single call waits in the server.
 const SLICE: Duration = Duration::from_millis(100);
@@ -40,7 +40,7 @@ fn sliced<T>(
         if let Some(done) = attempt(wait)? {
             return Ok(done);
         }
-        wait::next_slice(deadline, Interrupts::Honour)?;
+        deadline::next_slice(deadline, Interrupts::Honour)?;
     }
 }
 

@@ -21,8 +21,8 @@ use super::registry::{Maker, Registry};
 use super::table::{NamedError, Object, Table};
 use crate::connection::listener::Listener;
 use crate::connection::{self, auth, Connection};
+use crate::deadline::Deadline;
 use crate::error::{ErrorKind, Result};
-use crate::wait::Deadline;
 
 /// Connections served at once; more are closed at once (a flood cannot exhaust threads).
 const MAX_CONNECTIONS: usize = 1024;
@@ -424,9 +424,9 @@ impl Client<'_> {
     fn receive(&mut self) -> Option<std::result::Result<Request, Reply>> {
         let len = loop {
             match self.conn.recv_bytes_into(&mut self.incoming, 0).ok()? {
-                connection::Into::Fits(len) => break len,
+                connection::RecvInto::Fits(len) => break len,
                 // The connection keeps it for the next receive, which has room for it.
-                connection::Into::TooShort(len) => self.incoming.resize(len, 0),
+                connection::RecvInto::TooShort(len) => self.incoming.resize(len, 0),
             }
         };
         let request = pickle::loads(&self.incoming[..len])

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
-use crate::wait::{self, Deadline, Interrupts};
+use crate::tag::Tag;
 
 /// What a task wrote: a range of the reply message it came in, shared by the items of
 /// a chunk (one allocation per chunk, not per item).
@@ -351,7 +351,7 @@ impl Job {
                 // A result often comes within microseconds: give the CPU away a few
                 // times before sleeping, so that it costs no futex wake-up on this side.
                 _ => {
-                    wait::yield_until(deadline, YIELD_CHECKS, || ready(&self.lock()));
+                    deadline::yield_until(deadline, YIELD_CHECKS, || ready(&self.lock()));
                 }
             }
             state = self.lock();
@@ -360,10 +360,11 @@ impl Job {
             if ready(&state) {
                 return Ok(state);
             }
-            let slice = wait::next_slice(deadline, interrupts).map_err(|err| match err.kind() {
-                ErrorKind::Timeout => Error::new(ErrorKind::Timeout, "the result is not ready"),
-                _ => err,
-            })?;
+            let slice =
+                deadline::next_slice(deadline, interrupts).map_err(|err| match err.kind() {
+                    ErrorKind::Timeout => Error::new(ErrorKind::Timeout, "the result is not ready"),
+                    _ => err,
+                })?;
             state.sleepers += 1;
             state = self
                 .changed

@@ -25,14 +25,14 @@ use std::time::{Duration, Instant};
 pub use job::{Callback, Job, Outcome, Output, ResultIter};
 pub use worker::{ElementFn, InitFn, TaskFn, TaskOutput, MAX_WORKERS};
 
+use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
 use crate::process::{self, Process};
 use crate::queue::LocalQueue;
-use crate::shared_memory::Shared;
+use crate::shared::Shared;
 use crate::sys::process as os;
 use crate::sys::signal::Mask;
-use crate::wait::{Deadline, Interrupts};
+use crate::tag::Tag;
 use job::ResultReader;
 use reading::{Readers, PARKED_WITH_WORK};
 use wire::Reply;

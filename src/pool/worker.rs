@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use super::wire::{self, Task};
+use crate::deadline::{Deadline, Interrupts};
 use crate::heap::{self, Heap};
 use crate::queue::LocalQueue;
-use crate::shared_memory::{Shared, ShmSafe};
+use crate::shared::{Shared, ShmSafe};
 use crate::sys::signal::Mask;
-use crate::wait::{Deadline, Interrupts};
 
 /// A task function: reads `len` bytes at `arg`, writes its result to `output`, returns 0
 /// on success.

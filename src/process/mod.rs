@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use current::{current, current_arc};
 pub(crate) use registry::{lock as lock_registry, shutdown_children, Registry};
 
+use crate::deadline::{self, Deadline};
 use crate::error::{Error, Result};
-use crate::handle::Tag;
 use crate::sys::process as os;
-use crate::wait::{self, Deadline};
+use crate::tag::Tag;
 
 /// What a child runs: its return value is the child's exit code.
 pub type Target = Box<dyn Fn() -> i32 + Send + Sync>;
@@ -27,7 +27,7 @@ const AUTHKEY_LEN: usize = 32;
 /// the child itself, the current-process pointer all refer to the same object.
 #[repr(C)]
 pub struct Process {
-    /// First field: read by the C boundary to check handles (see [`crate::handle`]).
+    /// First field: read by the C boundary to check handles (see [`crate::tag`]).
     tag: Tag,
     target: Option<Target>,
     /// `[]` for the main process, the parent's identity plus this child's number otherwise.
@@ -337,7 +337,7 @@ impl Process {
         // SAFETY: once started, the sentinel moves from Running to Ended but stays open
         // until the process object is dropped, which cannot happen while `self` is borrowed.
         let sentinel = unsafe { BorrowedFd::borrow_raw(sentinel) };
-        wait::block_until(
+        deadline::block_until(
             deadline,
             || self.try_reap(),
             |slice| {

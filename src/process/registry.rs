@@ -164,7 +164,7 @@ pub(crate) fn shutdown_children() {
     }
     for child in &children {
         log::debug!("calling join() for process {}", child.name_string());
-        if let Err(err) = child.join(crate::wait::Deadline::Never) {
+        if let Err(err) = child.join(crate::deadline::Deadline::Never) {
             log::warn!("{err}");
             return;
         }

@@ -9,9 +9,9 @@
 
 use std::sync::atomic::{fence, AtomicU32, Ordering::SeqCst};
 
+use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::Result;
 use crate::sys::futex;
-use crate::wait::{self, Deadline, Interrupts};
 
 const ASLEEP: u32 = 1 << 31;
 
@@ -32,7 +32,7 @@ impl Bell {
         ready: impl Fn() -> bool,
     ) -> Result<()> {
         let word = &self.0;
-        wait::block_until_with(
+        deadline::block_until_with(
             deadline,
             interrupts,
             || Ok(ready()),

@@ -29,11 +29,11 @@ use super::bell::Bell;
 use super::ring::{Cursor, Ring};
 use super::spill::{self, Spill};
 use super::{Take, MAX_SIZE};
+use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::heap::{self, Heap};
-use crate::shared_memory::{AtEnd, Shared, ShmSafe};
+use crate::shared::{AtEnd, Shared, ShmSafe};
 use crate::synchronize::LocalLock;
-use crate::wait::{self, Deadline, Interrupts};
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
 const RING_BYTES: usize = 512 << 10;
@@ -570,7 +570,7 @@ impl LocalQueue {
                     return Ok(());
                 }
             }
-            if wait::yield_until(deadline, YIELD_CHECKS, || !self.is_empty()) {
+            if deadline::yield_until(deadline, YIELD_CHECKS, || !self.is_empty()) {
                 return Ok(());
             }
         }

@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backing::Backing;
-use crate::connection::Into;
+use crate::connection::RecvInto;
+use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
 use crate::item::Item;
 use crate::synchronize::owner;
-use crate::wait::{Deadline, Interrupts};
+use crate::tag::Tag;
 pub(crate) use local::LocalQueue;
 #[cfg(test)]
 pub(crate) use remote::fake::FakeQueue;
@@ -160,13 +160,13 @@ impl Queue {
     /// Takes the next message into `buf` if it fits; otherwise leaves it in the queue and
     /// says how long it is. Other kinds: as `get`.
     #[inline(always)]
-    pub fn get_into(&self, buf: &mut [u8], deadline: Deadline) -> Result<Into> {
+    pub fn get_into(&self, buf: &mut [u8], deadline: Deadline) -> Result<RecvInto> {
         self.take(deadline, |bytes| match buf.get_mut(..bytes.len()) {
             Some(room) => {
                 room.copy_from_slice(bytes);
-                Take::Consume(Into::Fits(bytes.len()))
+                Take::Consume(RecvInto::Fits(bytes.len()))
             }
-            None => Take::Leave(Into::TooShort(bytes.len())),
+            None => Take::Leave(RecvInto::TooShort(bytes.len())),
         })
     }
 
@@ -322,10 +322,10 @@ mod tests {
         let mut small = [0u8; 16];
         assert_eq!(
             q.get_into(&mut small, now()).unwrap(),
-            Into::TooShort(16 << 20)
+            RecvInto::TooShort(16 << 20)
         );
         assert_eq!(q.get(now()).unwrap(), big);
-        assert_eq!(q.get_into(&mut small, now()).unwrap(), Into::Fits(5));
+        assert_eq!(q.get_into(&mut small, now()).unwrap(), RecvInto::Fits(5));
         assert_eq!(&small[..5], b"after");
     }
 

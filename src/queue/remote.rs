@@ -11,10 +11,10 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 
 use super::Take;
+use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::Item;
 use crate::synchronize::owner;
-use crate::wait::Deadline;
 
 /// A manager's `Queue` (Python's `queue.Queue` behind a proxy). Every method fails with
 /// `Eof` when the manager is gone, `Interrupted` after `pc_interrupt()`, `Remote` for any
@@ -215,7 +215,7 @@ mod tests {
 
     use super::fake::FakeQueue;
     use super::*;
-    use crate::connection::Into;
+    use crate::connection::RecvInto;
     use crate::queue::Queue;
 
     fn now() -> Deadline {
@@ -272,11 +272,11 @@ mod tests {
         let q = managed(vec![Item::Bytes(b"0123456789".to_vec())], false);
         let mut small = [0u8; 4];
         let got = q.get_into(&mut small, now()).unwrap();
-        assert_eq!(got, Into::TooShort(10));
+        assert_eq!(got, RecvInto::TooShort(10));
         assert!(!q.is_empty().unwrap());
         assert_eq!(q.qsize().unwrap(), 1);
         let mut room = [0u8; 16];
-        assert_eq!(q.get_into(&mut room, now()).unwrap(), Into::Fits(10));
+        assert_eq!(q.get_into(&mut room, now()).unwrap(), RecvInto::Fits(10));
         assert_eq!(&room[..10], b"0123456789");
         assert!(q.is_empty().unwrap());
     }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::elem::{add_raw, check_len, ElemType, Kind};
+use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::heap::Object;
 use crate::synchronize::Lock;
-use crate::wait::Deadline;
 
 /// Which lock guards a value or array (the seed's `lock=` argument).
 pub enum Guard {

@@ -4,6 +4,9 @@
 //! converted to and from C's elements by typecode (`elem`). C uses both through the same
 //! handles and functions; only direct access to the memory (its address, its lock) and
 //! the atomic add are local.
+//!
+//! A local one's memory comes from `shared` (typed objects in the shared heap), whose
+//! mappings `sys::shm` makes.
 
 mod block;
 mod elem;
@@ -13,8 +16,8 @@ use std::sync::Arc;
 
 use crate::backing::Backing;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
 use crate::synchronize::Lock;
+use crate::tag::Tag;
 use block::Block;
 pub use block::Guard;
 pub use elem::ElemType;

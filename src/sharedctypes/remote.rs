@@ -184,9 +184,9 @@ mod tests {
 
     use super::fake::FakeElements;
     use super::*;
+    use crate::deadline::Deadline;
     use crate::sharedctypes::{Array, Guard, Value};
     use crate::synchronize::{Lock, RemoteAcquirer};
-    use crate::wait::Deadline;
 
     fn ints(values: &[i64]) -> Vec<Item> {
         values.iter().map(|v| Item::Int(*v)).collect()

@@ -12,10 +12,10 @@ use super::condition::{LocalCondition, MAX_WAITERS};
 use super::lock::{LocalLock, Lock};
 use super::remote::RemoteBarrier;
 use crate::backing::Backing;
+use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
-use crate::shared_memory::{Shared, ShmSafe};
-use crate::wait::{Deadline, Interrupts};
+use crate::shared::{Shared, ShmSafe};
+use crate::tag::Tag;
 
 const FILLING: i32 = 0;
 const DRAINING: i32 = 1;

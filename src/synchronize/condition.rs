@@ -15,12 +15,12 @@ use std::sync::Arc;
 use super::lock::{Acquired, LocalLock, Lock};
 use super::remote::RemoteCondition;
 use crate::backing::{not_supported, Backing};
+use crate::deadline::{self, Deadline};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
-use crate::shared_memory::{Shared, ShmSafe};
+use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
 use crate::sys::robust::Token;
-use crate::wait::{self, Deadline};
+use crate::tag::Tag;
 
 /// Waiters a condition can hold at once.
 pub const MAX_WAITERS: usize = 255;
@@ -263,7 +263,7 @@ impl LocalCondition {
         self.check_owned("wait on a condition")?;
         let slot = self.enqueue()?;
         let depth = self.lock().release_save()?;
-        let waited = wait::block_until(
+        let waited = deadline::block_until(
             deadline,
             || Ok(slot.state.load(Acquire) == NOTIFIED),
             |slice| {

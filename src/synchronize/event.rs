@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use super::remote::RemoteEvent;
 use crate::backing::Backing;
+use crate::deadline::Deadline;
 use crate::error::Result;
-use crate::handle::Tag;
-use crate::shared_memory::{Shared, ShmSafe};
+use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::wait::Deadline;
+use crate::tag::Tag;
 
 #[repr(C)]
 struct EventState {

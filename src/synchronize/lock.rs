@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use super::owner::{self, Me};
 use super::remote::RemoteAcquirer;
 use crate::backing::Backing;
+use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
-use crate::shared_memory::{Shared, ShmSafe};
+use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::wait::{self, Deadline, Interrupts};
+use crate::tag::Tag;
 
 /// How often a waiter checks whether the holder still lives.
 const OWNER_CHECK: Duration = Duration::from_millis(50);
@@ -228,7 +228,7 @@ impl<S: Deref<Target = LockState>> LocalLock<S> {
     ) -> Result<Acquired> {
         let state = &*self.state;
         let died = Cell::new(None);
-        let waited = wait::block_until_with(
+        let waited = deadline::block_until_with(
             deadline,
             interrupts,
             || {

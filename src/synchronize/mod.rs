@@ -26,9 +26,9 @@ pub use semaphore::{Semaphore, MAX_VALUE as SEMAPHORE_MAX_VALUE};
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
+use crate::deadline::{self, Deadline};
 use crate::error::Result;
 use crate::sys::futex;
-use crate::wait::{self, Deadline};
 
 /// Sleeps on the futex `word` while it reads `sleeping`, counted in `waiters` (so a waker
 /// makes no system call when nobody waits), until `ready()` or the deadline. A waiter
@@ -41,7 +41,7 @@ fn sleep_until(
     mut ready: impl FnMut() -> bool,
 ) -> Result<()> {
     waiters.fetch_add(1, SeqCst);
-    let result = wait::block_until(
+    let result = deadline::block_until(
         deadline,
         || Ok(ready()),
         |slice| {

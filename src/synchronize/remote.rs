@@ -7,8 +7,8 @@
 //! `Broken`), and with `Eof` when the manager is gone, `Remote` for any other failure the
 //! server reported.
 
+use crate::deadline::Deadline;
 use crate::error::Result;
-use crate::wait::Deadline;
 
 /// A managed `Lock`, `RLock`, `Semaphore` or `BoundedSemaphore` (Python's
 /// `AcquirerProxy`): the server knows which, and enforces recursion, ownership and bounds.

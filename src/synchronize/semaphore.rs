@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use super::remote::RemoteAcquirer;
 use crate::backing::Backing;
+use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
-use crate::handle::Tag;
-use crate::shared_memory::{Shared, ShmSafe};
+use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::wait::Deadline;
+use crate::tag::Tag;
 
 /// The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
 pub const MAX_VALUE: u32 = i32::MAX as u32;

@@ -4,6 +4,9 @@
 //! the same pages (unlike `MAP_PRIVATE`, which memmap2's `map_anon` gives), and nothing
 //! exists in `/dev/shm` or the file system, so nothing can leak whatever way the
 //! processes end. No file descriptor is held either.
+//!
+//! The shared heap (`heap`) is carved from these mappings; `shared` puts typed objects
+//! in the heap; `sharedctypes` is the seed's `Value` and `Array` on top.
 
 use std::io;
 use std::ptr::NonNull;

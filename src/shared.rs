@@ -1,5 +1,9 @@
-//! Objects in the lineage's shared heap (see `heap`): made before a fork, they are the
-//! same object in the parent and the child.
+//! Typed objects in the lineage's shared heap (see `heap`): made before a fork, they are
+//! the same object in the parent and the child.
+//!
+//! Not to be confused with its neighbours: `sys::shm` makes the raw shared mappings the
+//! heap is carved from, and `sharedctypes` is the seed's `Value` and `Array`, built on
+//! this module.
 
 use std::marker::PhantomData;
 
