@@ -29,6 +29,7 @@ use crate::sys::signal::Mask;
 use crate::tag::Tag;
 use job::ResultReader;
 use reading::Readers;
+use wire::ElementChunk;
 use worker::{Arena, Slots};
 
 /// How a pool is made.
@@ -324,21 +325,21 @@ impl Pool {
             (0..chunks).map(move |c| {
                 let first = c * chunksize;
                 let count = chunksize.min(n - first);
-                let fields = [
+                let chunk = ElementChunk {
                     job,
-                    c as u64,
-                    function as usize as u64,
-                    base,
-                    context.len() as u64,
-                    base + in_at as u64,
-                    in_size as u64,
-                    base + out_at as u64,
-                    out_size as u64,
-                    first as u64,
-                    count as u64,
-                ];
+                    chunk: c as u64,
+                    function: function as usize,
+                    context_at: base,
+                    context_len: context.len() as u64,
+                    input_at: base + in_at as u64,
+                    in_size: in_size as u64,
+                    output_at: base + out_at as u64,
+                    out_size: out_size as u64,
+                    first: first as u64,
+                    count: count as u64,
+                };
                 (
-                    wire::elements(fields),
+                    chunk.encode(),
                     Sent::Chunk {
                         job,
                         first: c,

@@ -25,23 +25,74 @@ pub(super) enum Task<'a> {
         function: usize,
         items: Items<'a>,
     },
-    /// Run `function(in, out, context)` on elements `[start, start + count)` of the
-    /// arrays at heap offsets `input`/`output` (the call's block of the lineage's heap);
-    /// the call's context is the `context_len` bytes at heap offset `context` (none
-    /// when 0).
-    Elements {
-        job: u64,
-        chunk: u64,
-        function: usize,
-        context: u64,
-        context_len: u64,
-        input: u64,
-        in_size: u64,
-        output: u64,
-        out_size: u64,
-        start: u64,
-        count: u64,
-    },
+    /// Run an element function on a chunk of a `map_array` call's arrays.
+    Elements(ElementChunk),
+}
+
+/// An `Elements` task message: run `function(in, out, context)` on elements
+/// `[first, first + count)` of a `map_array` call's arrays, which lie in the call's block
+/// of the lineage's heap (offsets are into that heap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ElementChunk {
+    pub(super) job: u64,
+    /// The chunk's index: the job's item its result settles.
+    pub(super) chunk: u64,
+    /// The address of the `ElementFn`.
+    pub(super) function: usize,
+    /// The heap offset of the call's context, and its length (0: no context).
+    pub(super) context_at: u64,
+    pub(super) context_len: u64,
+    /// The heap offset of the input array, and the bytes of one input element.
+    pub(super) input_at: u64,
+    pub(super) in_size: u64,
+    /// The heap offset of the output array, and the bytes of one output element.
+    pub(super) output_at: u64,
+    pub(super) out_size: u64,
+    /// The chunk's first element and its number of elements.
+    pub(super) first: u64,
+    pub(super) count: u64,
+}
+
+impl ElementChunk {
+    /// The task message.
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let words = [
+            self.job,
+            self.chunk,
+            self.function as u64,
+            self.context_at,
+            self.context_len,
+            self.input_at,
+            self.in_size,
+            self.output_at,
+            self.out_size,
+            self.first,
+            self.count,
+        ];
+        let mut m = Vec::with_capacity(1 + 8 * words.len());
+        m.push(ELEMENTS);
+        for word in words {
+            m.extend_from_slice(&word.to_ne_bytes());
+        }
+        m
+    }
+
+    /// Reads the words after the message's kind, in `encode`'s order.
+    fn decode(r: &mut Reader<'_>) -> Result<ElementChunk> {
+        Ok(ElementChunk {
+            job: r.u64()?,
+            chunk: r.u64()?,
+            function: r.u64()? as usize,
+            context_at: r.u64()?,
+            context_len: r.u64()?,
+            input_at: r.u64()?,
+            in_size: r.u64()?,
+            output_at: r.u64()?,
+            out_size: r.u64()?,
+            first: r.u64()?,
+            count: r.u64()?,
+        })
+    }
 }
 
 /// One item's result: the task's return code (0: success) and the bytes it wrote.
@@ -79,16 +130,6 @@ pub(super) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[
     for item in items.iter().map(AsRef::as_ref) {
         m.extend_from_slice(&(item.len() as u64).to_ne_bytes());
         m.extend_from_slice(item);
-    }
-    m
-}
-
-/// An `Elements` task message (see [`Task::Elements`] for the fields, in order).
-pub(super) fn elements(fields: [u64; 11]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(1 + 8 * fields.len());
-    m.push(ELEMENTS);
-    for word in fields {
-        m.extend_from_slice(&word.to_ne_bytes());
     }
     m
 }
@@ -134,25 +175,7 @@ pub(super) fn read_task(message: &[u8]) -> Result<Task<'_>> {
                 items,
             })
         }
-        ELEMENTS => {
-            let mut f = [0u64; 11];
-            for word in &mut f {
-                *word = r.u64()?;
-            }
-            Ok(Task::Elements {
-                job: f[0],
-                chunk: f[1],
-                function: f[2] as usize,
-                context: f[3],
-                context_len: f[4],
-                input: f[5],
-                in_size: f[6],
-                output: f[7],
-                out_size: f[8],
-                start: f[9],
-                count: f[10],
-            })
-        }
+        ELEMENTS => ElementChunk::decode(&mut r).map(Task::Elements),
         kind => Err(malformed(kind)),
     }
 }
@@ -303,24 +326,6 @@ mod tests {
         assert_eq!(items.len(), 3);
         assert_eq!(items.collect::<Vec<_>>(), vec![&b"ab"[..], b"", b"xyz"]);
         assert!(read_task(&m[..m.len() - 1]).is_err());
-        let m = elements([7, 2, 0x1234, 0, 16, 64, 8, 128, 4, 10, 5]);
-        assert_eq!(
-            read_task(&m).unwrap(),
-            Task::Elements {
-                job: 7,
-                chunk: 2,
-                function: 0x1234,
-                context: 0,
-                context_len: 16,
-                input: 64,
-                in_size: 8,
-                output: 128,
-                out_size: 4,
-                start: 10,
-                count: 5,
-            }
-        );
-        assert!(read_task(&m[..m.len() - 1]).is_err());
         let mut r = vec![1, 2, 3];
         start_results(&mut r, 9, 7, 3, 2);
         push_result(&mut r, 0, b"ok");
@@ -351,5 +356,25 @@ mod tests {
         assert_eq!(read_reply(&notice(5)).unwrap(), Reply::Notice { job: 5 });
         assert!(read_reply(&[]).is_err());
         assert!(read_task(&[9]).is_err());
+    }
+
+    #[test]
+    fn an_element_chunk_round_trips() {
+        let chunk = ElementChunk {
+            job: 7,
+            chunk: 2,
+            function: 0x1234,
+            context_at: 64,
+            context_len: 16,
+            input_at: 128,
+            in_size: 8,
+            output_at: 256,
+            out_size: 4,
+            first: 10,
+            count: 5,
+        };
+        let m = chunk.encode();
+        assert_eq!(read_task(&m).unwrap(), Task::Elements(chunk));
+        assert!(read_task(&m[..m.len() - 1]).is_err());
     }
 }

@@ -10,7 +10,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-use super::wire::{self, Task};
+use super::wire::{self, ElementChunk, Task};
 use crate::deadline::{Deadline, Interrupts};
 use crate::heap::{self, Heap};
 use crate::queue::LocalQueue;
@@ -255,34 +255,34 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
                 wire::push_result(reply, code, &output.bytes);
             }
         }
-        Task::Elements {
+        Task::Elements(ElementChunk {
             job,
             chunk,
             function,
-            context,
+            context_at,
             context_len,
-            input,
+            input_at,
             in_size,
-            output,
+            output_at,
             out_size,
-            start,
+            first,
             count,
-        } => {
+        }) => {
             // SAFETY: as above, the address of an `ElementFn` of this program.
             let function: ElementFn = unsafe { std::mem::transmute::<usize, ElementFn>(function) };
             wire::start_results(reply, seq, job, chunk, 1);
             let context = match context_len {
                 0 => Some(std::ptr::null_mut()),
-                len => ctx.arena.range(context, len),
+                len => ctx.arena.range(context_at, len),
             };
             let Some(context) = context else {
                 wire::push_result(reply, -1, b"the context lies outside the arena");
                 return;
             };
-            let (code, detail) = (start..start + count)
+            let (code, detail) = (first..first + count)
                 .find_map(|i| {
-                    let input = ctx.arena.range(input + i * in_size, in_size);
-                    let output = ctx.arena.range(output + i * out_size, out_size);
+                    let input = ctx.arena.range(input_at + i * in_size, in_size);
+                    let output = ctx.arena.range(output_at + i * out_size, out_size);
                     let (Some(input), Some(output)) = (input, output) else {
                         return Some((-1, format!("element {i} lies outside the arena")));
                     };
