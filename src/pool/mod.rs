@@ -6,6 +6,7 @@
 //! their task messages. Everything after that (filing results, callbacks, dead workers)
 //! is the result thread's, in `results`.
 
+mod array;
 mod job;
 mod reading;
 mod results;
@@ -19,7 +20,7 @@ use std::thread::JoinHandle;
 pub use job::{Callback, Job, Outcome, Output, ResultIter};
 pub use worker::{ElementFn, InitFn, TaskFn, TaskOutput, MAX_WORKERS};
 
-use crate::deadline::{Deadline, Interrupts};
+use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::{self, Process};
 use crate::queue::LocalQueue;
@@ -27,9 +28,9 @@ use crate::shared::Shared;
 use crate::sys::process as os;
 use crate::sys::signal::Mask;
 use crate::tag::Tag;
+use array::ArrayCall;
 use job::ResultReader;
 use reading::Readers;
-use wire::ElementChunk;
 use worker::{Arena, Slots};
 
 /// How a pool is made.
@@ -282,101 +283,30 @@ impl Pool {
         chunksize: Option<usize>,
     ) -> Result<()> {
         self.check_owner()?;
-        // By default small chunks (about 32 per worker): a worker that starts late or
-        // runs slower then leaves the others at most one small chunk to wait for.
-        let chunksize = match chunksize {
-            None => n.div_ceil(32 * self.processes()).max(1),
-            Some(_) => self.chunksize(n, chunksize)?,
-        };
+        let chunksize = self.array_chunksize(n, chunksize)?;
         if n == 0 {
             return Ok(());
         }
-        // The context, the inputs and the outputs, each 64-byte aligned.
-        let in_at = context.len().next_multiple_of(64);
-        let layout = in_at
-            .checked_add(input.len())
-            .and_then(|in_end| in_end.checked_next_multiple_of(64))
-            .and_then(|out_at| Some((out_at, out_at.checked_add(output.len())?)))
-            .filter(|&(_, end)| end <= Arena::MAX);
-        let (out_at, end) = layout.ok_or_else(|| {
-            Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "{} bytes of context, {} of input and {} of output exceed the pool's {} bytes of shared memory",
-                    context.len(),
-                    input.len(),
-                    output.len(),
-                    Arena::MAX
-                ),
-            )
-        })?;
-        let _arena = lock(&self.core.arena_user);
-        let arena = &self.core.arena;
-        let (base, size) = arena.take(end)?;
-        let start = arena.range(base, end as u64).expect("a block of the heap");
-        // SAFETY: the block is this call's until the job below is complete, and
-        // `[0, end)` lies inside it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(context.as_ptr(), start, context.len());
-            std::ptr::copy_nonoverlapping(input.as_ptr(), start.add(in_at), input.len());
-        }
-        let chunks = n.div_ceil(chunksize);
-        let job = self.core.submit(chunks, None, false, |job| {
-            (0..chunks).map(move |c| {
-                let first = c * chunksize;
-                let count = chunksize.min(n - first);
-                let chunk = ElementChunk {
-                    job,
-                    chunk: c as u64,
-                    function: function as usize,
-                    context_at: base,
-                    context_len: context.len() as u64,
-                    input_at: base + in_at as u64,
-                    in_size: in_size as u64,
-                    output_at: base + out_at as u64,
-                    out_size: out_size as u64,
-                    first: first as u64,
-                    count: count as u64,
-                };
-                (
-                    chunk.encode(),
-                    Sent::Chunk {
-                        job,
-                        first: c,
-                        count: 1,
-                    },
-                )
-            })
-        });
-        let job = match job {
-            Ok(job) => job,
-            Err(err) => {
-                arena.give(base, size);
-                return Err(err);
-            }
+        let call = ArrayCall {
+            function,
+            context,
+            input,
+            in_size,
+            output,
+            out_size,
+            n,
+            chunksize,
         };
-        // Workers write into the arena until every chunk ended: wait for all of them.
-        let waited = job.wait_with(Deadline::Never, Interrupts::Ignore);
-        let outcomes = job.outcomes();
-        if waited.is_ok() && outcomes.iter().all(|o| matches!(o, Outcome::Done(_))) {
-            // SAFETY: as above; the workers are done with the outputs.
-            unsafe {
-                std::ptr::copy_nonoverlapping(start.add(out_at), output.as_mut_ptr(), output.len())
-            };
-        }
-        arena.give(base, size);
-        waited?;
-        match outcomes
-            .iter()
-            .enumerate()
-            .find_map(|(c, o)| Some((c, o.error(c)?, o)))
-        {
-            None => Ok(()),
-            Some((_, _, Outcome::Failed { code, output })) => Err(Error::new(
-                ErrorKind::TaskFailed,
-                format!("{} returned {code}", String::from_utf8_lossy(output)),
-            )),
-            Some((_, err, _)) => Err(err),
+        call.run(&self.core)
+    }
+
+    /// `map_array`'s chunksize: by default small chunks (about 32 per worker), so that a
+    /// worker that starts late or runs slower leaves the others at most one small chunk
+    /// to wait for.
+    fn array_chunksize(&self, n: usize, chunksize: Option<usize>) -> Result<usize> {
+        match chunksize {
+            None => Ok(n.div_ceil(32 * self.processes()).max(1)),
+            Some(_) => self.chunksize(n, chunksize),
         }
     }
 
