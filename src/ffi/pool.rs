@@ -242,17 +242,6 @@ pub extern "C" fn pc_pool_apply(
     })
 }
 
-/// Result copies not handed to C yet: freed if the call fails half-way.
-struct Copies(Vec<pc_bytes>);
-
-impl Drop for Copies {
-    fn drop(&mut self) {
-        self.0
-            .iter_mut()
-            .for_each(|b| super::library::pc_bytes_free(b));
-    }
-}
-
 /// The results of a successful job as C byte strings.
 fn take_results(outcomes: &mut dyn Iterator<Item = &Outcome>) -> Vec<pc_bytes> {
     outcomes
@@ -306,33 +295,13 @@ pub extern "C" fn pc_pool_map(
     ffi_status!({
         let p = arg_handle!(p);
         let results = handle::out_array(results, n, "results")?;
-        let job = p.map_async(
+        let outputs = p.map(
             task_fn(r#fn)?,
             self::items(items, n, "items")?,
             self::chunksize(chunksize),
-            None,
         )?;
-        // The results are copied out chunk by chunk as they come, while the workers run
-        // the later chunks; `results` is written only once all succeeded.
-        let mut copies = Copies(Vec::with_capacity(n));
-        let mut failure = None;
-        let mut next = 0;
-        while next < n {
-            next = job.visit_settled(next, Deadline::Never, |i, outcome| {
-                copies.0.push(match outcome {
-                    Outcome::Done(output) => pc_bytes::from_vec(output.bytes().to_vec()),
-                    failed => {
-                        failure = failure.take().or_else(|| failed.error(i));
-                        pc_bytes::from_vec(Vec::new())
-                    }
-                })
-            })?;
-        }
-        if let Some(err) = failure {
-            return Err(err);
-        }
-        for (slot, bytes) in results.iter_mut().zip(copies.0.drain(..)) {
-            slot.write(bytes);
+        for (slot, bytes) in results.iter_mut().zip(outputs) {
+            slot.write(pc_bytes::from_vec(bytes));
         }
         Ok(())
     })

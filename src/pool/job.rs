@@ -310,7 +310,7 @@ impl Job {
     /// Waits until item `from` has its outcome, then calls `f` on it and on every later
     /// item that has one too (in order, under the lock), and returns the first item
     /// after them: a caller can use a map's results as they come, not only at the end.
-    pub fn visit_settled(
+    pub(super) fn visit_settled(
         &self,
         from: usize,
         deadline: Deadline,

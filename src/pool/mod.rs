@@ -215,6 +215,32 @@ impl Pool {
         self.map_job(function, items, chunksize, callback, false)
     }
 
+    /// Runs `function` on every item as `map_async` does and waits: the outputs in order,
+    /// copied out chunk by chunk as they come while the workers run the later chunks. A
+    /// failing task does not stop the others; the first failure is the error, once every
+    /// item ended.
+    pub fn map(
+        &self,
+        function: TaskFn,
+        items: &[impl AsRef<[u8]>],
+        chunksize: Option<usize>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let job = self.map_async(function, items, chunksize, None)?;
+        let mut outputs = Vec::with_capacity(items.len());
+        let mut failure = None;
+        let mut next = 0;
+        while next < items.len() {
+            next = job.visit_settled(next, Deadline::Never, |i, outcome| match outcome {
+                Outcome::Done(output) => outputs.push(output.bytes().to_vec()),
+                failed => failure = failure.take().or_else(|| failed.error(i)),
+            })?;
+        }
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(outputs),
+        }
+    }
+
     fn map_job(
         &self,
         function: TaskFn,
@@ -631,6 +657,14 @@ mod tests {
             assert_eq!(done(&outcomes[12]), 144u64.to_ne_bytes());
             assert!(matches!(outcomes[13], Outcome::Failed { code: 13, .. }));
         }
+        let got = pool.map(square, &items[..5], Some(2)).unwrap();
+        assert_eq!(got[4], 16u64.to_ne_bytes());
+        let err = pool.map(square, &items[..20], Some(3)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TaskFailed);
+        assert!(
+            err.message().starts_with("task 13 failed with code 13"),
+            "{err}"
+        );
         let it = pool.imap(square, &items[..20], None, true).unwrap();
         for i in 0..20u64 {
             match it.next(forever()) {
