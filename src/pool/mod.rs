@@ -4,7 +4,7 @@
 //! Tasks go to the workers through one shared `LocalQueue` and results come back through
 //! another. This module is the pool's API: it makes the pool, registers jobs and puts
 //! their task messages. Everything after that (filing results, callbacks, dead workers)
-//! is the result thread's, in `results`.
+//! is the result thread's, in `results`; the stages of `map_array` are in `array`.
 
 mod array;
 mod job;
