@@ -145,7 +145,8 @@ impl Layout {
             Error::new(
                 ErrorKind::TooLarge,
                 format!(
-                    "{context} bytes of context, {input} of input and {output} of output exceed the pool's {} bytes of shared memory",
+                    "{context} bytes of context, {input} of input and {output} of output \
+                     exceed the pool's {} bytes of shared memory",
                     Arena::MAX
                 ),
             )
@@ -221,7 +222,14 @@ mod tests {
         );
         let empty = Layout::new(0, 0, 0).unwrap();
         assert_eq!((empty.input_at, empty.output_at, empty.len), (0, 0, 0));
-        let too_large = Layout::new(0, Arena::MAX, 1).err().map(|e| e.kind());
-        assert_eq!(too_large, Some(ErrorKind::TooLarge));
+        let too_large = Layout::new(0, Arena::MAX, 1).err().unwrap();
+        assert_eq!(too_large.kind(), ErrorKind::TooLarge);
+        let message = format!(
+            "0 bytes of context, {} of input and 1 of output exceed the pool's {} bytes of \
+             shared memory",
+            Arena::MAX,
+            Arena::MAX
+        );
+        assert_eq!(too_large.message(), message);
     }
 }
