@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::job::{Job, Outcome};
 use super::wire::ElementChunk;
 use super::worker::{Arena, ElementFn};
-use super::{lock, Core, Sent};
+use super::{lock, Core, NotSubmitted, Sent};
 use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -37,9 +37,14 @@ impl ArrayCall<'_> {
         block.copy_in(self.context, self.input);
         let job = match self.submit(core, &block) {
             Ok(job) => job,
-            Err(err) => {
+            Err(not) => {
+                // The chunks put before the failure still run on the block: the next
+                // call may have it only once they ended.
+                if let Some(job) = not.partly {
+                    let _ = job.wait_with(Deadline::Never, Interrupts::Ignore);
+                }
                 block.release();
-                return Err(err);
+                return Err(not.error);
             }
         };
         let outcomes = self.wait_and_copy_out(&job, &block);
@@ -49,7 +54,11 @@ impl ArrayCall<'_> {
 
     /// Puts one `Elements` message per chunk; each chunk is one item of the job, so a
     /// worker that dies fails its chunk only.
-    fn submit(&self, core: &Arc<Core>, block: &Block<'_>) -> Result<Arc<Job>> {
+    fn submit(
+        &self,
+        core: &Arc<Core>,
+        block: &Block<'_>,
+    ) -> std::result::Result<Arc<Job>, NotSubmitted> {
         let (n, chunksize) = (self.n, self.chunksize);
         let chunks = n.div_ceil(chunksize);
         let call = ElementChunk {

@@ -191,16 +191,18 @@ impl Pool {
         callback: Option<Callback>,
     ) -> Result<Arc<Job>> {
         self.check_owner()?;
-        self.core.submit(1, callback, false, |job| {
-            std::iter::once((
-                wire::items(job, 0, function as usize, &[arg]),
-                Sent::Chunk {
-                    job,
-                    first: 0,
-                    count: 1,
-                },
-            ))
-        })
+        self.core
+            .submit(1, callback, false, |job| {
+                std::iter::once((
+                    wire::items(job, 0, function as usize, &[arg]),
+                    Sent::Chunk {
+                        job,
+                        first: 0,
+                        count: 1,
+                    },
+                ))
+            })
+            .map_err(|not| not.error)
     }
 
     /// Runs `function` on every item, `chunksize` items per task message (`None`:
@@ -266,6 +268,7 @@ impl Pool {
                     )
                 })
             })
+            .map_err(|not| not.error)
     }
 
     /// `imap` (`ordered`) or `imap_unordered`: an iterator over the results of
@@ -419,6 +422,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A job that could not be submitted whole: why, and the job when some of its messages
+/// were put before that (those still run; the rest failed).
+pub(super) struct NotSubmitted {
+    pub(super) error: Error,
+    pub(super) partly: Option<Arc<Job>>,
+}
+
 impl Core {
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
@@ -433,16 +443,16 @@ impl Core {
         callback: Option<Callback>,
         arrival_order: bool,
         messages: impl FnOnce(u64) -> M,
-    ) -> Result<Arc<Job>>
+    ) -> std::result::Result<Arc<Job>, NotSubmitted>
     where
         M: Iterator<Item = (Vec<u8>, Sent)>,
     {
         let mut state = self.state();
         if state.phase != Phase::Running {
-            return Err(Error::new(
-                ErrorKind::Closed,
-                "the pool is closed or terminated",
-            ));
+            return Err(NotSubmitted {
+                error: Error::new(ErrorKind::Closed, "the pool is closed or terminated"),
+                partly: None,
+            });
         }
         let id = state.next_job;
         state.next_job += 1;
@@ -451,7 +461,12 @@ impl Core {
         if items == 0 {
             // Complete at once; its callback still runs on the result thread.
             state.jobs.insert(id, job.clone());
-            self.results.put(&wire::notice(id), Deadline::Never)?;
+            if let Err(error) = self.results.put(&wire::notice(id), Deadline::Never) {
+                return Err(NotSubmitted {
+                    error,
+                    partly: None,
+                });
+            }
             return Ok(job);
         }
         state.jobs.insert(id, job.clone());
@@ -469,7 +484,10 @@ impl Core {
                         output: err.to_string().into_bytes(),
                     });
                     let _ = self.results.put(&wire::notice(id), Deadline::Never);
-                    return Err(err);
+                    return Err(NotSubmitted {
+                        error: err,
+                        partly: Some(job),
+                    });
                 }
             }
         }
