@@ -1,7 +1,7 @@
 //! libprocessing: the API of Python's `processing` package (the ancestor of
 //! `multiprocessing`) as a C library, implemented in Rust.
 //!
-//! Layers (see ARCHITECTURE.md): [`ffi`] is the thin `extern "C"` boundary that
+//! Layers (see docs/ARCHITECTURE.md): [`ffi`] is the thin `extern "C"` boundary that
 //! cbindgen turns into `include/processing.h`; the area modules are safe Rust usable on
 //! their own; [`sys`] is the only place that calls the OS.
 

@@ -2,10 +2,11 @@
 //!
 //! It lets the C boundary refuse a handle of the wrong type, a handle freed twice, or one
 //! used after its object was released, with `PC_ERR_INVALID_ARGUMENT` instead of undefined
-//! behaviour, as far as the memory is still there to be read ("where detectable" in
-//! API.md). It counts the handles given to C apart from the library's own references: a
-//! lock kept alive by a condition stays usable through the pointer the condition hands
-//! out after its creator freed the handle, while a second free is still refused.
+//! behaviour, as far as the memory is still there to be read (that status's contract in
+//! `include/processing.h`). It counts the handles given to C apart from the library's own
+//! references: a lock kept alive by a condition stays usable through the pointer the
+//! condition hands out after its creator freed the handle, while a second free is still
+//! refused.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -213,7 +213,7 @@ impl Job {
     /// Settles every item not settled yet with `outcome`.
     pub(super) fn settle_rest(&self, outcome: &Outcome) {
         let n = self.lock().outcomes.len();
-        self.settle(0, std::iter::repeat(outcome.clone()).take(n))
+        self.settle(0, std::iter::repeat_n(outcome.clone(), n))
     }
 
     /// On the result thread, after outcomes came: once every outcome is in, runs the
@@ -292,7 +292,7 @@ impl Job {
     /// `deadline`.
     fn nth(&self, n: usize, ordered: bool, deadline: Deadline) -> Result<(usize, Outcome)> {
         let state = self.wait_for(deadline, Interrupts::Honour, |s| match ordered {
-            true => s.outcomes.get(n).map_or(true, Option::is_some),
+            true => s.outcomes.get(n).is_none_or(Option::is_some),
             false => s.settled > n || n >= s.outcomes.len(),
         })?;
         let index = match ordered {
@@ -317,7 +317,7 @@ impl Job {
         mut f: impl FnMut(usize, &Outcome),
     ) -> Result<usize> {
         let state = self.wait_for(deadline, Interrupts::Honour, |s| {
-            s.outcomes.get(from).map_or(true, Option::is_some)
+            s.outcomes.get(from).is_none_or(Option::is_some)
         })?;
         let settled = state.outcomes[from.min(state.outcomes.len())..]
             .iter()

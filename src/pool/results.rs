@@ -227,7 +227,7 @@ impl Core {
                         Phase::Terminated => Outcome::Terminated,
                         _ => Outcome::WorkerDied { pid, exitcode },
                     };
-                    job.settle(first, std::iter::repeat(died).take(count));
+                    job.settle(first, std::iter::repeat_n(died, count));
                     self.finish(&job, Filer::ResultThread);
                     // A caller reading the results may wait for this job: a notice
                     // wakes it.

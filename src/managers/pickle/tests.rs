@@ -369,8 +369,8 @@ fn huge_announced_lengths_fail_fast() {
 fn deep_nesting_fails_without_overflowing_the_stack() {
     let nested = |depth: usize| {
         let mut pickle = vec![0x80, 4];
-        pickle.extend(std::iter::repeat(b']').take(depth));
-        pickle.extend(std::iter::repeat(b'a').take(depth - 1));
+        pickle.extend(std::iter::repeat_n(b']', depth));
+        pickle.extend(std::iter::repeat_n(b'a', depth - 1));
         pickle.push(b'.');
         pickle
     };
