@@ -17,21 +17,18 @@ use super::status::pc_status;
 use crate::managers::collections::{Dict, List, Namespace};
 
 /// A managed `dict` (`pc_manager_dict`).
-#[allow(non_camel_case_types)]
 pub struct pc_dict {
     _private: [u8; 0],
 }
 impl_handle!(pc_dict => Dict);
 
 /// A managed `list` (`pc_manager_list`).
-#[allow(non_camel_case_types)]
 pub struct pc_list {
     _private: [u8; 0],
 }
 impl_handle!(pc_list => List);
 
 /// A managed `Namespace` (`pc_manager_namespace`): named attributes.
-#[allow(non_camel_case_types)]
 pub struct pc_namespace {
     _private: [u8; 0],
 }
@@ -158,7 +155,7 @@ pub extern "C" fn pc_dict_clear(d: *mut pc_dict) -> pc_status {
 /// another process beyond one message to the server.
 #[no_mangle]
 pub extern "C" fn pc_dict_free(d: *mut pc_dict) {
-    ffi_value!((), { handle::release(d, "d") })
+    ffi_free!(d)
 }
 
 /// `l.append(val)`.
@@ -246,7 +243,7 @@ pub extern "C" fn pc_list_items(
 /// Releases the handle, as `pc_dict_free`.
 #[no_mangle]
 pub extern "C" fn pc_list_free(l: *mut pc_list) {
-    ffi_value!((), { handle::release(l, "l") })
+    ffi_free!(l)
 }
 
 /// `setattr(ns, attr, val)`; `attr` is NUL-terminated UTF-8.
@@ -283,5 +280,5 @@ pub extern "C" fn pc_namespace_del(ns: *mut pc_namespace, attr: *const c_char) -
 /// Releases the handle, as `pc_dict_free`.
 #[no_mangle]
 pub extern "C" fn pc_namespace_free(ns: *mut pc_namespace) {
-    ffi_value!((), { handle::release(ns, "ns") })
+    ffi_free!(ns)
 }

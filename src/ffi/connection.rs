@@ -10,19 +10,18 @@ use std::time::Duration;
 
 use super::handle;
 use super::library::pc_bytes;
+use super::received::received_into;
 use super::status::pc_status;
-use crate::connection::{self, listener, Connection, RecvInto};
-use crate::error::{Error, ErrorKind, Result};
+use crate::connection::{self, listener, Connection};
+use crate::error::{Error, Result};
 
 /// One end of a connection (Python's `Connection`).
-#[allow(non_camel_case_types)]
 pub struct pc_connection {
     _private: [u8; 0],
 }
 impl_handle!(pc_connection => Connection);
 
 /// A listening socket (Python's `multiprocessing.connection.Listener`).
-#[allow(non_camel_case_types)]
 pub struct pc_listener {
     _private: [u8; 0],
 }
@@ -31,7 +30,6 @@ impl_handle!(pc_listener => listener::Listener);
 /// One thing for `pc_wait_any` to wait on: a connection, or (when `conn` is NULL) any file
 /// descriptor that becomes readable, such as a process sentinel.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy)]
 pub struct pc_waitable {
     /// A connection that can receive, or NULL to wait on `fd`.
@@ -136,28 +134,6 @@ pub extern "C" fn pc_connection_recv_bytes_into(
     })
 }
 
-/// A receive into the caller's buffer (`room` bytes) as C sees it: the message's length
-/// in `*len` either way, and `PC_ERR_BUFFER_TOO_SHORT` when it was left for later.
-pub(crate) fn received_into(
-    received: RecvInto,
-    len: &mut std::mem::MaybeUninit<usize>,
-    room: usize,
-) -> Result<()> {
-    match received {
-        RecvInto::Fits(n) => {
-            len.write(n);
-            Ok(())
-        }
-        RecvInto::TooShort(n) => {
-            len.write(n);
-            Err(Error::new(
-                ErrorKind::BufferTooShort,
-                format!("the message has {n} bytes, the buffer room for {room}"),
-            ))
-        }
-    }
-}
-
 /// Waits at most `timeout` seconds (negative: without limit; 0: only checks) until a
 /// message or the peer's EOF can be received (`poll`).
 ///
@@ -214,7 +190,7 @@ pub extern "C" fn pc_connection_close(c: *mut pc_connection) -> pc_status {
 /// a no-op. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_connection_free(c: *mut pc_connection) {
-    ffi_value!((), { handle::release(c, "c") })
+    ffi_free!(c)
 }
 
 /// Waits until at least one of the `n` connections can receive (a message or EOF), at most
@@ -311,16 +287,10 @@ pub extern "C" fn pc_listener_new(
     len: usize,
     out: *mut *mut pc_listener,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let address = handle::c_str_opt(address, "address")?;
         let key = arg_bytes!(authkey, len);
-        out.write(handle::into_raw(listener::Listener::new(
-            address,
-            backlog,
-            Some(key),
-        )?));
-        Ok(())
+        listener::Listener::new(address, backlog, Some(key))
     })
 }
 
@@ -382,7 +352,7 @@ pub extern "C" fn pc_listener_close(l: *mut pc_listener) -> pc_status {
 /// a no-op.
 #[no_mangle]
 pub extern "C" fn pc_listener_free(l: *mut pc_listener) {
-    ffi_value!((), { handle::release(l, "l") })
+    ffi_free!(l)
 }
 
 /// Connects to a listener at `address` (Python's `Client`; forms as `pc_listener_new`),
@@ -401,10 +371,8 @@ pub extern "C" fn pc_client_connect(
     len: usize,
     out: *mut *mut pc_connection,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        let conn = listener::connect(arg_str!(address), Some(arg_bytes!(authkey, len)))?;
-        out.write(handle::into_raw(conn));
-        Ok(())
-    })
+    ffi_new!(
+        out,
+        listener::connect(arg_str!(address), Some(arg_bytes!(authkey, len)))
+    )
 }

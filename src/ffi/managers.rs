@@ -26,14 +26,12 @@ use crate::tag::Tag;
 
 /// A manager: a server this process starts (`pc_manager_start`) or serves
 /// (`pc_manager_serve_forever`), or one it connects to (`pc_manager_connect`).
-#[allow(non_camel_case_types)]
 pub struct pc_manager {
     _private: [u8; 0],
 }
 impl_handle!(pc_manager => Manager);
 
 /// A proxy for an object of any typeid, custom ones above all (`pc_manager_create`).
-#[allow(non_camel_case_types)]
 pub struct pc_proxy {
     _private: [u8; 0],
 }
@@ -41,7 +39,6 @@ impl_handle!(pc_proxy => Object);
 
 /// Where a custom type's `call` puts its result (`pc_item_builder_set`) or the reason it
 /// failed (`pc_item_builder_fail`). Valid only during that call.
-#[allow(non_camel_case_types)]
 pub struct pc_item_builder {
     _private: [u8; 0],
 }
@@ -65,7 +62,6 @@ impl Builder {
 /// once. The item arrays passed in are valid during the call only (their bytes are not
 /// NUL-terminated).
 #[repr(C)]
-#[allow(non_camel_case_types)]
 #[derive(Clone, Copy)]
 pub struct pc_type_vtable {
     /// Makes an object from the creator's `nargs` arguments; NULL: failed.
@@ -230,16 +226,14 @@ pub extern "C" fn pc_manager_new(
     len: usize,
     out: *mut *mut pc_manager,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let address = handle::c_str_opt(address, "address")?;
         let key = if authkey.is_null() {
             None
         } else {
             Some(arg_bytes!(authkey, len))
         };
-        out.write(handle::into_raw(Manager::new(address, key)?));
-        Ok(())
+        Manager::new(address, key)
     })
 }
 
@@ -387,17 +381,15 @@ pub extern "C" fn pc_manager_number_of_objects(m: *mut pc_manager, out: *mut usi
 /// most about 1 s for it to exit, then terminating it). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_manager_free(m: *mut pc_manager) {
-    ffi_value!((), { handle::release(m, "m") })
+    ffi_free!(m)
 }
 
 /// Writes a new handle for a managed object made by `make` from the manager.
 macro_rules! managed {
     ($m:ident, $out:ident, |$mgr:ident| $make:expr) => {
-        ffi_status!({
-            let $out = arg_out!($out);
+        ffi_new!($out, {
             let $mgr = arg_handle!($m);
-            $out.write(handle::into_raw($make?));
-            Ok(())
+            $make
         })
     };
 }
@@ -460,21 +452,19 @@ pub extern "C" fn pc_manager_create(
     nargs: usize,
     out: *mut *mut pc_proxy,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let m = arg_handle!(m);
         let args = handle::array(args, nargs, "args")?
             .iter()
             .enumerate()
             .map(|(i, a)| a.to_item(&format!("args[{i}]")))
             .collect::<Result<Vec<_>>>()?;
-        out.write(handle::into_raw(Object::new(
+        Object::new(
             &m,
             arg_str!(type_id),
             handle::c_str_opt(name, "name")?,
             args,
-        )?));
-        Ok(())
+        )
     })
 }
 
@@ -512,7 +502,7 @@ pub extern "C" fn pc_proxy_call(
 /// Releases the handle, as `pc_dict_free`.
 #[no_mangle]
 pub extern "C" fn pc_proxy_free(p: *mut pc_proxy) {
-    ffi_value!((), { handle::release(p, "p") })
+    ffi_free!(p)
 }
 
 /// A managed `Queue` (`name` as in `pc_manager_dict`) holding at most `maxsize` items (0:

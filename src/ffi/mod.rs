@@ -3,11 +3,15 @@
 //! catches panics and turns errors into a `pc_status` plus `pc_last_error()` (see
 //! `macros.rs`). One file per area, mirroring the crate.
 
+// The C names (`pc_lock`, `pc_task_fn`, …) are the API's.
+#![allow(non_camel_case_types)]
+
 #[macro_use]
 mod macros;
 #[macro_use]
 mod handle;
 mod boundary;
+mod received;
 
 pub mod collections;
 pub mod connection;

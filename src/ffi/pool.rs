@@ -17,28 +17,24 @@ use crate::pool::{
 };
 
 /// A pool of worker processes (Python's `Pool`).
-#[allow(non_camel_case_types)]
 pub struct pc_pool {
     _private: [u8; 0],
 }
 impl_handle!(pc_pool => Pool);
 
 /// The result of `pc_pool_apply_async` or `pc_pool_map_async` (Python's `AsyncResult`).
-#[allow(non_camel_case_types)]
 pub struct pc_async_result {
     _private: [u8; 0],
 }
 impl_handle!(pc_async_result => Job);
 
 /// The iterator of `pc_pool_imap` or `pc_pool_imap_unordered`.
-#[allow(non_camel_case_types)]
 pub struct pc_iter {
     _private: [u8; 0],
 }
 impl_handle!(pc_iter => ResultIter);
 
 /// Where a task writes its result (`pc_buffer_write`); valid during the task only.
-#[allow(non_camel_case_types)]
 pub struct pc_buffer {
     _private: [u8; 0],
 }
@@ -46,7 +42,6 @@ pub struct pc_buffer {
 /// A task: reads the `len` bytes at `arg`, appends its result to `result` with
 /// `pc_buffer_write`, and returns 0 on success; any other value fails the task
 /// (`PC_ERR_TASK_FAILED`, with the value and what it wrote in `pc_last_error`).
-#[allow(non_camel_case_types)]
 pub type pc_task_fn =
     Option<extern "C" fn(arg: *const c_void, len: usize, result: *mut pc_buffer) -> c_int>;
 
@@ -54,26 +49,22 @@ pub type pc_task_fn =
 /// writes one output element at `output`, returns 0 on success. `ctx` is the call's copy
 /// of its context (NULL without one); every worker of the call reads the same copy, so it
 /// is const.
-#[allow(non_camel_case_types)]
 pub type pc_elem_fn =
     Option<extern "C" fn(input: *const c_void, output: *mut c_void, ctx: *const c_void) -> c_int>;
 
 /// Runs once in each worker, with `initarg`, before its first task.
-#[allow(non_camel_case_types)]
 pub type pc_init_fn = Option<extern "C" fn(initarg: *mut c_void)>;
 
 /// Called once when an async result is ready, on the pool's result thread, with its
 /// status (`PC_OK`, or the first failure's status with its message in `pc_last_error`)
 /// and its results in order (`count` of them; a failed item's are empty). `results` is
 /// valid during the call only.
-#[allow(non_camel_case_types)]
 pub type pc_callback_fn = Option<
     extern "C" fn(ctx: *mut c_void, status: pc_status, results: *const pc_bytes, count: usize),
 >;
 
 /// A borrowed input: `len` bytes at `data`.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct pc_slice {
     pub data: *const c_void,
     pub len: usize,
@@ -81,7 +72,6 @@ pub struct pc_slice {
 
 /// How `pc_pool_new` makes a pool; all zero is the default.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct pc_pool_options {
     /// Worker processes; 0: the CPU count.
     pub processes: usize,
@@ -200,8 +190,7 @@ pub extern "C" fn pc_buffer_write(b: *mut pc_buffer, data: *const c_void, len: u
 /// `PC_ERR_OS` if a worker or the pool's thread could not be started.
 #[no_mangle]
 pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_pool) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let options = match handle::in_opt(opts) {
             None => Options::default(),
             Some(o) => Options {
@@ -210,8 +199,7 @@ pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_po
                 max_tasks_per_child: o.max_tasks_per_child,
             },
         };
-        out.write(handle::into_raw(Pool::new(options)?));
-        Ok(())
+        Pool::new(options)
     })
 }
 
@@ -445,7 +433,7 @@ pub extern "C" fn pc_iter_next(it: *mut pc_iter, timeout: f64, out: *mut pc_byte
 /// Releases an iterator (its tasks still run). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_iter_free(it: *mut pc_iter) {
-    ffi_value!((), { handle::release_sole(it, "it") })
+    ffi_free!(sole it)
 }
 
 /// `out[i] = fn(in[i], ctx)` for `n` elements of `in_size` and `out_size` bytes,
@@ -538,7 +526,7 @@ pub extern "C" fn pc_pool_join(p: *mut pc_pool) -> pc_status {
 /// stay valid (unfinished ones return `PC_ERR_CLOSED`). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_pool_free(p: *mut pc_pool) {
-    ffi_value!((), { handle::release(p, "p") })
+    ffi_free!(p)
 }
 
 /// Waits at most `timeout` seconds (negative: without limit) for the result, then copies
@@ -613,5 +601,5 @@ pub extern "C" fn pc_async_result_successful(r: *mut pc_async_result, out: *mut 
 #[no_mangle]
 pub extern "C" fn pc_async_result_free(r: *mut pc_async_result) {
     // The pool's own reference never reaches C again: the handle is dead at once.
-    ffi_value!((), { handle::release_sole(r, "r") })
+    ffi_free!(sole r)
 }

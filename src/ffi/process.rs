@@ -11,7 +11,6 @@ use crate::process::{self, Process};
 
 /// A process object (Python's `Process`): a child that runs a target function.
 /// Created by `pc_process_new`, released by `pc_process_free`.
-#[allow(non_camel_case_types)]
 pub struct pc_process {
     _private: [u8; 0],
 }
@@ -20,7 +19,6 @@ impl_handle!(pc_process => Process);
 
 /// What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
 /// the child's exit code (the OS keeps 0–255).
-#[allow(non_camel_case_types)]
 pub type pc_target_fn = Option<extern "C" fn(arg: *mut c_void) -> c_int>;
 
 /// Creates a process object that will run `target(arg)` in a child (Python's

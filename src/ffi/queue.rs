@@ -10,16 +10,15 @@
 
 use std::ffi::c_void;
 
-use super::connection::received_into;
 use super::handle;
 use super::item::pc_item;
 use super::library::pc_bytes;
 use super::pool::{self, pc_slice};
+use super::received::received_into;
 use super::status::pc_status;
 use crate::queue::Queue;
 
 /// A `Queue` or `JoinableQueue` of byte messages, shared between processes.
-#[allow(non_camel_case_types)]
 pub struct pc_queue {
     _private: [u8; 0],
 }
@@ -40,22 +39,14 @@ const _: () = assert!(PC_QUEUE_MAX_SIZE == crate::queue::MAX_SIZE);
 /// `PC_QUEUE_MAX_SIZE`; `PC_ERR_OS` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_queue_new(maxsize: usize, out: *mut *mut pc_queue) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Queue::new(maxsize, false)?));
-        Ok(())
-    })
+    ffi_new!(out, Queue::new(maxsize, false))
 }
 
 /// Creates a `JoinableQueue` (Python 3): a queue that also counts unfinished tasks for
 /// `pc_queue_task_done` and `pc_queue_join`. Otherwise as `pc_queue_new`.
 #[no_mangle]
 pub extern "C" fn pc_joinable_queue_new(maxsize: usize, out: *mut *mut pc_queue) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Queue::new(maxsize, true)?));
-        Ok(())
-    })
+    ffi_new!(out, Queue::new(maxsize, true))
 }
 
 /// Puts a copy of the `len` bytes at `buf`. In a bounded queue holding `maxsize` messages
@@ -340,7 +331,7 @@ pub extern "C" fn pc_queue_join(q: *mut pc_queue, timeout: f64) -> pc_status {
 /// this handle kept (see `pc_queue_get`) are dropped with it.
 #[no_mangle]
 pub extern "C" fn pc_queue_free(q: *mut pc_queue) {
-    ffi_value!((), { handle::release(q, "q") })
+    ffi_free!(q)
 }
 
 #[cfg(test)]

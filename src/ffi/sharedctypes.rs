@@ -22,14 +22,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sharedctypes::{Array, ElemType, Elements, Guard, Value};
 
 /// A shared value (`Value`, `RawValue`).
-#[allow(non_camel_case_types)]
 pub struct pc_value {
     _private: [u8; 0],
 }
 impl_handle!(pc_value => Value);
 
 /// A shared array (`Array`, `RawArray`).
-#[allow(non_camel_case_types)]
 pub struct pc_array {
     _private: [u8; 0],
 }
@@ -189,7 +187,7 @@ fn elements_lock(elements: &Elements) -> Result<*mut pc_lock> {
 /// NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_value_free(v: *mut pc_value) {
-    ffi_value!((), { handle::release(v, "v") })
+    ffi_free!(v)
 }
 
 /// The body of the array constructors (each runs it in its own boundary, so errors name it).
@@ -473,7 +471,7 @@ pub extern "C" fn pc_array_lock(a: *mut pc_array) -> *mut pc_lock {
 /// NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_array_free(a: *mut pc_array) {
-    ffi_value!((), { handle::release(a, "a") })
+    ffi_free!(a)
 }
 
 #[cfg(test)]

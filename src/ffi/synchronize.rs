@@ -15,35 +15,30 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::synchronize::{Acquired, Barrier, Condition, Event, Lock, Semaphore};
 
 /// A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
-#[allow(non_camel_case_types)]
 pub struct pc_lock {
     _private: [u8; 0],
 }
 impl_handle!(pc_lock => Lock);
 
 /// A `Semaphore` or a `BoundedSemaphore`, shared between processes.
-#[allow(non_camel_case_types)]
 pub struct pc_semaphore {
     _private: [u8; 0],
 }
 impl_handle!(pc_semaphore => Semaphore);
 
 /// A `Condition` on a Lock or RLock, shared between processes.
-#[allow(non_camel_case_types)]
 pub struct pc_condition {
     _private: [u8; 0],
 }
 impl_handle!(pc_condition => Condition);
 
 /// An `Event`, shared between processes.
-#[allow(non_camel_case_types)]
 pub struct pc_event {
     _private: [u8; 0],
 }
 impl_handle!(pc_event => Event);
 
 /// A `Barrier` (Python 3), shared between processes.
-#[allow(non_camel_case_types)]
 pub struct pc_barrier {
     _private: [u8; 0],
 }
@@ -59,7 +54,6 @@ pub const PC_BARRIER_MAX_PARTIES: usize = 256;
 pub const PC_SEMAPHORE_MAX_VALUE: u32 = 2147483647;
 
 /// A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
-#[allow(non_camel_case_types)]
 pub type pc_predicate_fn = Option<extern "C" fn(ctx: *mut c_void) -> bool>;
 
 /// `Acquired::OwnerDied` is the C API's `PC_ERR_OWNER_DEAD`: acquired, with a warning.
@@ -81,11 +75,7 @@ fn acquired(result: Result<Acquired>) -> Result<()> {
 /// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_lock_new(out: *mut *mut pc_lock) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Lock::new()?));
-        Ok(())
-    })
+    ffi_new!(out, Lock::new())
 }
 
 /// Creates an `RLock` (Python's `RLock()`): the thread that holds it may acquire it again,
@@ -93,11 +83,7 @@ pub extern "C" fn pc_lock_new(out: *mut *mut pc_lock) -> pc_status {
 /// statuses as `pc_lock_new`.
 #[no_mangle]
 pub extern "C" fn pc_rlock_new(out: *mut *mut pc_lock) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Lock::new_recursive()?));
-        Ok(())
-    })
+    ffi_new!(out, Lock::new_recursive())
 }
 
 /// Acquires the lock, waiting at most `timeout` seconds (negative: without limit; 0: try
@@ -137,7 +123,7 @@ pub extern "C" fn pc_lock_release(l: *mut pc_lock) -> pc_status {
 /// is a no-op. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_lock_free(l: *mut pc_lock) {
-    ffi_value!((), { handle::release(l, "l") })
+    ffi_free!(l)
 }
 
 /// Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is a new handle
@@ -147,11 +133,7 @@ pub extern "C" fn pc_lock_free(l: *mut pc_lock) {
 /// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_new(value: c_uint, out: *mut *mut pc_semaphore) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Semaphore::new(value)?));
-        Ok(())
-    })
+    ffi_new!(out, Semaphore::new(value))
 }
 
 /// Creates a `BoundedSemaphore`: like `pc_semaphore_new`, but releasing it above `value`
@@ -161,11 +143,7 @@ pub extern "C" fn pc_bounded_semaphore_new(
     value: c_uint,
     out: *mut *mut pc_semaphore,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Semaphore::new_bounded(value)?));
-        Ok(())
-    })
+    ffi_new!(out, Semaphore::new_bounded(value))
 }
 
 /// Decrements the counter, waiting at most `timeout` seconds while it is 0 (negative:
@@ -212,7 +190,7 @@ pub extern "C" fn pc_semaphore_value(s: *mut pc_semaphore, out: *mut i32) -> pc_
 /// Releases the caller's handle. NULL is a no-op. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_free(s: *mut pc_semaphore) {
-    ffi_value!((), { handle::release(s, "s") })
+    ffi_free!(s)
 }
 
 /// Creates a `Condition` on `lock` (a Lock or RLock handle, which the condition keeps
@@ -320,7 +298,7 @@ pub extern "C" fn pc_condition_notify_all(c: *mut pc_condition) -> pc_status {
 /// Releases the caller's handle (and its reference to the lock). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_condition_free(c: *mut pc_condition) {
-    ffi_value!((), { handle::release(c, "c") })
+    ffi_free!(c)
 }
 
 /// Creates an `Event`, not set. `*out` is a new handle owned by the caller
@@ -330,11 +308,7 @@ pub extern "C" fn pc_condition_free(c: *mut pc_condition) {
 /// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_event_new(out: *mut *mut pc_event) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Event::new()?));
-        Ok(())
-    })
+    ffi_new!(out, Event::new())
 }
 
 /// Sets the flag and wakes every waiter; never waits for them.
@@ -382,7 +356,7 @@ pub extern "C" fn pc_event_wait(e: *mut pc_event, timeout: f64) -> pc_status {
 /// Releases the caller's handle. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_event_free(e: *mut pc_event) {
-    ffi_value!((), { handle::release(e, "e") })
+    ffi_free!(e)
 }
 
 /// Creates a `Barrier` for `parties` waiters (Python 3's). `*out` is a new handle owned by
@@ -392,11 +366,7 @@ pub extern "C" fn pc_event_free(e: *mut pc_event) {
 /// `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Barrier::new(parties)?));
-        Ok(())
-    })
+    ffi_new!(out, Barrier::new(parties))
 }
 
 /// Waits until `parties` waiters have arrived, at most `timeout` seconds, and stores this
@@ -471,7 +441,7 @@ pub extern "C" fn pc_barrier_broken(b: *const pc_barrier) -> bool {
 /// Releases the caller's handle. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_barrier_free(b: *mut pc_barrier) {
-    ffi_value!((), { handle::release(b, "b") })
+    ffi_free!(b)
 }
 
 #[cfg(test)]
