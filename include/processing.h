@@ -19,11 +19,6 @@
 
 
 /**
- * The longest handshake message accepted (Python's `recv_bytes(256)`).
- */
-#define MESSAGE_LIMIT 256
-
-/**
  * Pass as a timeout to wait without limit. Any negative timeout does the same; 0 never
  * blocks; a positive timeout waits at most that many seconds (monotonic clock, never
  * returning early); NaN is `PC_ERR_INVALID_ARGUMENT`.
