@@ -711,8 +711,7 @@ void pc_namespace_free(pc_namespace *ns);
  * (`pc_connection_free`); after `pc_process_start` the child has them too — each process
  * usually closes the end it does not use.
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `c1` or `c2`; `PC_ERR_OS` if the
- * socketpair could not be made.
+ * Returns `PC_OK`; `PC_ERR_OS` if the socketpair could not be made.
  */
 pc_status pc_pipe(bool duplex, pc_connection **c1, pc_connection **c2);
 
@@ -722,10 +721,10 @@ pc_status pc_pipe(bool duplex, pc_connection **c1, pc_connection **c2);
  * (`pc_connection_set_timeout`); thread-safe (messages never interleave).
  *
  * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end (never SIGPIPE);
- * `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is
- * closed too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left;
- * `PC_ERR_CLOSED` after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
- * invalid `c`, a NULL `buf` with a non-zero `len`, or the receiving end of a one-way pipe.
+ * `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is closed
+ * too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left; `PC_ERR_CLOSED`
+ * after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero
+ * `len` or the receiving end of a one-way pipe.
  */
 pc_status pc_connection_send_bytes(pc_connection *c, const void *buf, size_t len);
 
@@ -736,11 +735,10 @@ pc_status pc_connection_send_bytes(pc_connection *c, const void *buf, size_t len
  * connection's timeout.
  *
  * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end at a message boundary;
- * `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the
- * connection is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+ * `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the connection
+ * is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
  * `pc_interrupt()` while no byte of the message had come; `PC_ERR_CLOSED`;
- * `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NULL `out`,
- * or the sending end of a one-way pipe.
+ * `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
  */
 pc_status pc_connection_recv_bytes(pc_connection *c, size_t maxlength, pc_bytes *out);
 
@@ -750,9 +748,8 @@ pc_status pc_connection_recv_bytes(pc_connection *c, size_t maxlength, pc_bytes 
  * `*len` is the message's size, and the message stays for the next receive (nothing is
  * lost). `offset` may equal `cap`.
  *
- * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`,
- * and `PC_ERR_INVALID_ARGUMENT` for a NULL `len`, a NULL `buf` with a non-zero `cap`, or
- * `offset` > `cap`.
+ * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`, and
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap` or `offset` > `cap`.
  */
 pc_status pc_connection_recv_bytes_into(pc_connection *c, void *buf, size_t cap, size_t offset, size_t *len);
 
@@ -761,8 +758,7 @@ pc_status pc_connection_recv_bytes_into(pc_connection *c, void *buf, size_t cap,
  * message or the peer's EOF can be received (`poll`).
  *
  * Returns `PC_OK` when ready; `PC_ERR_TIMEOUT` when not; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NaN timeout, or
- * the sending end of a one-way pipe.
+ * `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
  */
 pc_status pc_connection_poll(pc_connection *c, double timeout);
 
@@ -771,7 +767,7 @@ pc_status pc_connection_poll(pc_connection *c, double timeout);
  * default, as in Python). A receive that passes it mid-message returns `PC_ERR_TIMEOUT`
  * and closes the connection.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout.
+ * Returns `PC_OK`.
  */
 pc_status pc_connection_set_timeout(pc_connection *c, double timeout);
 
@@ -785,7 +781,7 @@ int pc_connection_fileno(const pc_connection *c);
  * Closes this end in this process; the peer then sees EOF once every process closed its
  * copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+ * Returns `PC_OK`.
  */
 pc_status pc_connection_close(pc_connection *c);
 
@@ -803,7 +799,7 @@ void pc_connection_free(pc_connection *c);
  *
  * Returns `PC_OK`; `PC_ERR_TIMEOUT` when none is ready; `PC_ERR_INTERRUPTED`;
  * `PC_ERR_CLOSED` for a closed connection; `PC_ERR_INVALID_ARGUMENT` for NULL `conns` or
- * `ready` with `n` > 0, a NULL or invalid connection, a sending-only end, or a NaN timeout.
+ * `ready` with `n` > 0, a NULL or invalid connection or a sending-only end.
  */
 pc_status pc_wait(pc_connection *const *conns, size_t n, double timeout, bool *ready);
 
@@ -827,8 +823,8 @@ pc_status pc_wait_any(pc_waitable *items, size_t n, double timeout);
  * new handle owned by the caller (`pc_listener_free`).
  *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
- * than 107 bytes too), a NULL `out` or a
- * NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding failed (address in use…).
+ * than 107 bytes too) or a NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding
+ * failed (address in use…).
  */
 pc_status pc_listener_new(const char *address, int backlog, const void *authkey, size_t len, pc_listener **out);
 
@@ -839,9 +835,8 @@ pc_status pc_listener_new(const char *address, int backlog, const void *authkey,
  *
  * Returns `PC_OK`; `PC_ERR_TIMEOUT` when no client came (or the handshake passed its
  * deadline); `PC_ERR_AUTH` for a wrong key; `PC_ERR_PROTOCOL` for a client speaking
- * garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_CLOSED` after `pc_listener_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
- * invalid `l`, a NULL `out` or a NaN timeout.
+ * garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`
+ * after `pc_listener_close`.
  */
 pc_status pc_listener_accept(pc_listener *l, double timeout, pc_connection **out);
 
@@ -863,7 +858,7 @@ const char *pc_listener_last_accepted(const pc_listener *l);
  * Stops listening; a unix socket file this process bound is removed. Twice is fine;
  * later accepts return `PC_ERR_CLOSED`.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+ * Returns `PC_OK`.
  */
 pc_status pc_listener_close(pc_listener *l);
 
@@ -879,10 +874,10 @@ void pc_listener_free(pc_listener *l);
  * handshake have one deadline of 5 s. `*out` is a new connection owned by the caller.
  *
  * Returns `PC_OK`; `PC_ERR_AUTH` for a wrong key (on both sides); `PC_ERR_TIMEOUT`;
- * `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection;
- * `PC_ERR_OS` when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address`, a NULL `out`, or a NULL
- * `authkey` with a non-zero `len`.
+ * `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection; `PC_ERR_OS`
+ * when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address` or a NULL `authkey` with a
+ * non-zero `len`.
  */
 pc_status pc_client_connect(const char *address, const void *authkey, size_t len, pc_connection **out);
 
@@ -1011,8 +1006,8 @@ pc_status pc_item_builder_fail(pc_item_builder *b, const char *message);
  * `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
  * `*out` is a new handle owned by the caller (`pc_manager_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address or one
- * that is not UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address or one that is not
+ * UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
  */
 pc_status pc_manager_new(const char *address, const void *authkey, size_t len, pc_manager **out);
 
@@ -1023,9 +1018,8 @@ pc_status pc_manager_new(const char *address, const void *authkey, size_t len, p
  * started server is a forked child, which inherits them). Registering a typeid again
  * replaces it.
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument, a vtable
- * without `create` or `call`, an empty typeid; `PC_ERR_WRONG_STATE` after start,
- * connect or serve.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a vtable without `create` or `call`, or an
+ * empty typeid; `PC_ERR_WRONG_STATE` after start, connect or serve.
  */
 pc_status pc_manager_register(pc_manager *m, const char *type_id, const pc_type_vtable *vt);
 
@@ -1036,8 +1030,8 @@ pc_status pc_manager_register(pc_manager *m, const char *type_id, const pc_type_
  * runs `QueueManager.register('get_queue'); m.connect(); m.get_queue().put('hello')`.
  * Before start or serve.
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument or an
- * unknown `type`; `PC_ERR_WRONG_STATE` after start, connect or serve.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown `type`; `PC_ERR_WRONG_STATE`
+ * after start, connect or serve.
  */
 pc_status pc_manager_expose(pc_manager *m, const char *type_id, const char *type, const char *name);
 
@@ -1047,9 +1041,9 @@ pc_status pc_manager_expose(pc_manager *m, const char *type_id, const char *type
  * exits when this process exits or dies; `pc_manager_shutdown` or `pc_manager_free`
  * stop it sooner.
  *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or
- * called from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use)
- * or the fork fails; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or called
+ * from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use) or the
+ * fork fails.
  */
 pc_status pc_manager_start(pc_manager *m);
 
@@ -1058,8 +1052,8 @@ pc_status pc_manager_start(pc_manager *m);
  * on another host, or a Python manager's. Checks it answers (a `dummy` request).
  *
  * Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
- * authkey; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`, or a manager created
- * without an address; `PC_ERR_WRONG_STATE` if already started, connected or served.
+ * authkey; `PC_ERR_INVALID_ARGUMENT` for a manager created without an address;
+ * `PC_ERR_WRONG_STATE` if already started, connected or served.
  */
 pc_status pc_manager_connect(pc_manager *m);
 
@@ -1068,9 +1062,8 @@ pc_status pc_manager_connect(pc_manager *m);
  * `pc_manager_shutdown`) shuts the server down.
  *
  * Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
- * server then stops); `PC_ERR_OS` when the address cannot be bound;
- * `PC_ERR_WRONG_STATE` if already started, connected or served; `PC_ERR_INVALID_ARGUMENT`
- * for a NULL or invalid `m`.
+ * server then stops); `PC_ERR_OS` when the address cannot be bound; `PC_ERR_WRONG_STATE`
+ * if already started, connected or served.
  */
 pc_status pc_manager_serve_forever(pc_manager *m);
 
@@ -1080,9 +1073,8 @@ pc_status pc_manager_serve_forever(pc_manager *m);
  * or one it serves (`pc_manager_serve_forever` returns). Every proxy's calls then
  * return `PC_ERR_EOF`. Twice is fine.
  *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or
- * served; `PC_ERR_EOF` when a connected server was already gone;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or served;
+ * `PC_ERR_EOF` when a connected server was already gone.
  */
 pc_status pc_manager_shutdown(pc_manager *m);
 
@@ -1097,7 +1089,7 @@ const char *pc_manager_address(const pc_manager *m);
  * that objects go when their last handle is freed or their process dies.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_EOF` when the
- * server is gone; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`.
+ * server is gone.
  */
 pc_status pc_manager_number_of_objects(pc_manager *m, size_t *out);
 
@@ -1113,11 +1105,10 @@ void pc_manager_free(pc_manager *m);
  * first use (it lives until the server ends), so a program that only knows the address
  * finds its peers' dict. `*out` is a new handle (`pc_dict_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`, or a name already
- * used for an object of another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python
- * manager (it has no named objects); `PC_ERR_WRONG_STATE` before start or connect;
- * `PC_ERR_CLOSED` after `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the
- * server is gone.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a name already used for an object of
+ * another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python manager (it has no named
+ * objects); `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_CLOSED` after
+ * `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the server is gone.
  */
 pc_status pc_manager_dict(pc_manager *m, const char *name, pc_dict **out);
 
@@ -1148,9 +1139,8 @@ pc_status pc_manager_create(pc_manager *m, const char *type_id, const char *name
  *
  * Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a method the type does not expose;
  * `PC_ERR_REMOTE` when the method failed (a custom type's `call` returned non-zero:
- * `pc_last_error()` has its code and message); the status of a Python exception the
- * method raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument.
+ * `pc_last_error()` has its code and message); the status of a Python exception the method
+ * raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone.
  */
 pc_status pc_proxy_call(pc_proxy *p, const char *method, const pc_item *args, size_t nargs, pc_item *result);
 
@@ -1256,9 +1246,9 @@ pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
  * children: they end with the pool, and with this process if it is killed. `*out` is a
  * new handle owned by the caller (`pc_pool_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or more than
- * `PC_POOL_MAX_PROCESSES` processes; `PC_ERR_WRONG_STATE` in a daemonic process;
- * `PC_ERR_OS` if a worker or the pool's thread could not be started.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
+ * processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
+ * pool's thread could not be started.
  */
 pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
 
@@ -1266,12 +1256,11 @@ pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
  * Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in
  * `*result` (release it with `pc_bytes_free`).
  *
- * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in
- * `pc_last_error`); `PC_ERR_WORKER_DIED` if its worker died running it;
- * `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED`
- * after `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process
- * than the pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`, a NULL `fn` or
- * `result`, or a NULL `arg` with a non-zero `len`.
+ * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in `pc_last_error`);
+ * `PC_ERR_WORKER_DIED` if its worker died running it; `PC_ERR_INTERRUPTED` after
+ * `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED` after
+ * `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process than the
+ * pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL `fn` or a NULL `arg` with a non-zero `len`.
  */
 pc_status pc_pool_apply(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, pc_bytes *result);
 
@@ -1302,9 +1291,8 @@ pc_status pc_pool_map(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n
  * for `n` 0).
  *
  * Returns `PC_OK`; `PC_ERR_CLOSED` after `pc_pool_close`/`pc_pool_terminate`;
- * `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for
- * a NULL or invalid `p`, a NULL `fn` or `out`, or a NULL `items` (or item data) with a
- * non-zero length.
+ * `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for a
+ * NULL `fn` or a NULL `items` (or item data) with a non-zero length.
  */
 pc_status pc_pool_map_async(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_callback_fn cb, void *ctx, pc_async_result **out);
 
@@ -1328,10 +1316,9 @@ pc_status pc_pool_imap_unordered(pc_pool *p, pc_task_fn fn, const pc_slice *item
  * The next result into `*out` (`pc_bytes_free`), waiting at most `timeout` seconds
  * (negative: without limit). A failed item is its error, and the iterator moves on.
  *
- * Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`
- * or `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was
- * terminated; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `it`
- * or `out`, or a NaN timeout.
+ * Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED` or
+ * `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was terminated;
+ * `PC_ERR_INTERRUPTED`.
  */
 pc_status pc_iter_next(pc_iter *it, double timeout, pc_bytes *out);
 
@@ -1365,8 +1352,7 @@ pc_status pc_pool_map_array(pc_pool *p, pc_elem_fn fn, const void *ctx, size_t c
  * No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits
  * for that). Closing twice is harmless.
  *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process; `PC_ERR_INVALID_ARGUMENT`
- * for a NULL or invalid `p`.
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process.
  */
 pc_status pc_pool_close(pc_pool *p);
 
@@ -1382,7 +1368,7 @@ pc_status pc_pool_terminate(pc_pool *p);
  * Waits until the workers ended: after `pc_pool_close`, once every task is done.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_pool_close`/`pc_pool_terminate` or in
- * another process; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+ * another process.
  */
 pc_status pc_pool_join(pc_pool *p);
 
@@ -1399,17 +1385,15 @@ void pc_pool_free(pc_pool *p);
  *
  * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`/`PC_ERR_WORKER_DIED` (the first
  * failure; `results` untouched); `PC_ERR_CLOSED` if the pool was terminated first;
- * `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `r`, a NaN
- * timeout, a `count` other than the number of results, or a NULL `results` with a
- * non-zero `count`.
+ * `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a `count` other than the number of
+ * results or a NULL `results` with a non-zero `count`.
  */
 pc_status pc_async_result_get(pc_async_result *r, double timeout, pc_bytes *results, size_t count);
 
 /**
  * Waits at most `timeout` seconds (negative: without limit) until the result is ready.
  *
- * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for
- * a NULL or invalid `r` or a NaN timeout.
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`.
  */
 pc_status pc_async_result_wait(pc_async_result *r, double timeout);
 
@@ -1421,8 +1405,7 @@ bool pc_async_result_ready(pc_async_result *r);
 /**
  * Stores in `*out` whether every task of the ready result succeeded.
  *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready; `PC_ERR_INVALID_ARGUMENT`
- * for a NULL or invalid `r` or `out`.
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready.
  */
 pc_status pc_async_result_successful(pc_async_result *r, bool *out);
 
@@ -1449,8 +1432,7 @@ pc_status pc_process_new(pc_target_fn target, void *arg, pc_process **out);
  * Sets the name (Python's `name`/`setName`), any time. The string is copied. A name
  * returned earlier by `pc_process_name` becomes invalid.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NULL or
- * non-UTF-8 `name`.
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or non-UTF-8 `name`.
  */
 pc_status pc_process_set_name(pc_process *p, const char *name);
 
@@ -1468,8 +1450,7 @@ const char *pc_process_name(const pc_process *p);
  * sends that SIGKILL when the *thread* that started the child ends, so start daemonic
  * children from a thread that lives as long as they should.
  *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` after start or on the current process;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` after start or on the current process.
  */
 pc_status pc_process_set_daemon(pc_process *p, bool daemon);
 
@@ -1492,8 +1473,7 @@ bool pc_process_daemon(const pc_process *p);
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
  * process than the creator, on the current process, or from a daemonic process;
- * `PC_ERR_OS` when fork or pidfd_open failed; `PC_ERR_INVALID_ARGUMENT` for a NULL or
- * invalid `p`.
+ * `PC_ERR_OS` when fork or pidfd_open failed.
  */
 pc_status pc_process_start(pc_process *p);
 
@@ -1501,7 +1481,7 @@ pc_status pc_process_start(pc_process *p);
  * Runs the target in the calling process, as Python's `run()`, and stores its return
  * value in `*ret` (`ret` may be NULL). A process without target returns 0.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+ * Returns `PC_OK`.
  */
 pc_status pc_process_run(pc_process *p, int *ret);
 
@@ -1510,9 +1490,8 @@ pc_status pc_process_run(pc_process *p, int *ret);
  * (`PC_FOREVER`) waits without limit, 0 only checks. May be called again after it ended.
  *
  * Returns `PC_OK` once the child ended; `PC_ERR_TIMEOUT` when it still runs at the
- * deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before start,
- * on the current process or from another process than the creator;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NaN timeout.
+ * deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before
+ * start, on the current process or from another process than the creator.
  */
 pc_status pc_process_join(pc_process *p, double timeout);
 
@@ -1535,8 +1514,7 @@ int pc_process_pid(const pc_process *p);
  * `pc_process_terminate`). `*out` is written on success only.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, while running, on the current
- * process or from another process than the creator; `PC_ERR_INVALID_ARGUMENT` for a NULL
- * or invalid `p` or a NULL `out`.
+ * process or from another process than the creator.
  */
 pc_status pc_process_exitcode(const pc_process *p, int *out);
 
@@ -1545,8 +1523,7 @@ pc_status pc_process_exitcode(const pc_process *p, int *out);
  * its own children are not terminated. A child that already ended is not an error.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
- * another process than the creator; `PC_ERR_OS` if the signal could not be sent;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+ * another process than the creator; `PC_ERR_OS` if the signal could not be sent.
  */
 pc_status pc_process_terminate(pc_process *p);
 
@@ -1569,7 +1546,7 @@ int pc_process_sentinel(const pc_process *p);
  * valid until `pc_process_set_authkey` or `pc_process_free`; both outputs are written on
  * success only.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p`, NULL `key` or NULL `len`.
+ * Returns `PC_OK`.
  */
 pc_status pc_process_authkey(const pc_process *p, const uint8_t **key, size_t *len);
 
@@ -1577,8 +1554,7 @@ pc_status pc_process_authkey(const pc_process *p, const uint8_t **key, size_t *l
  * Sets the authentication key: `len` bytes at `key` are copied (`(NULL, 0)` sets an empty
  * key). A child started afterwards inherits it.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NULL `key`
- * with a non-zero `len`.
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `key` with a non-zero `len`.
  */
 pc_status pc_process_set_authkey(pc_process *p, const void *key, size_t len);
 
@@ -1593,7 +1569,7 @@ void pc_process_free(pc_process *p);
  * The object of the running process (Python's `current_process()`): "MainProcess" in the
  * program, the started process's object in a child. Borrowed: do not free it.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `out`.
+ * Returns `PC_OK`.
  */
 pc_status pc_current_process(const pc_process **out);
 
@@ -1603,8 +1579,7 @@ pc_status pc_current_process(const pc_process **out);
  * to `out` (which may be NULL when `cap` is 0). The handles are borrowed: they are the
  * caller's own `pc_process` handles; children whose handle was freed are not listed.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `count`, or a NULL `out` with
- * a non-zero `cap`.
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with a non-zero `cap`.
  */
 pc_status pc_active_children(pc_process **out, size_t cap, size_t *count);
 
@@ -1627,8 +1602,8 @@ void pc_freeze_support(int argc, char **argv);
  * given back as they are read. `*out` is a new handle owned by the caller
  * (`pc_queue_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `maxsize` above
- * `PC_QUEUE_MAX_SIZE`; `PC_ERR_OS` if shared memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `maxsize` above `PC_QUEUE_MAX_SIZE`;
+ * `PC_ERR_OS` if shared memory could not be mapped.
  */
 pc_status pc_queue_new(size_t maxsize, pc_queue **out);
 
@@ -1648,13 +1623,12 @@ pc_status pc_joinable_queue_new(size_t maxsize, pc_queue **out);
  *
  * A managed queue gets a Python `bytes` object, and waits for room as its manager does.
  *
- * Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
- * was put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE`
- * for a message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the
- * messages waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL or
- * invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout. A managed queue
- * also: `PC_ERR_EOF` when its manager is gone; `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing was
+ * put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE` for a
+ * message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the messages
+ * waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a
+ * non-zero `len`. A managed queue also: `PC_ERR_EOF` when its manager is gone;
+ * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_queue_put(pc_queue *q, const void *buf, size_t len, double timeout);
 
@@ -1669,10 +1643,9 @@ pc_status pc_queue_put(pc_queue *q, const void *buf, size_t len, double timeout)
  * `pc_queue_get_item`, which reads any kind) returns it first, without waiting.
  *
  * Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
- * was taken); `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a NULL `out` or a NaN
- * timeout. A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
- * (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager
- * is gone; `PC_ERR_REMOTE`.
+ * was taken). A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
+ * (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager is
+ * gone; `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
 
@@ -1683,7 +1656,7 @@ pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
  * with this handle, as a `pc_queue_get` of another kind keeps its item).
  *
  * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
- * `PC_ERR_INVALID_ARGUMENT` for a NULL `len` or a NULL `buf` with a non-zero `cap`.
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap`.
  */
 pc_status pc_queue_get_into(pc_queue *q, void *buf, size_t cap, size_t *len, double timeout);
 
@@ -1711,7 +1684,7 @@ pc_status pc_queue_put_many(pc_queue *q, const pc_slice *messages, size_t n, dou
  * (kept, as `pc_queue_get` keeps it).
  *
  * Returns `PC_OK` (`*got` ≥ 1); otherwise as `pc_queue_get` (nothing was taken), and
- * `PC_ERR_INVALID_ARGUMENT` for `max` 0, a NULL `out` or `got`.
+ * `PC_ERR_INVALID_ARGUMENT` for `max` 0.
  */
 pc_status pc_queue_get_many(pc_queue *q, double timeout, pc_bytes *out, size_t max, size_t *got);
 
@@ -1734,8 +1707,8 @@ pc_status pc_queue_put_item(pc_queue *q, pc_item item, double timeout);
  * managed queue's items are of any kind, an item this handle kept (see `pc_queue_get`)
  * first; a local queue's are `PC_KIND_BYTES`.
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; otherwise as
- * `pc_queue_get` (without `PC_ERR_TYPE`: every kind is read).
+ * Returns `PC_OK`; otherwise as `pc_queue_get` (without `PC_ERR_TYPE`: every kind is
+ * read).
  */
 pc_status pc_queue_get_item(pc_queue *q, double timeout, pc_item *out);
 
@@ -1744,8 +1717,8 @@ pc_status pc_queue_get_item(pc_queue *q, double timeout, pc_item *out);
  * under way (a message is counted from the moment its put returns). A managed queue's
  * count is its manager's, plus the items this handle keeps (see `pc_queue_get`).
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`; a
- * managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+ * Returns `PC_OK`; a managed queue also `PC_ERR_EOF` when the manager is gone,
+ * `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_qsize(pc_queue *q, size_t *out);
 
@@ -1769,7 +1742,7 @@ bool pc_queue_full(pc_queue *q);
  * later) may still put. Closing twice is harmless. For a managed queue too, it is this
  * process's promise, kept here: the manager and other programs are not told.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+ * Returns `PC_OK`.
  */
 pc_status pc_queue_close(pc_queue *q);
 
@@ -1778,8 +1751,7 @@ pc_status pc_queue_close(pc_queue *q);
  * queue when it returns (there is no feeder thread), so this returns at once; as in
  * Python it must follow `pc_queue_close`.
  *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`.
  */
 pc_status pc_queue_join_thread(pc_queue *q);
 
@@ -1788,7 +1760,7 @@ pc_status pc_queue_join_thread(pc_queue *q);
  * reach the queue. They are there already when each put returns, so exiting never
  * waits and nothing is lost; accepted for compatibility.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+ * Returns `PC_OK`.
  */
 pc_status pc_queue_cancel_join_thread(pc_queue *q);
 
@@ -1796,8 +1768,8 @@ pc_status pc_queue_cancel_join_thread(pc_queue *q);
  * JoinableQueue: a task taken from the queue is finished (one call per message got).
  *
  * Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable; a
- * managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+ * `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
+ * `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_task_done(pc_queue *q);
 
@@ -1806,9 +1778,8 @@ pc_status pc_queue_task_done(pc_queue *q);
  * checks) until every message put was got and marked with `pc_queue_task_done`.
  *
  * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a queue that is not joinable, or a
- * NaN timeout; a managed queue also `PC_ERR_EOF` when the manager is gone,
- * `PC_ERR_REMOTE`.
+ * `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
+ * `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
  */
 pc_status pc_queue_join(pc_queue *q, double timeout);
 
@@ -1824,7 +1795,7 @@ void pc_queue_free(pc_queue *q);
  * RLock of its own. `init` points to one element of that type (copied), or is NULL for
  * zero. `*out` is a new handle owned by the caller (`pc_value_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode;
  * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
  */
 pc_status pc_value_new(char typecode, const void *init, pc_value **out);
@@ -1846,11 +1817,10 @@ pc_status pc_raw_value_new(char typecode, const void *init, pc_value **out);
  * Copies the value to `out` (one element of its type), under its lock if it has one.
  * A managed value is asked of its manager and converted to the typecode.
  *
- * Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`. A managed value
- * also: `PC_ERR_TYPE` when the manager holds a value of another kind than the typecode
- * (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's range
- * (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock. A
+ * managed value also: `PC_ERR_TYPE` when the manager holds a value of another kind than
+ * the typecode (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's
+ * range (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
  * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_value_get(pc_value *v, void *out);
@@ -1858,10 +1828,10 @@ pc_status pc_value_get(pc_value *v, void *out);
 /**
  * Sets the value from `in` (one element of its type), under its lock if it has one.
  *
- * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
- * `v` or a NULL `in`. A managed value also: `PC_ERR_VALUE` for an element a Python value
- * cannot carry (a 'Q' or 'L' above `INT64_MAX`, a 'u' that is no character);
- * `PC_ERR_EOF` when the manager is gone; `PC_ERR_REMOTE`.
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL `in`. A
+ * managed value also: `PC_ERR_VALUE` for an element a Python value cannot carry (a 'Q' or
+ * 'L' above `INT64_MAX`, a 'u' that is no character); `PC_ERR_EOF` when the manager is
+ * gone; `PC_ERR_REMOTE`.
  */
 pc_status pc_value_set(pc_value *v, const void *in);
 
@@ -1869,10 +1839,10 @@ pc_status pc_value_set(pc_value *v, const void *in);
  * `value += delta` as one step under the value's lock (or without one for a raw value):
  * integers wrap as in C and need a whole `delta`; floats add.
  *
- * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
- * `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u');
- * `PC_ERR_NOT_SUPPORTED` for a managed value, which has no such step: a get then a set
- * is not atomic, so take a managed lock around them.
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a fractional
+ * `delta` on an integer or a non-number typecode ('c', '?', 'u'); `PC_ERR_NOT_SUPPORTED`
+ * for a managed value, which has no such step: a get then a set is not atomic, so take a
+ * managed lock around them.
  */
 pc_status pc_value_add(pc_value *v, double delta);
 
@@ -1905,9 +1875,9 @@ void pc_value_free(pc_value *v);
  * a new RLock of its own. `init` points to `len` elements (copied), or is NULL for zeros;
  * `len` may be 0. `*out` is a new handle owned by the caller (`pc_array_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
- * `PC_ERR_TOO_LARGE` when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared
- * memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode; `PC_ERR_TOO_LARGE`
+ * when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+ * mapped.
  */
 pc_status pc_array_new(char typecode, size_t len, const void *init, pc_array **out);
 
@@ -1950,10 +1920,9 @@ char pc_array_typecode(const pc_array *a);
  * Copies element `i` to `out` (one element), under the array's lock if it has one. A
  * managed array's element is asked of its manager and converted to the typecode.
  *
- * Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`. A managed array
- * also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot hold, as
- * `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
+ * Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`. A
+ * managed array also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot
+ * hold, as `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
  * `PC_ERR_REMOTE`.
  */
 pc_status pc_array_get(pc_array *a, size_t i, void *out);
@@ -1970,8 +1939,8 @@ pc_status pc_array_set(pc_array *a, size_t i, const void *in);
  * (`out` may then be NULL).
  *
  * Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0;
- * for a managed array, the statuses of `pc_array_get` (`out` unchanged on failure).
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with `count` > 0; for a managed array, the
+ * statuses of `pc_array_get` (`out` unchanged on failure).
  */
 pc_status pc_array_read(pc_array *a, size_t start, size_t count, void *out);
 
@@ -1986,9 +1955,8 @@ pc_status pc_array_write(pc_array *a, size_t start, size_t count, const void *in
  * A `'c'` array's string (ctypes' `.value`): its bytes up to the first NUL, copied into
  * `*out` (release with `pc_bytes_free`; no NUL is added).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a`
- * or a NULL `out`; `PC_ERR_INTERRUPTED`; for a managed array, the statuses of
- * `pc_array_read`.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode; `PC_ERR_INTERRUPTED`;
+ * for a managed array, the statuses of `pc_array_read`.
  */
 pc_status pc_array_get_string(pc_array *a, pc_bytes *out);
 
@@ -1997,8 +1965,8 @@ pc_status pc_array_get_string(pc_array *a, pc_bytes *out);
  * array (a string exactly as long fills it without NUL, as ctypes does).
  *
  * Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
- * `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a` or a NULL `s`;
- * `PC_ERR_INTERRUPTED`; for a managed array, the statuses of `pc_array_write`.
+ * `PC_ERR_INVALID_ARGUMENT` for another typecode or a NULL `s`; `PC_ERR_INTERRUPTED`; for
+ * a managed array, the statuses of `pc_array_write`.
  */
 pc_status pc_array_set_string(pc_array *a, const char *s);
 
@@ -2007,9 +1975,8 @@ pc_status pc_array_set_string(pc_array *a, const char *s);
  * under `a`'s lock. `*out` is a new handle owned by the caller. The copy of a managed
  * array is a local raw array, read from the manager in one request.
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`;
- * `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
- * mapped; for a managed array, the statuses of `pc_array_read`.
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory
+ * could not be mapped; for a managed array, the statuses of `pc_array_read`.
  */
 pc_status pc_array_copy(pc_array *a, pc_array **out);
 
@@ -2055,8 +2022,7 @@ const char *pc_last_error(void);
  * release it while it is held. On success `*out` is a new handle owned by the caller
  * (release it with `pc_lock_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS` or
- * `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_OS` or `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
  */
 pc_status pc_lock_new(pc_lock **out);
 
@@ -2077,10 +2043,8 @@ pc_status pc_rlock_new(pc_lock **out);
  * (no `PC_ERR_OWNER_DEAD`).
  *
  * Returns `PC_OK` or `PC_ERR_OWNER_DEAD` (held in both cases); `PC_ERR_TIMEOUT`;
- * `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
- * invalid `l` or a NaN timeout; a managed lock also
- * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * `PC_ERR_INTERRUPTED` after `pc_interrupt()`; a managed lock also `PC_ERR_EOF` when its
+ * manager is gone, `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_lock_acquire(pc_lock *l, double timeout);
 
@@ -2089,9 +2053,8 @@ pc_status pc_lock_acquire(pc_lock *l, double timeout);
  * holding thread, once per acquire.
  *
  * Returns `PC_OK`; `PC_ERR_NOT_OWNER` for a Lock that is not held or an RLock this thread
- * does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`; a managed lock also
- * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * does not hold; a managed lock also `PC_ERR_EOF` when its manager is gone,
+ * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_lock_release(pc_lock *l);
 
@@ -2102,10 +2065,10 @@ pc_status pc_lock_release(pc_lock *l);
 void pc_lock_free(pc_lock *l);
 
 /**
- * Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is a new handle
- * owned by the caller (`pc_semaphore_free`).
+ * Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is
+ * a new handle owned by the caller (`pc_semaphore_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or a too large `value`;
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a too large `value`;
  * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
  */
 pc_status pc_semaphore_new(unsigned int value, pc_semaphore **out);
@@ -2121,10 +2084,9 @@ pc_status pc_bounded_semaphore_new(unsigned int value, pc_semaphore **out);
  * without limit; 0: try once). Semaphores have no owner: a process that dies after
  * acquiring does not give its unit back.
  *
- * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout; a managed
- * semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
- * failure the manager reported.
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; a
+ * managed semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for
+ * another failure the manager reported.
  */
 pc_status pc_semaphore_acquire(pc_semaphore *s, double timeout);
 
@@ -2132,18 +2094,17 @@ pc_status pc_semaphore_acquire(pc_semaphore *s, double timeout);
  * Increments the counter and wakes one waiter; never blocks.
  *
  * Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial value
- * (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s`; a managed semaphore also
- * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the manager
- * reported.
+ * (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed; a managed semaphore
+ * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_semaphore_release(pc_semaphore *s);
 
 /**
  * Stores the counter's current value in `*out` (it may change at once).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`;
- * `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no value either).
+ * Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no
+ * value either).
  */
 pc_status pc_semaphore_value(pc_semaphore *s, int32_t *out);
 
@@ -2161,9 +2122,9 @@ void pc_semaphore_free(pc_semaphore *s);
  * `lock` must be local: a manager's lock is `PC_ERR_NOT_SUPPORTED` (make the condition in
  * the manager instead, `pc_manager_condition`, which brings its own lock).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
- * `PC_ERR_NOT_SUPPORTED` for a managed `lock`;
- * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an invalid `lock`; `PC_ERR_NOT_SUPPORTED`
+ * for a managed `lock`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+ * mapped.
  */
 pc_status pc_condition_new(pc_lock *lock, pc_condition **out);
 
@@ -2188,10 +2149,9 @@ pc_status pc_condition_release(pc_condition *c);
  * Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
  * `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
  * (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
- * `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout; a managed
- * condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
- * failure the manager reported.
+ * `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait; a managed condition
+ * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+ * manager reported.
  */
 pc_status pc_condition_wait(pc_condition *c, double timeout);
 
@@ -2211,10 +2171,9 @@ pc_status pc_condition_wait_for(pc_condition *c, pc_predicate_fn pred, void *ctx
  * Wakes the `n` longest-waiting waiters (fewer if fewer wait), skipping waiters whose
  * process died. Never waits for the woken ones.
  *
- * Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`; a managed condition also
- * `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock; a managed
+ * condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+ * failure the manager reported.
  */
 pc_status pc_condition_notify(pc_condition *c, size_t n);
 
@@ -2232,26 +2191,23 @@ void pc_condition_free(pc_condition *c);
  * Creates an `Event`, not set. `*out` is a new handle owned by the caller
  * (`pc_event_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS`/
- * `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_OS`/ `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
  */
 pc_status pc_event_new(pc_event **out);
 
 /**
  * Sets the flag and wakes every waiter; never waits for them.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
- * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * Returns `PC_OK`; a managed event also `PC_ERR_EOF` when its manager is gone,
+ * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_event_set(pc_event *e);
 
 /**
  * Clears the flag.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
- * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * Returns `PC_OK`; a managed event also `PC_ERR_EOF` when its manager is gone,
+ * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_event_clear(pc_event *e);
 
@@ -2266,9 +2222,8 @@ bool pc_event_is_set(pc_event *e);
  * only checks).
  *
  * Returns `PC_OK` once set; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout; a managed event
- * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * a managed event also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+ * failure the manager reported.
  */
 pc_status pc_event_wait(pc_event *e, double timeout);
 
@@ -2281,8 +2236,9 @@ void pc_event_free(pc_event *e);
  * Creates a `Barrier` for `parties` waiters (Python 3's). `*out` is a new handle owned by
  * the caller (`pc_barrier_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `parties` 0 or above
- * `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `parties` 0 or above
+ * `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+ * mapped.
  */
 pc_status pc_barrier_new(size_t parties, pc_barrier **out);
 
@@ -2292,10 +2248,9 @@ pc_status pc_barrier_new(size_t parties, pc_barrier **out);
  *
  * Returns `PC_OK`; `PC_ERR_BROKEN` when the barrier is broken (aborted, reset while
  * waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
- * the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout; a managed barrier
- * also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
- * manager reported.
+ * the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it); a managed
+ * barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
+ * the manager reported.
  *
  * As in Python, a process killed inside this wait still counts as arrived: that round
  * cannot complete (waiters with a timeout break it), so make a new barrier.
@@ -2305,18 +2260,16 @@ pc_status pc_barrier_wait(pc_barrier *b, double timeout, size_t *index);
 /**
  * Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
- * barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
- * the manager reported.
+ * Returns `PC_OK`; a managed barrier also `PC_ERR_EOF` when its manager is gone,
+ * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_barrier_abort(pc_barrier *b);
 
 /**
  * Returns the barrier to its initial state; waiters now get `PC_ERR_BROKEN`.
  *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
- * barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
- * the manager reported.
+ * Returns `PC_OK`; a managed barrier also `PC_ERR_EOF` when its manager is gone,
+ * `PC_ERR_REMOTE` for another failure the manager reported.
  */
 pc_status pc_barrier_reset(pc_barrier *b);
 

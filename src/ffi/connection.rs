@@ -45,8 +45,7 @@ pub struct pc_waitable {
 /// (`pc_connection_free`); after `pc_process_start` the child has them too — each process
 /// usually closes the end it does not use.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `c1` or `c2`; `PC_ERR_OS` if the
-/// socketpair could not be made.
+/// Returns `PC_OK`; `PC_ERR_OS` if the socketpair could not be made.
 #[no_mangle]
 pub extern "C" fn pc_pipe(
     duplex: bool,
@@ -68,10 +67,10 @@ pub extern "C" fn pc_pipe(
 /// (`pc_connection_set_timeout`); thread-safe (messages never interleave).
 ///
 /// Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end (never SIGPIPE);
-/// `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is
-/// closed too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left;
-/// `PC_ERR_CLOSED` after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `c`, a NULL `buf` with a non-zero `len`, or the receiving end of a one-way pipe.
+/// `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is closed
+/// too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left; `PC_ERR_CLOSED`
+/// after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero
+/// `len` or the receiving end of a one-way pipe.
 #[no_mangle]
 pub extern "C" fn pc_connection_send_bytes(
     c: *mut pc_connection,
@@ -90,11 +89,10 @@ pub extern "C" fn pc_connection_send_bytes(
 /// connection's timeout.
 ///
 /// Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end at a message boundary;
-/// `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the
-/// connection is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+/// `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the connection
+/// is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
 /// `pc_interrupt()` while no byte of the message had come; `PC_ERR_CLOSED`;
-/// `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NULL `out`,
-/// or the sending end of a one-way pipe.
+/// `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
 #[no_mangle]
 pub extern "C" fn pc_connection_recv_bytes(
     c: *mut pc_connection,
@@ -115,9 +113,8 @@ pub extern "C" fn pc_connection_recv_bytes(
 /// `*len` is the message's size, and the message stays for the next receive (nothing is
 /// lost). `offset` may equal `cap`.
 ///
-/// Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`,
-/// and `PC_ERR_INVALID_ARGUMENT` for a NULL `len`, a NULL `buf` with a non-zero `cap`, or
-/// `offset` > `cap`.
+/// Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`, and
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap` or `offset` > `cap`.
 #[no_mangle]
 pub extern "C" fn pc_connection_recv_bytes_into(
     c: *mut pc_connection,
@@ -138,8 +135,7 @@ pub extern "C" fn pc_connection_recv_bytes_into(
 /// message or the peer's EOF can be received (`poll`).
 ///
 /// Returns `PC_OK` when ready; `PC_ERR_TIMEOUT` when not; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NaN timeout, or
-/// the sending end of a one-way pipe.
+/// `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
 #[no_mangle]
 pub extern "C" fn pc_connection_poll(c: *mut pc_connection, timeout: f64) -> pc_status {
     ffi_status!({
@@ -152,7 +148,7 @@ pub extern "C" fn pc_connection_poll(c: *mut pc_connection, timeout: f64) -> pc_
 /// default, as in Python). A receive that passes it mid-message returns `PC_ERR_TIMEOUT`
 /// and closes the connection.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_connection_set_timeout(c: *mut pc_connection, timeout: f64) -> pc_status {
     ffi_status!({
@@ -177,7 +173,7 @@ pub extern "C" fn pc_connection_fileno(c: *const pc_connection) -> c_int {
 /// Closes this end in this process; the peer then sees EOF once every process closed its
 /// copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_connection_close(c: *mut pc_connection) -> pc_status {
     ffi_status!({
@@ -200,7 +196,7 @@ pub extern "C" fn pc_connection_free(c: *mut pc_connection) {
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT` when none is ready; `PC_ERR_INTERRUPTED`;
 /// `PC_ERR_CLOSED` for a closed connection; `PC_ERR_INVALID_ARGUMENT` for NULL `conns` or
-/// `ready` with `n` > 0, a NULL or invalid connection, a sending-only end, or a NaN timeout.
+/// `ready` with `n` > 0, a NULL or invalid connection or a sending-only end.
 #[no_mangle]
 pub extern "C" fn pc_wait(
     conns: *const *mut pc_connection,
@@ -277,8 +273,8 @@ pub extern "C" fn pc_wait_any(items: *mut pc_waitable, n: usize, timeout: f64) -
 /// new handle owned by the caller (`pc_listener_free`).
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
-/// than 107 bytes too), a NULL `out` or a
-/// NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding failed (address in use…).
+/// than 107 bytes too) or a NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding
+/// failed (address in use…).
 #[no_mangle]
 pub extern "C" fn pc_listener_new(
     address: *const c_char,
@@ -300,9 +296,8 @@ pub extern "C" fn pc_listener_new(
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT` when no client came (or the handshake passed its
 /// deadline); `PC_ERR_AUTH` for a wrong key; `PC_ERR_PROTOCOL` for a client speaking
-/// garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_CLOSED` after `pc_listener_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `l`, a NULL `out` or a NaN timeout.
+/// garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`
+/// after `pc_listener_close`.
 #[no_mangle]
 pub extern "C" fn pc_listener_accept(
     l: *mut pc_listener,
@@ -339,7 +334,7 @@ pub extern "C" fn pc_listener_last_accepted(l: *const pc_listener) -> *const c_c
 /// Stops listening; a unix socket file this process bound is removed. Twice is fine;
 /// later accepts return `PC_ERR_CLOSED`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_listener_close(l: *mut pc_listener) -> pc_status {
     ffi_status!({
@@ -360,10 +355,10 @@ pub extern "C" fn pc_listener_free(l: *mut pc_listener) {
 /// handshake have one deadline of 5 s. `*out` is a new connection owned by the caller.
 ///
 /// Returns `PC_OK`; `PC_ERR_AUTH` for a wrong key (on both sides); `PC_ERR_TIMEOUT`;
-/// `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection;
-/// `PC_ERR_OS` when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address`, a NULL `out`, or a NULL
-/// `authkey` with a non-zero `len`.
+/// `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection; `PC_ERR_OS`
+/// when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address` or a NULL `authkey` with a
+/// non-zero `len`.
 #[no_mangle]
 pub extern "C" fn pc_client_connect(
     address: *const c_char,

@@ -217,8 +217,8 @@ pub extern "C" fn pc_item_builder_fail(
 /// `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
 /// `*out` is a new handle owned by the caller (`pc_manager_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address or one
-/// that is not UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address or one that is not
+/// UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
 #[no_mangle]
 pub extern "C" fn pc_manager_new(
     address: *const c_char,
@@ -243,9 +243,8 @@ pub extern "C" fn pc_manager_new(
 /// started server is a forked child, which inherits them). Registering a typeid again
 /// replaces it.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument, a vtable
-/// without `create` or `call`, an empty typeid; `PC_ERR_WRONG_STATE` after start,
-/// connect or serve.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a vtable without `create` or `call`, or an
+/// empty typeid; `PC_ERR_WRONG_STATE` after start, connect or serve.
 #[no_mangle]
 pub extern "C" fn pc_manager_register(
     m: *mut pc_manager,
@@ -289,8 +288,8 @@ pub extern "C" fn pc_manager_register(
 /// runs `QueueManager.register('get_queue'); m.connect(); m.get_queue().put('hello')`.
 /// Before start or serve.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument or an
-/// unknown `type`; `PC_ERR_WRONG_STATE` after start, connect or serve.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown `type`; `PC_ERR_WRONG_STATE`
+/// after start, connect or serve.
 #[no_mangle]
 pub extern "C" fn pc_manager_expose(
     m: *mut pc_manager,
@@ -309,9 +308,9 @@ pub extern "C" fn pc_manager_expose(
 /// exits when this process exits or dies; `pc_manager_shutdown` or `pc_manager_free`
 /// stop it sooner.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or
-/// called from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use)
-/// or the fork fails; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or called
+/// from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use) or the
+/// fork fails.
 #[no_mangle]
 pub extern "C" fn pc_manager_start(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).start() })
@@ -321,8 +320,8 @@ pub extern "C" fn pc_manager_start(m: *mut pc_manager) -> pc_status {
 /// on another host, or a Python manager's. Checks it answers (a `dummy` request).
 ///
 /// Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
-/// authkey; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`, or a manager created
-/// without an address; `PC_ERR_WRONG_STATE` if already started, connected or served.
+/// authkey; `PC_ERR_INVALID_ARGUMENT` for a manager created without an address;
+/// `PC_ERR_WRONG_STATE` if already started, connected or served.
 #[no_mangle]
 pub extern "C" fn pc_manager_connect(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).connect() })
@@ -332,9 +331,8 @@ pub extern "C" fn pc_manager_connect(m: *mut pc_manager) -> pc_status {
 /// `pc_manager_shutdown`) shuts the server down.
 ///
 /// Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
-/// server then stops); `PC_ERR_OS` when the address cannot be bound;
-/// `PC_ERR_WRONG_STATE` if already started, connected or served; `PC_ERR_INVALID_ARGUMENT`
-/// for a NULL or invalid `m`.
+/// server then stops); `PC_ERR_OS` when the address cannot be bound; `PC_ERR_WRONG_STATE`
+/// if already started, connected or served.
 #[no_mangle]
 pub extern "C" fn pc_manager_serve_forever(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).serve_forever() })
@@ -345,9 +343,8 @@ pub extern "C" fn pc_manager_serve_forever(m: *mut pc_manager) -> pc_status {
 /// or one it serves (`pc_manager_serve_forever` returns). Every proxy's calls then
 /// return `PC_ERR_EOF`. Twice is fine.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or
-/// served; `PC_ERR_EOF` when a connected server was already gone;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or served;
+/// `PC_ERR_EOF` when a connected server was already gone.
 #[no_mangle]
 pub extern "C" fn pc_manager_shutdown(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).shutdown() })
@@ -367,7 +364,7 @@ pub extern "C" fn pc_manager_address(m: *const pc_manager) -> *const c_char {
 /// that objects go when their last handle is freed or their process dies.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_EOF` when the
-/// server is gone; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`.
+/// server is gone.
 #[no_mangle]
 pub extern "C" fn pc_manager_number_of_objects(m: *mut pc_manager, out: *mut usize) -> pc_status {
     ffi_status!({
@@ -399,11 +396,10 @@ macro_rules! managed {
 /// first use (it lives until the server ends), so a program that only knows the address
 /// finds its peers' dict. `*out` is a new handle (`pc_dict_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`, or a name already
-/// used for an object of another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python
-/// manager (it has no named objects); `PC_ERR_WRONG_STATE` before start or connect;
-/// `PC_ERR_CLOSED` after `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the
-/// server is gone.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a name already used for an object of
+/// another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python manager (it has no named
+/// objects); `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_CLOSED` after
+/// `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the server is gone.
 #[no_mangle]
 pub extern "C" fn pc_manager_dict(
     m: *mut pc_manager,
@@ -473,9 +469,8 @@ pub extern "C" fn pc_manager_create(
 ///
 /// Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a method the type does not expose;
 /// `PC_ERR_REMOTE` when the method failed (a custom type's `call` returned non-zero:
-/// `pc_last_error()` has its code and message); the status of a Python exception the
-/// method raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument.
+/// `pc_last_error()` has its code and message); the status of a Python exception the method
+/// raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone.
 #[no_mangle]
 pub extern "C" fn pc_proxy_call(
     p: *mut pc_proxy,

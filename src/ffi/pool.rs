@@ -185,9 +185,9 @@ pub extern "C" fn pc_buffer_write(b: *mut pc_buffer, data: *const c_void, len: u
 /// children: they end with the pool, and with this process if it is killed. `*out` is a
 /// new handle owned by the caller (`pc_pool_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or more than
-/// `PC_POOL_MAX_PROCESSES` processes; `PC_ERR_WRONG_STATE` in a daemonic process;
-/// `PC_ERR_OS` if a worker or the pool's thread could not be started.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
+/// processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
+/// pool's thread could not be started.
 #[no_mangle]
 pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_pool) -> pc_status {
     ffi_new!(out, {
@@ -206,12 +206,11 @@ pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_po
 /// Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in
 /// `*result` (release it with `pc_bytes_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in
-/// `pc_last_error`); `PC_ERR_WORKER_DIED` if its worker died running it;
-/// `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED`
-/// after `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process
-/// than the pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`, a NULL `fn` or
-/// `result`, or a NULL `arg` with a non-zero `len`.
+/// Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in `pc_last_error`);
+/// `PC_ERR_WORKER_DIED` if its worker died running it; `PC_ERR_INTERRUPTED` after
+/// `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED` after
+/// `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process than the
+/// pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL `fn` or a NULL `arg` with a non-zero `len`.
 #[no_mangle]
 pub extern "C" fn pc_pool_apply(
     p: *mut pc_pool,
@@ -332,9 +331,8 @@ pub extern "C" fn pc_pool_map(
 /// for `n` 0).
 ///
 /// Returns `PC_OK`; `PC_ERR_CLOSED` after `pc_pool_close`/`pc_pool_terminate`;
-/// `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for
-/// a NULL or invalid `p`, a NULL `fn` or `out`, or a NULL `items` (or item data) with a
-/// non-zero length.
+/// `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for a
+/// NULL `fn` or a NULL `items` (or item data) with a non-zero length.
 #[no_mangle]
 pub extern "C" fn pc_pool_map_async(
     p: *mut pc_pool,
@@ -416,10 +414,9 @@ pub extern "C" fn pc_pool_imap_unordered(
 /// The next result into `*out` (`pc_bytes_free`), waiting at most `timeout` seconds
 /// (negative: without limit). A failed item is its error, and the iterator moves on.
 ///
-/// Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`
-/// or `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was
-/// terminated; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `it`
-/// or `out`, or a NaN timeout.
+/// Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED` or
+/// `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was terminated;
+/// `PC_ERR_INTERRUPTED`.
 #[no_mangle]
 pub extern "C" fn pc_iter_next(it: *mut pc_iter, timeout: f64, out: *mut pc_bytes) -> pc_status {
     ffi_status!({
@@ -497,8 +494,7 @@ pub extern "C" fn pc_pool_map_array(
 /// No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits
 /// for that). Closing twice is harmless.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process; `PC_ERR_INVALID_ARGUMENT`
-/// for a NULL or invalid `p`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process.
 #[no_mangle]
 pub extern "C" fn pc_pool_close(p: *mut pc_pool) -> pc_status {
     ffi_status!({ arg_handle!(p).close() })
@@ -516,7 +512,7 @@ pub extern "C" fn pc_pool_terminate(p: *mut pc_pool) -> pc_status {
 /// Waits until the workers ended: after `pc_pool_close`, once every task is done.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_pool_close`/`pc_pool_terminate` or in
-/// another process; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+/// another process.
 #[no_mangle]
 pub extern "C" fn pc_pool_join(p: *mut pc_pool) -> pc_status {
     ffi_status!({ arg_handle!(p).join() })
@@ -535,9 +531,8 @@ pub extern "C" fn pc_pool_free(p: *mut pc_pool) {
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`/`PC_ERR_WORKER_DIED` (the first
 /// failure; `results` untouched); `PC_ERR_CLOSED` if the pool was terminated first;
-/// `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `r`, a NaN
-/// timeout, a `count` other than the number of results, or a NULL `results` with a
-/// non-zero `count`.
+/// `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a `count` other than the number of
+/// results or a NULL `results` with a non-zero `count`.
 #[no_mangle]
 pub extern "C" fn pc_async_result_get(
     r: *mut pc_async_result,
@@ -566,8 +561,7 @@ pub extern "C" fn pc_async_result_get(
 
 /// Waits at most `timeout` seconds (negative: without limit) until the result is ready.
 ///
-/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for
-/// a NULL or invalid `r` or a NaN timeout.
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`.
 #[no_mangle]
 pub extern "C" fn pc_async_result_wait(r: *mut pc_async_result, timeout: f64) -> pc_status {
     ffi_status!({
@@ -584,8 +578,7 @@ pub extern "C" fn pc_async_result_ready(r: *mut pc_async_result) -> bool {
 
 /// Stores in `*out` whether every task of the ready result succeeded.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready; `PC_ERR_INVALID_ARGUMENT`
-/// for a NULL or invalid `r` or `out`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready.
 #[no_mangle]
 pub extern "C" fn pc_async_result_successful(r: *mut pc_async_result, out: *mut bool) -> pc_status {
     ffi_status!({

@@ -71,8 +71,7 @@ fn acquired(result: Result<Acquired>) -> Result<()> {
 /// release it while it is held. On success `*out` is a new handle owned by the caller
 /// (release it with `pc_lock_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS` or
-/// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_OS` or `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_lock_new(out: *mut *mut pc_lock) -> pc_status {
     ffi_new!(out, Lock::new())
@@ -95,10 +94,8 @@ pub extern "C" fn pc_rlock_new(out: *mut *mut pc_lock) -> pc_status {
 /// (no `PC_ERR_OWNER_DEAD`).
 ///
 /// Returns `PC_OK` or `PC_ERR_OWNER_DEAD` (held in both cases); `PC_ERR_TIMEOUT`;
-/// `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `l` or a NaN timeout; a managed lock also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// `PC_ERR_INTERRUPTED` after `pc_interrupt()`; a managed lock also `PC_ERR_EOF` when its
+/// manager is gone, `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_lock_acquire(l: *mut pc_lock, timeout: f64) -> pc_status {
     ffi_status!({
@@ -111,9 +108,8 @@ pub extern "C" fn pc_lock_acquire(l: *mut pc_lock, timeout: f64) -> pc_status {
 /// holding thread, once per acquire.
 ///
 /// Returns `PC_OK`; `PC_ERR_NOT_OWNER` for a Lock that is not held or an RLock this thread
-/// does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`; a managed lock also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// does not hold; a managed lock also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_lock_release(l: *mut pc_lock) -> pc_status {
     ffi_status!({ arg_handle!(l).release() })
@@ -126,10 +122,10 @@ pub extern "C" fn pc_lock_free(l: *mut pc_lock) {
     ffi_free!(l)
 }
 
-/// Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is a new handle
-/// owned by the caller (`pc_semaphore_free`).
+/// Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is
+/// a new handle owned by the caller (`pc_semaphore_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or a too large `value`;
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a too large `value`;
 /// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_new(value: c_uint, out: *mut *mut pc_semaphore) -> pc_status {
@@ -150,10 +146,9 @@ pub extern "C" fn pc_bounded_semaphore_new(
 /// without limit; 0: try once). Semaphores have no owner: a process that dies after
 /// acquiring does not give its unit back.
 ///
-/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout; a managed
-/// semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
-/// failure the manager reported.
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; a
+/// managed semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for
+/// another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc_status {
     ffi_status!({
@@ -165,10 +160,9 @@ pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc
 /// Increments the counter and wakes one waiter; never blocks.
 ///
 /// Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial value
-/// (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s`; a managed semaphore also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the manager
-/// reported.
+/// (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed; a managed semaphore
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
     ffi_status!({ arg_handle!(s).release() })
@@ -176,8 +170,8 @@ pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
 
 /// Stores the counter's current value in `*out` (it may change at once).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`;
-/// `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no value either).
+/// Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no
+/// value either).
 #[no_mangle]
 pub extern "C" fn pc_semaphore_value(s: *mut pc_semaphore, out: *mut i32) -> pc_status {
     ffi_status!({
@@ -201,9 +195,9 @@ pub extern "C" fn pc_semaphore_free(s: *mut pc_semaphore) {
 /// `lock` must be local: a manager's lock is `PC_ERR_NOT_SUPPORTED` (make the condition in
 /// the manager instead, `pc_manager_condition`, which brings its own lock).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
-/// `PC_ERR_NOT_SUPPORTED` for a managed `lock`;
-/// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an invalid `lock`; `PC_ERR_NOT_SUPPORTED`
+/// for a managed `lock`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+/// mapped.
 #[no_mangle]
 pub extern "C" fn pc_condition_new(lock: *mut pc_lock, out: *mut *mut pc_condition) -> pc_status {
     ffi_status!({
@@ -243,10 +237,9 @@ pub extern "C" fn pc_condition_release(c: *mut pc_condition) -> pc_status {
 /// Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
 /// `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
 /// (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
-/// `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout; a managed
-/// condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
-/// failure the manager reported.
+/// `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait; a managed condition
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_condition_wait(c: *mut pc_condition, timeout: f64) -> pc_status {
     ffi_status!({
@@ -280,10 +273,9 @@ pub extern "C" fn pc_condition_wait_for(
 /// Wakes the `n` longest-waiting waiters (fewer if fewer wait), skipping waiters whose
 /// process died. Never waits for the woken ones.
 ///
-/// Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`; a managed condition also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock; a managed
+/// condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+/// failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_condition_notify(c: *mut pc_condition, n: usize) -> pc_status {
     ffi_status!({ arg_handle!(c).notify(n) })
@@ -304,8 +296,7 @@ pub extern "C" fn pc_condition_free(c: *mut pc_condition) {
 /// Creates an `Event`, not set. `*out` is a new handle owned by the caller
 /// (`pc_event_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS`/
-/// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_OS`/ `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_event_new(out: *mut *mut pc_event) -> pc_status {
     ffi_new!(out, Event::new())
@@ -313,9 +304,8 @@ pub extern "C" fn pc_event_new(out: *mut *mut pc_event) -> pc_status {
 
 /// Sets the flag and wakes every waiter; never waits for them.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// Returns `PC_OK`; a managed event also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_set(e: *mut pc_event) -> pc_status {
     ffi_status!({ arg_handle!(e).set() })
@@ -323,9 +313,8 @@ pub extern "C" fn pc_event_set(e: *mut pc_event) -> pc_status {
 
 /// Clears the flag.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// Returns `PC_OK`; a managed event also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_clear(e: *mut pc_event) -> pc_status {
     ffi_status!({ arg_handle!(e).clear() })
@@ -342,9 +331,8 @@ pub extern "C" fn pc_event_is_set(e: *mut pc_event) -> bool {
 /// only checks).
 ///
 /// Returns `PC_OK` once set; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout; a managed event
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// a managed event also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+/// failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_wait(e: *mut pc_event, timeout: f64) -> pc_status {
     ffi_status!({
@@ -362,8 +350,9 @@ pub extern "C" fn pc_event_free(e: *mut pc_event) {
 /// Creates a `Barrier` for `parties` waiters (Python 3's). `*out` is a new handle owned by
 /// the caller (`pc_barrier_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `parties` 0 or above
-/// `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `parties` 0 or above
+/// `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+/// mapped.
 #[no_mangle]
 pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> pc_status {
     ffi_new!(out, Barrier::new(parties))
@@ -374,10 +363,9 @@ pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> p
 ///
 /// Returns `PC_OK`; `PC_ERR_BROKEN` when the barrier is broken (aborted, reset while
 /// waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
-/// the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout; a managed barrier
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it); a managed
+/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
+/// the manager reported.
 ///
 /// As in Python, a process killed inside this wait still counts as arrived: that round
 /// cannot complete (waiters with a timeout break it), so make a new barrier.
@@ -399,9 +387,8 @@ pub extern "C" fn pc_barrier_wait(
 
 /// Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
-/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
-/// the manager reported.
+/// Returns `PC_OK`; a managed barrier also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_barrier_abort(b: *mut pc_barrier) -> pc_status {
     ffi_status!({ arg_handle!(b).abort() })
@@ -409,9 +396,8 @@ pub extern "C" fn pc_barrier_abort(b: *mut pc_barrier) -> pc_status {
 
 /// Returns the barrier to its initial state; waiters now get `PC_ERR_BROKEN`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
-/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
-/// the manager reported.
+/// Returns `PC_OK`; a managed barrier also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_barrier_reset(b: *mut pc_barrier) -> pc_status {
     ffi_status!({ arg_handle!(b).reset() })
