@@ -73,6 +73,31 @@
 #define PC_FOREVER -1.0
 
 /**
+ * The most waiters a condition holds at once; one more wait is `PC_ERR_TOO_LARGE`.
+ */
+#define PC_CONDITION_MAX_WAITERS 255
+
+/**
+ * The most parties a barrier has (all but one wait on its condition).
+ */
+#define PC_BARRIER_MAX_PARTIES 256
+
+/**
+ * The largest value of a semaphore (POSIX's `SEM_VALUE_MAX`).
+ */
+#define PC_SEMAPHORE_MAX_VALUE 2147483647
+
+/**
+ * The largest `maxsize` of a queue.
+ */
+#define PC_QUEUE_MAX_SIZE 2147483647
+
+/**
+ * The most worker processes of a pool.
+ */
+#define PC_POOL_MAX_PROCESSES 1024
+
+/**
  * Level SUBDEBUG: the library's most detailed messages.
  */
 #define PC_LOG_SUBDEBUG 5
@@ -106,31 +131,6 @@
  * Level CRITICAL.
  */
 #define PC_LOG_CRITICAL 50
-
-/**
- * The most worker processes of a pool.
- */
-#define PC_POOL_MAX_PROCESSES 1024
-
-/**
- * The largest `maxsize` of a queue.
- */
-#define PC_QUEUE_MAX_SIZE 2147483647
-
-/**
- * The most waiters a condition holds at once; one more wait is `PC_ERR_TOO_LARGE`.
- */
-#define PC_CONDITION_MAX_WAITERS 255
-
-/**
- * The most parties a barrier has (all but one wait on its condition).
- */
-#define PC_BARRIER_MAX_PARTIES 256
-
-/**
- * The largest value of a semaphore (POSIX's `SEM_VALUE_MAX`).
- */
-#define PC_SEMAPHORE_MAX_VALUE 2147483647
 
 /**
  * The result of every fallible function. `PC_OK` is 0; every error is negative and keeps
@@ -396,6 +396,59 @@ typedef struct pc_semaphore pc_semaphore;
 typedef struct pc_value pc_value;
 
 /**
+ * A byte string filled by the library. Release its bytes with `pc_bytes_free`. An empty
+ * string may have `data == NULL`.
+ */
+typedef struct {
+    /**
+     * The bytes, owned by the library until `pc_bytes_free`.
+     */
+    uint8_t *data;
+    /**
+     * Their number.
+     */
+    size_t len;
+} pc_bytes;
+
+/**
+ * What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
+ * the child's exit code (the OS keeps 0–255).
+ */
+typedef int (*pc_target_fn)(void *arg);
+
+/**
+ * One thing for `pc_wait_any` to wait on: a connection, or (when `conn` is NULL) any file
+ * descriptor that becomes readable, such as a process sentinel.
+ */
+typedef struct {
+    /**
+     * A connection that can receive, or NULL to wait on `fd`.
+     */
+    pc_connection *conn;
+    /**
+     * With a NULL `conn`: the fd to wait on.
+     */
+    int fd;
+    /**
+     * Set by `pc_wait_any`: true when this item is ready.
+     */
+    bool ready;
+} pc_waitable;
+
+/**
+ * A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
+ */
+typedef bool (*pc_predicate_fn)(void *ctx);
+
+/**
+ * A borrowed input: `len` bytes at `data`.
+ */
+typedef struct {
+    const void *data;
+    size_t len;
+} pc_slice;
+
+/**
  * A Python value. Build one to pass in with `pc_item_none`, `pc_item_int`, … (the item
  * then borrows its bytes from the caller); an item the library fills in owns its bytes
  * until `pc_item_release`.
@@ -423,82 +476,6 @@ typedef struct {
     const void *data;
     size_t len;
 } pc_item;
-
-/**
- * A byte string filled by the library. Release its bytes with `pc_bytes_free`. An empty
- * string may have `data == NULL`.
- */
-typedef struct {
-    /**
-     * The bytes, owned by the library until `pc_bytes_free`.
-     */
-    uint8_t *data;
-    /**
-     * Their number.
-     */
-    size_t len;
-} pc_bytes;
-
-/**
- * One thing for `pc_wait_any` to wait on: a connection, or (when `conn` is NULL) any file
- * descriptor that becomes readable, such as a process sentinel.
- */
-typedef struct {
-    /**
-     * A connection that can receive, or NULL to wait on `fd`.
-     */
-    pc_connection *conn;
-    /**
-     * With a NULL `conn`: the fd to wait on.
-     */
-    int fd;
-    /**
-     * Set by `pc_wait_any`: true when this item is ready.
-     */
-    bool ready;
-} pc_waitable;
-
-/**
- * Receives each log line: `ctx` as given to `pc_enable_logging`, the message's level, the
- * name of the process that logs, and the formatted line without a trailing newline. Both
- * strings are valid during the call only. Called from whichever thread logs (library
- * threads included), in the process that logs (children included).
- */
-typedef void (*pc_log_handler)(void *ctx, int level, const char *process_name, const char *line);
-
-/**
- * A custom type, run inside the manager's server (the seed's "customized managers").
- * The server calls `create` for each new object, `call` for each method call, and
- * `destroy` when the object's last reference goes (or the server ends). Calls on one
- * object come one at a time; different objects may be called from different threads at
- * once. The item arrays passed in are valid during the call only (their bytes are not
- * NUL-terminated).
- */
-typedef struct {
-    /**
-     * Makes an object from the creator's `nargs` arguments; NULL: failed.
-     */
-    void *(*create)(const pc_item *args, size_t nargs, void *ctx);
-    /**
-     * Runs `method` (one of `exposed`) and sets its result with `pc_item_builder_set`
-     * (none set: `None`); returns 0 on success, any other value on failure (the caller
-     * gets `PC_ERR_REMOTE` with that code, and the text of `pc_item_builder_fail`).
-     */
-    int (*call)(void *obj, const char *method, const pc_item *args, size_t nargs, pc_item_builder *result, void *ctx);
-    /**
-     * Frees an object (may be NULL).
-     */
-    void (*destroy)(void *obj, void *ctx);
-    /**
-     * The method names clients may call: a NULL-terminated array of NUL-terminated
-     * strings (copied by `pc_manager_register`). Other names are refused.
-     */
-    const char *const *exposed;
-    /**
-     * Passed back to every function.
-     */
-    void *ctx;
-} pc_type_vtable;
 
 /**
  * Runs once in each worker, with `initarg`, before its first task.
@@ -543,14 +520,6 @@ typedef int (*pc_task_fn)(const void *arg, size_t len, pc_buffer *result);
 typedef void (*pc_callback_fn)(void *ctx, pc_status status, const pc_bytes *results, size_t count);
 
 /**
- * A borrowed input: `len` bytes at `data`.
- */
-typedef struct {
-    const void *data;
-    size_t len;
-} pc_slice;
-
-/**
  * An element function for `pc_pool_map_array`: reads one input element at `input`,
  * writes one output element at `output`, returns 0 on success. `ctx` is the call's copy
  * of its context (NULL without one); every worker of the call reads the same copy, so it
@@ -559,371 +528,64 @@ typedef struct {
 typedef int (*pc_elem_fn)(const void *input, void *output, const void *ctx);
 
 /**
- * What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
- * the child's exit code (the OS keeps 0–255).
+ * A custom type, run inside the manager's server (the seed's "customized managers").
+ * The server calls `create` for each new object, `call` for each method call, and
+ * `destroy` when the object's last reference goes (or the server ends). Calls on one
+ * object come one at a time; different objects may be called from different threads at
+ * once. The item arrays passed in are valid during the call only (their bytes are not
+ * NUL-terminated).
  */
-typedef int (*pc_target_fn)(void *arg);
+typedef struct {
+    /**
+     * Makes an object from the creator's `nargs` arguments; NULL: failed.
+     */
+    void *(*create)(const pc_item *args, size_t nargs, void *ctx);
+    /**
+     * Runs `method` (one of `exposed`) and sets its result with `pc_item_builder_set`
+     * (none set: `None`); returns 0 on success, any other value on failure (the caller
+     * gets `PC_ERR_REMOTE` with that code, and the text of `pc_item_builder_fail`).
+     */
+    int (*call)(void *obj, const char *method, const pc_item *args, size_t nargs, pc_item_builder *result, void *ctx);
+    /**
+     * Frees an object (may be NULL).
+     */
+    void (*destroy)(void *obj, void *ctx);
+    /**
+     * The method names clients may call: a NULL-terminated array of NUL-terminated
+     * strings (copied by `pc_manager_register`). Other names are refused.
+     */
+    const char *const *exposed;
+    /**
+     * Passed back to every function.
+     */
+    void *ctx;
+} pc_type_vtable;
 
 /**
- * A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
+ * Receives each log line: `ctx` as given to `pc_enable_logging`, the message's level, the
+ * name of the process that logs, and the formatted line without a trailing newline. Both
+ * strings are valid during the call only. Called from whichever thread logs (library
+ * threads included), in the process that logs (children included).
  */
-typedef bool (*pc_predicate_fn)(void *ctx);
+typedef void (*pc_log_handler)(void *ctx, int level, const char *process_name, const char *line);
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * `d[key] = val`. The items are copied.
+ * The fixed text of a status code, for any integer ("unknown status" for unknown ones).
+ * The string is static: never free it.
  */
-pc_status pc_dict_set(pc_dict *d, pc_item key, pc_item val);
+const char *pc_status_str(int status);
 
 /**
- * `*out = d[key]` (release it with `pc_item_release`). `PC_ERR_KEY` when the key is
- * missing (Python's `KeyError`); `PC_ERR_TYPE` for an unhashable key (a list, dict or set
- * in a `PC_KIND_PICKLE`).
+ * A human-readable detail of the last failed call on this thread: the function, what
+ * failed and why (an argument's name, the errno text, the peer's message). Empty when no
+ * call failed yet. Owned by the library; the pointer stays valid for the thread's life,
+ * and its text changes with the thread's next failing call.
  */
-pc_status pc_dict_get(pc_dict *d, pc_item key, pc_item *out);
-
-/**
- * `del d[key]`; `PC_ERR_KEY` when the key is missing.
- */
-pc_status pc_dict_del(pc_dict *d, pc_item key);
-
-/**
- * `*out = d.pop(key)`: removes the key and gives its value (release it with
- * `pc_item_release`); `PC_ERR_KEY` when the key is missing.
- */
-pc_status pc_dict_pop(pc_dict *d, pc_item key, pc_item *out);
-
-/**
- * `*out = key in d`.
- */
-pc_status pc_dict_contains(pc_dict *d, pc_item key, bool *out);
-
-/**
- * `*out = len(d)`.
- */
-pc_status pc_dict_len(pc_dict *d, size_t *out);
-
-/**
- * One snapshot of the dict, in its order: `*count` keys in `*keys` and their values in
- * `*vals` (two arrays the caller releases with `pc_items_release(keys, count)` and
- * `pc_items_release(vals, count)`; NULL when the dict is empty).
- */
-pc_status pc_dict_items(pc_dict *d, pc_item **keys, pc_item **vals, size_t *count);
-
-/**
- * Sets `n` pairs (`keys[i]` to `vals[i]`) in one round trip (`d.update(...)`); the dict
- * is unchanged if an item is invalid.
- */
-pc_status pc_dict_update(pc_dict *d, const pc_item *keys, const pc_item *vals, size_t n);
-
-/**
- * Removes every key.
- */
-pc_status pc_dict_clear(pc_dict *d);
-
-/**
- * Releases the handle (and this process's reference to the dict: the server drops the
- * dict with its last reference, unless it is named). NULL is a no-op; never blocks on
- * another process beyond one message to the server.
- */
-void pc_dict_free(pc_dict *d);
-
-/**
- * `l.append(val)`.
- */
-pc_status pc_list_append(pc_list *l, pc_item val);
-
-/**
- * `l.insert(index, val)` (Python's rules: a negative index counts from the end, one past
- * either end inserts there).
- */
-pc_status pc_list_insert(pc_list *l, ptrdiff_t index, pc_item val);
-
-/**
- * `l[index] = val`; a negative index counts from the end; `PC_ERR_INDEX` out of range.
- */
-pc_status pc_list_set(pc_list *l, ptrdiff_t index, pc_item val);
-
-/**
- * `l.extend(items)`: appends `n` items in one round trip.
- */
-pc_status pc_list_extend(pc_list *l, const pc_item *items, size_t n);
-
-/**
- * `*out = l[index]` (release it with `pc_item_release`); a negative index counts from the
- * end; `PC_ERR_INDEX` out of range.
- */
-pc_status pc_list_get(pc_list *l, ptrdiff_t index, pc_item *out);
-
-/**
- * `*out = l.pop(index)` (-1: the last); `PC_ERR_INDEX` out of range or empty.
- */
-pc_status pc_list_pop(pc_list *l, ptrdiff_t index, pc_item *out);
-
-/**
- * `*out = len(l)`.
- */
-pc_status pc_list_len(pc_list *l, size_t *out);
-
-/**
- * Removes every item.
- */
-pc_status pc_list_clear(pc_list *l);
-
-/**
- * One snapshot of every item: `*count` items in `*items` (release the array with
- * `pc_items_release(items, count)`; NULL when the list is empty).
- */
-pc_status pc_list_items(pc_list *l, pc_item **items, size_t *count);
-
-/**
- * Releases the handle, as `pc_dict_free`.
- */
-void pc_list_free(pc_list *l);
-
-/**
- * `setattr(ns, attr, val)`; `attr` is NUL-terminated UTF-8.
- */
-pc_status pc_namespace_set(pc_namespace *ns, const char *attr, pc_item val);
-
-/**
- * `*out = getattr(ns, attr)` (release it with `pc_item_release`); `PC_ERR_KEY` when the
- * attribute is missing (Python's `AttributeError`).
- */
-pc_status pc_namespace_get(pc_namespace *ns, const char *attr, pc_item *out);
-
-/**
- * `delattr(ns, attr)`; `PC_ERR_KEY` when the attribute is missing.
- */
-pc_status pc_namespace_del(pc_namespace *ns, const char *attr);
-
-/**
- * Releases the handle, as `pc_dict_free`.
- */
-void pc_namespace_free(pc_namespace *ns);
-
-/**
- * Creates a pipe (Python's `Pipe(duplex)`): two connected ends. When `duplex` is false,
- * `*c1` only receives and `*c2` only sends. Both are new handles owned by the caller
- * (`pc_connection_free`); after `pc_process_start` the child has them too — each process
- * usually closes the end it does not use.
- *
- * Returns `PC_OK`; `PC_ERR_OS` if the socketpair could not be made.
- */
-pc_status pc_pipe(bool duplex, pc_connection **c1, pc_connection **c2);
-
-/**
- * Sends `len` bytes at `buf` as one message (`send_bytes`); `(NULL, 0)` sends an empty
- * one. Blocks while the peer does not read, up to the connection's timeout
- * (`pc_connection_set_timeout`); thread-safe (messages never interleave).
- *
- * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end (never SIGPIPE);
- * `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is closed
- * too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left; `PC_ERR_CLOSED`
- * after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero
- * `len` or the receiving end of a one-way pipe.
- */
-pc_status pc_connection_send_bytes(pc_connection *c, const void *buf, size_t len);
-
-/**
- * Receives one message (`recv_bytes`) into `*out` (release it with `pc_bytes_free`).
- * With `maxlength` > 0, a longer message is refused before it is read: `PC_ERR_TOO_LARGE`,
- * and the connection is closed (as in Python). Blocks until a message comes, up to the
- * connection's timeout.
- *
- * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end at a message boundary;
- * `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the connection
- * is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
- * `pc_interrupt()` while no byte of the message had come; `PC_ERR_CLOSED`;
- * `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
- */
-pc_status pc_connection_recv_bytes(pc_connection *c, size_t maxlength, pc_bytes *out);
-
-/**
- * Receives one message into `buf` at byte `offset` (`recv_bytes_into`) and stores its
- * length in `*len`. If it does not fit in `cap - offset` bytes: `PC_ERR_BUFFER_TOO_SHORT`,
- * `*len` is the message's size, and the message stays for the next receive (nothing is
- * lost). `offset` may equal `cap`.
- *
- * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`, and
- * `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap` or `offset` > `cap`.
- */
-pc_status pc_connection_recv_bytes_into(pc_connection *c, void *buf, size_t cap, size_t offset, size_t *len);
-
-/**
- * Waits at most `timeout` seconds (negative: without limit; 0: only checks) until a
- * message or the peer's EOF can be received (`poll`).
- *
- * Returns `PC_OK` when ready; `PC_ERR_TIMEOUT` when not; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
- */
-pc_status pc_connection_poll(pc_connection *c, double timeout);
-
-/**
- * Sets the deadline for each whole send or receive, in seconds (negative: none, the
- * default, as in Python). A receive that passes it mid-message returns `PC_ERR_TIMEOUT`
- * and closes the connection.
- *
- * Returns `PC_OK`.
- */
-pc_status pc_connection_set_timeout(pc_connection *c, double timeout);
-
-/**
- * The connection's file descriptor (owned by it: do not close it), or -1 once closed or
- * for a NULL or invalid `c`.
- */
-int pc_connection_fileno(const pc_connection *c);
-
-/**
- * Closes this end in this process; the peer then sees EOF once every process closed its
- * copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
- *
- * Returns `PC_OK`.
- */
-pc_status pc_connection_close(pc_connection *c);
-
-/**
- * Releases the handle (closing the connection when no other reference is left). NULL is
- * a no-op. Never blocks.
- */
-void pc_connection_free(pc_connection *c);
-
-/**
- * Waits until at least one of the `n` connections can receive (a message or EOF), at most
- * `timeout` seconds (Python 3's `connection.wait`); `ready[i]` tells which (`ready` has
- * room for `n` flags and is written on `PC_OK` only). For process sentinels and other fds,
- * see `pc_wait_any`.
- *
- * Returns `PC_OK`; `PC_ERR_TIMEOUT` when none is ready; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_CLOSED` for a closed connection; `PC_ERR_INVALID_ARGUMENT` for NULL `conns` or
- * `ready` with `n` > 0, a NULL or invalid connection or a sending-only end.
- */
-pc_status pc_wait(pc_connection *const *conns, size_t n, double timeout, bool *ready);
-
-/**
- * Waits until at least one of the `n` items is ready, at most `timeout` seconds: a
- * connection that can receive, or a readable fd such as a process sentinel
- * (`pc_process_sentinel`) — Python 3's `connection.wait` over both. Sets each item's
- * `ready` (on `PC_OK` only).
- *
- * Returns as `pc_wait`, and `PC_ERR_INVALID_ARGUMENT` for a NULL `items` with `n` > 0 or a
- * negative fd.
- */
-pc_status pc_wait_any(pc_waitable *items, size_t n, double timeout);
-
-/**
- * Creates a listener (Python's `Listener`) bound to `address`: `"unix:PATH"`,
- * `"unix:@NAME"` (Linux abstract), `"tcp://HOST:PORT"` (IPv4, `[IPv6]` or a host name;
- * port 0 picks one), or NULL for a fresh private unix name. `backlog` is `listen`'s
- * (at least 1). With a non-empty `authkey` (`len` bytes, copied) every accepted client
- * must pass Python's HMAC handshake; NULL or empty means no authentication. `*out` is a
- * new handle owned by the caller (`pc_listener_free`).
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
- * than 107 bytes too) or a NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding
- * failed (address in use…).
- */
-pc_status pc_listener_new(const char *address, int backlog, const void *authkey, size_t len, pc_listener **out);
-
-/**
- * Waits at most `timeout` seconds for a client and, with an authkey, runs the handshake
- * (its own deadline: 5 s, each message at most 256 bytes). `*out` is a new connection
- * owned by the caller. A failed handshake drops that client; the listener stays usable.
- *
- * Returns `PC_OK`; `PC_ERR_TIMEOUT` when no client came (or the handshake passed its
- * deadline); `PC_ERR_AUTH` for a wrong key; `PC_ERR_PROTOCOL` for a client speaking
- * garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`
- * after `pc_listener_close`.
- */
-pc_status pc_listener_accept(pc_listener *l, double timeout, pc_connection **out);
-
-/**
- * The bound address in the forms `pc_listener_new` takes, with numeric hosts and the
- * port picked for port 0 (`tcp://127.0.0.1:40123`). Owned by the listener: valid until
- * `pc_listener_free`. NULL for a NULL or invalid `l`.
- */
-const char *pc_listener_address(const pc_listener *l);
-
-/**
- * The peer address of the last accepted connection (same forms; a unix client is usually
- * unnamed: `"unix:"`). Valid until the next accept. NULL before the first accept, and for
- * a NULL or invalid `l`.
- */
-const char *pc_listener_last_accepted(const pc_listener *l);
-
-/**
- * Stops listening; a unix socket file this process bound is removed. Twice is fine;
- * later accepts return `PC_ERR_CLOSED`.
- *
- * Returns `PC_OK`.
- */
-pc_status pc_listener_close(pc_listener *l);
-
-/**
- * Releases the handle, closing the listener and removing its unix socket file. NULL is
- * a no-op.
- */
-void pc_listener_free(pc_listener *l);
-
-/**
- * Connects to a listener at `address` (Python's `Client`; forms as `pc_listener_new`),
- * running the handshake with a non-empty `authkey` (`len` bytes). Connecting and the
- * handshake have one deadline of 5 s. `*out` is a new connection owned by the caller.
- *
- * Returns `PC_OK`; `PC_ERR_AUTH` for a wrong key (on both sides); `PC_ERR_TIMEOUT`;
- * `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection; `PC_ERR_OS`
- * when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address` or a NULL `authkey` with a
- * non-zero `len`.
- */
-pc_status pc_client_connect(const char *address, const void *authkey, size_t len, pc_connection **out);
-
-/**
- * An item `None`.
- */
-pc_item pc_item_none(void);
-
-/**
- * An item `bool`.
- */
-pc_item pc_item_bool(bool value);
-
-/**
- * An item `int`.
- */
-pc_item pc_item_int(int64_t value);
-
-/**
- * An item `float`.
- */
-pc_item pc_item_float(double value);
-
-/**
- * An item `bytes` that borrows the `len` bytes at `data` (which must outlive its use).
- */
-pc_item pc_item_bytes(const void *data, size_t len);
-
-/**
- * An item `str` that borrows the NUL-terminated UTF-8 string `s` (without its NUL).
- * NULL gives an item the call using it refuses (`PC_ERR_INVALID_ARGUMENT`); so does
- * invalid UTF-8.
- */
-pc_item pc_item_str(const char *s);
-
-/**
- * Frees the bytes of an item the library filled in and makes it `None`. An item the
- * caller built (its bytes are the caller's) is only made `None`. NULL is a no-op.
- */
-void pc_item_release(pc_item *item);
-
-/**
- * Releases `n` items (`pc_item_release` each) and then the array itself, as the library
- * hands arrays out (`pc_dict_items`, `pc_list_items`). NULL is a no-op.
- */
-void pc_items_release(pc_item *items, size_t n);
+const char *pc_last_error(void);
 
 /**
  * The library's version, `"MAJOR.MINOR.PATCH"` (compare with the `PC_VERSION_*` macros
@@ -952,468 +614,6 @@ pc_status pc_install_sigint_handler(void);
  * to 0, so freeing twice is harmless. NULL `b` is a no-op.
  */
 void pc_bytes_free(pc_bytes *b);
-
-/**
- * Turns on logging (the seed's `enableLogging`): messages at `level` or above (any
- * non-negative number; the `PC_LOG_*` levels are the seed's) go to `handler(ctx, …)`, or
- * to standard error, one `write` per line, when `handler` is NULL. `format` (copied) uses
- * `%(levelname)s`, `%(processName)s`, `%(message)s`, `%(process)d`, `%(asctime)s` and
- * `%%`; NULL means `[%(levelname)s/%(processName)s] %(message)s`. Each call replaces the
- * previous configuration. Children started afterwards inherit it. The library logs
- * children starting and exiting (with exit codes) at INFO, and more at DEBUG.
- *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a negative `level`, a non-UTF-8
- * `format`, or a format field not listed above.
- */
-pc_status pc_enable_logging(int level, pc_log_handler handler, void *ctx, const char *format);
-
-/**
- * Whether `pc_enable_logging` was called in this process or before it forked (the seed's
- * `getLogger()` is not `None`).
- */
-bool pc_logging_enabled(void);
-
-/**
- * Logs `message` (copied) at `level`, as `getLogger().log(level, message)`: it is
- * written when logging is enabled at that level, dropped otherwise.
- *
- * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or non-UTF-8 `message`.
- */
-pc_status pc_log(int level, const char *message);
-
-/**
- * Sets the result of a custom type's `call` to a copy of `item`.
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL builder, one whose call has
- * returned, or an invalid item.
- */
-pc_status pc_item_builder_set(pc_item_builder *b, pc_item item);
-
-/**
- * Says why a custom type's `call` fails (it then returns non-zero): the caller's
- * `pc_last_error()` shows `message` (NUL-terminated; copied).
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL builder or message.
- */
-pc_status pc_item_builder_fail(pc_item_builder *b, const char *message);
-
-/**
- * Creates a manager for `address`: NULL gives a private unix socket (an abstract name:
- * no file), or `unix:PATH`, `unix:@NAME`, `tcp://HOST:PORT` (port 0: a free port, which
- * `pc_manager_address` reports after `pc_manager_start`). `authkey` (`len` bytes,
- * copied) authenticates every connection, as Python's handshake does; NULL uses this
- * process's authkey (`pc_process_authkey`), which children inherit. Nothing runs until
- * `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
- * `*out` is a new handle owned by the caller (`pc_manager_free`).
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address or one that is not
- * UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
- */
-pc_status pc_manager_new(const char *address, const void *authkey, size_t len, pc_manager **out);
-
-/**
- * Registers a custom type under `typeid` (its objects made with `pc_manager_create`),
- * before `pc_manager_start` or `pc_manager_serve_forever`. The vtable and its exposed
- * names are copied; its functions and `ctx` must stay valid while the server runs (a
- * started server is a forked child, which inherits them). Registering a typeid again
- * replaces it.
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a vtable without `create` or `call`, or an
- * empty typeid; `PC_ERR_WRONG_STATE` after start, connect or serve.
- */
-pc_status pc_manager_register(pc_manager *m, const char *type_id, const pc_type_vtable *vt);
-
-/**
- * Makes `typeid` give the object named `name` of the typeid `type` ("Queue", "dict", …
- * or a registered custom type), made on first use: Python's remote-manager recipe
- * `register('get_queue', callable=lambda: queue)`, served from C. A Python client then
- * runs `QueueManager.register('get_queue'); m.connect(); m.get_queue().put('hello')`.
- * Before start or serve.
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown `type`; `PC_ERR_WRONG_STATE`
- * after start, connect or serve.
- */
-pc_status pc_manager_expose(pc_manager *m, const char *type_id, const char *type, const char *name);
-
-/**
- * Starts the server in a child process named "SyncManager-N" and connects to it. The
- * server serves many clients at once (a thread per connection), ignores SIGINT, and
- * exits when this process exits or dies; `pc_manager_shutdown` or `pc_manager_free`
- * stop it sooner.
- *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or called
- * from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use) or the
- * fork fails.
- */
-pc_status pc_manager_start(pc_manager *m);
-
-/**
- * Connects to a server already running at the manager's address: another program's,
- * on another host, or a Python manager's. Checks it answers (a `dummy` request).
- *
- * Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
- * authkey; `PC_ERR_INVALID_ARGUMENT` for a manager created without an address;
- * `PC_ERR_WRONG_STATE` if already started, connected or served.
- */
-pc_status pc_manager_connect(pc_manager *m);
-
-/**
- * Serves from the calling thread until a client (or another thread, with
- * `pc_manager_shutdown`) shuts the server down.
- *
- * Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
- * server then stops); `PC_ERR_OS` when the address cannot be bound; `PC_ERR_WRONG_STATE`
- * if already started, connected or served.
- */
-pc_status pc_manager_serve_forever(pc_manager *m);
-
-/**
- * Stops the server: one this process started (waited for, terminated after 1 s if it
- * does not exit), one it connected to (asked to shut down, as Python's remote shutdown),
- * or one it serves (`pc_manager_serve_forever` returns). Every proxy's calls then
- * return `PC_ERR_EOF`. Twice is fine.
- *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or served;
- * `PC_ERR_EOF` when a connected server was already gone.
- */
-pc_status pc_manager_shutdown(pc_manager *m);
-
-/**
- * The server's address (`tcp://HOST:PORT` with the port it got), valid while the handle
- * lives; NULL before start, connect or serve, and for a NULL or invalid `m`.
- */
-const char *pc_manager_address(const pc_manager *m);
-
-/**
- * `*out` = how many objects the server holds (Python's `_number_of_objects()`): to see
- * that objects go when their last handle is freed or their process dies.
- *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_EOF` when the
- * server is gone.
- */
-pc_status pc_manager_number_of_objects(pc_manager *m, size_t *out);
-
-/**
- * Releases the handle; a server this process started is shut down first (waiting at
- * most about 1 s for it to exit, then terminating it). NULL is a no-op.
- */
-void pc_manager_free(pc_manager *m);
-
-/**
- * A managed `dict` in the manager's server: a new, anonymous one for a NULL `name` (it
- * lives while any process holds a handle to it), else the dict of that name, made on
- * first use (it lives until the server ends), so a program that only knows the address
- * finds its peers' dict. `*out` is a new handle (`pc_dict_free`).
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a name already used for an object of
- * another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python manager (it has no named
- * objects); `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_CLOSED` after
- * `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the server is gone.
- */
-pc_status pc_manager_dict(pc_manager *m, const char *name, pc_dict **out);
-
-/**
- * A managed `list`, as `pc_manager_dict`. `*out` is a new handle (`pc_list_free`).
- */
-pc_status pc_manager_list(pc_manager *m, const char *name, pc_list **out);
-
-/**
- * A managed `Namespace`, as `pc_manager_dict`. `*out` is a new handle
- * (`pc_namespace_free`).
- */
-pc_status pc_manager_namespace(pc_manager *m, const char *name, pc_namespace **out);
-
-/**
- * A new object of `typeid` (a custom type, or any typeid of the server) made from `nargs`
- * arguments, or the one named `name` (as `pc_manager_dict`). `*out` is a new handle
- * (`pc_proxy_free`).
- *
- * Returns `PC_OK`; `PC_ERR_REMOTE` when the server does not know `typeid` or its
- * `create` failed; otherwise as `pc_manager_dict`.
- */
-pc_status pc_manager_create(pc_manager *m, const char *type_id, const char *name, const pc_item *args, size_t nargs, pc_proxy **out);
-
-/**
- * Calls `method` on the proxy's object with `nargs` arguments; `*result` gets what it
- * returned (release it with `pc_item_release`; NULL: not wanted).
- *
- * Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a method the type does not expose;
- * `PC_ERR_REMOTE` when the method failed (a custom type's `call` returned non-zero:
- * `pc_last_error()` has its code and message); the status of a Python exception the method
- * raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone.
- */
-pc_status pc_proxy_call(pc_proxy *p, const char *method, const pc_item *args, size_t nargs, pc_item *result);
-
-/**
- * Releases the handle, as `pc_dict_free`.
- */
-void pc_proxy_free(pc_proxy *p);
-
-/**
- * A managed `Queue` (`name` as in `pc_manager_dict`) holding at most `maxsize` items (0:
- * unbounded). It is used through the `pc_queue_*` functions, as a local queue:
- * `pc_queue_put`/`pc_queue_get` carry `bytes`, `pc_queue_put_item`/`pc_queue_get_item`
- * any item (a Python peer puts `str` and `int`). A wait is asked of the server in slices
- * of 0.1 s, so `pc_interrupt()` breaks it. `*out` is a new handle (`pc_queue_free`).
- *
- * Returns as `pc_manager_dict`; `PC_ERR_INVALID_ARGUMENT` for `maxsize` above
- * `PC_QUEUE_MAX_SIZE`.
- */
-pc_status pc_manager_queue(pc_manager *m, const char *name, size_t maxsize, pc_queue **out);
-
-/**
- * A managed `JoinableQueue`, as `pc_manager_queue`, with `pc_queue_task_done` and
- * `pc_queue_join`.
- */
-pc_status pc_manager_joinable_queue(pc_manager *m, const char *name, size_t maxsize, pc_queue **out);
-
-/**
- * A managed `Lock`, used through `pc_lock_acquire`/`pc_lock_release`. It has no owner
- * (any process may release it), as in Python; one thing more: when the connection of
- * the process (thread) that holds it ends, because that process died, the server
- * releases it. `*out` is a new handle (`pc_lock_free`). Returns as `pc_manager_dict`.
- */
-pc_status pc_manager_lock(pc_manager *m, const char *name, pc_lock **out);
-
-/**
- * A managed `RLock`: owned by the thread that acquired it (each thread has its own
- * connection to the server), released by the server if that thread's process dies.
- * Otherwise as `pc_manager_lock`.
- */
-pc_status pc_manager_rlock(pc_manager *m, const char *name, pc_lock **out);
-
-/**
- * A managed `Semaphore` starting at `value`, used through `pc_semaphore_acquire` and
- * `pc_semaphore_release` (`pc_semaphore_value` is `PC_ERR_NOT_SUPPORTED`: Python's
- * proxy has no such method). `*out` is a new handle (`pc_semaphore_free`).
- */
-pc_status pc_manager_semaphore(pc_manager *m, const char *name, uint32_t value, pc_semaphore **out);
-
-/**
- * A managed `BoundedSemaphore`: a release above `value` is `PC_ERR_VALUE`. Otherwise as
- * `pc_manager_semaphore`.
- */
-pc_status pc_manager_bounded_semaphore(pc_manager *m, const char *name, uint32_t value, pc_semaphore **out);
-
-/**
- * A managed `Condition` (with its own managed `RLock`), used through the
- * `pc_condition_*` functions. `*out` is a new handle (`pc_condition_free`).
- */
-pc_status pc_manager_condition(pc_manager *m, const char *name, pc_condition **out);
-
-/**
- * A managed `Event`, used through the `pc_event_*` functions. `*out` is a new handle
- * (`pc_event_free`).
- */
-pc_status pc_manager_event(pc_manager *m, const char *name, pc_event **out);
-
-/**
- * A managed `Barrier` for `parties` waiters, used through the `pc_barrier_*` functions
- * (a wait is one call to the server, with its timeout). `*out` is a new handle
- * (`pc_barrier_free`). `PC_ERR_INVALID_ARGUMENT` for 0 parties.
- */
-pc_status pc_manager_barrier(pc_manager *m, const char *name, size_t parties, pc_barrier **out);
-
-/**
- * A managed `Value` of `typecode` (as `pc_value_new`) starting at `*init` (one C element;
- * NULL: zero), used through `pc_value_get`/`pc_value_set` (`pc_value_ptr` and
- * `pc_value_lock` give NULL, `pc_value_add` is `PC_ERR_NOT_SUPPORTED`: use a managed lock
- * around get and set). `*out` is a new handle (`pc_value_free`).
- * `PC_ERR_INVALID_ARGUMENT` for an unknown typecode.
- */
-pc_status pc_manager_value(pc_manager *m, const char *name, char typecode, const void *init, pc_value **out);
-
-/**
- * A managed `Array` of `len` elements of `typecode` (`array.array` in the server, which
- * has no `'c'`), from `init` (`len` C elements; NULL: zeros), used through the
- * `pc_array_*` functions (`pc_array_ptr`/`pc_array_lock` give NULL). `*out` is a new
- * handle (`pc_array_free`).
- */
-pc_status pc_manager_array(pc_manager *m, const char *name, char typecode, size_t len, const void *init, pc_array **out);
-
-/**
- * Appends `len` bytes at `data` to a task's result. Only valid inside the task that got
- * `b`.
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or foreign `b`, or a NULL `data`
- * with a non-zero `len`.
- */
-pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
-
-/**
- * Starts a pool: `opts->processes` worker processes (0, or `opts` NULL: the CPU count),
- * each running `opts->initializer(opts->initarg)` first if set. The workers are daemonic
- * children: they end with the pool, and with this process if it is killed. `*out` is a
- * new handle owned by the caller (`pc_pool_free`).
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
- * processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
- * pool's thread could not be started.
- */
-pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
-
-/**
- * Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in
- * `*result` (release it with `pc_bytes_free`).
- *
- * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in `pc_last_error`);
- * `PC_ERR_WORKER_DIED` if its worker died running it; `PC_ERR_INTERRUPTED` after
- * `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED` after
- * `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process than the
- * pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL `fn` or a NULL `arg` with a non-zero `len`.
- */
-pc_status pc_pool_apply(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, pc_bytes *result);
-
-/**
- * Runs `fn` on a copy of the `len` bytes at `arg` in a worker; `*out` is the result, a
- * new handle owned by the caller (`pc_async_result_free`). `cb` (if not NULL) is called
- * with `ctx` once the result is ready.
- *
- * Returns `PC_OK`, or as `pc_pool_apply` before the task ran.
- */
-pc_status pc_pool_apply_async(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, pc_callback_fn cb, void *ctx, pc_async_result **out);
-
-/**
- * Runs `fn` on each of the `n` items in the workers, `chunksize` items per task message
- * (0: Python's rule, about four per worker), and waits: `results[i]` is item `i`'s result
- * (release each with `pc_bytes_free`). A failing task does not stop the others; the
- * first failure is then the status and `results` is left as it was.
- *
- * Returns `PC_OK`, or as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for a NULL
- * `items` or `results` with a non-zero `n`.
- */
-pc_status pc_pool_map(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_bytes *results);
-
-/**
- * `pc_pool_map` without waiting: `*out` is a new handle (`pc_async_result_free`) whose
- * `pc_async_result_get` takes `n` results. The items are copied before this returns.
- * `cb` (if not NULL) is called with `ctx` once every item ended (with `count` 0 at once
- * for `n` 0).
- *
- * Returns `PC_OK`; `PC_ERR_CLOSED` after `pc_pool_close`/`pc_pool_terminate`;
- * `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for a
- * NULL `fn` or a NULL `items` (or item data) with a non-zero length.
- */
-pc_status pc_pool_map_async(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_callback_fn cb, void *ctx, pc_async_result **out);
-
-/**
- * Runs `fn` on each item as `pc_pool_map_async` (`chunksize` 0: 1), and returns an
- * iterator over the results in order (`pc_iter_next`); `*out` is a new handle
- * (`pc_iter_free`).
- *
- * Returns as `pc_pool_map_async`.
- */
-pc_status pc_pool_imap(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
-
-/**
- * As `pc_pool_imap`, with the results in the order they end.
- *
- * Returns as `pc_pool_map_async`.
- */
-pc_status pc_pool_imap_unordered(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
-
-/**
- * The next result into `*out` (`pc_bytes_free`), waiting at most `timeout` seconds
- * (negative: without limit). A failed item is its error, and the iterator moves on.
- *
- * Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED` or
- * `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was terminated;
- * `PC_ERR_INTERRUPTED`.
- */
-pc_status pc_iter_next(pc_iter *it, double timeout, pc_bytes *out);
-
-/**
- * Releases an iterator (its tasks still run). NULL is a no-op.
- */
-void pc_iter_free(pc_iter *it);
-
-/**
- * `out[i] = fn(in[i], ctx)` for `n` elements of `in_size` and `out_size` bytes,
- * `chunksize` elements per task (0: Python's rule), in the workers, and waits. The
- * `ctx_len` bytes at `ctx` and the inputs are copied into the pool's shared memory once,
- * and the outputs out of it once: no per-item copy or message. The workers were forked
- * before the call, so the context is copied for each call: `fn` gets a pointer to that
- * copy (the same for every element, valid during the call only), or NULL when `ctx` is
- * NULL and `ctx_len` 0. Pointers inside the context are not followed: they must point to
- * memory the workers see (made before the pool, or shared). `out` is written only if
- * every element succeeded.
- *
- * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the failing element and its code in
- * `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the context and the
- * arrays together exceed 64 GiB; `PC_ERR_NO_MEMORY` when the shared heap has no room
- * for them (a block of it is taken for the call); otherwise as `pc_pool_apply`;
- * `PC_ERR_INVALID_ARGUMENT` also for NULL `in`/`out` with a non-zero `n`, sizes whose
- * product overflows, a NULL `ctx` with a non-zero `ctx_len`, or a `ctx` without its
- * size (`ctx_len` 0).
- */
-pc_status pc_pool_map_array(pc_pool *p, pc_elem_fn fn, const void *ctx, size_t ctx_len, const void *in, size_t in_size, void *out, size_t out_size, size_t n, size_t chunksize);
-
-/**
- * No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits
- * for that). Closing twice is harmless.
- *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process.
- */
-pc_status pc_pool_close(pc_pool *p);
-
-/**
- * Stops at once: kills the workers, fails every unfinished result with `PC_ERR_CLOSED`
- * (running their callbacks), and waits for the workers to be reaped.
- *
- * Returns as `pc_pool_close`.
- */
-pc_status pc_pool_terminate(pc_pool *p);
-
-/**
- * Waits until the workers ended: after `pc_pool_close`, once every task is done.
- *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_pool_close`/`pc_pool_terminate` or in
- * another process.
- */
-pc_status pc_pool_join(pc_pool *p);
-
-/**
- * Releases the pool; a pool still running is terminated first. Results and iterators
- * stay valid (unfinished ones return `PC_ERR_CLOSED`). NULL is a no-op.
- */
-void pc_pool_free(pc_pool *p);
-
-/**
- * Waits at most `timeout` seconds (negative: without limit) for the result, then copies
- * its `count` results (1 for `apply_async`, `n` for `map_async`) into `results` (release
- * each with `pc_bytes_free`). May be called again.
- *
- * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`/`PC_ERR_WORKER_DIED` (the first
- * failure; `results` untouched); `PC_ERR_CLOSED` if the pool was terminated first;
- * `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a `count` other than the number of
- * results or a NULL `results` with a non-zero `count`.
- */
-pc_status pc_async_result_get(pc_async_result *r, double timeout, pc_bytes *results, size_t count);
-
-/**
- * Waits at most `timeout` seconds (negative: without limit) until the result is ready.
- *
- * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`.
- */
-pc_status pc_async_result_wait(pc_async_result *r, double timeout);
-
-/**
- * Whether the result is ready; false for a NULL or invalid `r` (see `pc_last_error`).
- */
-bool pc_async_result_ready(pc_async_result *r);
-
-/**
- * Stores in `*out` whether every task of the ready result succeeded.
- *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready.
- */
-pc_status pc_async_result_successful(pc_async_result *r, bool *out);
-
-/**
- * Releases a result, ready or not (its tasks still run, its callback still comes).
- * NULL is a no-op.
- */
-void pc_async_result_free(pc_async_result *r);
 
 /**
  * Creates a process object that will run `target(arg)` in a child (Python's
@@ -1596,426 +796,180 @@ int pc_cpu_count(void);
 void pc_freeze_support(int argc, char **argv);
 
 /**
- * Creates a `Queue` holding at most `maxsize` messages (0: unbounded, whose `put` never
- * waits). Messages of any size pass, from 0 bytes to far more than the queue keeps in
- * memory at rest; memory for large or many waiting messages is taken as they come and
- * given back as they are read. `*out` is a new handle owned by the caller
- * (`pc_queue_free`).
+ * Creates a pipe (Python's `Pipe(duplex)`): two connected ends. When `duplex` is false,
+ * `*c1` only receives and `*c2` only sends. Both are new handles owned by the caller
+ * (`pc_connection_free`); after `pc_process_start` the child has them too — each process
+ * usually closes the end it does not use.
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `maxsize` above `PC_QUEUE_MAX_SIZE`;
- * `PC_ERR_OS` if shared memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_OS` if the socketpair could not be made.
  */
-pc_status pc_queue_new(size_t maxsize, pc_queue **out);
+pc_status pc_pipe(bool duplex, pc_connection **c1, pc_connection **c2);
 
 /**
- * Creates a `JoinableQueue` (Python 3): a queue that also counts unfinished tasks for
- * `pc_queue_task_done` and `pc_queue_join`. Otherwise as `pc_queue_new`.
- */
-pc_status pc_joinable_queue_new(size_t maxsize, pc_queue **out);
-
-/**
- * Puts a copy of the `len` bytes at `buf`. In a bounded queue holding `maxsize` messages
- * it waits at most `timeout` seconds for one to be taken (negative: without limit; 0:
- * not at all). When it returns `PC_OK` the message is in the queue: any process can get
- * it at once, and it stays there if this process exits. Producers take turns: a put
- * waits for one in the middle of its copy at least 20 ms, whatever `timeout`, and fails
- * with `PC_ERR_FULL` only if it is still there (stopped) after `timeout`.
+ * Sends `len` bytes at `buf` as one message (`send_bytes`); `(NULL, 0)` sends an empty
+ * one. Blocks while the peer does not read, up to the connection's timeout
+ * (`pc_connection_set_timeout`); thread-safe (messages never interleave).
  *
- * A managed queue gets a Python `bytes` object, and waits for room as its manager does.
+ * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end (never SIGPIPE);
+ * `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is closed
+ * too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left; `PC_ERR_CLOSED`
+ * after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero
+ * `len` or the receiving end of a one-way pipe.
+ */
+pc_status pc_connection_send_bytes(pc_connection *c, const void *buf, size_t len);
+
+/**
+ * Receives one message (`recv_bytes`) into `*out` (release it with `pc_bytes_free`).
+ * With `maxlength` > 0, a longer message is refused before it is read: `PC_ERR_TOO_LARGE`,
+ * and the connection is closed (as in Python). Blocks until a message comes, up to the
+ * connection's timeout.
  *
- * Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing was
- * put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE` for a
- * message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the messages
- * waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a
- * non-zero `len`. A managed queue also: `PC_ERR_EOF` when its manager is gone;
- * `PC_ERR_REMOTE` for another failure the manager reported.
+ * Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end at a message boundary;
+ * `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the connection
+ * is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+ * `pc_interrupt()` while no byte of the message had come; `PC_ERR_CLOSED`;
+ * `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
  */
-pc_status pc_queue_put(pc_queue *q, const void *buf, size_t len, double timeout);
+pc_status pc_connection_recv_bytes(pc_connection *c, size_t maxlength, pc_bytes *out);
 
 /**
- * Takes the oldest message into `*out` (release it with `pc_bytes_free`), waiting at
- * most `timeout` seconds for one (negative: without limit; 0: not at all). Consumers
- * take turns as producers do (see `pc_queue_put`): `PC_ERR_EMPTY` also when another
- * consumer stopped in the middle of its get.
+ * Receives one message into `buf` at byte `offset` (`recv_bytes_into`) and stores its
+ * length in `*len`. If it does not fit in `cap - offset` bytes: `PC_ERR_BUFFER_TOO_SHORT`,
+ * `*len` is the message's size, and the message stays for the next receive (nothing is
+ * lost). `offset` may equal `cap`.
  *
- * A managed queue's next item must be `bytes`. An item of another kind is not lost: it
- * stays with this handle, and the next get on it (this one's retry, or
- * `pc_queue_get_item`, which reads any kind) returns it first, without waiting.
+ * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`, and
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap` or `offset` > `cap`.
+ */
+pc_status pc_connection_recv_bytes_into(pc_connection *c, void *buf, size_t cap, size_t offset, size_t *len);
+
+/**
+ * Waits at most `timeout` seconds (negative: without limit; 0: only checks) until a
+ * message or the peer's EOF can be received (`poll`).
  *
- * Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
- * was taken). A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
- * (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager is
- * gone; `PC_ERR_REMOTE`.
+ * Returns `PC_OK` when ready; `PC_ERR_TIMEOUT` when not; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
  */
-pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
+pc_status pc_connection_poll(pc_connection *c, double timeout);
 
 /**
- * Takes the oldest message into `buf` (room for `cap` bytes) and stores its length in
- * `*len`, waiting as `pc_queue_get`. If it does not fit: `PC_ERR_BUFFER_TOO_SHORT`,
- * `*len` is its size, and it stays in the queue for the next get (for a managed queue:
- * with this handle, as a `pc_queue_get` of another kind keeps its item).
- *
- * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
- * `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap`.
- */
-pc_status pc_queue_get_into(pc_queue *q, void *buf, size_t cap, size_t *len, double timeout);
-
-/**
- * Puts the `n` messages of `messages` (each `len` bytes at `data`, copied) in order, as
- * `n` calls of `pc_queue_put` would, but faster: the seed's `putMany`. A local queue
- * takes as many as it has room for in one turn of its producers, and wakes its
- * consumers once per turn. A bounded queue waits for room as `pc_queue_put` does; so
- * `timeout` bounds the whole call. `*put` (if `put` is not NULL) is how many went in,
- * whatever the status: on an error the first `*put` are in the queue and the others are
- * not.
- *
- * Returns `PC_OK` (all were put); otherwise as `pc_queue_put` for the first message that
- * could not be put, and `PC_ERR_INVALID_ARGUMENT` for a NULL `messages` with a non-zero
- * `n` or a message whose `data` is NULL with a non-zero `len` (then none was put).
- */
-pc_status pc_queue_put_many(pc_queue *q, const pc_slice *messages, size_t n, double timeout, size_t *put);
-
-/**
- * Takes up to `max` messages into `out[0]`, `out[1]`, … (release each with
- * `pc_bytes_free`) and stores their number in `*got`: waits at most `timeout` seconds
- * for the first (negative: without limit; 0: not at all), then takes the messages
- * already in the queue, up to `max`, without waiting. A local queue takes them in one
- * turn of its consumers. A managed queue stops before an item that is not `bytes`
- * (kept, as `pc_queue_get` keeps it).
- *
- * Returns `PC_OK` (`*got` ≥ 1); otherwise as `pc_queue_get` (nothing was taken), and
- * `PC_ERR_INVALID_ARGUMENT` for `max` 0.
- */
-pc_status pc_queue_get_many(pc_queue *q, double timeout, pc_bytes *out, size_t max, size_t *got);
-
-/**
- * Puts a copy of `item` (borrowed; a `pc_item_*` value or one the library filled in),
- * waiting as `pc_queue_put` (`timeout` in seconds; negative: without limit; 0: not at
- * all). A managed queue carries any item; a local queue carries bytes, so it takes only
- * `PC_KIND_BYTES` items (the same as `pc_queue_put` of their bytes).
- *
- * Returns `PC_OK`; `PC_ERR_TYPE` for another kind on a local queue ("a local queue
- * carries bytes; a managed queue carries any item"); `PC_ERR_INVALID_ARGUMENT` for an
- * item of an unknown kind, a `STR` item that is not UTF-8, or NULL `data` with a non-zero
- * `len`; otherwise as `pc_queue_put`.
- */
-pc_status pc_queue_put_item(pc_queue *q, pc_item item, double timeout);
-
-/**
- * Takes the oldest item into `*out` (release its data with `pc_item_release`), waiting
- * as `pc_queue_get` (`timeout` in seconds; negative: without limit; 0: not at all). A
- * managed queue's items are of any kind, an item this handle kept (see `pc_queue_get`)
- * first; a local queue's are `PC_KIND_BYTES`.
- *
- * Returns `PC_OK`; otherwise as `pc_queue_get` (without `PC_ERR_TYPE`: every kind is
- * read).
- */
-pc_status pc_queue_get_item(pc_queue *q, double timeout, pc_item *out);
-
-/**
- * Stores the number of messages in the queue in `*out`: exact while no put or get is
- * under way (a message is counted from the moment its put returns). A managed queue's
- * count is its manager's, plus the items this handle keeps (see `pc_queue_get`).
- *
- * Returns `PC_OK`; a managed queue also `PC_ERR_EOF` when the manager is gone,
- * `PC_ERR_REMOTE`.
- */
-pc_status pc_queue_qsize(pc_queue *q, size_t *out);
-
-/**
- * Whether the queue holds no message (a managed queue: nor does this handle keep one,
- * see `pc_queue_get`); true for a NULL or invalid `q`, and for a managed queue whose
- * manager is gone (see `pc_last_error`), so that a drain loop ends.
- */
-bool pc_queue_empty(pc_queue *q);
-
-/**
- * Whether a bounded queue holds `maxsize` messages (never for an unbounded one); false
- * for a NULL or invalid `q`, and for a managed queue whose manager is gone (see
- * `pc_last_error`).
- */
-bool pc_queue_full(pc_queue *q);
-
-/**
- * This process puts no more: its `pc_queue_put` returns `PC_ERR_CLOSED` from now on,
- * while it may still get. Per process, as in Python: children (even those started
- * later) may still put. Closing twice is harmless. For a managed queue too, it is this
- * process's promise, kept here: the manager and other programs are not told.
+ * Sets the deadline for each whole send or receive, in seconds (negative: none, the
+ * default, as in Python). A receive that passes it mid-message returns `PC_ERR_TIMEOUT`
+ * and closes the connection.
  *
  * Returns `PC_OK`.
  */
-pc_status pc_queue_close(pc_queue *q);
+pc_status pc_connection_set_timeout(pc_connection *c, double timeout);
 
 /**
- * Waits until every message this process put is in the queue. Each put is in the
- * queue when it returns (there is no feeder thread), so this returns at once; as in
- * Python it must follow `pc_queue_close`.
- *
- * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`.
+ * The connection's file descriptor (owned by it: do not close it), or -1 once closed or
+ * for a NULL or invalid `c`.
  */
-pc_status pc_queue_join_thread(pc_queue *q);
+int pc_connection_fileno(const pc_connection *c);
 
 /**
- * Python's `cancel_join_thread`: lets this process exit without waiting for its puts to
- * reach the queue. They are there already when each put returns, so exiting never
- * waits and nothing is lost; accepted for compatibility.
+ * Closes this end in this process; the peer then sees EOF once every process closed its
+ * copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
  *
  * Returns `PC_OK`.
  */
-pc_status pc_queue_cancel_join_thread(pc_queue *q);
+pc_status pc_connection_close(pc_connection *c);
 
 /**
- * JoinableQueue: a task taken from the queue is finished (one call per message got).
+ * Releases the handle (closing the connection when no other reference is left). NULL is
+ * a no-op. Never blocks.
+ */
+void pc_connection_free(pc_connection *c);
+
+/**
+ * Waits until at least one of the `n` connections can receive (a message or EOF), at most
+ * `timeout` seconds (Python 3's `connection.wait`); `ready[i]` tells which (`ready` has
+ * room for `n` flags and is written on `PC_OK` only). For process sentinels and other fds,
+ * see `pc_wait_any`.
  *
- * Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
- * `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
- * `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT` when none is ready; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_CLOSED` for a closed connection; `PC_ERR_INVALID_ARGUMENT` for NULL `conns` or
+ * `ready` with `n` > 0, a NULL or invalid connection or a sending-only end.
  */
-pc_status pc_queue_task_done(pc_queue *q);
+pc_status pc_wait(pc_connection *const *conns, size_t n, double timeout, bool *ready);
 
 /**
- * JoinableQueue: waits at most `timeout` seconds (negative: without limit; 0: only
- * checks) until every message put was got and marked with `pc_queue_task_done`.
+ * Waits until at least one of the `n` items is ready, at most `timeout` seconds: a
+ * connection that can receive, or a readable fd such as a process sentinel
+ * (`pc_process_sentinel`) — Python 3's `connection.wait` over both. Sets each item's
+ * `ready` (on `PC_OK` only).
  *
- * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
- * `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
- * `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+ * Returns as `pc_wait`, and `PC_ERR_INVALID_ARGUMENT` for a NULL `items` with `n` > 0 or a
+ * negative fd.
  */
-pc_status pc_queue_join(pc_queue *q, double timeout);
+pc_status pc_wait_any(pc_waitable *items, size_t n, double timeout);
 
 /**
- * Releases this handle. The queue and the messages in it live on for the other
- * processes and handles using it. Never waits. NULL is a no-op. A managed queue's items
- * this handle kept (see `pc_queue_get`) are dropped with it.
- */
-void pc_queue_free(pc_queue *q);
-
-/**
- * Creates a shared value of `typecode` (Python's `Value(typecode, init)`), guarded by a new
- * RLock of its own. `init` points to one element of that type (copied), or is NULL for
- * zero. `*out` is a new handle owned by the caller (`pc_value_free`).
+ * Creates a listener (Python's `Listener`) bound to `address`: `"unix:PATH"`,
+ * `"unix:@NAME"` (Linux abstract), `"tcp://HOST:PORT"` (IPv4, `[IPv6]` or a host name;
+ * port 0 picks one), or NULL for a fresh private unix name. `backlog` is `listen`'s
+ * (at least 1). With a non-empty `authkey` (`len` bytes, copied) every accepted client
+ * must pass Python's HMAC handshake; NULL or empty means no authentication. `*out` is a
+ * new handle owned by the caller (`pc_listener_free`).
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode;
- * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
+ * than 107 bytes too) or a NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding
+ * failed (address in use…).
  */
-pc_status pc_value_new(char typecode, const void *init, pc_value **out);
+pc_status pc_listener_new(const char *address, int backlog, const void *authkey, size_t len, pc_listener **out);
 
 /**
- * Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
- * `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
- * `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's: each access then takes it
- * through the manager, and fails with `PC_ERR_EOF` once the manager is gone.
- */
-pc_status pc_value_new_with_lock(char typecode, const void *init, pc_lock *lock, pc_value **out);
-
-/**
- * Creates a shared value without a lock (Python's `RawValue`). As `pc_value_new`.
- */
-pc_status pc_raw_value_new(char typecode, const void *init, pc_value **out);
-
-/**
- * Copies the value to `out` (one element of its type), under its lock if it has one.
- * A managed value is asked of its manager and converted to the typecode.
+ * Waits at most `timeout` seconds for a client and, with an authkey, runs the handshake
+ * (its own deadline: 5 s, each message at most 256 bytes). `*out` is a new connection
+ * owned by the caller. A failed handshake drops that client; the listener stays usable.
  *
- * Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock. A
- * managed value also: `PC_ERR_TYPE` when the manager holds a value of another kind than
- * the typecode (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's
- * range (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
- * `PC_ERR_REMOTE` for another failure the manager reported.
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT` when no client came (or the handshake passed its
+ * deadline); `PC_ERR_AUTH` for a wrong key; `PC_ERR_PROTOCOL` for a client speaking
+ * garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`
+ * after `pc_listener_close`.
  */
-pc_status pc_value_get(pc_value *v, void *out);
+pc_status pc_listener_accept(pc_listener *l, double timeout, pc_connection **out);
 
 /**
- * Sets the value from `in` (one element of its type), under its lock if it has one.
+ * The bound address in the forms `pc_listener_new` takes, with numeric hosts and the
+ * port picked for port 0 (`tcp://127.0.0.1:40123`). Owned by the listener: valid until
+ * `pc_listener_free`. NULL for a NULL or invalid `l`.
+ */
+const char *pc_listener_address(const pc_listener *l);
+
+/**
+ * The peer address of the last accepted connection (same forms; a unix client is usually
+ * unnamed: `"unix:"`). Valid until the next accept. NULL before the first accept, and for
+ * a NULL or invalid `l`.
+ */
+const char *pc_listener_last_accepted(const pc_listener *l);
+
+/**
+ * Stops listening; a unix socket file this process bound is removed. Twice is fine;
+ * later accepts return `PC_ERR_CLOSED`.
  *
- * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL `in`. A
- * managed value also: `PC_ERR_VALUE` for an element a Python value cannot carry (a 'Q' or
- * 'L' above `INT64_MAX`, a 'u' that is no character); `PC_ERR_EOF` when the manager is
- * gone; `PC_ERR_REMOTE`.
+ * Returns `PC_OK`.
  */
-pc_status pc_value_set(pc_value *v, const void *in);
+pc_status pc_listener_close(pc_listener *l);
 
 /**
- * `value += delta` as one step under the value's lock (or without one for a raw value):
- * integers wrap as in C and need a whole `delta`; floats add.
+ * Releases the handle, closing the listener and removing its unix socket file. NULL is
+ * a no-op.
+ */
+void pc_listener_free(pc_listener *l);
+
+/**
+ * Connects to a listener at `address` (Python's `Client`; forms as `pc_listener_new`),
+ * running the handshake with a non-empty `authkey` (`len` bytes). Connecting and the
+ * handshake have one deadline of 5 s. `*out` is a new connection owned by the caller.
  *
- * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a fractional
- * `delta` on an integer or a non-number typecode ('c', '?', 'u'); `PC_ERR_NOT_SUPPORTED`
- * for a managed value, which has no such step: a get then a set is not atomic, so take a
- * managed lock around them.
+ * Returns `PC_OK`; `PC_ERR_AUTH` for a wrong key (on both sides); `PC_ERR_TIMEOUT`;
+ * `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection; `PC_ERR_OS`
+ * when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address` or a NULL `authkey` with a
+ * non-zero `len`.
  */
-pc_status pc_value_add(pc_value *v, double delta);
-
-/**
- * The value's address in shared memory (the same in children forked afterwards), for
- * direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`,
- * and for a managed value, which has no memory in this process (`pc_last_error` says
- * so).
- */
-void *pc_value_ptr(pc_value *v);
-
-/**
- * The lock guarding the value: its own RLock, or the one given to
- * `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
- * your own handle to that lock); do not free it.
- * NULL for a raw value, and for a NULL or invalid `v`; NULL too for a managed value,
- * which has no lock in this process (`pc_last_error` says so): guard its gets and sets
- * with a managed lock.
- */
-pc_lock *pc_value_lock(pc_value *v);
-
-/**
- * Releases the caller's handle; the memory lives on in processes that still have it.
- * NULL is a no-op.
- */
-void pc_value_free(pc_value *v);
-
-/**
- * Creates a shared array of `len` elements of `typecode` (Python's `Array`), guarded by
- * a new RLock of its own. `init` points to `len` elements (copied), or is NULL for zeros;
- * `len` may be 0. `*out` is a new handle owned by the caller (`pc_array_free`).
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode; `PC_ERR_TOO_LARGE`
- * when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
- * mapped.
- */
-pc_status pc_array_new(char typecode, size_t len, const void *init, pc_array **out);
-
-/**
- * Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
- * `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's,
- * as for `pc_value_new_with_lock`.
- */
-pc_status pc_array_new_with_lock(char typecode, size_t len, const void *init, pc_lock *lock, pc_array **out);
-
-/**
- * Creates a shared array without a lock (Python's `RawArray`). As `pc_array_new`.
- */
-pc_status pc_raw_array_new(char typecode, size_t len, const void *init, pc_array **out);
-
-/**
- * Creates a zeroed shared array of `len` elements of `elem_size` bytes each — any C type,
- * such as a struct — without a lock (Python's `RawArray(ctypes_type, n)`). Its typecode
- * is 0. As `pc_array_new`; an `elem_size` of 0 is `PC_ERR_INVALID_ARGUMENT`.
- */
-pc_status pc_raw_array_new_sized(size_t elem_size, size_t len, pc_array **out);
-
-/**
- * The number of elements (a managed array's too, known since it was made); 0 for a
- * NULL or invalid `a`.
- */
-size_t pc_array_len(const pc_array *a);
-
-/**
- * The size of one element in bytes; 0 for a NULL or invalid `a`.
- */
-size_t pc_array_elem_size(const pc_array *a);
-
-/**
- * The typecode; 0 for arrays made by size, and for a NULL or invalid `a`.
- */
-char pc_array_typecode(const pc_array *a);
-
-/**
- * Copies element `i` to `out` (one element), under the array's lock if it has one. A
- * managed array's element is asked of its manager and converted to the typecode.
- *
- * Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`. A
- * managed array also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot
- * hold, as `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
- * `PC_ERR_REMOTE`.
- */
-pc_status pc_array_get(pc_array *a, size_t i, void *out);
-
-/**
- * Sets element `i` from `in` (one element), under the array's lock if it has one.
- * Statuses as `pc_array_get`; a managed array's element as `pc_value_set`.
- */
-pc_status pc_array_set(pc_array *a, size_t i, const void *in);
-
-/**
- * Copies elements `[start, start + count)` to `out` (a slice, `a[start:start+count]`) as
- * one step under the lock (a managed array's: one request). An empty slice is fine
- * (`out` may then be NULL).
- *
- * Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
- * `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with `count` > 0; for a managed array, the
- * statuses of `pc_array_get` (`out` unchanged on failure).
- */
-pc_status pc_array_read(pc_array *a, size_t start, size_t count, void *out);
-
-/**
- * Sets elements `[start, start + count)` from `in` as one step under the lock (a managed
- * array's: one request). Statuses as `pc_array_read`, and `pc_value_set`'s for a managed
- * array's elements.
- */
-pc_status pc_array_write(pc_array *a, size_t start, size_t count, const void *in);
-
-/**
- * A `'c'` array's string (ctypes' `.value`): its bytes up to the first NUL, copied into
- * `*out` (release with `pc_bytes_free`; no NUL is added).
- *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode; `PC_ERR_INTERRUPTED`;
- * for a managed array, the statuses of `pc_array_read`.
- */
-pc_status pc_array_get_string(pc_array *a, pc_bytes *out);
-
-/**
- * Stores the string `s` in a `'c'` array, followed by a NUL when it is shorter than the
- * array (a string exactly as long fills it without NUL, as ctypes does).
- *
- * Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
- * `PC_ERR_INVALID_ARGUMENT` for another typecode or a NULL `s`; `PC_ERR_INTERRUPTED`; for
- * a managed array, the statuses of `pc_array_write`.
- */
-pc_status pc_array_set_string(pc_array *a, const char *s);
-
-/**
- * A new raw array (no lock) with the same type and contents (`sharedctypes.copy`), read
- * under `a`'s lock. `*out` is a new handle owned by the caller. The copy of a managed
- * array is a local raw array, read from the manager in one request.
- *
- * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory
- * could not be mapped; for a managed array, the statuses of `pc_array_read`.
- */
-pc_status pc_array_copy(pc_array *a, pc_array **out);
-
-/**
- * The first element's address in shared memory (the same in children forked afterwards),
- * for direct access; take `pc_array_lock` around it yourself. NULL for a NULL or invalid
- * `a`, and for a managed array, which has no memory in this process (`pc_last_error`
- * says so). (For an empty array it points to no element.)
- */
-void *pc_array_ptr(pc_array *a);
-
-/**
- * The lock guarding the array (its own RLock, or the one given to
- * `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
- * your own handle to that lock); do not free it. NULL for a raw array,
- * and for a NULL or invalid `a`; NULL too for a managed array, which has no lock in this
- * process (`pc_last_error` says so): guard its reads and writes with a managed lock.
- */
-pc_lock *pc_array_lock(pc_array *a);
-
-/**
- * Releases the caller's handle; the memory lives on in processes that still have it.
- * NULL is a no-op.
- */
-void pc_array_free(pc_array *a);
-
-/**
- * The fixed text of a status code, for any integer ("unknown status" for unknown ones).
- * The string is static: never free it.
- */
-const char *pc_status_str(int status);
-
-/**
- * A human-readable detail of the last failed call on this thread: the function, what
- * failed and why (an argument's name, the errno text, the peer's message). Empty when no
- * call failed yet. Owned by the library; the pointer stays valid for the thread's life,
- * and its text changes with the thread's next failing call.
- */
-const char *pc_last_error(void);
+pc_status pc_client_connect(const char *address, const void *authkey, size_t len, pc_connection **out);
 
 /**
  * Creates a `Lock` (Python's `Lock()`): not recursive, and any process or thread may
@@ -2295,6 +1249,1052 @@ bool pc_barrier_broken(const pc_barrier *b);
  * Releases the caller's handle. NULL is a no-op.
  */
 void pc_barrier_free(pc_barrier *b);
+
+/**
+ * Creates a shared value of `typecode` (Python's `Value(typecode, init)`), guarded by a new
+ * RLock of its own. `init` points to one element of that type (copied), or is NULL for
+ * zero. `*out` is a new handle owned by the caller (`pc_value_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode;
+ * `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+ */
+pc_status pc_value_new(char typecode, const void *init, pc_value **out);
+
+/**
+ * Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
+ * `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
+ * `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's: each access then takes it
+ * through the manager, and fails with `PC_ERR_EOF` once the manager is gone.
+ */
+pc_status pc_value_new_with_lock(char typecode, const void *init, pc_lock *lock, pc_value **out);
+
+/**
+ * Creates a shared value without a lock (Python's `RawValue`). As `pc_value_new`.
+ */
+pc_status pc_raw_value_new(char typecode, const void *init, pc_value **out);
+
+/**
+ * Copies the value to `out` (one element of its type), under its lock if it has one.
+ * A managed value is asked of its manager and converted to the typecode.
+ *
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock. A
+ * managed value also: `PC_ERR_TYPE` when the manager holds a value of another kind than
+ * the typecode (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's
+ * range (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
+ * `PC_ERR_REMOTE` for another failure the manager reported.
+ */
+pc_status pc_value_get(pc_value *v, void *out);
+
+/**
+ * Sets the value from `in` (one element of its type), under its lock if it has one.
+ *
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL `in`. A
+ * managed value also: `PC_ERR_VALUE` for an element a Python value cannot carry (a 'Q' or
+ * 'L' above `INT64_MAX`, a 'u' that is no character); `PC_ERR_EOF` when the manager is
+ * gone; `PC_ERR_REMOTE`.
+ */
+pc_status pc_value_set(pc_value *v, const void *in);
+
+/**
+ * `value += delta` as one step under the value's lock (or without one for a raw value):
+ * integers wrap as in C and need a whole `delta`; floats add.
+ *
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a fractional
+ * `delta` on an integer or a non-number typecode ('c', '?', 'u'); `PC_ERR_NOT_SUPPORTED`
+ * for a managed value, which has no such step: a get then a set is not atomic, so take a
+ * managed lock around them.
+ */
+pc_status pc_value_add(pc_value *v, double delta);
+
+/**
+ * The value's address in shared memory (the same in children forked afterwards), for
+ * direct access; take `pc_value_lock` around it yourself. NULL for a NULL or invalid `v`,
+ * and for a managed value, which has no memory in this process (`pc_last_error` says
+ * so).
+ */
+void *pc_value_ptr(pc_value *v);
+
+/**
+ * The lock guarding the value: its own RLock, or the one given to
+ * `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
+ * your own handle to that lock); do not free it.
+ * NULL for a raw value, and for a NULL or invalid `v`; NULL too for a managed value,
+ * which has no lock in this process (`pc_last_error` says so): guard its gets and sets
+ * with a managed lock.
+ */
+pc_lock *pc_value_lock(pc_value *v);
+
+/**
+ * Releases the caller's handle; the memory lives on in processes that still have it.
+ * NULL is a no-op.
+ */
+void pc_value_free(pc_value *v);
+
+/**
+ * Creates a shared array of `len` elements of `typecode` (Python's `Array`), guarded by
+ * a new RLock of its own. `init` points to `len` elements (copied), or is NULL for zeros;
+ * `len` may be 0. `*out` is a new handle owned by the caller (`pc_array_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode; `PC_ERR_TOO_LARGE`
+ * when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+ * mapped.
+ */
+pc_status pc_array_new(char typecode, size_t len, const void *init, pc_array **out);
+
+/**
+ * Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
+ * `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's,
+ * as for `pc_value_new_with_lock`.
+ */
+pc_status pc_array_new_with_lock(char typecode, size_t len, const void *init, pc_lock *lock, pc_array **out);
+
+/**
+ * Creates a shared array without a lock (Python's `RawArray`). As `pc_array_new`.
+ */
+pc_status pc_raw_array_new(char typecode, size_t len, const void *init, pc_array **out);
+
+/**
+ * Creates a zeroed shared array of `len` elements of `elem_size` bytes each — any C type,
+ * such as a struct — without a lock (Python's `RawArray(ctypes_type, n)`). Its typecode
+ * is 0. As `pc_array_new`; an `elem_size` of 0 is `PC_ERR_INVALID_ARGUMENT`.
+ */
+pc_status pc_raw_array_new_sized(size_t elem_size, size_t len, pc_array **out);
+
+/**
+ * The number of elements (a managed array's too, known since it was made); 0 for a
+ * NULL or invalid `a`.
+ */
+size_t pc_array_len(const pc_array *a);
+
+/**
+ * The size of one element in bytes; 0 for a NULL or invalid `a`.
+ */
+size_t pc_array_elem_size(const pc_array *a);
+
+/**
+ * The typecode; 0 for arrays made by size, and for a NULL or invalid `a`.
+ */
+char pc_array_typecode(const pc_array *a);
+
+/**
+ * Copies element `i` to `out` (one element), under the array's lock if it has one. A
+ * managed array's element is asked of its manager and converted to the typecode.
+ *
+ * Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`. A
+ * managed array also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot
+ * hold, as `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
+ * `PC_ERR_REMOTE`.
+ */
+pc_status pc_array_get(pc_array *a, size_t i, void *out);
+
+/**
+ * Sets element `i` from `in` (one element), under the array's lock if it has one.
+ * Statuses as `pc_array_get`; a managed array's element as `pc_value_set`.
+ */
+pc_status pc_array_set(pc_array *a, size_t i, const void *in);
+
+/**
+ * Copies elements `[start, start + count)` to `out` (a slice, `a[start:start+count]`) as
+ * one step under the lock (a managed array's: one request). An empty slice is fine
+ * (`out` may then be NULL).
+ *
+ * Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with `count` > 0; for a managed array, the
+ * statuses of `pc_array_get` (`out` unchanged on failure).
+ */
+pc_status pc_array_read(pc_array *a, size_t start, size_t count, void *out);
+
+/**
+ * Sets elements `[start, start + count)` from `in` as one step under the lock (a managed
+ * array's: one request). Statuses as `pc_array_read`, and `pc_value_set`'s for a managed
+ * array's elements.
+ */
+pc_status pc_array_write(pc_array *a, size_t start, size_t count, const void *in);
+
+/**
+ * A `'c'` array's string (ctypes' `.value`): its bytes up to the first NUL, copied into
+ * `*out` (release with `pc_bytes_free`; no NUL is added).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode; `PC_ERR_INTERRUPTED`;
+ * for a managed array, the statuses of `pc_array_read`.
+ */
+pc_status pc_array_get_string(pc_array *a, pc_bytes *out);
+
+/**
+ * Stores the string `s` in a `'c'` array, followed by a NUL when it is shorter than the
+ * array (a string exactly as long fills it without NUL, as ctypes does).
+ *
+ * Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
+ * `PC_ERR_INVALID_ARGUMENT` for another typecode or a NULL `s`; `PC_ERR_INTERRUPTED`; for
+ * a managed array, the statuses of `pc_array_write`.
+ */
+pc_status pc_array_set_string(pc_array *a, const char *s);
+
+/**
+ * A new raw array (no lock) with the same type and contents (`sharedctypes.copy`), read
+ * under `a`'s lock. `*out` is a new handle owned by the caller. The copy of a managed
+ * array is a local raw array, read from the manager in one request.
+ *
+ * Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory
+ * could not be mapped; for a managed array, the statuses of `pc_array_read`.
+ */
+pc_status pc_array_copy(pc_array *a, pc_array **out);
+
+/**
+ * The first element's address in shared memory (the same in children forked afterwards),
+ * for direct access; take `pc_array_lock` around it yourself. NULL for a NULL or invalid
+ * `a`, and for a managed array, which has no memory in this process (`pc_last_error`
+ * says so). (For an empty array it points to no element.)
+ */
+void *pc_array_ptr(pc_array *a);
+
+/**
+ * The lock guarding the array (its own RLock, or the one given to
+ * `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
+ * your own handle to that lock); do not free it. NULL for a raw array,
+ * and for a NULL or invalid `a`; NULL too for a managed array, which has no lock in this
+ * process (`pc_last_error` says so): guard its reads and writes with a managed lock.
+ */
+pc_lock *pc_array_lock(pc_array *a);
+
+/**
+ * Releases the caller's handle; the memory lives on in processes that still have it.
+ * NULL is a no-op.
+ */
+void pc_array_free(pc_array *a);
+
+/**
+ * Creates a `Queue` holding at most `maxsize` messages (0: unbounded, whose `put` never
+ * waits). Messages of any size pass, from 0 bytes to far more than the queue keeps in
+ * memory at rest; memory for large or many waiting messages is taken as they come and
+ * given back as they are read. `*out` is a new handle owned by the caller
+ * (`pc_queue_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `maxsize` above `PC_QUEUE_MAX_SIZE`;
+ * `PC_ERR_OS` if shared memory could not be mapped.
+ */
+pc_status pc_queue_new(size_t maxsize, pc_queue **out);
+
+/**
+ * Creates a `JoinableQueue` (Python 3): a queue that also counts unfinished tasks for
+ * `pc_queue_task_done` and `pc_queue_join`. Otherwise as `pc_queue_new`.
+ */
+pc_status pc_joinable_queue_new(size_t maxsize, pc_queue **out);
+
+/**
+ * Puts a copy of the `len` bytes at `buf`. In a bounded queue holding `maxsize` messages
+ * it waits at most `timeout` seconds for one to be taken (negative: without limit; 0:
+ * not at all). When it returns `PC_OK` the message is in the queue: any process can get
+ * it at once, and it stays there if this process exits. Producers take turns: a put
+ * waits for one in the middle of its copy at least 20 ms, whatever `timeout`, and fails
+ * with `PC_ERR_FULL` only if it is still there (stopped) after `timeout`.
+ *
+ * A managed queue gets a Python `bytes` object, and waits for room as its manager does.
+ *
+ * Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing was
+ * put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE` for a
+ * message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the messages
+ * waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a
+ * non-zero `len`. A managed queue also: `PC_ERR_EOF` when its manager is gone;
+ * `PC_ERR_REMOTE` for another failure the manager reported.
+ */
+pc_status pc_queue_put(pc_queue *q, const void *buf, size_t len, double timeout);
+
+/**
+ * Takes the oldest message into `*out` (release it with `pc_bytes_free`), waiting at
+ * most `timeout` seconds for one (negative: without limit; 0: not at all). Consumers
+ * take turns as producers do (see `pc_queue_put`): `PC_ERR_EMPTY` also when another
+ * consumer stopped in the middle of its get.
+ *
+ * A managed queue's next item must be `bytes`. An item of another kind is not lost: it
+ * stays with this handle, and the next get on it (this one's retry, or
+ * `pc_queue_get_item`, which reads any kind) returns it first, without waiting.
+ *
+ * Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
+ * was taken). A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
+ * (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager is
+ * gone; `PC_ERR_REMOTE`.
+ */
+pc_status pc_queue_get(pc_queue *q, double timeout, pc_bytes *out);
+
+/**
+ * Takes the oldest message into `buf` (room for `cap` bytes) and stores its length in
+ * `*len`, waiting as `pc_queue_get`. If it does not fit: `PC_ERR_BUFFER_TOO_SHORT`,
+ * `*len` is its size, and it stays in the queue for the next get (for a managed queue:
+ * with this handle, as a `pc_queue_get` of another kind keeps its item).
+ *
+ * Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
+ * `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap`.
+ */
+pc_status pc_queue_get_into(pc_queue *q, void *buf, size_t cap, size_t *len, double timeout);
+
+/**
+ * Puts the `n` messages of `messages` (each `len` bytes at `data`, copied) in order, as
+ * `n` calls of `pc_queue_put` would, but faster: the seed's `putMany`. A local queue
+ * takes as many as it has room for in one turn of its producers, and wakes its
+ * consumers once per turn. A bounded queue waits for room as `pc_queue_put` does; so
+ * `timeout` bounds the whole call. `*put` (if `put` is not NULL) is how many went in,
+ * whatever the status: on an error the first `*put` are in the queue and the others are
+ * not.
+ *
+ * Returns `PC_OK` (all were put); otherwise as `pc_queue_put` for the first message that
+ * could not be put, and `PC_ERR_INVALID_ARGUMENT` for a NULL `messages` with a non-zero
+ * `n` or a message whose `data` is NULL with a non-zero `len` (then none was put).
+ */
+pc_status pc_queue_put_many(pc_queue *q, const pc_slice *messages, size_t n, double timeout, size_t *put);
+
+/**
+ * Takes up to `max` messages into `out[0]`, `out[1]`, … (release each with
+ * `pc_bytes_free`) and stores their number in `*got`: waits at most `timeout` seconds
+ * for the first (negative: without limit; 0: not at all), then takes the messages
+ * already in the queue, up to `max`, without waiting. A local queue takes them in one
+ * turn of its consumers. A managed queue stops before an item that is not `bytes`
+ * (kept, as `pc_queue_get` keeps it).
+ *
+ * Returns `PC_OK` (`*got` ≥ 1); otherwise as `pc_queue_get` (nothing was taken), and
+ * `PC_ERR_INVALID_ARGUMENT` for `max` 0.
+ */
+pc_status pc_queue_get_many(pc_queue *q, double timeout, pc_bytes *out, size_t max, size_t *got);
+
+/**
+ * Puts a copy of `item` (borrowed; a `pc_item_*` value or one the library filled in),
+ * waiting as `pc_queue_put` (`timeout` in seconds; negative: without limit; 0: not at
+ * all). A managed queue carries any item; a local queue carries bytes, so it takes only
+ * `PC_KIND_BYTES` items (the same as `pc_queue_put` of their bytes).
+ *
+ * Returns `PC_OK`; `PC_ERR_TYPE` for another kind on a local queue ("a local queue
+ * carries bytes; a managed queue carries any item"); `PC_ERR_INVALID_ARGUMENT` for an
+ * item of an unknown kind, a `STR` item that is not UTF-8, or NULL `data` with a non-zero
+ * `len`; otherwise as `pc_queue_put`.
+ */
+pc_status pc_queue_put_item(pc_queue *q, pc_item item, double timeout);
+
+/**
+ * Takes the oldest item into `*out` (release its data with `pc_item_release`), waiting
+ * as `pc_queue_get` (`timeout` in seconds; negative: without limit; 0: not at all). A
+ * managed queue's items are of any kind, an item this handle kept (see `pc_queue_get`)
+ * first; a local queue's are `PC_KIND_BYTES`.
+ *
+ * Returns `PC_OK`; otherwise as `pc_queue_get` (without `PC_ERR_TYPE`: every kind is
+ * read).
+ */
+pc_status pc_queue_get_item(pc_queue *q, double timeout, pc_item *out);
+
+/**
+ * Stores the number of messages in the queue in `*out`: exact while no put or get is
+ * under way (a message is counted from the moment its put returns). A managed queue's
+ * count is its manager's, plus the items this handle keeps (see `pc_queue_get`).
+ *
+ * Returns `PC_OK`; a managed queue also `PC_ERR_EOF` when the manager is gone,
+ * `PC_ERR_REMOTE`.
+ */
+pc_status pc_queue_qsize(pc_queue *q, size_t *out);
+
+/**
+ * Whether the queue holds no message (a managed queue: nor does this handle keep one,
+ * see `pc_queue_get`); true for a NULL or invalid `q`, and for a managed queue whose
+ * manager is gone (see `pc_last_error`), so that a drain loop ends.
+ */
+bool pc_queue_empty(pc_queue *q);
+
+/**
+ * Whether a bounded queue holds `maxsize` messages (never for an unbounded one); false
+ * for a NULL or invalid `q`, and for a managed queue whose manager is gone (see
+ * `pc_last_error`).
+ */
+bool pc_queue_full(pc_queue *q);
+
+/**
+ * This process puts no more: its `pc_queue_put` returns `PC_ERR_CLOSED` from now on,
+ * while it may still get. Per process, as in Python: children (even those started
+ * later) may still put. Closing twice is harmless. For a managed queue too, it is this
+ * process's promise, kept here: the manager and other programs are not told.
+ *
+ * Returns `PC_OK`.
+ */
+pc_status pc_queue_close(pc_queue *q);
+
+/**
+ * Waits until every message this process put is in the queue. Each put is in the
+ * queue when it returns (there is no feeder thread), so this returns at once; as in
+ * Python it must follow `pc_queue_close`.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`.
+ */
+pc_status pc_queue_join_thread(pc_queue *q);
+
+/**
+ * Python's `cancel_join_thread`: lets this process exit without waiting for its puts to
+ * reach the queue. They are there already when each put returns, so exiting never
+ * waits and nothing is lost; accepted for compatibility.
+ *
+ * Returns `PC_OK`.
+ */
+pc_status pc_queue_cancel_join_thread(pc_queue *q);
+
+/**
+ * JoinableQueue: a task taken from the queue is finished (one call per message got).
+ *
+ * Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
+ * `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
+ * `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+ */
+pc_status pc_queue_task_done(pc_queue *q);
+
+/**
+ * JoinableQueue: waits at most `timeout` seconds (negative: without limit; 0: only
+ * checks) until every message put was got and marked with `pc_queue_task_done`.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
+ * `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
+ * `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+ */
+pc_status pc_queue_join(pc_queue *q, double timeout);
+
+/**
+ * Releases this handle. The queue and the messages in it live on for the other
+ * processes and handles using it. Never waits. NULL is a no-op. A managed queue's items
+ * this handle kept (see `pc_queue_get`) are dropped with it.
+ */
+void pc_queue_free(pc_queue *q);
+
+/**
+ * Appends `len` bytes at `data` to a task's result. Only valid inside the task that got
+ * `b`.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or foreign `b`, or a NULL `data`
+ * with a non-zero `len`.
+ */
+pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
+
+/**
+ * Starts a pool: `opts->processes` worker processes (0, or `opts` NULL: the CPU count),
+ * each running `opts->initializer(opts->initarg)` first if set. The workers are daemonic
+ * children: they end with the pool, and with this process if it is killed. `*out` is a
+ * new handle owned by the caller (`pc_pool_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
+ * processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
+ * pool's thread could not be started.
+ */
+pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
+
+/**
+ * Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in
+ * `*result` (release it with `pc_bytes_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in `pc_last_error`);
+ * `PC_ERR_WORKER_DIED` if its worker died running it; `PC_ERR_INTERRUPTED` after
+ * `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED` after
+ * `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process than the
+ * pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL `fn` or a NULL `arg` with a non-zero `len`.
+ */
+pc_status pc_pool_apply(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, pc_bytes *result);
+
+/**
+ * Runs `fn` on a copy of the `len` bytes at `arg` in a worker; `*out` is the result, a
+ * new handle owned by the caller (`pc_async_result_free`). `cb` (if not NULL) is called
+ * with `ctx` once the result is ready.
+ *
+ * Returns `PC_OK`, or as `pc_pool_apply` before the task ran.
+ */
+pc_status pc_pool_apply_async(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, pc_callback_fn cb, void *ctx, pc_async_result **out);
+
+/**
+ * Runs `fn` on each of the `n` items in the workers, `chunksize` items per task message
+ * (0: Python's rule, about four per worker), and waits: `results[i]` is item `i`'s result
+ * (release each with `pc_bytes_free`). A failing task does not stop the others; the
+ * first failure is then the status and `results` is left as it was.
+ *
+ * Returns `PC_OK`, or as `pc_pool_apply`; `PC_ERR_INVALID_ARGUMENT` also for a NULL
+ * `items` or `results` with a non-zero `n`.
+ */
+pc_status pc_pool_map(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_bytes *results);
+
+/**
+ * `pc_pool_map` without waiting: `*out` is a new handle (`pc_async_result_free`) whose
+ * `pc_async_result_get` takes `n` results. The items are copied before this returns.
+ * `cb` (if not NULL) is called with `ctx` once every item ended (with `count` 0 at once
+ * for `n` 0).
+ *
+ * Returns `PC_OK`; `PC_ERR_CLOSED` after `pc_pool_close`/`pc_pool_terminate`;
+ * `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for a
+ * NULL `fn` or a NULL `items` (or item data) with a non-zero length.
+ */
+pc_status pc_pool_map_async(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_callback_fn cb, void *ctx, pc_async_result **out);
+
+/**
+ * Runs `fn` on each item as `pc_pool_map_async` (`chunksize` 0: 1), and returns an
+ * iterator over the results in order (`pc_iter_next`); `*out` is a new handle
+ * (`pc_iter_free`).
+ *
+ * Returns as `pc_pool_map_async`.
+ */
+pc_status pc_pool_imap(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
+
+/**
+ * As `pc_pool_imap`, with the results in the order they end.
+ *
+ * Returns as `pc_pool_map_async`.
+ */
+pc_status pc_pool_imap_unordered(pc_pool *p, pc_task_fn fn, const pc_slice *items, size_t n, size_t chunksize, pc_iter **out);
+
+/**
+ * The next result into `*out` (`pc_bytes_free`), waiting at most `timeout` seconds
+ * (negative: without limit). A failed item is its error, and the iterator moves on.
+ *
+ * Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED` or
+ * `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was terminated;
+ * `PC_ERR_INTERRUPTED`.
+ */
+pc_status pc_iter_next(pc_iter *it, double timeout, pc_bytes *out);
+
+/**
+ * Releases an iterator (its tasks still run). NULL is a no-op.
+ */
+void pc_iter_free(pc_iter *it);
+
+/**
+ * `out[i] = fn(in[i], ctx)` for `n` elements of `in_size` and `out_size` bytes,
+ * `chunksize` elements per task (0: Python's rule), in the workers, and waits. The
+ * `ctx_len` bytes at `ctx` and the inputs are copied into the pool's shared memory once,
+ * and the outputs out of it once: no per-item copy or message. The workers were forked
+ * before the call, so the context is copied for each call: `fn` gets a pointer to that
+ * copy (the same for every element, valid during the call only), or NULL when `ctx` is
+ * NULL and `ctx_len` 0. Pointers inside the context are not followed: they must point to
+ * memory the workers see (made before the pool, or shared). `out` is written only if
+ * every element succeeded.
+ *
+ * Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the failing element and its code in
+ * `pc_last_error`); `PC_ERR_WORKER_DIED`; `PC_ERR_TOO_LARGE` when the context and the
+ * arrays together exceed 64 GiB; `PC_ERR_NO_MEMORY` when the shared heap has no room
+ * for them (a block of it is taken for the call); otherwise as `pc_pool_apply`;
+ * `PC_ERR_INVALID_ARGUMENT` also for NULL `in`/`out` with a non-zero `n`, sizes whose
+ * product overflows, a NULL `ctx` with a non-zero `ctx_len`, or a `ctx` without its
+ * size (`ctx_len` 0).
+ */
+pc_status pc_pool_map_array(pc_pool *p, pc_elem_fn fn, const void *ctx, size_t ctx_len, const void *in, size_t in_size, void *out, size_t out_size, size_t n, size_t chunksize);
+
+/**
+ * No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits
+ * for that). Closing twice is harmless.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process.
+ */
+pc_status pc_pool_close(pc_pool *p);
+
+/**
+ * Stops at once: kills the workers, fails every unfinished result with `PC_ERR_CLOSED`
+ * (running their callbacks), and waits for the workers to be reaped.
+ *
+ * Returns as `pc_pool_close`.
+ */
+pc_status pc_pool_terminate(pc_pool *p);
+
+/**
+ * Waits until the workers ended: after `pc_pool_close`, once every task is done.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_pool_close`/`pc_pool_terminate` or in
+ * another process.
+ */
+pc_status pc_pool_join(pc_pool *p);
+
+/**
+ * Releases the pool; a pool still running is terminated first. Results and iterators
+ * stay valid (unfinished ones return `PC_ERR_CLOSED`). NULL is a no-op.
+ */
+void pc_pool_free(pc_pool *p);
+
+/**
+ * Waits at most `timeout` seconds (negative: without limit) for the result, then copies
+ * its `count` results (1 for `apply_async`, `n` for `map_async`) into `results` (release
+ * each with `pc_bytes_free`). May be called again.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`/`PC_ERR_WORKER_DIED` (the first
+ * failure; `results` untouched); `PC_ERR_CLOSED` if the pool was terminated first;
+ * `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a `count` other than the number of
+ * results or a NULL `results` with a non-zero `count`.
+ */
+pc_status pc_async_result_get(pc_async_result *r, double timeout, pc_bytes *results, size_t count);
+
+/**
+ * Waits at most `timeout` seconds (negative: without limit) until the result is ready.
+ *
+ * Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`.
+ */
+pc_status pc_async_result_wait(pc_async_result *r, double timeout);
+
+/**
+ * Whether the result is ready; false for a NULL or invalid `r` (see `pc_last_error`).
+ */
+bool pc_async_result_ready(pc_async_result *r);
+
+/**
+ * Stores in `*out` whether every task of the ready result succeeded.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready.
+ */
+pc_status pc_async_result_successful(pc_async_result *r, bool *out);
+
+/**
+ * Releases a result, ready or not (its tasks still run, its callback still comes).
+ * NULL is a no-op.
+ */
+void pc_async_result_free(pc_async_result *r);
+
+/**
+ * An item `None`.
+ */
+pc_item pc_item_none(void);
+
+/**
+ * An item `bool`.
+ */
+pc_item pc_item_bool(bool value);
+
+/**
+ * An item `int`.
+ */
+pc_item pc_item_int(int64_t value);
+
+/**
+ * An item `float`.
+ */
+pc_item pc_item_float(double value);
+
+/**
+ * An item `bytes` that borrows the `len` bytes at `data` (which must outlive its use).
+ */
+pc_item pc_item_bytes(const void *data, size_t len);
+
+/**
+ * An item `str` that borrows the NUL-terminated UTF-8 string `s` (without its NUL).
+ * NULL gives an item the call using it refuses (`PC_ERR_INVALID_ARGUMENT`); so does
+ * invalid UTF-8.
+ */
+pc_item pc_item_str(const char *s);
+
+/**
+ * Frees the bytes of an item the library filled in and makes it `None`. An item the
+ * caller built (its bytes are the caller's) is only made `None`. NULL is a no-op.
+ */
+void pc_item_release(pc_item *item);
+
+/**
+ * Releases `n` items (`pc_item_release` each) and then the array itself, as the library
+ * hands arrays out (`pc_dict_items`, `pc_list_items`). NULL is a no-op.
+ */
+void pc_items_release(pc_item *items, size_t n);
+
+/**
+ * Sets the result of a custom type's `call` to a copy of `item`.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL builder, one whose call has
+ * returned, or an invalid item.
+ */
+pc_status pc_item_builder_set(pc_item_builder *b, pc_item item);
+
+/**
+ * Says why a custom type's `call` fails (it then returns non-zero): the caller's
+ * `pc_last_error()` shows `message` (NUL-terminated; copied).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL builder or message.
+ */
+pc_status pc_item_builder_fail(pc_item_builder *b, const char *message);
+
+/**
+ * Creates a manager for `address`: NULL gives a private unix socket (an abstract name:
+ * no file), or `unix:PATH`, `unix:@NAME`, `tcp://HOST:PORT` (port 0: a free port, which
+ * `pc_manager_address` reports after `pc_manager_start`). `authkey` (`len` bytes,
+ * copied) authenticates every connection, as Python's handshake does; NULL uses this
+ * process's authkey (`pc_process_authkey`), which children inherit. Nothing runs until
+ * `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
+ * `*out` is a new handle owned by the caller (`pc_manager_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address or one that is not
+ * UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
+ */
+pc_status pc_manager_new(const char *address, const void *authkey, size_t len, pc_manager **out);
+
+/**
+ * Registers a custom type under `typeid` (its objects made with `pc_manager_create`),
+ * before `pc_manager_start` or `pc_manager_serve_forever`. The vtable and its exposed
+ * names are copied; its functions and `ctx` must stay valid while the server runs (a
+ * started server is a forked child, which inherits them). Registering a typeid again
+ * replaces it.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a vtable without `create` or `call`, or an
+ * empty typeid; `PC_ERR_WRONG_STATE` after start, connect or serve.
+ */
+pc_status pc_manager_register(pc_manager *m, const char *type_id, const pc_type_vtable *vt);
+
+/**
+ * Makes `typeid` give the object named `name` of the typeid `type` ("Queue", "dict", …
+ * or a registered custom type), made on first use: Python's remote-manager recipe
+ * `register('get_queue', callable=lambda: queue)`, served from C. A Python client then
+ * runs `QueueManager.register('get_queue'); m.connect(); m.get_queue().put('hello')`.
+ * Before start or serve.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown `type`; `PC_ERR_WRONG_STATE`
+ * after start, connect or serve.
+ */
+pc_status pc_manager_expose(pc_manager *m, const char *type_id, const char *type, const char *name);
+
+/**
+ * Starts the server in a child process named "SyncManager-N" and connects to it. The
+ * server serves many clients at once (a thread per connection), ignores SIGINT, and
+ * exits when this process exits or dies; `pc_manager_shutdown` or `pc_manager_free`
+ * stop it sooner.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or called
+ * from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use) or the
+ * fork fails.
+ */
+pc_status pc_manager_start(pc_manager *m);
+
+/**
+ * Connects to a server already running at the manager's address: another program's,
+ * on another host, or a Python manager's. Checks it answers (a `dummy` request).
+ *
+ * Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
+ * authkey; `PC_ERR_INVALID_ARGUMENT` for a manager created without an address;
+ * `PC_ERR_WRONG_STATE` if already started, connected or served.
+ */
+pc_status pc_manager_connect(pc_manager *m);
+
+/**
+ * Serves from the calling thread until a client (or another thread, with
+ * `pc_manager_shutdown`) shuts the server down.
+ *
+ * Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
+ * server then stops); `PC_ERR_OS` when the address cannot be bound; `PC_ERR_WRONG_STATE`
+ * if already started, connected or served.
+ */
+pc_status pc_manager_serve_forever(pc_manager *m);
+
+/**
+ * Stops the server: one this process started (waited for, terminated after 1 s if it
+ * does not exit), one it connected to (asked to shut down, as Python's remote shutdown),
+ * or one it serves (`pc_manager_serve_forever` returns). Every proxy's calls then
+ * return `PC_ERR_EOF`. Twice is fine.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or served;
+ * `PC_ERR_EOF` when a connected server was already gone.
+ */
+pc_status pc_manager_shutdown(pc_manager *m);
+
+/**
+ * The server's address (`tcp://HOST:PORT` with the port it got), valid while the handle
+ * lives; NULL before start, connect or serve, and for a NULL or invalid `m`.
+ */
+const char *pc_manager_address(const pc_manager *m);
+
+/**
+ * `*out` = how many objects the server holds (Python's `_number_of_objects()`): to see
+ * that objects go when their last handle is freed or their process dies.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_EOF` when the
+ * server is gone.
+ */
+pc_status pc_manager_number_of_objects(pc_manager *m, size_t *out);
+
+/**
+ * Releases the handle; a server this process started is shut down first (waiting at
+ * most about 1 s for it to exit, then terminating it). NULL is a no-op.
+ */
+void pc_manager_free(pc_manager *m);
+
+/**
+ * A managed `dict` in the manager's server: a new, anonymous one for a NULL `name` (it
+ * lives while any process holds a handle to it), else the dict of that name, made on
+ * first use (it lives until the server ends), so a program that only knows the address
+ * finds its peers' dict. `*out` is a new handle (`pc_dict_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a name already used for an object of
+ * another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python manager (it has no named
+ * objects); `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_CLOSED` after
+ * `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the server is gone.
+ */
+pc_status pc_manager_dict(pc_manager *m, const char *name, pc_dict **out);
+
+/**
+ * A managed `list`, as `pc_manager_dict`. `*out` is a new handle (`pc_list_free`).
+ */
+pc_status pc_manager_list(pc_manager *m, const char *name, pc_list **out);
+
+/**
+ * A managed `Namespace`, as `pc_manager_dict`. `*out` is a new handle
+ * (`pc_namespace_free`).
+ */
+pc_status pc_manager_namespace(pc_manager *m, const char *name, pc_namespace **out);
+
+/**
+ * A new object of `typeid` (a custom type, or any typeid of the server) made from `nargs`
+ * arguments, or the one named `name` (as `pc_manager_dict`). `*out` is a new handle
+ * (`pc_proxy_free`).
+ *
+ * Returns `PC_OK`; `PC_ERR_REMOTE` when the server does not know `typeid` or its
+ * `create` failed; otherwise as `pc_manager_dict`.
+ */
+pc_status pc_manager_create(pc_manager *m, const char *type_id, const char *name, const pc_item *args, size_t nargs, pc_proxy **out);
+
+/**
+ * Calls `method` on the proxy's object with `nargs` arguments; `*result` gets what it
+ * returned (release it with `pc_item_release`; NULL: not wanted).
+ *
+ * Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a method the type does not expose;
+ * `PC_ERR_REMOTE` when the method failed (a custom type's `call` returned non-zero:
+ * `pc_last_error()` has its code and message); the status of a Python exception the method
+ * raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone.
+ */
+pc_status pc_proxy_call(pc_proxy *p, const char *method, const pc_item *args, size_t nargs, pc_item *result);
+
+/**
+ * Releases the handle, as `pc_dict_free`.
+ */
+void pc_proxy_free(pc_proxy *p);
+
+/**
+ * A managed `Queue` (`name` as in `pc_manager_dict`) holding at most `maxsize` items (0:
+ * unbounded). It is used through the `pc_queue_*` functions, as a local queue:
+ * `pc_queue_put`/`pc_queue_get` carry `bytes`, `pc_queue_put_item`/`pc_queue_get_item`
+ * any item (a Python peer puts `str` and `int`). A wait is asked of the server in slices
+ * of 0.1 s, so `pc_interrupt()` breaks it. `*out` is a new handle (`pc_queue_free`).
+ *
+ * Returns as `pc_manager_dict`; `PC_ERR_INVALID_ARGUMENT` for `maxsize` above
+ * `PC_QUEUE_MAX_SIZE`.
+ */
+pc_status pc_manager_queue(pc_manager *m, const char *name, size_t maxsize, pc_queue **out);
+
+/**
+ * A managed `JoinableQueue`, as `pc_manager_queue`, with `pc_queue_task_done` and
+ * `pc_queue_join`.
+ */
+pc_status pc_manager_joinable_queue(pc_manager *m, const char *name, size_t maxsize, pc_queue **out);
+
+/**
+ * A managed `Lock`, used through `pc_lock_acquire`/`pc_lock_release`. It has no owner
+ * (any process may release it), as in Python; one thing more: when the connection of
+ * the process (thread) that holds it ends, because that process died, the server
+ * releases it. `*out` is a new handle (`pc_lock_free`). Returns as `pc_manager_dict`.
+ */
+pc_status pc_manager_lock(pc_manager *m, const char *name, pc_lock **out);
+
+/**
+ * A managed `RLock`: owned by the thread that acquired it (each thread has its own
+ * connection to the server), released by the server if that thread's process dies.
+ * Otherwise as `pc_manager_lock`.
+ */
+pc_status pc_manager_rlock(pc_manager *m, const char *name, pc_lock **out);
+
+/**
+ * A managed `Semaphore` starting at `value`, used through `pc_semaphore_acquire` and
+ * `pc_semaphore_release` (`pc_semaphore_value` is `PC_ERR_NOT_SUPPORTED`: Python's
+ * proxy has no such method). `*out` is a new handle (`pc_semaphore_free`).
+ */
+pc_status pc_manager_semaphore(pc_manager *m, const char *name, uint32_t value, pc_semaphore **out);
+
+/**
+ * A managed `BoundedSemaphore`: a release above `value` is `PC_ERR_VALUE`. Otherwise as
+ * `pc_manager_semaphore`.
+ */
+pc_status pc_manager_bounded_semaphore(pc_manager *m, const char *name, uint32_t value, pc_semaphore **out);
+
+/**
+ * A managed `Condition` (with its own managed `RLock`), used through the
+ * `pc_condition_*` functions. `*out` is a new handle (`pc_condition_free`).
+ */
+pc_status pc_manager_condition(pc_manager *m, const char *name, pc_condition **out);
+
+/**
+ * A managed `Event`, used through the `pc_event_*` functions. `*out` is a new handle
+ * (`pc_event_free`).
+ */
+pc_status pc_manager_event(pc_manager *m, const char *name, pc_event **out);
+
+/**
+ * A managed `Barrier` for `parties` waiters, used through the `pc_barrier_*` functions
+ * (a wait is one call to the server, with its timeout). `*out` is a new handle
+ * (`pc_barrier_free`). `PC_ERR_INVALID_ARGUMENT` for 0 parties.
+ */
+pc_status pc_manager_barrier(pc_manager *m, const char *name, size_t parties, pc_barrier **out);
+
+/**
+ * A managed `Value` of `typecode` (as `pc_value_new`) starting at `*init` (one C element;
+ * NULL: zero), used through `pc_value_get`/`pc_value_set` (`pc_value_ptr` and
+ * `pc_value_lock` give NULL, `pc_value_add` is `PC_ERR_NOT_SUPPORTED`: use a managed lock
+ * around get and set). `*out` is a new handle (`pc_value_free`).
+ * `PC_ERR_INVALID_ARGUMENT` for an unknown typecode.
+ */
+pc_status pc_manager_value(pc_manager *m, const char *name, char typecode, const void *init, pc_value **out);
+
+/**
+ * A managed `Array` of `len` elements of `typecode` (`array.array` in the server, which
+ * has no `'c'`), from `init` (`len` C elements; NULL: zeros), used through the
+ * `pc_array_*` functions (`pc_array_ptr`/`pc_array_lock` give NULL). `*out` is a new
+ * handle (`pc_array_free`).
+ */
+pc_status pc_manager_array(pc_manager *m, const char *name, char typecode, size_t len, const void *init, pc_array **out);
+
+/**
+ * `d[key] = val`. The items are copied.
+ */
+pc_status pc_dict_set(pc_dict *d, pc_item key, pc_item val);
+
+/**
+ * `*out = d[key]` (release it with `pc_item_release`). `PC_ERR_KEY` when the key is
+ * missing (Python's `KeyError`); `PC_ERR_TYPE` for an unhashable key (a list, dict or set
+ * in a `PC_KIND_PICKLE`).
+ */
+pc_status pc_dict_get(pc_dict *d, pc_item key, pc_item *out);
+
+/**
+ * `del d[key]`; `PC_ERR_KEY` when the key is missing.
+ */
+pc_status pc_dict_del(pc_dict *d, pc_item key);
+
+/**
+ * `*out = d.pop(key)`: removes the key and gives its value (release it with
+ * `pc_item_release`); `PC_ERR_KEY` when the key is missing.
+ */
+pc_status pc_dict_pop(pc_dict *d, pc_item key, pc_item *out);
+
+/**
+ * `*out = key in d`.
+ */
+pc_status pc_dict_contains(pc_dict *d, pc_item key, bool *out);
+
+/**
+ * `*out = len(d)`.
+ */
+pc_status pc_dict_len(pc_dict *d, size_t *out);
+
+/**
+ * One snapshot of the dict, in its order: `*count` keys in `*keys` and their values in
+ * `*vals` (two arrays the caller releases with `pc_items_release(keys, count)` and
+ * `pc_items_release(vals, count)`; NULL when the dict is empty).
+ */
+pc_status pc_dict_items(pc_dict *d, pc_item **keys, pc_item **vals, size_t *count);
+
+/**
+ * Sets `n` pairs (`keys[i]` to `vals[i]`) in one round trip (`d.update(...)`); the dict
+ * is unchanged if an item is invalid.
+ */
+pc_status pc_dict_update(pc_dict *d, const pc_item *keys, const pc_item *vals, size_t n);
+
+/**
+ * Removes every key.
+ */
+pc_status pc_dict_clear(pc_dict *d);
+
+/**
+ * Releases the handle (and this process's reference to the dict: the server drops the
+ * dict with its last reference, unless it is named). NULL is a no-op; never blocks on
+ * another process beyond one message to the server.
+ */
+void pc_dict_free(pc_dict *d);
+
+/**
+ * `l.append(val)`.
+ */
+pc_status pc_list_append(pc_list *l, pc_item val);
+
+/**
+ * `l.insert(index, val)` (Python's rules: a negative index counts from the end, one past
+ * either end inserts there).
+ */
+pc_status pc_list_insert(pc_list *l, ptrdiff_t index, pc_item val);
+
+/**
+ * `l[index] = val`; a negative index counts from the end; `PC_ERR_INDEX` out of range.
+ */
+pc_status pc_list_set(pc_list *l, ptrdiff_t index, pc_item val);
+
+/**
+ * `l.extend(items)`: appends `n` items in one round trip.
+ */
+pc_status pc_list_extend(pc_list *l, const pc_item *items, size_t n);
+
+/**
+ * `*out = l[index]` (release it with `pc_item_release`); a negative index counts from the
+ * end; `PC_ERR_INDEX` out of range.
+ */
+pc_status pc_list_get(pc_list *l, ptrdiff_t index, pc_item *out);
+
+/**
+ * `*out = l.pop(index)` (-1: the last); `PC_ERR_INDEX` out of range or empty.
+ */
+pc_status pc_list_pop(pc_list *l, ptrdiff_t index, pc_item *out);
+
+/**
+ * `*out = len(l)`.
+ */
+pc_status pc_list_len(pc_list *l, size_t *out);
+
+/**
+ * Removes every item.
+ */
+pc_status pc_list_clear(pc_list *l);
+
+/**
+ * One snapshot of every item: `*count` items in `*items` (release the array with
+ * `pc_items_release(items, count)`; NULL when the list is empty).
+ */
+pc_status pc_list_items(pc_list *l, pc_item **items, size_t *count);
+
+/**
+ * Releases the handle, as `pc_dict_free`.
+ */
+void pc_list_free(pc_list *l);
+
+/**
+ * `setattr(ns, attr, val)`; `attr` is NUL-terminated UTF-8.
+ */
+pc_status pc_namespace_set(pc_namespace *ns, const char *attr, pc_item val);
+
+/**
+ * `*out = getattr(ns, attr)` (release it with `pc_item_release`); `PC_ERR_KEY` when the
+ * attribute is missing (Python's `AttributeError`).
+ */
+pc_status pc_namespace_get(pc_namespace *ns, const char *attr, pc_item *out);
+
+/**
+ * `delattr(ns, attr)`; `PC_ERR_KEY` when the attribute is missing.
+ */
+pc_status pc_namespace_del(pc_namespace *ns, const char *attr);
+
+/**
+ * Releases the handle, as `pc_dict_free`.
+ */
+void pc_namespace_free(pc_namespace *ns);
+
+/**
+ * Turns on logging (the seed's `enableLogging`): messages at `level` or above (any
+ * non-negative number; the `PC_LOG_*` levels are the seed's) go to `handler(ctx, …)`, or
+ * to standard error, one `write` per line, when `handler` is NULL. `format` (copied) uses
+ * `%(levelname)s`, `%(processName)s`, `%(message)s`, `%(process)d`, `%(asctime)s` and
+ * `%%`; NULL means `[%(levelname)s/%(processName)s] %(message)s`. Each call replaces the
+ * previous configuration. Children started afterwards inherit it. The library logs
+ * children starting and exiting (with exit codes) at INFO, and more at DEBUG.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a negative `level`, a non-UTF-8
+ * `format`, or a format field not listed above.
+ */
+pc_status pc_enable_logging(int level, pc_log_handler handler, void *ctx, const char *format);
+
+/**
+ * Whether `pc_enable_logging` was called in this process or before it forked (the seed's
+ * `getLogger()` is not `None`).
+ */
+bool pc_logging_enabled(void);
+
+/**
+ * Logs `message` (copied) at `level`, as `getLogger().log(level, message)`: it is
+ * written when logging is enabled at that level, dropped otherwise.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or non-UTF-8 `message`.
+ */
+pc_status pc_log(int level, const char *message);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,15 +13,28 @@ mod handle;
 mod boundary;
 mod received;
 
-pub mod collections;
-pub mod connection;
-pub mod item;
-pub mod library;
-pub mod logging;
-pub mod managers;
-pub mod pool;
-pub mod process;
-pub mod queue;
-pub mod sharedctypes;
+// Declared in the header's reading order: cbindgen emits constants and functions in source
+// order (`sort_by = "None"`), module by module. (Blank lines keep rustfmt from sorting them.)
 pub mod status;
+
+pub mod library;
+
+pub mod process;
+
+pub mod connection;
+
 pub mod synchronize;
+
+pub mod sharedctypes;
+
+pub mod queue;
+
+pub mod pool;
+
+pub mod item;
+
+pub mod managers;
+
+pub mod collections;
+
+pub mod logging;
