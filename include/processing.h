@@ -288,7 +288,7 @@ typedef enum {
 } pc_kind;
 
 /**
- * A shared array (`Array`, `RawArray`).
+ * A shared array (`Array`, `RawArray`): typecodes, threads and fork as `pc_value`.
  */
 typedef struct pc_array pc_array;
 
@@ -299,6 +299,10 @@ typedef struct pc_async_result pc_async_result;
 
 /**
  * A `Barrier` (Python 3), shared between processes.
+ *
+ * It lives in shared memory: a handle made before `pc_process_start` names the same
+ * barrier in the child. Any thread may use it. A manager's barrier (`pc_manager_barrier`)
+ * is used through the same handle and functions, each call a request to the manager.
  */
 typedef struct pc_barrier pc_barrier;
 
@@ -309,21 +313,39 @@ typedef struct pc_buffer pc_buffer;
 
 /**
  * A `Condition` on a Lock or RLock, shared between processes.
+ *
+ * It lives in shared memory: a handle made before `pc_process_start` names the same
+ * condition in the child. Any thread may use it. A manager's condition
+ * (`pc_manager_condition`) is used through the same handle and functions, each call a
+ * request to the manager.
  */
 typedef struct pc_condition pc_condition;
 
 /**
- * One end of a connection (Python's `Connection`).
+ * One end of a connection (Python's `Connection`). A child started after it was made has
+ * it too (the same socket): each process usually closes the end it does not use.
  */
 typedef struct pc_connection pc_connection;
 
 /**
  * A managed `dict` (`pc_manager_dict`).
+ *
+ * Each call on a managed container (`pc_dict`, `pc_list`, `pc_namespace`) is one round
+ * trip to the manager's server; values are `pc_item`s. Any thread may use the handle, and
+ * so may children forked after it was made (each process then holds its own reference).
+ * Every function on them returns `PC_ERR_EOF` when the server is gone (shut down, killed),
+ * `PC_ERR_REMOTE` for any other failure the server reports, and `PC_ERR_INVALID_ARGUMENT`
+ * for an item that is not valid (an unknown kind, NULL data with a length, invalid UTF-8
+ * in a `PC_KIND_STR`, a `PC_KIND_PICKLE` that is not a whole pickle).
  */
 typedef struct pc_dict pc_dict;
 
 /**
  * An `Event`, shared between processes.
+ *
+ * It lives in shared memory: a handle made before `pc_process_start` names the same event
+ * in the child. Any thread may use it. A manager's event (`pc_manager_event`) is used
+ * through the same handle and functions, each call a request to the manager.
  */
 typedef struct pc_event pc_event;
 
@@ -339,7 +361,7 @@ typedef struct pc_item_builder pc_item_builder;
 typedef struct pc_iter pc_iter;
 
 /**
- * A managed `list` (`pc_manager_list`).
+ * A managed `list` (`pc_manager_list`); threads, fork and statuses as `pc_dict`.
  */
 typedef struct pc_list pc_list;
 
@@ -350,6 +372,10 @@ typedef struct pc_listener pc_listener;
 
 /**
  * A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
+ *
+ * It lives in shared memory: a handle made before `pc_process_start` names the same lock
+ * in the child. Any thread may use it. A manager's lock (`pc_manager_lock`) is used
+ * through the same handle and functions, each call a request to the manager.
  */
 typedef struct pc_lock pc_lock;
 
@@ -360,18 +386,25 @@ typedef struct pc_lock pc_lock;
 typedef struct pc_manager pc_manager;
 
 /**
- * A managed `Namespace` (`pc_manager_namespace`): named attributes.
+ * A managed `Namespace` (`pc_manager_namespace`): named attributes; threads, fork and
+ * statuses as `pc_dict`.
  */
 typedef struct pc_namespace pc_namespace;
 
 /**
  * A pool of worker processes (Python's `Pool`).
+ *
+ * Tasks are C functions over bytes. The workers are forks of the process that made the
+ * pool, so function pointers, and pointers to data that existed when the pool was made,
+ * are valid in them. Only that process may use the pool (from any of its threads); in
+ * another process its functions return `PC_ERR_WRONG_STATE`.
  */
 typedef struct pc_pool pc_pool;
 
 /**
  * A process object (Python's `Process`): a child that runs a target function.
- * Created by `pc_process_new`, released by `pc_process_free`.
+ * Created by `pc_process_new`, released by `pc_process_free`. Only the process that
+ * created it may start, join, terminate or kill it (`PC_ERR_WRONG_STATE` elsewhere).
  */
 typedef struct pc_process pc_process;
 
@@ -382,16 +415,38 @@ typedef struct pc_proxy pc_proxy;
 
 /**
  * A `Queue` or `JoinableQueue` of byte messages, shared between processes.
+ *
+ * A queue lives in shared memory: a handle made before `pc_process_start` names the same
+ * queue in the child. Any thread may use it. Messages are byte strings of any length.
+ *
+ * A manager's queue (`pc_manager_queue`) is used through the same handle and functions,
+ * each call a request to the manager. It carries any Python value: `pc_queue_put` puts
+ * `bytes`, `pc_queue_put_item`/`pc_queue_get_item` any item.
  */
 typedef struct pc_queue pc_queue;
 
 /**
  * A `Semaphore` or a `BoundedSemaphore`, shared between processes.
+ *
+ * It lives in shared memory: a handle made before `pc_process_start` names the same
+ * semaphore in the child. Any thread may use it. A manager's semaphore
+ * (`pc_manager_semaphore`) is used through the same handle and functions, each call a
+ * request to the manager.
  */
 typedef struct pc_semaphore pc_semaphore;
 
 /**
  * A shared value (`Value`, `RawValue`).
+ *
+ * Typecodes are Python's: `'c' 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd' '?' 'u'`
+ * ('u' is `wchar_t`); elements are in the machine's byte order, laid out as a C array of
+ * that type. Values and arrays live in shared memory: created before `pc_process_start`,
+ * they are the same in the child. Any thread may use them.
+ *
+ * A manager's value or array (`pc_manager_value`, `pc_manager_array`) is used through
+ * the same handles: each get or set is a request to the manager, which holds Python
+ * values, converted by typecode (integers to `int`, 'f' and 'd' to `float`, 'c' to one
+ * byte of `bytes`, '?' to `bool`, 'u' to a one-character `str`).
  */
 typedef struct pc_value pc_value;
 

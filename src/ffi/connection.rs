@@ -15,7 +15,8 @@ use super::status::pc_status;
 use crate::connection::{self, listener, Connection};
 use crate::error::{Error, Result};
 
-/// One end of a connection (Python's `Connection`).
+/// One end of a connection (Python's `Connection`). A child started after it was made has
+/// it too (the same socket): each process usually closes the end it does not use.
 pub struct pc_connection {
     _private: [u8; 0],
 }

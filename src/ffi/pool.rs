@@ -1,9 +1,6 @@
 //! Pools: `pc_pool_*`, their async results (`pc_async_result_*`), iterators
-//! (`pc_iter_*`) and task results (`pc_buffer_write`).
-//!
-//! Tasks are C functions over bytes. The workers are forks of the process that made the
-//! pool, so function pointers, and pointers to data that existed when the pool was made,
-//! are valid in them. Only that process may use the pool.
+//! (`pc_iter_*`) and task results (`pc_buffer_write`). Their fork rules are on `pc_pool`,
+//! so that they reach the header.
 
 use std::ffi::{c_int, c_void};
 
@@ -17,6 +14,11 @@ use crate::pool::{
 };
 
 /// A pool of worker processes (Python's `Pool`).
+///
+/// Tasks are C functions over bytes. The workers are forks of the process that made the
+/// pool, so function pointers, and pointers to data that existed when the pool was made,
+/// are valid in them. Only that process may use the pool (from any of its threads); in
+/// another process its functions return `PC_ERR_WRONG_STATE`.
 pub struct pc_pool {
     _private: [u8; 0],
 }

@@ -10,7 +10,8 @@ use crate::error::Error;
 use crate::process::{self, Process};
 
 /// A process object (Python's `Process`): a child that runs a target function.
-/// Created by `pc_process_new`, released by `pc_process_free`.
+/// Created by `pc_process_new`, released by `pc_process_free`. Only the process that
+/// created it may start, join, terminate or kill it (`PC_ERR_WRONG_STATE` elsewhere).
 pub struct pc_process {
     _private: [u8; 0],
 }

@@ -1,12 +1,5 @@
-//! Queues: `pc_queue_*` (Python's `Queue` and `JoinableQueue`).
-//!
-//! A queue lives in shared memory: a handle created before `pc_process_start` names the
-//! same queue in the child, and every handle may be used from several threads at once.
-//! Messages are byte strings of any length.
-//!
-//! A manager's queue (`pc_manager_queue`) is used through the same handle and functions,
-//! each call a request to the manager. It carries any Python value: `pc_queue_put` puts
-//! `bytes`, `pc_queue_put_item`/`pc_queue_get_item` any item.
+//! Queues: `pc_queue_*` (Python's `Queue` and `JoinableQueue`). Their threads and fork
+//! rules are on `pc_queue`, so that they reach the header.
 
 use std::ffi::c_void;
 
@@ -19,6 +12,13 @@ use super::status::pc_status;
 use crate::queue::Queue;
 
 /// A `Queue` or `JoinableQueue` of byte messages, shared between processes.
+///
+/// A queue lives in shared memory: a handle made before `pc_process_start` names the same
+/// queue in the child. Any thread may use it. Messages are byte strings of any length.
+///
+/// A manager's queue (`pc_manager_queue`) is used through the same handle and functions,
+/// each call a request to the manager. It carries any Python value: `pc_queue_put` puts
+/// `bytes`, `pc_queue_put_item`/`pc_queue_get_item` any item.
 pub struct pc_queue {
     _private: [u8; 0],
 }

@@ -1,15 +1,7 @@
 //! Shared values and arrays: `pc_value_*`, `pc_array_*`, `pc_raw_*` (the seed's `Value`,
 //! `Array`, `RawValue`, `RawArray`, `copy` and `synchronized`).
-//!
-//! Typecodes are Python's: `'c' 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd' '?' 'u'`
-//! ('u' is `wchar_t`); elements are in the machine's byte order, laid out as a C array of
-//! that type. Values and arrays live in shared memory: created before `pc_process_start`,
-//! they are the same in the child.
-//!
-//! A manager's value or array (`pc_manager_value`, `pc_manager_array`) is used through
-//! the same handles: each get or set is a request to the manager, which holds Python
-//! values, converted by typecode (integers to `int`, 'f' and 'd' to `float`, 'c' to one
-//! byte of `bytes`, '?' to `bool`, 'u' to a one-character `str`).
+//! The typecodes and the threads and fork rules are on `pc_value`, so that they reach
+//! the header.
 
 use std::ffi::{c_char, c_void};
 use std::mem::MaybeUninit;
@@ -22,12 +14,22 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sharedctypes::{Array, ElemType, Elements, Guard, Value};
 
 /// A shared value (`Value`, `RawValue`).
+///
+/// Typecodes are Python's: `'c' 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd' '?' 'u'`
+/// ('u' is `wchar_t`); elements are in the machine's byte order, laid out as a C array of
+/// that type. Values and arrays live in shared memory: created before `pc_process_start`,
+/// they are the same in the child. Any thread may use them.
+///
+/// A manager's value or array (`pc_manager_value`, `pc_manager_array`) is used through
+/// the same handles: each get or set is a request to the manager, which holds Python
+/// values, converted by typecode (integers to `int`, 'f' and 'd' to `float`, 'c' to one
+/// byte of `bytes`, '?' to `bool`, 'u' to a one-character `str`).
 pub struct pc_value {
     _private: [u8; 0],
 }
 impl_handle!(pc_value => Value);
 
-/// A shared array (`Array`, `RawArray`).
+/// A shared array (`Array`, `RawArray`): typecodes, threads and fork as `pc_value`.
 pub struct pc_array {
     _private: [u8; 0],
 }

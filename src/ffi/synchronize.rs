@@ -1,11 +1,6 @@
 //! Synchronization primitives: `pc_lock_*` (Lock and RLock), `pc_semaphore_*`,
-//! `pc_condition_*`, `pc_event_*` and `pc_barrier_*`.
-//!
-//! All of them live in shared memory: a handle created before `pc_process_start` names the
-//! same object in the child. Every handle may be used from several threads at once.
-//!
-//! A manager's lock, semaphore, condition, event or barrier (`pc_manager_lock`, …) is used
-//! through the same handles and functions, each call a request to the manager.
+//! `pc_condition_*`, `pc_event_*` and `pc_barrier_*`. Their threads and fork rules are on
+//! the handle types, so that they reach the header.
 
 use std::ffi::{c_uint, c_void};
 
@@ -15,30 +10,52 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::synchronize::{Acquired, Barrier, Condition, Event, Lock, Semaphore};
 
 /// A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same lock
+/// in the child. Any thread may use it. A manager's lock (`pc_manager_lock`) is used
+/// through the same handle and functions, each call a request to the manager.
 pub struct pc_lock {
     _private: [u8; 0],
 }
 impl_handle!(pc_lock => Lock);
 
 /// A `Semaphore` or a `BoundedSemaphore`, shared between processes.
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same
+/// semaphore in the child. Any thread may use it. A manager's semaphore
+/// (`pc_manager_semaphore`) is used through the same handle and functions, each call a
+/// request to the manager.
 pub struct pc_semaphore {
     _private: [u8; 0],
 }
 impl_handle!(pc_semaphore => Semaphore);
 
 /// A `Condition` on a Lock or RLock, shared between processes.
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same
+/// condition in the child. Any thread may use it. A manager's condition
+/// (`pc_manager_condition`) is used through the same handle and functions, each call a
+/// request to the manager.
 pub struct pc_condition {
     _private: [u8; 0],
 }
 impl_handle!(pc_condition => Condition);
 
 /// An `Event`, shared between processes.
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same event
+/// in the child. Any thread may use it. A manager's event (`pc_manager_event`) is used
+/// through the same handle and functions, each call a request to the manager.
 pub struct pc_event {
     _private: [u8; 0],
 }
 impl_handle!(pc_event => Event);
 
 /// A `Barrier` (Python 3), shared between processes.
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same
+/// barrier in the child. Any thread may use it. A manager's barrier (`pc_manager_barrier`)
+/// is used through the same handle and functions, each call a request to the manager.
 pub struct pc_barrier {
     _private: [u8; 0],
 }
