@@ -1,13 +1,6 @@
 //! Managed containers: `pc_dict_*`, `pc_list_*`, `pc_namespace_*` (Python's `DictProxy`,
-//! `ListProxy`, `NamespaceProxy`). Each call is one round trip to the manager's server;
-//! values are `pc_item`s. Every handle may be used from several threads, and in children
-//! forked after it was made (each process then holds its own reference).
-//!
-//! Every function here returns `PC_ERR_EOF` when the manager's server is gone (shut down,
-//! killed), `PC_ERR_REMOTE` for any other failure the server reports, and
-//! `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid handle, a NULL out-pointer, or an item
-//! that is not valid (an unknown kind, NULL data with a length, invalid UTF-8 in a
-//! `PC_KIND_STR`, a `PC_KIND_PICKLE` that is not a whole pickle).
+//! `ListProxy`, `NamespaceProxy`). The rules every function here follows are on `pc_dict`,
+//! so that they reach the header.
 
 use std::ffi::c_char;
 
@@ -17,21 +10,27 @@ use super::status::pc_status;
 use crate::managers::collections::{Dict, List, Namespace};
 
 /// A managed `dict` (`pc_manager_dict`).
-#[allow(non_camel_case_types)]
+///
+/// Each call on a managed container (`pc_dict`, `pc_list`, `pc_namespace`) is one round
+/// trip to the manager's server; values are `pc_item`s. Any thread may use the handle, and
+/// so may children forked after it was made (each process then holds its own reference).
+/// Every function on them returns `PC_ERR_EOF` when the server is gone (shut down, killed),
+/// `PC_ERR_REMOTE` for any other failure the server reports, and `PC_ERR_INVALID_ARGUMENT`
+/// for an item that is not valid (an unknown kind, NULL data with a length, invalid UTF-8
+/// in a `PC_KIND_STR`, a `PC_KIND_PICKLE` that is not a whole pickle).
 pub struct pc_dict {
     _private: [u8; 0],
 }
 impl_handle!(pc_dict => Dict);
 
-/// A managed `list` (`pc_manager_list`).
-#[allow(non_camel_case_types)]
+/// A managed `list` (`pc_manager_list`); threads, fork and statuses as `pc_dict`.
 pub struct pc_list {
     _private: [u8; 0],
 }
 impl_handle!(pc_list => List);
 
-/// A managed `Namespace` (`pc_manager_namespace`): named attributes.
-#[allow(non_camel_case_types)]
+/// A managed `Namespace` (`pc_manager_namespace`): named attributes; threads, fork and
+/// statuses as `pc_dict`.
 pub struct pc_namespace {
     _private: [u8; 0],
 }
@@ -158,7 +157,7 @@ pub extern "C" fn pc_dict_clear(d: *mut pc_dict) -> pc_status {
 /// another process beyond one message to the server.
 #[no_mangle]
 pub extern "C" fn pc_dict_free(d: *mut pc_dict) {
-    ffi_value!((), { handle::release(d, "d") })
+    ffi_free!(d)
 }
 
 /// `l.append(val)`.
@@ -246,7 +245,7 @@ pub extern "C" fn pc_list_items(
 /// Releases the handle, as `pc_dict_free`.
 #[no_mangle]
 pub extern "C" fn pc_list_free(l: *mut pc_list) {
-    ffi_value!((), { handle::release(l, "l") })
+    ffi_free!(l)
 }
 
 /// `setattr(ns, attr, val)`; `attr` is NUL-terminated UTF-8.
@@ -283,5 +282,5 @@ pub extern "C" fn pc_namespace_del(ns: *mut pc_namespace, attr: *const c_char) -
 /// Releases the handle, as `pc_dict_free`.
 #[no_mangle]
 pub extern "C" fn pc_namespace_free(ns: *mut pc_namespace) {
-    ffi_value!((), { handle::release(ns, "ns") })
+    ffi_free!(ns)
 }

@@ -10,19 +10,19 @@ use std::time::Duration;
 
 use super::handle;
 use super::library::pc_bytes;
+use super::received::received_into;
 use super::status::pc_status;
-use crate::connection::{self, listener, Connection, RecvInto};
-use crate::error::{Error, ErrorKind, Result};
+use crate::connection::{self, listener, Connection};
+use crate::error::{Error, Result};
 
-/// One end of a connection (Python's `Connection`).
-#[allow(non_camel_case_types)]
+/// One end of a connection (Python's `Connection`). A child started after it was made has
+/// it too (the same socket): each process usually closes the end it does not use.
 pub struct pc_connection {
     _private: [u8; 0],
 }
 impl_handle!(pc_connection => Connection);
 
 /// A listening socket (Python's `multiprocessing.connection.Listener`).
-#[allow(non_camel_case_types)]
 pub struct pc_listener {
     _private: [u8; 0],
 }
@@ -31,7 +31,6 @@ impl_handle!(pc_listener => listener::Listener);
 /// One thing for `pc_wait_any` to wait on: a connection, or (when `conn` is NULL) any file
 /// descriptor that becomes readable, such as a process sentinel.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy)]
 pub struct pc_waitable {
     /// A connection that can receive, or NULL to wait on `fd`.
@@ -47,8 +46,7 @@ pub struct pc_waitable {
 /// (`pc_connection_free`); after `pc_process_start` the child has them too — each process
 /// usually closes the end it does not use.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `c1` or `c2`; `PC_ERR_OS` if the
-/// socketpair could not be made.
+/// Returns `PC_OK`; `PC_ERR_OS` if the socketpair could not be made.
 #[no_mangle]
 pub extern "C" fn pc_pipe(
     duplex: bool,
@@ -70,10 +68,10 @@ pub extern "C" fn pc_pipe(
 /// (`pc_connection_set_timeout`); thread-safe (messages never interleave).
 ///
 /// Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end (never SIGPIPE);
-/// `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is
-/// closed too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left;
-/// `PC_ERR_CLOSED` after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `c`, a NULL `buf` with a non-zero `len`, or the receiving end of a one-way pipe.
+/// `PC_ERR_TIMEOUT` past the timeout (before any byte left; later, the connection is closed
+/// too); `PC_ERR_INTERRUPTED` after `pc_interrupt()` before any byte left; `PC_ERR_CLOSED`
+/// after `pc_connection_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero
+/// `len` or the receiving end of a one-way pipe.
 #[no_mangle]
 pub extern "C" fn pc_connection_send_bytes(
     c: *mut pc_connection,
@@ -92,11 +90,10 @@ pub extern "C" fn pc_connection_send_bytes(
 /// connection's timeout.
 ///
 /// Returns `PC_OK`; `PC_ERR_EOF` when the peer closed its end at a message boundary;
-/// `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the
-/// connection is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+/// `PC_ERR_PROTOCOL` when it vanished mid-message or sent a malformed frame (the connection
+/// is closed); `PC_ERR_TOO_LARGE`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
 /// `pc_interrupt()` while no byte of the message had come; `PC_ERR_CLOSED`;
-/// `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NULL `out`,
-/// or the sending end of a one-way pipe.
+/// `PC_ERR_NO_MEMORY`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
 #[no_mangle]
 pub extern "C" fn pc_connection_recv_bytes(
     c: *mut pc_connection,
@@ -117,9 +114,8 @@ pub extern "C" fn pc_connection_recv_bytes(
 /// `*len` is the message's size, and the message stays for the next receive (nothing is
 /// lost). `offset` may equal `cap`.
 ///
-/// Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`,
-/// and `PC_ERR_INVALID_ARGUMENT` for a NULL `len`, a NULL `buf` with a non-zero `cap`, or
-/// `offset` > `cap`.
+/// Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_connection_recv_bytes`, and
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap` or `offset` > `cap`.
 #[no_mangle]
 pub extern "C" fn pc_connection_recv_bytes_into(
     c: *mut pc_connection,
@@ -136,34 +132,11 @@ pub extern "C" fn pc_connection_recv_bytes_into(
     })
 }
 
-/// A receive into the caller's buffer (`room` bytes) as C sees it: the message's length
-/// in `*len` either way, and `PC_ERR_BUFFER_TOO_SHORT` when it was left for later.
-pub(crate) fn received_into(
-    received: RecvInto,
-    len: &mut std::mem::MaybeUninit<usize>,
-    room: usize,
-) -> Result<()> {
-    match received {
-        RecvInto::Fits(n) => {
-            len.write(n);
-            Ok(())
-        }
-        RecvInto::TooShort(n) => {
-            len.write(n);
-            Err(Error::new(
-                ErrorKind::BufferTooShort,
-                format!("the message has {n} bytes, the buffer room for {room}"),
-            ))
-        }
-    }
-}
-
 /// Waits at most `timeout` seconds (negative: without limit; 0: only checks) until a
 /// message or the peer's EOF can be received (`poll`).
 ///
 /// Returns `PC_OK` when ready; `PC_ERR_TIMEOUT` when not; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`, a NaN timeout, or
-/// the sending end of a one-way pipe.
+/// `PC_ERR_CLOSED`; `PC_ERR_INVALID_ARGUMENT` for the sending end of a one-way pipe.
 #[no_mangle]
 pub extern "C" fn pc_connection_poll(c: *mut pc_connection, timeout: f64) -> pc_status {
     ffi_status!({
@@ -176,7 +149,7 @@ pub extern "C" fn pc_connection_poll(c: *mut pc_connection, timeout: f64) -> pc_
 /// default, as in Python). A receive that passes it mid-message returns `PC_ERR_TIMEOUT`
 /// and closes the connection.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_connection_set_timeout(c: *mut pc_connection, timeout: f64) -> pc_status {
     ffi_status!({
@@ -201,7 +174,7 @@ pub extern "C" fn pc_connection_fileno(c: *const pc_connection) -> c_int {
 /// Closes this end in this process; the peer then sees EOF once every process closed its
 /// copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_connection_close(c: *mut pc_connection) -> pc_status {
     ffi_status!({
@@ -214,7 +187,7 @@ pub extern "C" fn pc_connection_close(c: *mut pc_connection) -> pc_status {
 /// a no-op. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_connection_free(c: *mut pc_connection) {
-    ffi_value!((), { handle::release(c, "c") })
+    ffi_free!(c)
 }
 
 /// Waits until at least one of the `n` connections can receive (a message or EOF), at most
@@ -224,7 +197,7 @@ pub extern "C" fn pc_connection_free(c: *mut pc_connection) {
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT` when none is ready; `PC_ERR_INTERRUPTED`;
 /// `PC_ERR_CLOSED` for a closed connection; `PC_ERR_INVALID_ARGUMENT` for NULL `conns` or
-/// `ready` with `n` > 0, a NULL or invalid connection, a sending-only end, or a NaN timeout.
+/// `ready` with `n` > 0, a NULL or invalid connection or a sending-only end.
 #[no_mangle]
 pub extern "C" fn pc_wait(
     conns: *const *mut pc_connection,
@@ -301,8 +274,8 @@ pub extern "C" fn pc_wait_any(items: *mut pc_waitable, n: usize, timeout: f64) -
 /// new handle owned by the caller (`pc_listener_free`).
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
-/// than 107 bytes too), a NULL `out` or a
-/// NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding failed (address in use…).
+/// than 107 bytes too) or a NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding
+/// failed (address in use…).
 #[no_mangle]
 pub extern "C" fn pc_listener_new(
     address: *const c_char,
@@ -311,16 +284,10 @@ pub extern "C" fn pc_listener_new(
     len: usize,
     out: *mut *mut pc_listener,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let address = handle::c_str_opt(address, "address")?;
         let key = arg_bytes!(authkey, len);
-        out.write(handle::into_raw(listener::Listener::new(
-            address,
-            backlog,
-            Some(key),
-        )?));
-        Ok(())
+        listener::Listener::new(address, backlog, Some(key))
     })
 }
 
@@ -330,9 +297,8 @@ pub extern "C" fn pc_listener_new(
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT` when no client came (or the handshake passed its
 /// deadline); `PC_ERR_AUTH` for a wrong key; `PC_ERR_PROTOCOL` for a client speaking
-/// garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_CLOSED` after `pc_listener_close`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `l`, a NULL `out` or a NaN timeout.
+/// garbage; `PC_ERR_EOF` when it left mid-handshake; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`
+/// after `pc_listener_close`.
 #[no_mangle]
 pub extern "C" fn pc_listener_accept(
     l: *mut pc_listener,
@@ -369,7 +335,7 @@ pub extern "C" fn pc_listener_last_accepted(l: *const pc_listener) -> *const c_c
 /// Stops listening; a unix socket file this process bound is removed. Twice is fine;
 /// later accepts return `PC_ERR_CLOSED`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_listener_close(l: *mut pc_listener) -> pc_status {
     ffi_status!({
@@ -382,7 +348,7 @@ pub extern "C" fn pc_listener_close(l: *mut pc_listener) -> pc_status {
 /// a no-op.
 #[no_mangle]
 pub extern "C" fn pc_listener_free(l: *mut pc_listener) {
-    ffi_value!((), { handle::release(l, "l") })
+    ffi_free!(l)
 }
 
 /// Connects to a listener at `address` (Python's `Client`; forms as `pc_listener_new`),
@@ -390,10 +356,10 @@ pub extern "C" fn pc_listener_free(l: *mut pc_listener) {
 /// handshake have one deadline of 5 s. `*out` is a new connection owned by the caller.
 ///
 /// Returns `PC_OK`; `PC_ERR_AUTH` for a wrong key (on both sides); `PC_ERR_TIMEOUT`;
-/// `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection;
-/// `PC_ERR_OS` when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address`, a NULL `out`, or a NULL
-/// `authkey` with a non-zero `len`.
+/// `PC_ERR_PROTOCOL`; `PC_ERR_EOF` when the listener dropped the connection; `PC_ERR_OS`
+/// when connecting failed (refused, unreachable…); `PC_ERR_INTERRUPTED`;
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL or malformed `address` or a NULL `authkey` with a
+/// non-zero `len`.
 #[no_mangle]
 pub extern "C" fn pc_client_connect(
     address: *const c_char,
@@ -401,10 +367,8 @@ pub extern "C" fn pc_client_connect(
     len: usize,
     out: *mut *mut pc_connection,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        let conn = listener::connect(arg_str!(address), Some(arg_bytes!(authkey, len)))?;
-        out.write(handle::into_raw(conn));
-        Ok(())
-    })
+    ffi_new!(
+        out,
+        listener::connect(arg_str!(address), Some(arg_bytes!(authkey, len)))
+    )
 }

@@ -8,7 +8,6 @@ use crate::item::Item;
 
 /// The kind of a `pc_item` (its `kind` field).
 #[repr(C)]
-#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum pc_kind {
     /// Python's `None`.
@@ -35,7 +34,6 @@ const OWNED: u32 = 0x4f57_4e44;
 /// then borrows its bytes from the caller); an item the library fills in owns its bytes
 /// until `pc_item_release`.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy)]
 pub struct pc_item {
     /// A `pc_kind`, as an integer (another value is `PC_ERR_INVALID_ARGUMENT`).

@@ -38,7 +38,6 @@ pub extern "C" fn pc_install_sigint_handler() -> pc_status {
 /// A byte string filled by the library. Release its bytes with `pc_bytes_free`. An empty
 /// string may have `data == NULL`.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct pc_bytes {
     /// The bytes, owned by the library until `pc_bytes_free`.

@@ -25,7 +25,6 @@ pub const PC_LOG_CRITICAL: c_int = 50;
 /// name of the process that logs, and the formatted line without a trailing newline. Both
 /// strings are valid during the call only. Called from whichever thread logs (library
 /// threads included), in the process that logs (children included).
-#[allow(non_camel_case_types)]
 pub type pc_log_handler = Option<
     extern "C" fn(ctx: *mut c_void, level: c_int, process_name: *const c_char, line: *const c_char),
 >;

@@ -26,14 +26,12 @@ use crate::tag::Tag;
 
 /// A manager: a server this process starts (`pc_manager_start`) or serves
 /// (`pc_manager_serve_forever`), or one it connects to (`pc_manager_connect`).
-#[allow(non_camel_case_types)]
 pub struct pc_manager {
     _private: [u8; 0],
 }
 impl_handle!(pc_manager => Manager);
 
 /// A proxy for an object of any typeid, custom ones above all (`pc_manager_create`).
-#[allow(non_camel_case_types)]
 pub struct pc_proxy {
     _private: [u8; 0],
 }
@@ -41,7 +39,6 @@ impl_handle!(pc_proxy => Object);
 
 /// Where a custom type's `call` puts its result (`pc_item_builder_set`) or the reason it
 /// failed (`pc_item_builder_fail`). Valid only during that call.
-#[allow(non_camel_case_types)]
 pub struct pc_item_builder {
     _private: [u8; 0],
 }
@@ -65,7 +62,6 @@ impl Builder {
 /// once. The item arrays passed in are valid during the call only (their bytes are not
 /// NUL-terminated).
 #[repr(C)]
-#[allow(non_camel_case_types)]
 #[derive(Clone, Copy)]
 pub struct pc_type_vtable {
     /// Makes an object from the creator's `nargs` arguments; NULL: failed.
@@ -221,8 +217,8 @@ pub extern "C" fn pc_item_builder_fail(
 /// `pc_manager_start`, `pc_manager_connect` or `pc_manager_serve_forever`.
 /// `*out` is a new handle owned by the caller (`pc_manager_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`, a malformed address or one
-/// that is not UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address or one that is not
+/// UTF-8. (A NULL `authkey` means the process's key, whatever `len`.)
 #[no_mangle]
 pub extern "C" fn pc_manager_new(
     address: *const c_char,
@@ -230,16 +226,14 @@ pub extern "C" fn pc_manager_new(
     len: usize,
     out: *mut *mut pc_manager,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let address = handle::c_str_opt(address, "address")?;
         let key = if authkey.is_null() {
             None
         } else {
             Some(arg_bytes!(authkey, len))
         };
-        out.write(handle::into_raw(Manager::new(address, key)?));
-        Ok(())
+        Manager::new(address, key)
     })
 }
 
@@ -249,9 +243,8 @@ pub extern "C" fn pc_manager_new(
 /// started server is a forked child, which inherits them). Registering a typeid again
 /// replaces it.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument, a vtable
-/// without `create` or `call`, an empty typeid; `PC_ERR_WRONG_STATE` after start,
-/// connect or serve.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a vtable without `create` or `call`, or an
+/// empty typeid; `PC_ERR_WRONG_STATE` after start, connect or serve.
 #[no_mangle]
 pub extern "C" fn pc_manager_register(
     m: *mut pc_manager,
@@ -295,8 +288,8 @@ pub extern "C" fn pc_manager_register(
 /// runs `QueueManager.register('get_queue'); m.connect(); m.get_queue().put('hello')`.
 /// Before start or serve.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument or an
-/// unknown `type`; `PC_ERR_WRONG_STATE` after start, connect or serve.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown `type`; `PC_ERR_WRONG_STATE`
+/// after start, connect or serve.
 #[no_mangle]
 pub extern "C" fn pc_manager_expose(
     m: *mut pc_manager,
@@ -315,9 +308,9 @@ pub extern "C" fn pc_manager_expose(
 /// exits when this process exits or dies; `pc_manager_shutdown` or `pc_manager_free`
 /// stop it sooner.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or
-/// called from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use)
-/// or the fork fails; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if already started, connected or served, or called
+/// from a daemonic process; `PC_ERR_OS` when the address cannot be bound (in use) or the
+/// fork fails.
 #[no_mangle]
 pub extern "C" fn pc_manager_start(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).start() })
@@ -327,8 +320,8 @@ pub extern "C" fn pc_manager_start(m: *mut pc_manager) -> pc_status {
 /// on another host, or a Python manager's. Checks it answers (a `dummy` request).
 ///
 /// Returns `PC_OK`; `PC_ERR_EOF` when nothing answers there; `PC_ERR_AUTH` for a wrong
-/// authkey; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`, or a manager created
-/// without an address; `PC_ERR_WRONG_STATE` if already started, connected or served.
+/// authkey; `PC_ERR_INVALID_ARGUMENT` for a manager created without an address;
+/// `PC_ERR_WRONG_STATE` if already started, connected or served.
 #[no_mangle]
 pub extern "C" fn pc_manager_connect(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).connect() })
@@ -338,9 +331,8 @@ pub extern "C" fn pc_manager_connect(m: *mut pc_manager) -> pc_status {
 /// `pc_manager_shutdown`) shuts the server down.
 ///
 /// Returns `PC_OK` after a shutdown; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the
-/// server then stops); `PC_ERR_OS` when the address cannot be bound;
-/// `PC_ERR_WRONG_STATE` if already started, connected or served; `PC_ERR_INVALID_ARGUMENT`
-/// for a NULL or invalid `m`.
+/// server then stops); `PC_ERR_OS` when the address cannot be bound; `PC_ERR_WRONG_STATE`
+/// if already started, connected or served.
 #[no_mangle]
 pub extern "C" fn pc_manager_serve_forever(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).serve_forever() })
@@ -351,9 +343,8 @@ pub extern "C" fn pc_manager_serve_forever(m: *mut pc_manager) -> pc_status {
 /// or one it serves (`pc_manager_serve_forever` returns). Every proxy's calls then
 /// return `PC_ERR_EOF`. Twice is fine.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or
-/// served; `PC_ERR_EOF` when a connected server was already gone;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `m`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` for a manager never started, connected or served;
+/// `PC_ERR_EOF` when a connected server was already gone.
 #[no_mangle]
 pub extern "C" fn pc_manager_shutdown(m: *mut pc_manager) -> pc_status {
     ffi_status!({ arg_handle!(m).shutdown() })
@@ -373,7 +364,7 @@ pub extern "C" fn pc_manager_address(m: *const pc_manager) -> *const c_char {
 /// that objects go when their last handle is freed or their process dies.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_EOF` when the
-/// server is gone; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`.
+/// server is gone.
 #[no_mangle]
 pub extern "C" fn pc_manager_number_of_objects(m: *mut pc_manager, out: *mut usize) -> pc_status {
     ffi_status!({
@@ -387,17 +378,15 @@ pub extern "C" fn pc_manager_number_of_objects(m: *mut pc_manager, out: *mut usi
 /// most about 1 s for it to exit, then terminating it). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_manager_free(m: *mut pc_manager) {
-    ffi_value!((), { handle::release(m, "m") })
+    ffi_free!(m)
 }
 
 /// Writes a new handle for a managed object made by `make` from the manager.
 macro_rules! managed {
     ($m:ident, $out:ident, |$mgr:ident| $make:expr) => {
-        ffi_status!({
-            let $out = arg_out!($out);
+        ffi_new!($out, {
             let $mgr = arg_handle!($m);
-            $out.write(handle::into_raw($make?));
-            Ok(())
+            $make
         })
     };
 }
@@ -407,11 +396,10 @@ macro_rules! managed {
 /// first use (it lives until the server ends), so a program that only knows the address
 /// finds its peers' dict. `*out` is a new handle (`pc_dict_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `m` or `out`, or a name already
-/// used for an object of another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python
-/// manager (it has no named objects); `PC_ERR_WRONG_STATE` before start or connect;
-/// `PC_ERR_CLOSED` after `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the
-/// server is gone.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a name already used for an object of
+/// another type; `PC_ERR_NOT_SUPPORTED` for a name on a Python manager (it has no named
+/// objects); `PC_ERR_WRONG_STATE` before start or connect; `PC_ERR_CLOSED` after
+/// `pc_manager_shutdown` on this handle; `PC_ERR_EOF` when the server is gone.
 #[no_mangle]
 pub extern "C" fn pc_manager_dict(
     m: *mut pc_manager,
@@ -460,21 +448,19 @@ pub extern "C" fn pc_manager_create(
     nargs: usize,
     out: *mut *mut pc_proxy,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let m = arg_handle!(m);
         let args = handle::array(args, nargs, "args")?
             .iter()
             .enumerate()
             .map(|(i, a)| a.to_item(&format!("args[{i}]")))
             .collect::<Result<Vec<_>>>()?;
-        out.write(handle::into_raw(Object::new(
+        Object::new(
             &m,
             arg_str!(type_id),
             handle::c_str_opt(name, "name")?,
             args,
-        )?));
-        Ok(())
+        )
     })
 }
 
@@ -483,9 +469,8 @@ pub extern "C" fn pc_manager_create(
 ///
 /// Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a method the type does not expose;
 /// `PC_ERR_REMOTE` when the method failed (a custom type's `call` returned non-zero:
-/// `pc_last_error()` has its code and message); the status of a Python exception the
-/// method raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid argument.
+/// `pc_last_error()` has its code and message); the status of a Python exception the method
+/// raised (`PC_ERR_KEY`, `PC_ERR_INDEX`, …); `PC_ERR_EOF` when the server is gone.
 #[no_mangle]
 pub extern "C" fn pc_proxy_call(
     p: *mut pc_proxy,
@@ -512,7 +497,7 @@ pub extern "C" fn pc_proxy_call(
 /// Releases the handle, as `pc_dict_free`.
 #[no_mangle]
 pub extern "C" fn pc_proxy_free(p: *mut pc_proxy) {
-    ffi_value!((), { handle::release(p, "p") })
+    ffi_free!(p)
 }
 
 /// A managed `Queue` (`name` as in `pc_manager_dict`) holding at most `maxsize` items (0:

@@ -1,9 +1,6 @@
 //! Pools: `pc_pool_*`, their async results (`pc_async_result_*`), iterators
-//! (`pc_iter_*`) and task results (`pc_buffer_write`).
-//!
-//! Tasks are C functions over bytes. The workers are forks of the process that made the
-//! pool, so function pointers, and pointers to data that existed when the pool was made,
-//! are valid in them. Only that process may use the pool.
+//! (`pc_iter_*`) and task results (`pc_buffer_write`). Their fork rules are on `pc_pool`,
+//! so that they reach the header.
 
 use std::ffi::{c_int, c_void};
 
@@ -17,28 +14,29 @@ use crate::pool::{
 };
 
 /// A pool of worker processes (Python's `Pool`).
-#[allow(non_camel_case_types)]
+///
+/// Tasks are C functions over bytes. The workers are forks of the process that made the
+/// pool, so function pointers, and pointers to data that existed when the pool was made,
+/// are valid in them. Only that process may use the pool (from any of its threads); in
+/// another process its functions return `PC_ERR_WRONG_STATE`.
 pub struct pc_pool {
     _private: [u8; 0],
 }
 impl_handle!(pc_pool => Pool);
 
 /// The result of `pc_pool_apply_async` or `pc_pool_map_async` (Python's `AsyncResult`).
-#[allow(non_camel_case_types)]
 pub struct pc_async_result {
     _private: [u8; 0],
 }
 impl_handle!(pc_async_result => Job);
 
 /// The iterator of `pc_pool_imap` or `pc_pool_imap_unordered`.
-#[allow(non_camel_case_types)]
 pub struct pc_iter {
     _private: [u8; 0],
 }
 impl_handle!(pc_iter => ResultIter);
 
 /// Where a task writes its result (`pc_buffer_write`); valid during the task only.
-#[allow(non_camel_case_types)]
 pub struct pc_buffer {
     _private: [u8; 0],
 }
@@ -46,7 +44,6 @@ pub struct pc_buffer {
 /// A task: reads the `len` bytes at `arg`, appends its result to `result` with
 /// `pc_buffer_write`, and returns 0 on success; any other value fails the task
 /// (`PC_ERR_TASK_FAILED`, with the value and what it wrote in `pc_last_error`).
-#[allow(non_camel_case_types)]
 pub type pc_task_fn =
     Option<extern "C" fn(arg: *const c_void, len: usize, result: *mut pc_buffer) -> c_int>;
 
@@ -54,26 +51,22 @@ pub type pc_task_fn =
 /// writes one output element at `output`, returns 0 on success. `ctx` is the call's copy
 /// of its context (NULL without one); every worker of the call reads the same copy, so it
 /// is const.
-#[allow(non_camel_case_types)]
 pub type pc_elem_fn =
     Option<extern "C" fn(input: *const c_void, output: *mut c_void, ctx: *const c_void) -> c_int>;
 
 /// Runs once in each worker, with `initarg`, before its first task.
-#[allow(non_camel_case_types)]
 pub type pc_init_fn = Option<extern "C" fn(initarg: *mut c_void)>;
 
 /// Called once when an async result is ready, on the pool's result thread, with its
 /// status (`PC_OK`, or the first failure's status with its message in `pc_last_error`)
 /// and its results in order (`count` of them; a failed item's are empty). `results` is
 /// valid during the call only.
-#[allow(non_camel_case_types)]
 pub type pc_callback_fn = Option<
     extern "C" fn(ctx: *mut c_void, status: pc_status, results: *const pc_bytes, count: usize),
 >;
 
 /// A borrowed input: `len` bytes at `data`.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct pc_slice {
     pub data: *const c_void,
     pub len: usize,
@@ -81,7 +74,6 @@ pub struct pc_slice {
 
 /// How `pc_pool_new` makes a pool; all zero is the default.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct pc_pool_options {
     /// Worker processes; 0: the CPU count.
     pub processes: usize,
@@ -195,13 +187,12 @@ pub extern "C" fn pc_buffer_write(b: *mut pc_buffer, data: *const c_void, len: u
 /// children: they end with the pool, and with this process if it is killed. `*out` is a
 /// new handle owned by the caller (`pc_pool_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or more than
-/// `PC_POOL_MAX_PROCESSES` processes; `PC_ERR_WRONG_STATE` in a daemonic process;
-/// `PC_ERR_OS` if a worker or the pool's thread could not be started.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
+/// processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
+/// pool's thread could not be started.
 #[no_mangle]
 pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_pool) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
+    ffi_new!(out, {
         let options = match handle::in_opt(opts) {
             None => Options::default(),
             Some(o) => Options {
@@ -210,20 +201,18 @@ pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_po
                 max_tasks_per_child: o.max_tasks_per_child,
             },
         };
-        out.write(handle::into_raw(Pool::new(options)?));
-        Ok(())
+        Pool::new(options)
     })
 }
 
 /// Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in
 /// `*result` (release it with `pc_bytes_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in
-/// `pc_last_error`); `PC_ERR_WORKER_DIED` if its worker died running it;
-/// `PC_ERR_INTERRUPTED` after `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED`
-/// after `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process
-/// than the pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`, a NULL `fn` or
-/// `result`, or a NULL `arg` with a non-zero `len`.
+/// Returns `PC_OK`; `PC_ERR_TASK_FAILED` (the task's code and output in `pc_last_error`);
+/// `PC_ERR_WORKER_DIED` if its worker died running it; `PC_ERR_INTERRUPTED` after
+/// `pc_interrupt()` (the task still runs); `PC_ERR_CLOSED` after
+/// `pc_pool_close`/`pc_pool_terminate`; `PC_ERR_WRONG_STATE` in another process than the
+/// pool's; `PC_ERR_INVALID_ARGUMENT` for a NULL `fn` or a NULL `arg` with a non-zero `len`.
 #[no_mangle]
 pub extern "C" fn pc_pool_apply(
     p: *mut pc_pool,
@@ -313,9 +302,8 @@ pub extern "C" fn pc_pool_map(
 /// for `n` 0).
 ///
 /// Returns `PC_OK`; `PC_ERR_CLOSED` after `pc_pool_close`/`pc_pool_terminate`;
-/// `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for
-/// a NULL or invalid `p`, a NULL `fn` or `out`, or a NULL `items` (or item data) with a
-/// non-zero length.
+/// `PC_ERR_WRONG_STATE` in another process than the pool's; `PC_ERR_INVALID_ARGUMENT` for a
+/// NULL `fn` or a NULL `items` (or item data) with a non-zero length.
 #[no_mangle]
 pub extern "C" fn pc_pool_map_async(
     p: *mut pc_pool,
@@ -397,10 +385,9 @@ pub extern "C" fn pc_pool_imap_unordered(
 /// The next result into `*out` (`pc_bytes_free`), waiting at most `timeout` seconds
 /// (negative: without limit). A failed item is its error, and the iterator moves on.
 ///
-/// Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`
-/// or `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was
-/// terminated; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `it`
-/// or `out`, or a NaN timeout.
+/// Returns `PC_OK`; `PC_ERR_STOP` after the last; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED` or
+/// `PC_ERR_WORKER_DIED` for a failed item; `PC_ERR_CLOSED` once the pool was terminated;
+/// `PC_ERR_INTERRUPTED`.
 #[no_mangle]
 pub extern "C" fn pc_iter_next(it: *mut pc_iter, timeout: f64, out: *mut pc_bytes) -> pc_status {
     ffi_status!({
@@ -414,7 +401,7 @@ pub extern "C" fn pc_iter_next(it: *mut pc_iter, timeout: f64, out: *mut pc_byte
 /// Releases an iterator (its tasks still run). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_iter_free(it: *mut pc_iter) {
-    ffi_value!((), { handle::release_sole(it, "it") })
+    ffi_free!(sole it)
 }
 
 /// `out[i] = fn(in[i], ctx)` for `n` elements of `in_size` and `out_size` bytes,
@@ -478,8 +465,7 @@ pub extern "C" fn pc_pool_map_array(
 /// No more tasks: the workers end once the queued ones are done (`pc_pool_join` waits
 /// for that). Closing twice is harmless.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process; `PC_ERR_INVALID_ARGUMENT`
-/// for a NULL or invalid `p`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` in another process.
 #[no_mangle]
 pub extern "C" fn pc_pool_close(p: *mut pc_pool) -> pc_status {
     ffi_status!({ arg_handle!(p).close() })
@@ -497,7 +483,7 @@ pub extern "C" fn pc_pool_terminate(p: *mut pc_pool) -> pc_status {
 /// Waits until the workers ended: after `pc_pool_close`, once every task is done.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_pool_close`/`pc_pool_terminate` or in
-/// another process; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+/// another process.
 #[no_mangle]
 pub extern "C" fn pc_pool_join(p: *mut pc_pool) -> pc_status {
     ffi_status!({ arg_handle!(p).join() })
@@ -507,7 +493,7 @@ pub extern "C" fn pc_pool_join(p: *mut pc_pool) -> pc_status {
 /// stay valid (unfinished ones return `PC_ERR_CLOSED`). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_pool_free(p: *mut pc_pool) {
-    ffi_value!((), { handle::release(p, "p") })
+    ffi_free!(p)
 }
 
 /// Waits at most `timeout` seconds (negative: without limit) for the result, then copies
@@ -516,9 +502,8 @@ pub extern "C" fn pc_pool_free(p: *mut pc_pool) {
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_TASK_FAILED`/`PC_ERR_WORKER_DIED` (the first
 /// failure; `results` untouched); `PC_ERR_CLOSED` if the pool was terminated first;
-/// `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `r`, a NaN
-/// timeout, a `count` other than the number of results, or a NULL `results` with a
-/// non-zero `count`.
+/// `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a `count` other than the number of
+/// results or a NULL `results` with a non-zero `count`.
 #[no_mangle]
 pub extern "C" fn pc_async_result_get(
     r: *mut pc_async_result,
@@ -547,8 +532,7 @@ pub extern "C" fn pc_async_result_get(
 
 /// Waits at most `timeout` seconds (negative: without limit) until the result is ready.
 ///
-/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for
-/// a NULL or invalid `r` or a NaN timeout.
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`.
 #[no_mangle]
 pub extern "C" fn pc_async_result_wait(r: *mut pc_async_result, timeout: f64) -> pc_status {
     ffi_status!({
@@ -565,8 +549,7 @@ pub extern "C" fn pc_async_result_ready(r: *mut pc_async_result) -> bool {
 
 /// Stores in `*out` whether every task of the ready result succeeded.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready; `PC_ERR_INVALID_ARGUMENT`
-/// for a NULL or invalid `r` or `out`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` if it is not ready.
 #[no_mangle]
 pub extern "C" fn pc_async_result_successful(r: *mut pc_async_result, out: *mut bool) -> pc_status {
     ffi_status!({
@@ -582,5 +565,5 @@ pub extern "C" fn pc_async_result_successful(r: *mut pc_async_result, out: *mut 
 #[no_mangle]
 pub extern "C" fn pc_async_result_free(r: *mut pc_async_result) {
     // The pool's own reference never reaches C again: the handle is dead at once.
-    ffi_value!((), { handle::release_sole(r, "r") })
+    ffi_free!(sole r)
 }

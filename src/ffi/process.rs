@@ -10,8 +10,8 @@ use crate::error::Error;
 use crate::process::{self, Process};
 
 /// A process object (Python's `Process`): a child that runs a target function.
-/// Created by `pc_process_new`, released by `pc_process_free`.
-#[allow(non_camel_case_types)]
+/// Created by `pc_process_new`, released by `pc_process_free`. Only the process that
+/// created it may start, join, terminate or kill it (`PC_ERR_WRONG_STATE` elsewhere).
 pub struct pc_process {
     _private: [u8; 0],
 }
@@ -20,7 +20,6 @@ impl_handle!(pc_process => Process);
 
 /// What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
 /// the child's exit code (the OS keeps 0–255).
-#[allow(non_camel_case_types)]
 pub type pc_target_fn = Option<extern "C" fn(arg: *mut c_void) -> c_int>;
 
 /// Creates a process object that will run `target(arg)` in a child (Python's
@@ -50,8 +49,7 @@ pub extern "C" fn pc_process_new(
 /// Sets the name (Python's `name`/`setName`), any time. The string is copied. A name
 /// returned earlier by `pc_process_name` becomes invalid.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NULL or
-/// non-UTF-8 `name`.
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or non-UTF-8 `name`.
 #[no_mangle]
 pub extern "C" fn pc_process_set_name(p: *mut pc_process, name: *const c_char) -> pc_status {
     ffi_status!({
@@ -77,8 +75,7 @@ pub extern "C" fn pc_process_name(p: *const pc_process) -> *const c_char {
 /// sends that SIGKILL when the *thread* that started the child ends, so start daemonic
 /// children from a thread that lives as long as they should.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` after start or on the current process;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` after start or on the current process.
 #[no_mangle]
 pub extern "C" fn pc_process_set_daemon(p: *mut pc_process, daemon: bool) -> pc_status {
     ffi_status!({
@@ -109,8 +106,7 @@ pub extern "C" fn pc_process_daemon(p: *const pc_process) -> bool {
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
 /// process than the creator, on the current process, or from a daemonic process;
-/// `PC_ERR_OS` when fork or pidfd_open failed; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `p`.
+/// `PC_ERR_OS` when fork or pidfd_open failed.
 #[no_mangle]
 pub extern "C" fn pc_process_start(p: *mut pc_process) -> pc_status {
     ffi_status!({
@@ -122,7 +118,7 @@ pub extern "C" fn pc_process_start(p: *mut pc_process) -> pc_status {
 /// Runs the target in the calling process, as Python's `run()`, and stores its return
 /// value in `*ret` (`ret` may be NULL). A process without target returns 0.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_process_run(p: *mut pc_process, ret: *mut c_int) -> pc_status {
     ffi_status!({
@@ -139,9 +135,8 @@ pub extern "C" fn pc_process_run(p: *mut pc_process, ret: *mut c_int) -> pc_stat
 /// (`PC_FOREVER`) waits without limit, 0 only checks. May be called again after it ended.
 ///
 /// Returns `PC_OK` once the child ended; `PC_ERR_TIMEOUT` when it still runs at the
-/// deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before start,
-/// on the current process or from another process than the creator;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NaN timeout.
+/// deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before
+/// start, on the current process or from another process than the creator.
 #[no_mangle]
 pub extern "C" fn pc_process_join(p: *mut pc_process, timeout: f64) -> pc_status {
     ffi_status!({
@@ -176,8 +171,7 @@ pub extern "C" fn pc_process_pid(p: *const pc_process) -> c_int {
 /// `pc_process_terminate`). `*out` is written on success only.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, while running, on the current
-/// process or from another process than the creator; `PC_ERR_INVALID_ARGUMENT` for a NULL
-/// or invalid `p` or a NULL `out`.
+/// process or from another process than the creator.
 #[no_mangle]
 pub extern "C" fn pc_process_exitcode(p: *const pc_process, out: *mut c_int) -> pc_status {
     ffi_status!({
@@ -192,8 +186,7 @@ pub extern "C" fn pc_process_exitcode(p: *const pc_process, out: *mut c_int) -> 
 /// its own children are not terminated. A child that already ended is not an error.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
-/// another process than the creator; `PC_ERR_OS` if the signal could not be sent;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p`.
+/// another process than the creator; `PC_ERR_OS` if the signal could not be sent.
 #[no_mangle]
 pub extern "C" fn pc_process_terminate(p: *mut pc_process) -> pc_status {
     ffi_status!({
@@ -228,7 +221,7 @@ pub extern "C" fn pc_process_sentinel(p: *const pc_process) -> c_int {
 /// valid until `pc_process_set_authkey` or `pc_process_free`; both outputs are written on
 /// success only.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p`, NULL `key` or NULL `len`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_process_authkey(
     p: *const pc_process,
@@ -249,8 +242,7 @@ pub extern "C" fn pc_process_authkey(
 /// Sets the authentication key: `len` bytes at `key` are copied (`(NULL, 0)` sets an empty
 /// key). A child started afterwards inherits it.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL/invalid `p` or a NULL `key`
-/// with a non-zero `len`.
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `key` with a non-zero `len`.
 #[no_mangle]
 pub extern "C" fn pc_process_set_authkey(
     p: *mut pc_process,
@@ -290,7 +282,7 @@ pub extern "C" fn pc_process_free(p: *mut pc_process) {
 /// The object of the running process (Python's `current_process()`): "MainProcess" in the
 /// program, the started process's object in a child. Borrowed: do not free it.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `out`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_current_process(out: *mut *const pc_process) -> pc_status {
     ffi_status!({
@@ -305,8 +297,7 @@ pub extern "C" fn pc_current_process(out: *mut *const pc_process) -> pc_status {
 /// to `out` (which may be NULL when `cap` is 0). The handles are borrowed: they are the
 /// caller's own `pc_process` handles; children whose handle was freed are not listed.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `count`, or a NULL `out` with
-/// a non-zero `cap`.
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with a non-zero `cap`.
 #[no_mangle]
 pub extern "C" fn pc_active_children(
     out: *mut *mut pc_process,

@@ -1,25 +1,24 @@
-//! Queues: `pc_queue_*` (Python's `Queue` and `JoinableQueue`).
-//!
-//! A queue lives in shared memory: a handle created before `pc_process_start` names the
-//! same queue in the child, and every handle may be used from several threads at once.
-//! Messages are byte strings of any length.
-//!
-//! A manager's queue (`pc_manager_queue`) is used through the same handle and functions,
-//! each call a request to the manager. It carries any Python value: `pc_queue_put` puts
-//! `bytes`, `pc_queue_put_item`/`pc_queue_get_item` any item.
+//! Queues: `pc_queue_*` (Python's `Queue` and `JoinableQueue`). Their threads and fork
+//! rules are on `pc_queue`, so that they reach the header.
 
 use std::ffi::c_void;
 
-use super::connection::received_into;
 use super::handle;
 use super::item::pc_item;
 use super::library::pc_bytes;
 use super::pool::{self, pc_slice};
+use super::received::received_into;
 use super::status::pc_status;
 use crate::queue::Queue;
 
 /// A `Queue` or `JoinableQueue` of byte messages, shared between processes.
-#[allow(non_camel_case_types)]
+///
+/// A queue lives in shared memory: a handle made before `pc_process_start` names the same
+/// queue in the child. Any thread may use it. Messages are byte strings of any length.
+///
+/// A manager's queue (`pc_manager_queue`) is used through the same handle and functions,
+/// each call a request to the manager. It carries any Python value: `pc_queue_put` puts
+/// `bytes`, `pc_queue_put_item`/`pc_queue_get_item` any item.
 pub struct pc_queue {
     _private: [u8; 0],
 }
@@ -36,26 +35,18 @@ const _: () = assert!(PC_QUEUE_MAX_SIZE == crate::queue::MAX_SIZE);
 /// given back as they are read. `*out` is a new handle owned by the caller
 /// (`pc_queue_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `maxsize` above
-/// `PC_QUEUE_MAX_SIZE`; `PC_ERR_OS` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `maxsize` above `PC_QUEUE_MAX_SIZE`;
+/// `PC_ERR_OS` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_queue_new(maxsize: usize, out: *mut *mut pc_queue) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Queue::new(maxsize, false)?));
-        Ok(())
-    })
+    ffi_new!(out, Queue::new(maxsize, false))
 }
 
 /// Creates a `JoinableQueue` (Python 3): a queue that also counts unfinished tasks for
 /// `pc_queue_task_done` and `pc_queue_join`. Otherwise as `pc_queue_new`.
 #[no_mangle]
 pub extern "C" fn pc_joinable_queue_new(maxsize: usize, out: *mut *mut pc_queue) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Queue::new(maxsize, true)?));
-        Ok(())
-    })
+    ffi_new!(out, Queue::new(maxsize, true))
 }
 
 /// Puts a copy of the `len` bytes at `buf`. In a bounded queue holding `maxsize` messages
@@ -67,13 +58,12 @@ pub extern "C" fn pc_joinable_queue_new(maxsize: usize, out: *mut *mut pc_queue)
 ///
 /// A managed queue gets a Python `bytes` object, and waits for room as its manager does.
 ///
-/// Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
-/// was put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE`
-/// for a message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the
-/// messages waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `q`, a NULL `buf` with a non-zero `len`, or a NaN timeout. A managed queue
-/// also: `PC_ERR_EOF` when its manager is gone; `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// Returns `PC_OK`; `PC_ERR_FULL`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing was
+/// put); `PC_ERR_CLOSED` after `pc_queue_close` in this process; `PC_ERR_TOO_LARGE` for a
+/// message larger than a queue holds (several GiB); `PC_ERR_NO_MEMORY` when the messages
+/// waiting already fill that room; `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a
+/// non-zero `len`. A managed queue also: `PC_ERR_EOF` when its manager is gone;
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_queue_put(
     q: *mut pc_queue,
@@ -97,10 +87,9 @@ pub extern "C" fn pc_queue_put(
 /// `pc_queue_get_item`, which reads any kind) returns it first, without waiting.
 ///
 /// Returns `PC_OK`; `PC_ERR_EMPTY`; `PC_ERR_INTERRUPTED` after `pc_interrupt()` (nothing
-/// was taken); `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a NULL `out` or a NaN
-/// timeout. A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
-/// (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager
-/// is gone; `PC_ERR_REMOTE`.
+/// was taken). A managed queue also: `PC_ERR_TYPE` when the next item is not `bytes`
+/// (`pc_last_error` names its kind; it is kept, as above); `PC_ERR_EOF` when the manager is
+/// gone; `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_queue_get(q: *mut pc_queue, timeout: f64, out: *mut pc_bytes) -> pc_status {
     ffi_status!({
@@ -117,7 +106,7 @@ pub extern "C" fn pc_queue_get(q: *mut pc_queue, timeout: f64, out: *mut pc_byte
 /// with this handle, as a `pc_queue_get` of another kind keeps its item).
 ///
 /// Returns `PC_OK`; `PC_ERR_BUFFER_TOO_SHORT`; otherwise as `pc_queue_get`, and
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL `len` or a NULL `buf` with a non-zero `cap`.
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL `buf` with a non-zero `cap`.
 #[no_mangle]
 pub extern "C" fn pc_queue_get_into(
     q: *mut pc_queue,
@@ -181,7 +170,7 @@ pub extern "C" fn pc_queue_put_many(
 /// (kept, as `pc_queue_get` keeps it).
 ///
 /// Returns `PC_OK` (`*got` ≥ 1); otherwise as `pc_queue_get` (nothing was taken), and
-/// `PC_ERR_INVALID_ARGUMENT` for `max` 0, a NULL `out` or `got`.
+/// `PC_ERR_INVALID_ARGUMENT` for `max` 0.
 #[no_mangle]
 pub extern "C" fn pc_queue_get_many(
     q: *mut pc_queue,
@@ -225,8 +214,8 @@ pub extern "C" fn pc_queue_put_item(q: *mut pc_queue, item: pc_item, timeout: f6
 /// managed queue's items are of any kind, an item this handle kept (see `pc_queue_get`)
 /// first; a local queue's are `PC_KIND_BYTES`.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; otherwise as
-/// `pc_queue_get` (without `PC_ERR_TYPE`: every kind is read).
+/// Returns `PC_OK`; otherwise as `pc_queue_get` (without `PC_ERR_TYPE`: every kind is
+/// read).
 #[no_mangle]
 pub extern "C" fn pc_queue_get_item(
     q: *mut pc_queue,
@@ -245,8 +234,8 @@ pub extern "C" fn pc_queue_get_item(
 /// under way (a message is counted from the moment its put returns). A managed queue's
 /// count is its manager's, plus the items this handle keeps (see `pc_queue_get`).
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q` or `out`; a
-/// managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+/// Returns `PC_OK`; a managed queue also `PC_ERR_EOF` when the manager is gone,
+/// `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_queue_qsize(q: *mut pc_queue, out: *mut usize) -> pc_status {
     ffi_status!({
@@ -277,7 +266,7 @@ pub extern "C" fn pc_queue_full(q: *mut pc_queue) -> bool {
 /// later) may still put. Closing twice is harmless. For a managed queue too, it is this
 /// process's promise, kept here: the manager and other programs are not told.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_queue_close(q: *mut pc_queue) -> pc_status {
     ffi_status!({
@@ -290,8 +279,7 @@ pub extern "C" fn pc_queue_close(q: *mut pc_queue) -> pc_status {
 /// queue when it returns (there is no feeder thread), so this returns at once; as in
 /// Python it must follow `pc_queue_close`.
 ///
-/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before `pc_queue_close`.
 #[no_mangle]
 pub extern "C" fn pc_queue_join_thread(q: *mut pc_queue) -> pc_status {
     ffi_status!({ arg_handle!(q).join_thread() })
@@ -301,7 +289,7 @@ pub extern "C" fn pc_queue_join_thread(q: *mut pc_queue) -> pc_status {
 /// reach the queue. They are there already when each put returns, so exiting never
 /// waits and nothing is lost; accepted for compatibility.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`.
+/// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_queue_cancel_join_thread(q: *mut pc_queue) -> pc_status {
     ffi_status!({
@@ -313,8 +301,8 @@ pub extern "C" fn pc_queue_cancel_join_thread(q: *mut pc_queue) -> pc_status {
 /// JoinableQueue: a task taken from the queue is finished (one call per message got).
 ///
 /// Returns `PC_OK`; `PC_ERR_VALUE` when called more times than messages were put;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, or a queue that is not joinable; a
-/// managed queue also `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
+/// `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
+/// `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_queue_task_done(q: *mut pc_queue) -> pc_status {
     ffi_status!({ arg_handle!(q).task_done() })
@@ -324,9 +312,8 @@ pub extern "C" fn pc_queue_task_done(q: *mut pc_queue) -> pc_status {
 /// checks) until every message put was got and marked with `pc_queue_task_done`.
 ///
 /// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `q`, a queue that is not joinable, or a
-/// NaN timeout; a managed queue also `PC_ERR_EOF` when the manager is gone,
-/// `PC_ERR_REMOTE`.
+/// `PC_ERR_INVALID_ARGUMENT` for a queue that is not joinable; a managed queue also
+/// `PC_ERR_EOF` when the manager is gone, `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_queue_join(q: *mut pc_queue, timeout: f64) -> pc_status {
     ffi_status!({
@@ -340,7 +327,7 @@ pub extern "C" fn pc_queue_join(q: *mut pc_queue, timeout: f64) -> pc_status {
 /// this handle kept (see `pc_queue_get`) are dropped with it.
 #[no_mangle]
 pub extern "C" fn pc_queue_free(q: *mut pc_queue) {
-    ffi_value!((), { handle::release(q, "q") })
+    ffi_free!(q)
 }
 
 #[cfg(test)]

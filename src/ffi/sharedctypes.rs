@@ -1,15 +1,7 @@
 //! Shared values and arrays: `pc_value_*`, `pc_array_*`, `pc_raw_*` (the seed's `Value`,
 //! `Array`, `RawValue`, `RawArray`, `copy` and `synchronized`).
-//!
-//! Typecodes are Python's: `'c' 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd' '?' 'u'`
-//! ('u' is `wchar_t`); elements are in the machine's byte order, laid out as a C array of
-//! that type. Values and arrays live in shared memory: created before `pc_process_start`,
-//! they are the same in the child.
-//!
-//! A manager's value or array (`pc_manager_value`, `pc_manager_array`) is used through
-//! the same handles: each get or set is a request to the manager, which holds Python
-//! values, converted by typecode (integers to `int`, 'f' and 'd' to `float`, 'c' to one
-//! byte of `bytes`, '?' to `bool`, 'u' to a one-character `str`).
+//! The typecodes and the threads and fork rules are on `pc_value`, so that they reach
+//! the header.
 
 use std::ffi::{c_char, c_void};
 use std::mem::MaybeUninit;
@@ -22,14 +14,22 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sharedctypes::{Array, ElemType, Elements, Guard, Value};
 
 /// A shared value (`Value`, `RawValue`).
-#[allow(non_camel_case_types)]
+///
+/// Typecodes are Python's: `'c' 'b' 'B' 'h' 'H' 'i' 'I' 'l' 'L' 'q' 'Q' 'f' 'd' '?' 'u'`
+/// ('u' is `wchar_t`); elements are in the machine's byte order, laid out as a C array of
+/// that type. Values and arrays live in shared memory: created before `pc_process_start`,
+/// they are the same in the child. Any thread may use them.
+///
+/// A manager's value or array (`pc_manager_value`, `pc_manager_array`) is used through
+/// the same handles: each get or set is a request to the manager, which holds Python
+/// values, converted by typecode (integers to `int`, 'f' and 'd' to `float`, 'c' to one
+/// byte of `bytes`, '?' to `bool`, 'u' to a one-character `str`).
 pub struct pc_value {
     _private: [u8; 0],
 }
 impl_handle!(pc_value => Value);
 
-/// A shared array (`Array`, `RawArray`).
-#[allow(non_camel_case_types)]
+/// A shared array (`Array`, `RawArray`): typecodes, threads and fork as `pc_value`.
 pub struct pc_array {
     _private: [u8; 0],
 }
@@ -74,7 +74,7 @@ fn new_value(
 /// RLock of its own. `init` points to one element of that type (copied), or is NULL for
 /// zero. `*out` is a new handle owned by the caller (`pc_value_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode;
 /// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_value_new(
@@ -112,11 +112,10 @@ pub extern "C" fn pc_raw_value_new(
 /// Copies the value to `out` (one element of its type), under its lock if it has one.
 /// A managed value is asked of its manager and converted to the typecode.
 ///
-/// Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `v` or a NULL `out`. A managed value
-/// also: `PC_ERR_TYPE` when the manager holds a value of another kind than the typecode
-/// (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's range
-/// (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
+/// Returns `PC_OK`; `PC_ERR_INTERRUPTED` if `pc_interrupt()` broke the wait for the lock. A
+/// managed value also: `PC_ERR_TYPE` when the manager holds a value of another kind than
+/// the typecode (a Python peer may store any), `PC_ERR_VALUE` when it is out of the type's
+/// range (`out` unchanged in both cases); `PC_ERR_EOF` when the manager is gone;
 /// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_value_get(v: *mut pc_value, out: *mut c_void) -> pc_status {
@@ -129,10 +128,10 @@ pub extern "C" fn pc_value_get(v: *mut pc_value, out: *mut c_void) -> pc_status 
 
 /// Sets the value from `in` (one element of its type), under its lock if it has one.
 ///
-/// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
-/// `v` or a NULL `in`. A managed value also: `PC_ERR_VALUE` for an element a Python value
-/// cannot carry (a 'Q' or 'L' above `INT64_MAX`, a 'u' that is no character);
-/// `PC_ERR_EOF` when the manager is gone; `PC_ERR_REMOTE`.
+/// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL `in`. A
+/// managed value also: `PC_ERR_VALUE` for an element a Python value cannot carry (a 'Q' or
+/// 'L' above `INT64_MAX`, a 'u' that is no character); `PC_ERR_EOF` when the manager is
+/// gone; `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_value_set(v: *mut pc_value, r#in: *const c_void) -> pc_status {
     ffi_status!({
@@ -145,10 +144,10 @@ pub extern "C" fn pc_value_set(v: *mut pc_value, r#in: *const c_void) -> pc_stat
 /// `value += delta` as one step under the value's lock (or without one for a raw value):
 /// integers wrap as in C and need a whole `delta`; floats add.
 ///
-/// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid
-/// `v`, a fractional `delta` on an integer, or a non-number typecode ('c', '?', 'u');
-/// `PC_ERR_NOT_SUPPORTED` for a managed value, which has no such step: a get then a set
-/// is not atomic, so take a managed lock around them.
+/// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_INVALID_ARGUMENT` for a fractional
+/// `delta` on an integer or a non-number typecode ('c', '?', 'u'); `PC_ERR_NOT_SUPPORTED`
+/// for a managed value, which has no such step: a get then a set is not atomic, so take a
+/// managed lock around them.
 #[no_mangle]
 pub extern "C" fn pc_value_add(v: *mut pc_value, delta: f64) -> pc_status {
     ffi_status!({ arg_handle!(v).elements().add(0, delta) })
@@ -189,7 +188,7 @@ fn elements_lock(elements: &Elements) -> Result<*mut pc_lock> {
 /// NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_value_free(v: *mut pc_value) {
-    ffi_value!((), { handle::release(v, "v") })
+    ffi_free!(v)
 }
 
 /// The body of the array constructors (each runs it in its own boundary, so errors name it).
@@ -215,9 +214,9 @@ fn new_array(
 /// a new RLock of its own. `init` points to `len` elements (copied), or is NULL for zeros;
 /// `len` may be 0. `*out` is a new handle owned by the caller (`pc_array_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an unknown typecode;
-/// `PC_ERR_TOO_LARGE` when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared
-/// memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an unknown typecode; `PC_ERR_TOO_LARGE`
+/// when the size overflows; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+/// mapped.
 #[no_mangle]
 pub extern "C" fn pc_array_new(
     typecode: c_char,
@@ -321,10 +320,9 @@ pub extern "C" fn pc_array_typecode(a: *const pc_array) -> c_char {
 /// Copies element `i` to `out` (one element), under the array's lock if it has one. A
 /// managed array's element is asked of its manager and converted to the typecode.
 ///
-/// Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`. A managed array
-/// also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot hold, as
-/// `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
+/// Returns `PC_OK`; `PC_ERR_INDEX` when `i` is out of range; `PC_ERR_INTERRUPTED`. A
+/// managed array also: `PC_ERR_TYPE` and `PC_ERR_VALUE` for an element the typecode cannot
+/// hold, as `pc_value_get` (`out` unchanged); `PC_ERR_EOF` when the manager is gone;
 /// `PC_ERR_REMOTE`.
 #[no_mangle]
 pub extern "C" fn pc_array_get(a: *mut pc_array, i: usize, out: *mut c_void) -> pc_status {
@@ -351,8 +349,8 @@ pub extern "C" fn pc_array_set(a: *mut pc_array, i: usize, r#in: *const c_void) 
 /// (`out` may then be NULL).
 ///
 /// Returns `PC_OK`; `PC_ERR_INDEX` when the slice is out of range; `PC_ERR_INTERRUPTED`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out` with `count` > 0;
-/// for a managed array, the statuses of `pc_array_get` (`out` unchanged on failure).
+/// `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with `count` > 0; for a managed array, the
+/// statuses of `pc_array_get` (`out` unchanged on failure).
 #[no_mangle]
 pub extern "C" fn pc_array_read(
     a: *mut pc_array,
@@ -402,9 +400,8 @@ fn slice_bytes(elements: &Elements, count: usize) -> Result<usize> {
 /// A `'c'` array's string (ctypes' `.value`): its bytes up to the first NUL, copied into
 /// `*out` (release with `pc_bytes_free`; no NUL is added).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a`
-/// or a NULL `out`; `PC_ERR_INTERRUPTED`; for a managed array, the statuses of
-/// `pc_array_read`.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for another typecode; `PC_ERR_INTERRUPTED`;
+/// for a managed array, the statuses of `pc_array_read`.
 #[no_mangle]
 pub extern "C" fn pc_array_get_string(a: *mut pc_array, out: *mut pc_bytes) -> pc_status {
     ffi_status!({
@@ -419,8 +416,8 @@ pub extern "C" fn pc_array_get_string(a: *mut pc_array, out: *mut pc_bytes) -> p
 /// array (a string exactly as long fills it without NUL, as ctypes does).
 ///
 /// Returns `PC_OK`; `PC_ERR_VALUE` when `s` is longer than the array (nothing changed);
-/// `PC_ERR_INVALID_ARGUMENT` for another typecode, a NULL or invalid `a` or a NULL `s`;
-/// `PC_ERR_INTERRUPTED`; for a managed array, the statuses of `pc_array_write`.
+/// `PC_ERR_INVALID_ARGUMENT` for another typecode or a NULL `s`; `PC_ERR_INTERRUPTED`; for
+/// a managed array, the statuses of `pc_array_write`.
 #[no_mangle]
 pub extern "C" fn pc_array_set_string(a: *mut pc_array, s: *const c_char) -> pc_status {
     ffi_status!({
@@ -433,9 +430,8 @@ pub extern "C" fn pc_array_set_string(a: *mut pc_array, s: *const c_char) -> pc_
 /// under `a`'s lock. `*out` is a new handle owned by the caller. The copy of a managed
 /// array is a local raw array, read from the manager in one request.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `a` or a NULL `out`;
-/// `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
-/// mapped; for a managed array, the statuses of `pc_array_read`.
+/// Returns `PC_OK`; `PC_ERR_INTERRUPTED`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory
+/// could not be mapped; for a managed array, the statuses of `pc_array_read`.
 #[no_mangle]
 pub extern "C" fn pc_array_copy(a: *mut pc_array, out: *mut *mut pc_array) -> pc_status {
     ffi_status!({
@@ -473,7 +469,7 @@ pub extern "C" fn pc_array_lock(a: *mut pc_array) -> *mut pc_lock {
 /// NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_array_free(a: *mut pc_array) {
-    ffi_value!((), { handle::release(a, "a") })
+    ffi_free!(a)
 }
 
 #[cfg(test)]

@@ -1,11 +1,6 @@
 //! Synchronization primitives: `pc_lock_*` (Lock and RLock), `pc_semaphore_*`,
-//! `pc_condition_*`, `pc_event_*` and `pc_barrier_*`.
-//!
-//! All of them live in shared memory: a handle created before `pc_process_start` names the
-//! same object in the child. Every handle may be used from several threads at once.
-//!
-//! A manager's lock, semaphore, condition, event or barrier (`pc_manager_lock`, …) is used
-//! through the same handles and functions, each call a request to the manager.
+//! `pc_condition_*`, `pc_event_*` and `pc_barrier_*`. Their threads and fork rules are on
+//! the handle types, so that they reach the header.
 
 use std::ffi::{c_uint, c_void};
 
@@ -15,35 +10,52 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::synchronize::{Acquired, Barrier, Condition, Event, Lock, Semaphore};
 
 /// A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
-#[allow(non_camel_case_types)]
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same lock
+/// in the child. Any thread may use it. A manager's lock (`pc_manager_lock`) is used
+/// through the same handle and functions, each call a request to the manager.
 pub struct pc_lock {
     _private: [u8; 0],
 }
 impl_handle!(pc_lock => Lock);
 
 /// A `Semaphore` or a `BoundedSemaphore`, shared between processes.
-#[allow(non_camel_case_types)]
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same
+/// semaphore in the child. Any thread may use it. A manager's semaphore
+/// (`pc_manager_semaphore`) is used through the same handle and functions, each call a
+/// request to the manager.
 pub struct pc_semaphore {
     _private: [u8; 0],
 }
 impl_handle!(pc_semaphore => Semaphore);
 
 /// A `Condition` on a Lock or RLock, shared between processes.
-#[allow(non_camel_case_types)]
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same
+/// condition in the child. Any thread may use it. A manager's condition
+/// (`pc_manager_condition`) is used through the same handle and functions, each call a
+/// request to the manager.
 pub struct pc_condition {
     _private: [u8; 0],
 }
 impl_handle!(pc_condition => Condition);
 
 /// An `Event`, shared between processes.
-#[allow(non_camel_case_types)]
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same event
+/// in the child. Any thread may use it. A manager's event (`pc_manager_event`) is used
+/// through the same handle and functions, each call a request to the manager.
 pub struct pc_event {
     _private: [u8; 0],
 }
 impl_handle!(pc_event => Event);
 
 /// A `Barrier` (Python 3), shared between processes.
-#[allow(non_camel_case_types)]
+///
+/// It lives in shared memory: a handle made before `pc_process_start` names the same
+/// barrier in the child. Any thread may use it. A manager's barrier (`pc_manager_barrier`)
+/// is used through the same handle and functions, each call a request to the manager.
 pub struct pc_barrier {
     _private: [u8; 0],
 }
@@ -59,7 +71,6 @@ pub const PC_BARRIER_MAX_PARTIES: usize = 256;
 pub const PC_SEMAPHORE_MAX_VALUE: u32 = 2147483647;
 
 /// A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
-#[allow(non_camel_case_types)]
 pub type pc_predicate_fn = Option<extern "C" fn(ctx: *mut c_void) -> bool>;
 
 /// `Acquired::OwnerDied` is the C API's `PC_ERR_OWNER_DEAD`: acquired, with a warning.
@@ -77,15 +88,10 @@ fn acquired(result: Result<Acquired>) -> Result<()> {
 /// release it while it is held. On success `*out` is a new handle owned by the caller
 /// (release it with `pc_lock_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS` or
-/// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_OS` or `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_lock_new(out: *mut *mut pc_lock) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Lock::new()?));
-        Ok(())
-    })
+    ffi_new!(out, Lock::new())
 }
 
 /// Creates an `RLock` (Python's `RLock()`): the thread that holds it may acquire it again,
@@ -93,11 +99,7 @@ pub extern "C" fn pc_lock_new(out: *mut *mut pc_lock) -> pc_status {
 /// statuses as `pc_lock_new`.
 #[no_mangle]
 pub extern "C" fn pc_rlock_new(out: *mut *mut pc_lock) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Lock::new_recursive()?));
-        Ok(())
-    })
+    ffi_new!(out, Lock::new_recursive())
 }
 
 /// Acquires the lock, waiting at most `timeout` seconds (negative: without limit; 0: try
@@ -109,10 +111,8 @@ pub extern "C" fn pc_rlock_new(out: *mut *mut pc_lock) -> pc_status {
 /// (no `PC_ERR_OWNER_DEAD`).
 ///
 /// Returns `PC_OK` or `PC_ERR_OWNER_DEAD` (held in both cases); `PC_ERR_TIMEOUT`;
-/// `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_INVALID_ARGUMENT` for a NULL or
-/// invalid `l` or a NaN timeout; a managed lock also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// `PC_ERR_INTERRUPTED` after `pc_interrupt()`; a managed lock also `PC_ERR_EOF` when its
+/// manager is gone, `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_lock_acquire(l: *mut pc_lock, timeout: f64) -> pc_status {
     ffi_status!({
@@ -125,9 +125,8 @@ pub extern "C" fn pc_lock_acquire(l: *mut pc_lock, timeout: f64) -> pc_status {
 /// holding thread, once per acquire.
 ///
 /// Returns `PC_OK`; `PC_ERR_NOT_OWNER` for a Lock that is not held or an RLock this thread
-/// does not hold; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `l`; a managed lock also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// does not hold; a managed lock also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_lock_release(l: *mut pc_lock) -> pc_status {
     ffi_status!({ arg_handle!(l).release() })
@@ -137,21 +136,17 @@ pub extern "C" fn pc_lock_release(l: *mut pc_lock) -> pc_status {
 /// is a no-op. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_lock_free(l: *mut pc_lock) {
-    ffi_value!((), { handle::release(l, "l") })
+    ffi_free!(l)
 }
 
-/// Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is a new handle
-/// owned by the caller (`pc_semaphore_free`).
+/// Creates a `Semaphore` with counter `value` (at most `PC_SEMAPHORE_MAX_VALUE`). `*out` is
+/// a new handle owned by the caller (`pc_semaphore_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or a too large `value`;
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a too large `value`;
 /// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_new(value: c_uint, out: *mut *mut pc_semaphore) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Semaphore::new(value)?));
-        Ok(())
-    })
+    ffi_new!(out, Semaphore::new(value))
 }
 
 /// Creates a `BoundedSemaphore`: like `pc_semaphore_new`, but releasing it above `value`
@@ -161,21 +156,16 @@ pub extern "C" fn pc_bounded_semaphore_new(
     value: c_uint,
     out: *mut *mut pc_semaphore,
 ) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Semaphore::new_bounded(value)?));
-        Ok(())
-    })
+    ffi_new!(out, Semaphore::new_bounded(value))
 }
 
 /// Decrements the counter, waiting at most `timeout` seconds while it is 0 (negative:
 /// without limit; 0: try once). Semaphores have no owner: a process that dies after
 /// acquiring does not give its unit back.
 ///
-/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or a NaN timeout; a managed
-/// semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
-/// failure the manager reported.
+/// Returns `PC_OK`; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; a
+/// managed semaphore also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for
+/// another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc_status {
     ffi_status!({
@@ -187,10 +177,9 @@ pub extern "C" fn pc_semaphore_acquire(s: *mut pc_semaphore, timeout: f64) -> pc
 /// Increments the counter and wakes one waiter; never blocks.
 ///
 /// Returns `PC_OK`; `PC_ERR_VALUE` when a BoundedSemaphore would go above its initial value
-/// (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s`; a managed semaphore also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the manager
-/// reported.
+/// (or any semaphore above `PC_SEMAPHORE_MAX_VALUE`), nothing changed; a managed semaphore
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
     ffi_status!({ arg_handle!(s).release() })
@@ -198,8 +187,8 @@ pub extern "C" fn pc_semaphore_release(s: *mut pc_semaphore) -> pc_status {
 
 /// Stores the counter's current value in `*out` (it may change at once).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `s` or NULL `out`;
-/// `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no value either).
+/// Returns `PC_OK`; `PC_ERR_NOT_SUPPORTED` for a managed semaphore (Python's proxy has no
+/// value either).
 #[no_mangle]
 pub extern "C" fn pc_semaphore_value(s: *mut pc_semaphore, out: *mut i32) -> pc_status {
     ffi_status!({
@@ -212,7 +201,7 @@ pub extern "C" fn pc_semaphore_value(s: *mut pc_semaphore, out: *mut i32) -> pc_
 /// Releases the caller's handle. NULL is a no-op. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_semaphore_free(s: *mut pc_semaphore) {
-    ffi_value!((), { handle::release(s, "s") })
+    ffi_free!(s)
 }
 
 /// Creates a `Condition` on `lock` (a Lock or RLock handle, which the condition keeps
@@ -223,9 +212,9 @@ pub extern "C" fn pc_semaphore_free(s: *mut pc_semaphore) {
 /// `lock` must be local: a manager's lock is `PC_ERR_NOT_SUPPORTED` (make the condition in
 /// the manager instead, `pc_manager_condition`, which brings its own lock).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or an invalid `lock`;
-/// `PC_ERR_NOT_SUPPORTED` for a managed `lock`;
-/// `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for an invalid `lock`; `PC_ERR_NOT_SUPPORTED`
+/// for a managed `lock`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+/// mapped.
 #[no_mangle]
 pub extern "C" fn pc_condition_new(lock: *mut pc_lock, out: *mut *mut pc_condition) -> pc_status {
     ffi_status!({
@@ -265,10 +254,9 @@ pub extern "C" fn pc_condition_release(c: *mut pc_condition) -> pc_status {
 /// Returns `PC_OK` when notified; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
 /// `pc_interrupt()`; `PC_ERR_OWNER_DEAD` when re-taking the lock from a dead holder
 /// (notified, lock held); `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
-/// `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c` or a NaN timeout; a managed
-/// condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
-/// failure the manager reported.
+/// `PC_ERR_TOO_LARGE` when `PC_CONDITION_MAX_WAITERS` already wait; a managed condition
+/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
+/// manager reported.
 #[no_mangle]
 pub extern "C" fn pc_condition_wait(c: *mut pc_condition, timeout: f64) -> pc_status {
     ffi_status!({
@@ -302,10 +290,9 @@ pub extern "C" fn pc_condition_wait_for(
 /// Wakes the `n` longest-waiting waiters (fewer if fewer wait), skipping waiters whose
 /// process died. Never waits for the woken ones.
 ///
-/// Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `c`; a managed condition also
-/// `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// Returns `PC_OK`; `PC_ERR_NOT_OWNER` when the caller does not hold the lock; a managed
+/// condition also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+/// failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_condition_notify(c: *mut pc_condition, n: usize) -> pc_status {
     ffi_status!({ arg_handle!(c).notify(n) })
@@ -320,28 +307,22 @@ pub extern "C" fn pc_condition_notify_all(c: *mut pc_condition) -> pc_status {
 /// Releases the caller's handle (and its reference to the lock). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_condition_free(c: *mut pc_condition) {
-    ffi_value!((), { handle::release(c, "c") })
+    ffi_free!(c)
 }
 
 /// Creates an `Event`, not set. `*out` is a new handle owned by the caller
 /// (`pc_event_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_OS`/
-/// `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_OS`/ `PC_ERR_NO_MEMORY` if shared memory could not be mapped.
 #[no_mangle]
 pub extern "C" fn pc_event_new(out: *mut *mut pc_event) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Event::new()?));
-        Ok(())
-    })
+    ffi_new!(out, Event::new())
 }
 
 /// Sets the flag and wakes every waiter; never waits for them.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// Returns `PC_OK`; a managed event also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_set(e: *mut pc_event) -> pc_status {
     ffi_status!({ arg_handle!(e).set() })
@@ -349,9 +330,8 @@ pub extern "C" fn pc_event_set(e: *mut pc_event) -> pc_status {
 
 /// Clears the flag.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e`; a managed event
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// Returns `PC_OK`; a managed event also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_clear(e: *mut pc_event) -> pc_status {
     ffi_status!({ arg_handle!(e).clear() })
@@ -368,9 +348,8 @@ pub extern "C" fn pc_event_is_set(e: *mut pc_event) -> bool {
 /// only checks).
 ///
 /// Returns `PC_OK` once set; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after `pc_interrupt()`;
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `e` or a NaN timeout; a managed event
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// a managed event also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another
+/// failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_event_wait(e: *mut pc_event, timeout: f64) -> pc_status {
     ffi_status!({
@@ -382,21 +361,18 @@ pub extern "C" fn pc_event_wait(e: *mut pc_event, timeout: f64) -> pc_status {
 /// Releases the caller's handle. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_event_free(e: *mut pc_event) {
-    ffi_value!((), { handle::release(e, "e") })
+    ffi_free!(e)
 }
 
 /// Creates a `Barrier` for `parties` waiters (Python 3's). `*out` is a new handle owned by
 /// the caller (`pc_barrier_free`).
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out` or `parties` 0 or above
-/// `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be mapped.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `parties` 0 or above
+/// `PC_BARRIER_MAX_PARTIES`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared memory could not be
+/// mapped.
 #[no_mangle]
 pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> pc_status {
-    ffi_status!({
-        let out = arg_out!(out);
-        out.write(handle::into_raw(Barrier::new(parties)?));
-        Ok(())
-    })
+    ffi_new!(out, Barrier::new(parties))
 }
 
 /// Waits until `parties` waiters have arrived, at most `timeout` seconds, and stores this
@@ -404,10 +380,9 @@ pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> p
 ///
 /// Returns `PC_OK`; `PC_ERR_BROKEN` when the barrier is broken (aborted, reset while
 /// waiting, or another waiter timed out); `PC_ERR_TIMEOUT` (which breaks the barrier for
-/// the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it);
-/// `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b` or a NaN timeout; a managed barrier
-/// also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure the
-/// manager reported.
+/// the others); `PC_ERR_INTERRUPTED` after `pc_interrupt()` (also breaks it); a managed
+/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
+/// the manager reported.
 ///
 /// As in Python, a process killed inside this wait still counts as arrived: that round
 /// cannot complete (waiters with a timeout break it), so make a new barrier.
@@ -429,9 +404,8 @@ pub extern "C" fn pc_barrier_wait(
 
 /// Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
-/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
-/// the manager reported.
+/// Returns `PC_OK`; a managed barrier also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_barrier_abort(b: *mut pc_barrier) -> pc_status {
     ffi_status!({ arg_handle!(b).abort() })
@@ -439,9 +413,8 @@ pub extern "C" fn pc_barrier_abort(b: *mut pc_barrier) -> pc_status {
 
 /// Returns the barrier to its initial state; waiters now get `PC_ERR_BROKEN`.
 ///
-/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `b`; a managed
-/// barrier also `PC_ERR_EOF` when its manager is gone, `PC_ERR_REMOTE` for another failure
-/// the manager reported.
+/// Returns `PC_OK`; a managed barrier also `PC_ERR_EOF` when its manager is gone,
+/// `PC_ERR_REMOTE` for another failure the manager reported.
 #[no_mangle]
 pub extern "C" fn pc_barrier_reset(b: *mut pc_barrier) -> pc_status {
     ffi_status!({ arg_handle!(b).reset() })
@@ -471,7 +444,7 @@ pub extern "C" fn pc_barrier_broken(b: *const pc_barrier) -> bool {
 /// Releases the caller's handle. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_barrier_free(b: *mut pc_barrier) {
-    ffi_value!((), { handle::release(b, "b") })
+    ffi_free!(b)
 }
 
 #[cfg(test)]
