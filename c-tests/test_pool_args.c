@@ -354,7 +354,8 @@ static void test_bad_arguments(void)
 }
 
 /* A freed result whose task still runs: its memory is still the pool's, so a use of
- * the freed handle is detectable (API.md §1 "bad input"), and must be refused. */
+ * the freed handle is detectable (include/processing.h: PC_ERR_INVALID_ARGUMENT), and must
+ * be refused. */
 static void test_freed_result(void)
 {
     pc_pool *p = new_pool(1);

@@ -225,7 +225,7 @@ static void test_only_the_creator(void)
     pc_process_free(sb.unstarted);
 }
 
-/* ---- NULL and bad arguments, for every function of §2 ---- */
+/* ---- NULL and bad arguments, for every pc_process_* function ---- */
 static void test_null_arguments(void)
 {
     int code = 0;

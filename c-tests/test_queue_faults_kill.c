@@ -7,8 +7,8 @@
  * (no slot leaks); a producer that crashes in a put. The kill tests repeat at random
  * moments.
  *
- * The contract in one process and across processes without faults is in the
- * test_queue_*.c others.
+ * The contract in one process and across processes without faults is in
+ * test_queue_{args,api,lifecycle,concurrency}.c.
  *
  * `test_queue_faults_kill NAME…` runs only the named subtests.
  *

@@ -4,8 +4,8 @@
  * message arrives once, intact, in order per producer); a process stopped (SIGSTOP) while
  * it copies a message: the others' timeouts still hold.
  *
- * The contract in one process and across processes without faults is in the
- * test_queue_*.c others.
+ * The contract in one process and across processes without faults is in
+ * test_queue_{args,api,lifecycle,concurrency}.c.
  *
  * `test_queue_faults_load NAME…` runs only the named subtests.
  *
