@@ -8,7 +8,7 @@
  *
  * `test_process_attributes NAME…` runs only the named subtests.
  *
- * ctest-timeout: 40
+ * ctest-timeout: 20
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* prctl, pthread_kill, … */
@@ -440,7 +440,7 @@ static void test_cpu_count_and_freeze_support(void)
 
 int main(int argc, char **argv)
 {
-    tu_init("test_process_attributes", 35);
+    tu_init("test_process_attributes", 15);
     tu_select(argc, argv);
     RUN(test_names);
     RUN(test_nested_names);

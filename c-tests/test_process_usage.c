@@ -8,7 +8,7 @@
  *
  * `test_process_usage NAME…` runs only the named subtests.
  *
- * ctest-timeout: 40
+ * ctest-timeout: 60
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* prctl, pthread_kill, … */
@@ -503,7 +503,7 @@ static void test_nothing_left(void)
 
 int main(int argc, char **argv)
 {
-    tu_init("test_process_usage", 35);
+    tu_init("test_process_usage", 55);
     tu_select(argc, argv);
     RUN(test_only_the_creator);
     RUN(test_null_arguments);
