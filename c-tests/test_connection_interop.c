@@ -1,12 +1,12 @@
 /*
  * test_connection_interop.c: the wire format and handshake against real Python peers
- * (API.md §3, reference §4): a C Listener with a Python multiprocessing.connection.Client
- * and a Python Listener with a C client, in the unix path, unix abstract and TCP
- * families, with and without an authkey, with a wrong key on either side (PC_ERR_AUTH
- * here, AuthenticationError there), and messages of 0 bytes to several MiB echoed back.
- * The machine's Python (3.11) answers only the legacy HMAC-MD5 form, so
- * peers/sha256_peer.py plays a Python 3.12+ peer (the {sha256} form) in both roles, and
- * a legacy peer whose challenge starts with '{'.
+ * (include/processing.h: pc_listener_*, pc_client_connect): a C Listener with a Python
+ * multiprocessing.connection.Client and a Python Listener with a C client, in the unix
+ * path, unix abstract and TCP families, with and without an authkey, with a wrong key on
+ * either side (PC_ERR_AUTH here, AuthenticationError there), and messages of 0 bytes to
+ * several MiB echoed back. The machine's Python (3.11) answers only the legacy HMAC-MD5
+ * form, so peers/sha256_peer.py plays a Python 3.12+ peer (the {sha256} form) in both
+ * roles, and a legacy peer whose challenge starts with '{'.
  *
  * The peers are the scripts in c-tests/peers (found through $PC_SOURCE_DIR), run with
  * python3 from $PATH; without python3 the test says so and passes.

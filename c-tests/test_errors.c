@@ -1,5 +1,5 @@
 /*
- * test_errors.c: the library-wide functions (API.md §1): pc_status_str, pc_last_error,
+ * test_errors.c: the library-wide functions (include/processing.h): pc_status_str, pc_last_error,
  * pc_version, and interrupts (pc_interrupt, pc_install_sigint_handler) and signals as
  * they act on a blocking call (pc_process_join, the first blocking call of the API).
  */

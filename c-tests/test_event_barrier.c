@@ -1,5 +1,5 @@
 /*
- * test_event_barrier.c: pc_event_* and pc_barrier_* (API.md §5).
+ * test_event_barrier.c: pc_event_* and pc_barrier_* (include/processing.h).
  *
  * Event: the flag, wait bounds, one set releasing waiters in threads and in 5 processes,
  * a waiter killed while waiting blocks nobody. Barrier (Python 3's): indexes exactly
@@ -717,9 +717,9 @@ static void test_interrupt_barrier(void)
 
 /* A waiter killed while waiting on a barrier still counts as arrived (as in Python: the
  * header says that round cannot complete). What must hold: later timed waits end within
- * their timeout ("a positive value waits at most that long", API.md §1), with TIMEOUT or
- * BROKEN, never a hang. The waits run in children, so a wait that ignored its timeout
- * could not hang the test. */
+ * their timeout (a positive timeout waits at most that long: PC_FOREVER in
+ * include/processing.h), with TIMEOUT or BROKEN, never a hang. The waits run in children,
+ * so a wait that ignored its timeout could not hang the test. */
 static void test_barrier_killed_waiter(void)
 {
     struct bshm *sh = shared_new(sizeof *sh);

@@ -1,5 +1,5 @@
 /*
- * test_listener.c: pc_listener_* and pc_client_connect (API.md §3) between threads and
+ * test_listener.c: pc_listener_* and pc_client_connect (include/processing.h) between threads and
  * processes, in every address family (unix path, unix abstract, NULL = private, TCP on
  * 127.0.0.1 and [::1]): the bound and last accepted addresses, the socket file's life,
  * accept timeouts, authentication (right key, wrong key on both sides, a key on one side

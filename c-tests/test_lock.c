@@ -1,12 +1,12 @@
 /*
- * test_lock.c: pc_lock_* and pc_rlock_new (API.md §5): Lock and RLock in one process, in
- * several threads and across processes; timeouts; any process may release a Lock, only
- * the holding thread an RLock; a holder that dies (killed, crashed or exited) hands the
- * lock over with PC_ERR_OWNER_DEAD, also to a waiter blocked before it died; exact counts
- * under contention; pc_interrupt(); NaN timeouts, NULL, wrong-typed and freed handles;
- * nothing left behind (fd, /dev/shm, mapping, child).
+ * test_lock.c: pc_lock_* and pc_rlock_new (include/processing.h): Lock and RLock in one
+ * process, in several threads and across processes; timeouts; any process may release a
+ * Lock, only the holding thread an RLock; a holder that dies (killed, crashed or exited)
+ * hands the lock over with PC_ERR_OWNER_DEAD, also to a waiter blocked before it died;
+ * exact counts under contention; pc_interrupt(); NaN timeouts, NULL, wrong-typed and freed
+ * handles; nothing left behind (fd, /dev/shm, mapping, child).
  *
- * Semaphores are in test_semaphore.c, conditions in test_condition.c, events and
+ * Semaphores are in test_semaphore.c, conditions in test_condition_*.c, events and
  * barriers in test_event_barrier.c.
  *
  * ctest-timeout: 120
@@ -442,10 +442,10 @@ static void test_owner_death_through_condition(void)
     shared_free(held, sizeof *held);
 }
 
-/* An acquirer that polls (acquire(0), or timeouts shorter than the library's check
- * period) is an acquirer too: "the next acquirer is not blocked forever: within one second
- * it gets the lock with PC_ERR_OWNER_DEAD" (API.md §5), as pthread_mutex_trylock on a
- * robust mutex returns EOWNERDEAD. */
+/* An acquirer that polls (acquire(0), or timeouts shorter than the library's check period)
+ * is an acquirer too: the lock is taken over within about 100 ms and PC_ERR_OWNER_DEAD
+ * says so (include/processing.h: pc_lock_acquire), as pthread_mutex_trylock on a robust
+ * mutex returns EOWNERDEAD. */
 static void owner_death_polling(double timeout)
 {
     fprintf(stderr, "   polling with acquire(%g)\n", timeout);

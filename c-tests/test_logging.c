@@ -1,5 +1,5 @@
 /*
- * test_logging.c: pc_enable_logging, pc_logging_enabled, pc_log (API.md §9): the seed's
+ * test_logging.c: pc_enable_logging, pc_logging_enabled, pc_log (include/processing.h): the seed's
  * format and levels, custom formats, bad arguments, standard error as the default
  * handler, and the library's own messages about children (in the child and the parent).
  *

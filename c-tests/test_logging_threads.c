@@ -3,7 +3,7 @@
  * and a log handler that calls back into the library.
  *
  * The library logs its own events (a child started, a child ended) at DEBUG. Neither
- * "every handle may be used from several threads at once" (API.md §1) nor a handler that
+ * using a handle from several threads at once nor a handler that
  * asks the library something (Python's logging handlers may call anything) may
  * deadlock. Each scenario runs in a sub-process with a watchdog: a deadlock is reported,
  * killed, and does not stop the other scenario. All results are printed, then the

@@ -1,5 +1,5 @@
 /*
- * test_manager_interop.c: managers against real Python (API.md §7), with every one of
+ * test_manager_interop.c: managers against real Python (include/processing.h), with every one of
  * python3.11, python3.12 and python3.13 found on PATH (each absent one is skipped with a
  * message; without any, the test says so and passes). 3.11 authenticates with HMAC-MD5,
  * 3.12+ with {sha256}: both handshakes are covered in both roles.

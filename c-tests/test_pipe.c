@@ -1,5 +1,5 @@
 /*
- * test_pipe.c: pc_pipe and pc_connection_* (API.md §3) between threads and processes:
+ * test_pipe.c: pc_pipe and pc_connection_* (include/processing.h) between threads and processes:
  * message boundaries (empty messages too), order, both directions at once, one-way
  * misuse, EOF (a closed, exited or killed peer; never SIGPIPE), recv_bytes_into (a
  * too-short buffer keeps the message; offsets), maxlength, a 16 MiB round trip through a
@@ -402,8 +402,8 @@ static void test_peer_killed(void)
 
 /* A peer that closed or died while a message this side sent was still unread in its
  * socket: the kernel reports ECONNRESET rather than a plain end of file. It is still the
- * peer's EOF (API.md §3: "A peer that closed: PC_ERR_EOF for receives at a message
- * boundary and for sends"). Last, as it may fail (see the report). */
+ * peer's EOF (include/processing.h: PC_ERR_EOF from pc_connection_recv_bytes at a message
+ * boundary and from pc_connection_send_bytes). Last, as it may fail (see the report). */
 static void test_peer_reset(void)
 {
     peer_killed(true);

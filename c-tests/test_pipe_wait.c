@@ -1,5 +1,5 @@
 /*
- * test_pipe_wait.c: waiting on connections (API.md §3): pc_connection_poll (0, timed,
+ * test_pipe_wait.c: waiting on connections (include/processing.h): pc_connection_poll (0, timed,
  * without limit, data from a child, EOF), pc_connection_set_timeout (receives and sends
  * that time out, the connection still usable), pc_wait over several pipes, pc_wait_any
  * mixing connections, plain fds and a process sentinel, pc_interrupt() breaking blocked

@@ -1,9 +1,9 @@
 /*
- * test_pool_faults.c: pool workers that die (API.md §8): "A worker that dies mid-task
- * (crash, kill -9) fails that task with PC_ERR_WORKER_DIED, is replaced, and the pool
- * goes on: tasks it had not started yet still run, and no call ever hangs on a dead
- * worker"; and the workers, daemonic children, end with the process that made the pool,
- * however it ends.
+ * test_pool_faults.c: pool workers that die (include/processing.h: PC_ERR_WORKER_DIED,
+ * pc_pool_new): a worker that dies mid-task (crash, kill -9) fails that task with
+ * PC_ERR_WORKER_DIED, is replaced, and the pool goes on: tasks it had not started yet
+ * still run, and no call ever hangs on a dead worker; and the workers, daemonic children,
+ * end with the process that made the pool, however it ends.
  *
  * Covered: a task that SIGKILLs itself, segfaults or calls _exit(0) (apply, apply_async
  * with its callback, map, map_async, imap, imap_unordered); the parent SIGKILLs a busy

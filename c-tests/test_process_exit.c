@@ -1,5 +1,6 @@
 /*
- * test_process_exit.c: what happens around fork and exit (API.md §2 "Rules").
+ * test_process_exit.c: what happens around fork and exit (include/processing.h:
+ * pc_process_start, pc_process_set_daemon).
  *
  * Each scenario runs in a sub-process of the test (a plain fork(), or a re-execution of
  * this program for "returns from main"), which uses the library and then ends; the test

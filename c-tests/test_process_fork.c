@@ -2,9 +2,10 @@
  * test_process_fork.c: a program that forks by itself (plain fork(), e.g. to daemonize
  * or in a pre-fork server) after it used the library.
  *
- * The forked copy is a process of its own: API.md §2 still holds for the children it
- * starts with the library: "Ended children never stay zombies", pc_active_children lists
- * them, and at its normal exit the non-daemonic ones are joined.
+ * The forked copy is a process of its own: the process rules of include/processing.h still
+ * hold for the children it starts with the library: ended children do not stay zombies
+ * (pc_process_start), pc_active_children lists them, and at its normal exit the
+ * non-daemonic ones are joined.
  *
  * Scenario: sub-process A starts and joins a child (so the library is initialised in
  * A), then plain-forks B. B starts a child that ends at once, and another that sleeps

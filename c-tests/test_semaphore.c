@@ -1,5 +1,5 @@
 /*
- * test_semaphore.c: pc_semaphore_* and pc_bounded_semaphore_new (API.md §5): counting in
+ * test_semaphore.c: pc_semaphore_* and pc_bounded_semaphore_new (include/processing.h): counting in
  * one process, in threads and across processes; timeouts; a release wakes exactly one
  * blocked waiter, also in another process, also after another waiter was killed; a
  * BoundedSemaphore refuses to go above its initial value; Semaphore(3) lets at most 3 of

@@ -80,8 +80,8 @@ mod last_error_tests {
         let text = unsafe { CStr::from_ptr(pc_last_error()) }.to_str().unwrap();
         assert!(text.len() < LAST_ERROR_CAPACITY && text.chars().all(|c| c == 'é'));
         set_last_error("a\0b");
-        // SAFETY: as above.
         assert_eq!(
+            // SAFETY: as above.
             unsafe { CStr::from_ptr(pc_last_error()) }.to_str().unwrap(),
             "a\\0b"
         );

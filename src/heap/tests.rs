@@ -47,8 +47,8 @@ fn fork(child: impl FnOnce() -> i32) -> libc::pid_t {
 /// Waits for `pid` to end or stop; its wait status.
 fn wait(pid: libc::pid_t) -> libc::c_int {
     let mut status = 0;
-    // SAFETY: our own child.
     assert_eq!(
+        // SAFETY: our own child.
         unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) },
         pid
     );

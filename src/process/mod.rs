@@ -302,8 +302,8 @@ impl Process {
     /// The sentinel (see [`Process::sentinel`]) of a started child not reaped yet.
     fn running_sentinel(&self) -> Option<BorrowedFd<'_>> {
         match &self.lock().run {
-            // SAFETY: the fd stays open while `self` lives (it moves to Ended, never closes).
             Run::Running { child, .. } => {
+                // SAFETY: the fd stays open while `self` lives (it moves to Ended, never closes).
                 Some(unsafe { BorrowedFd::borrow_raw(child.fd().as_raw_fd()) })
             }
             _ => None,

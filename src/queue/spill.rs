@@ -193,9 +193,9 @@ impl<'a> Spill<'a> {
             skipped + size <= available && self.block_end(at).is_some_and(|end| at + size <= end)
         };
         match Ring::record_size(header as usize) {
-            // SAFETY: the record lies inside one block and before the published tail;
-            // producers do not write it until the consumer cursor moves on.
             Some(size) if fits(size) => {
+                // SAFETY: the record lies inside one block and before the published tail;
+                // producers do not write it until the consumer cursor moves on.
                 Ok(unsafe { Front::record(self.at(at), head, skipped, size) })
             }
             _ => Err(malformed(header)),

@@ -1,17 +1,18 @@
 /*
- * test_queue_faults.c: queues (API.md §4) under many processes and under faults:
- * 3 producer and 3 consumer processes passing messages of random sizes (every message
- * arrives once, intact, in order per producer); a producer SIGKILLed in the middle of
- * its puts (no partial message, the others neither hang nor lose a message, qsize
- * stays exact); a consumer SIGKILLed in the middle of its gets (no message twice, at
- * most the one it was taking missing); a child killed while it filled a bounded queue
- * and waited for a slot, or while it waited for a message (no slot leaks); a process
- * stopped (SIGSTOP) while it copies a message: the others' timeouts still hold.
- * The kill tests repeat at random moments.
+ * test_queue_faults_kill.c: queues (include/processing.h: pc_queue_*) when a process
+ * dies: a producer SIGKILLed in the middle of its puts (no partial message, the others
+ * neither hang nor lose a message, qsize stays exact); a consumer SIGKILLed in the middle
+ * of its gets (no message twice, at most the one it was taking missing); a child killed
+ * while it filled a bounded queue and waited for a slot, or while it waited for a message
+ * (no slot leaks); a producer that crashes in a put. The kill tests repeat at random
+ * moments.
  *
- * The contract in one process and across processes without faults is in test_queue.c.
+ * The contract in one process and across processes without faults is in
+ * test_queue_{args,api,lifecycle,concurrency}.c.
  *
- * ctest-timeout: 120
+ * `test_queue_faults_kill NAME…` runs only the named subtests.
+ *
+ * ctest-timeout: 70
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,31 +28,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#define KIB ((size_t)1 << 10)
-#define MIB ((size_t)1 << 20)
-
-/* ---- helpers ---- */
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    x ^= x >> 33;
-    return x;
-}
-
-/* A uniform random number in [lo, hi] (tests pick their kill moments with it). */
-static double uniform(double lo, double hi)
-{
-    static uint64_t state = 0;
-    if (state == 0)
-        state = mix((uint64_t)getpid() ^ (uint64_t)(now() * 1e9)) | 1;
-    state = mix(state + 0x9E3779B97F4A7C15ull);
-    return lo + (hi - lo) * (double)(state >> 11) / (double)(1ull << 53);
-}
+#include "queue_faults_common.h"
 
 /* Stamped messages, for the kill tests: `len` (>= STAMP_MIN) bytes of a reference
  * pattern per producer, with a stamp {magic, producer, seq, len} at the start of every
@@ -59,35 +36,16 @@ static double uniform(double lo, double hi)
  * messages, has a stale or zero stamp somewhere (the last one at the latest); checking
  * is a few memcmp, so gigabytes per second. */
 #define STAMP_MAGIC 0x51554555u /* "QUEU" */
+
 #define STAMP_EVERY (4 * KIB)
+
 #define STAMP_SIZE 16
+
 #define STAMP_MIN 32
-#define REF_MAX (8 * MIB + 64 * KIB)
 
 struct stamp {
     uint32_t magic, producer, seq, len;
 };
-
-static uint8_t *ref_pattern[4]; /* made before any fork: children share them */
-
-static void make_refs(void)
-{
-    for (unsigned p = 0; p < 4; p++) {
-        if (ref_pattern[p])
-            continue;
-        ref_pattern[p] = malloc(REF_MAX);
-        CHECK(ref_pattern[p] != NULL);
-        fill_pattern(ref_pattern[p], REF_MAX, 0xC0FFEE + p);
-    }
-}
-
-static void free_refs(void)
-{
-    for (unsigned p = 0; p < 4; p++) {
-        free(ref_pattern[p]);
-        ref_pattern[p] = NULL;
-    }
-}
 
 /* The stamps of a `len`-byte message: at every multiple of STAMP_EVERY that leaves room
  * before the last one, and the last 16 bytes. Writes `s` there (or, with s NULL, the
@@ -190,163 +148,14 @@ static void no_core_files(void)
     setrlimit(RLIMIT_CORE, &none);
 }
 
-/* ---- many producers and consumers ---- */
-
-#define MP_PRODUCERS 3
-#define MP_CONSUMERS 3
-#define MP_PER 200
-
-/* Message (p, seq): a 12-byte header {p, seq, len} then fill_pattern(p * 100000 + seq). */
-static size_t mp_size(uint32_t p, uint32_t seq)
-{
-    uint64_t h = mix((uint64_t)p * 1000003u + seq + 1);
-    if (h % 40 == 0)
-        return MIB + (size_t)((h >> 8) % (2 * MIB)); /* a few larger ones */
-    if (h % 40 == 1)
-        return 12; /* the header only */
-    return 12 + (size_t)((h >> 8) % (300 * KIB));
-}
-
-struct mp_shared {
-    pc_queue *q;
-    atomic_int received[MP_PRODUCERS][MP_PER];
-    atomic_int got_by[MP_CONSUMERS];
-    atomic_int errors;
-    atomic_int error_claimed;
-    char first_error[200];
-};
-
-struct mp_arg {
-    struct mp_shared *sh;
-    uint32_t id;
-};
-
-static void mp_error(struct mp_shared *sh, const char *what, uint32_t p, uint32_t seq)
-{
-    if (atomic_fetch_add(&sh->error_claimed, 1) == 0)
-        snprintf(sh->first_error, sizeof sh->first_error, "%s (producer %u, message %u)",
-                 what, p, seq);
-    atomic_fetch_add(&sh->errors, 1);
-}
-
-static int target_mp_producer(void *arg)
-{
-    const struct mp_arg *a = arg;
-    uint8_t *buf = malloc(3 * MIB + 64);
-    if (!buf)
-        return 1;
-    for (uint32_t seq = 0; seq < MP_PER; seq++) {
-        uint32_t len = (uint32_t)mp_size(a->id, seq);
-        uint32_t header[3] = {a->id, seq, len};
-        memcpy(buf, header, sizeof header);
-        fill_pattern(buf + 12, len - 12, a->id * 100000u + seq);
-        int st = pc_queue_put(a->sh->q, buf, len, 30.0);
-        if (st != PC_OK) {
-            mp_error(a->sh, pc_status_str(st), a->id, seq);
-            free(buf);
-            return 2;
-        }
-    }
-    free(buf);
-    return 0;
-}
-
-static int target_mp_consumer(void *arg)
-{
-    const struct mp_arg *a = arg;
-    struct mp_shared *sh = a->sh;
-    int32_t last[MP_PRODUCERS] = {-1, -1, -1};
-    for (;;) {
-        pc_bytes m = {NULL, 0};
-        int st = pc_queue_get(sh->q, 30.0, &m);
-        if (st != PC_OK) {
-            mp_error(sh, pc_status_str(st), 99, 99);
-            return 1;
-        }
-        if (m.len == 0)
-            return 0; /* stop */
-        uint32_t header[3] = {99, 99, 0};
-        if (m.len >= 12)
-            memcpy(header, m.data, 12);
-        uint32_t p = header[0], seq = header[1];
-        if (p >= MP_PRODUCERS || seq >= MP_PER || header[2] != m.len) {
-            mp_error(sh, "a message with a bad header", p, seq);
-        } else if (m.len != mp_size(p, seq) ||
-                   pattern_mismatch(m.data + 12, m.len - 12, p * 100000u + seq) != m.len - 12) {
-            mp_error(sh, "a corrupt message", p, seq);
-        } else {
-            if ((int32_t)seq <= last[p])
-                mp_error(sh, "out of order (one consumer saw a producer's messages go back)",
-                         p, seq);
-            last[p] = (int32_t)seq;
-            atomic_fetch_add(&sh->received[p][seq], 1);
-            atomic_fetch_add(&sh->got_by[a->id], 1);
-        }
-        pc_bytes_free(&m);
-    }
-}
-
-static void mp_round(size_t maxsize)
-{
-    fprintf(stderr, "   %d producers, %d consumers, maxsize %zu\n", MP_PRODUCERS, MP_CONSUMERS,
-            maxsize);
-    struct mp_shared *sh = shared_new(sizeof *sh);
-    CHECK_OK(pc_queue_new(maxsize, &sh->q));
-    struct mp_arg pa[MP_PRODUCERS], ca[MP_CONSUMERS];
-    pc_process *prod[MP_PRODUCERS], *cons[MP_CONSUMERS];
-    for (uint32_t i = 0; i < MP_CONSUMERS; i++) {
-        ca[i] = (struct mp_arg){sh, i};
-        cons[i] = start(target_mp_consumer, &ca[i]);
-    }
-    for (uint32_t i = 0; i < MP_PRODUCERS; i++) {
-        pa[i] = (struct mp_arg){sh, i};
-        prod[i] = start(target_mp_producer, &pa[i]);
-    }
-    for (int i = 0; i < MP_PRODUCERS; i++) {
-        int code = finish(prod[i], 60.0);
-        if (code != 0)
-            FAIL("producer %d ended with %d (%d errors, the first: %s)", i, code,
-                 atomic_load(&sh->errors), sh->first_error);
-    }
-    for (int i = 0; i < MP_CONSUMERS; i++)
-        CHECK_OK(pc_queue_put(sh->q, NULL, 0, 30.0));
-    for (int i = 0; i < MP_CONSUMERS; i++) {
-        int code = finish(cons[i], 60.0);
-        if (code != 0)
-            FAIL("consumer %d ended with %d (%d errors, the first: %s)", i, code,
-                 atomic_load(&sh->errors), sh->first_error);
-    }
-    if (atomic_load(&sh->errors) != 0)
-        FAIL("%d errors, the first: %s", atomic_load(&sh->errors), sh->first_error);
-    for (int p = 0; p < MP_PRODUCERS; p++) {
-        for (int s = 0; s < MP_PER; s++) {
-            if (atomic_load(&sh->received[p][s]) != 1)
-                FAIL("producer %d's message %d was received %d times", p, s,
-                     atomic_load(&sh->received[p][s]));
-        }
-    }
-    tu_checks++;
-    fprintf(stderr, "   the consumers got %d, %d and %d\n", atomic_load(&sh->got_by[0]),
-            atomic_load(&sh->got_by[1]), atomic_load(&sh->got_by[2]));
-    check_queue_counts(sh->q, 0, false);
-    pc_queue_free(sh->q);
-    shared_free(sh, sizeof *sh);
-}
-
-static void test_many_producers_consumers(void)
-{
-    mp_round(0);
-    mp_round(5);
-}
-
 /* ---- a producer killed in the middle of its puts ---- */
-
 #define KILL_ROUNDS 5
 
 /* The sizes a killed producer cycles through: large ones (the copy takes milliseconds,
  * so the kill lands inside it most of the time) and ones for the small ring. */
 static const size_t victim_sizes[] = {8 * MIB, 150 * KIB + 8, 4 * MIB + 40, 256 * KIB,
                                       200 * KIB + 16, 8 * MIB - 8, 64};
+
 #define N_VICTIM_SIZES (sizeof victim_sizes / sizeof victim_sizes[0])
 
 struct kp_shared {
@@ -520,7 +329,6 @@ static void test_producer_killed(void)
 }
 
 /* ---- a consumer killed in the middle of its gets ---- */
-
 #define KC_MESSAGES 24
 
 struct kc_shared {
@@ -699,7 +507,6 @@ static void test_consumer_killed(void)
 }
 
 /* ---- killed while waiting: no slot leaks ---- */
-
 struct fk_shared {
     pc_queue *q;
     atomic_int waiting;
@@ -870,166 +677,15 @@ static void test_producer_crashed(void)
     shared_free(puts, sizeof *puts);
 }
 
-/* ---- a process stopped while it holds a side lock: others' timeouts still hold ---- */
-
-struct stopped_shared {
-    pc_queue *q;
-    atomic_int started;
-    atomic_int stop;
-    atomic_int rounds;
-};
-
-/* Takes the message there is and puts it back, over and over: nearly all its time is
- * spent copying 32 MiB under one side lock or the other. */
-static int target_circulate(void *arg)
+int main(int argc, char **argv)
 {
-    struct stopped_shared *sh = arg;
-    size_t cap = 40 * MIB;
-    uint8_t *buf = malloc(cap);
-    if (!buf)
-        return 1;
-    memset(buf, 1, cap);
-    atomic_store(&sh->started, 1);
-    while (!atomic_load(&sh->stop)) {
-        size_t len = 0;
-        int st = pc_queue_get_into(sh->q, buf, cap, &len, 0.5);
-        if (st == PC_ERR_EMPTY)
-            continue;
-        if (st != PC_OK)
-            return 2;
-        if (pc_queue_put(sh->q, buf, len, 5.0) != PC_OK)
-            return 3;
-        atomic_fetch_add(&sh->rounds, 1);
-    }
-    free(buf);
-    return 0;
-}
-
-struct watchdog {
-    pthread_t thread;
-    pid_t pid;
-    double after;
-    atomic_int done;
-    atomic_int fired;
-};
-
-static void *watchdog_main(void *arg)
-{
-    struct watchdog *w = arg;
-    double end = now() + w->after;
-    while (!atomic_load(&w->done)) {
-        if (now() >= end) {
-            atomic_store(&w->fired, 1);
-            kill(w->pid, SIGCONT);
-            return NULL;
-        }
-        sleep_s(0.005);
-    }
-    return NULL;
-}
-
-/* One timed call made from its own thread while the child is stopped. */
-struct timed_op {
-    pthread_t thread;
-    pc_queue *q;
-    bool is_get;
-    int status;
-    double took;
-    pc_bytes m;
-};
-
-static void *timed_op_main(void *arg)
-{
-    struct timed_op *op = arg;
-    double t0 = now();
-    op->status = op->is_get ? pc_queue_get(op->q, 0.3, &op->m) : pc_queue_put(op->q, "small", 5, 0.3);
-    op->took = now() - t0;
-    return NULL;
-}
-
-static void test_stopped_holder(void)
-{
-    struct stopped_shared *sh = shared_new(sizeof *sh);
-    CHECK_OK(pc_queue_new(0, &sh->q));
-    uint8_t *big = malloc(32 * MIB);
-    CHECK(big != NULL);
-    memset(big, 7, 32 * MIB);
-    CHECK_OK(pc_queue_put(sh->q, big, 32 * MIB, 0));
-    free(big);
-    pc_process *p = start(target_circulate, sh);
-    pid_t pid = pc_process_pid(p);
-    CHECK(wait_flag(&sh->started, 1, 10.0));
-    CHECK(wait_flag(&sh->rounds, 1, 10.0));
-
-    /* Stop the child at random moments: nearly always inside a get (holding the
-     * consumers' lock) or a put (the producers'). Then a get(timeout 0.3) and a put(0.3)
-     * into this unbounded queue, at once from two threads, must each return within the
-     * timeout plus a generous margin: a message or EMPTY, OK (or FULL, had the put to
-     * wait for the producers' lock). A watchdog continues the child after 3 s. */
-    int late_gets = 0, late_puts = 0, rounds = 0;
-    double worst_get = 0, worst_put = 0;
-    double t_end = now() + 10.0;
-    for (; rounds < 12 && now() < t_end && late_gets + late_puts < 3; rounds++) {
-        sleep_s(uniform(0.0, 0.03));
-        CHECK(kill(pid, SIGSTOP) == 0);
-        double t_stop = now();
-        while (pid_state(pid, NULL) != 'T') {
-            if (now() - t_stop > 5.0)
-                FAIL("the child did not stop");
-            sleep_s(0.001);
-        }
-        struct watchdog w = {0, pid, 3.0, 0, 0};
-        CHECK(pthread_create(&w.thread, NULL, watchdog_main, &w) == 0);
-        struct timed_op get = {0, sh->q, true, -100, 0, {NULL, 0}};
-        struct timed_op put = {0, sh->q, false, -100, 0, {NULL, 0}};
-        CHECK(pthread_create(&get.thread, NULL, timed_op_main, &get) == 0);
-        CHECK(pthread_create(&put.thread, NULL, timed_op_main, &put) == 0);
-        CHECK(pthread_join(get.thread, NULL) == 0);
-        CHECK(pthread_join(put.thread, NULL) == 0);
-        atomic_store(&w.done, 1);
-        CHECK(pthread_join(w.thread, NULL) == 0);
-        CHECK(kill(pid, SIGCONT) == 0);
-
-        if (get.status != PC_OK && get.status != PC_ERR_EMPTY)
-            FAIL("get(0.3) with a stopped peer: %s", pc_status_str(get.status));
-        if (put.status != PC_OK && put.status != PC_ERR_FULL)
-            FAIL("put(0.3) with a stopped peer: %s", pc_status_str(put.status));
-        worst_get = get.took > worst_get ? get.took : worst_get;
-        worst_put = put.took > worst_put ? put.took : worst_put;
-        late_gets += get.took > 2.3;
-        late_puts += put.took > 2.3;
-        if (get.status == PC_OK) /* keep it circulating */
-            CHECK_OK(pc_queue_put(sh->q, get.m.data, get.m.len, 5.0));
-        pc_bytes_free(&get.m);
-    }
-    atomic_store(&sh->stop, 1);
-    kill(pid, SIGCONT);
-    CHECK(finish(p, 20.0) == 0);
-    fprintf(stderr, "   %d stops: the longest get(0.3) took %.3f s, the longest put(0.3) "
-                    "%.3f s\n", rounds, worst_get, worst_put);
-    if (late_gets || late_puts)
-        FAIL("with a peer stopped inside a get or a put, %d of %d get(timeout 0.3) and %d of "
-             "%d put(timeout 0.3) calls took more than 2.3 s (until the peer was continued "
-             "after 3 s): a side lock is waited for without the caller's timeout",
-             late_gets, rounds, late_puts, rounds);
-    pc_bytes m = {NULL, 0};
-    while (pc_queue_get(sh->q, 0, &m) == PC_OK)
-        pc_bytes_free(&m);
-    check_queue_counts(sh->q, 0, false);
-    pc_queue_free(sh->q);
-    shared_free(sh, sizeof *sh);
-}
-
-int main(void)
-{
-    tu_init("test_queue_faults", 110);
+    tu_init("test_queue_faults_kill", 65);
+    tu_select(argc, argv);
     make_refs();
-    RUN(test_many_producers_consumers);
     RUN(test_producer_killed);
     RUN(test_consumer_killed);
     RUN(test_killed_while_waiting);
     RUN(test_producer_crashed);
-    RUN(test_stopped_holder);
     free_refs();
     return tu_done();
 }
