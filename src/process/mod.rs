@@ -334,14 +334,13 @@ impl Process {
                 }
             }
         };
-        // SAFETY: once started, the sentinel moves from Running to Ended but stays open
-        // until the process object is dropped, which cannot happen while `self` is borrowed.
-        let sentinel = unsafe { BorrowedFd::borrow_raw(sentinel) };
+        // Once started, the sentinel moves from Running to Ended but stays open until the
+        // process object is dropped, which cannot happen while `self` is borrowed.
         deadline::block_until(
             deadline,
             || self.try_reap(),
             |slice| {
-                crate::sys::poll::wait_readable(sentinel, slice)
+                crate::sys::poll::poll(&[sentinel], libc::POLLIN, slice, None)
                     .map(drop)
                     .map_err(|e| Error::os("poll(sentinel)", e))
             },

@@ -171,7 +171,8 @@ impl Child {
             return wait_child(libc::P_PIDFD, self.fd.as_raw_fd() as libc::id_t);
         }
         let reaped = wait_child(libc::P_PID, self.pid as libc::id_t)?;
-        let exiting = super::poll::wait_readable(self.fd.as_fd(), Duration::ZERO)?;
+        let fd = [self.fd.as_raw_fd()];
+        let exiting = super::poll::poll(&fd, libc::POLLIN, Duration::ZERO, None)?;
         if reaped.is_some() || !exiting {
             return Ok(reaped);
         }

@@ -1,13 +1,12 @@
 //! Stream sockets: socketpairs, listening and connecting sockets (unix paths, Linux
-//! abstract names, TCP over IPv4 and IPv6), non-blocking send and receive, polling.
+//! abstract names, TCP over IPv4 and IPv6), non-blocking send and receive.
 //! Every fd is close-on-exec, and sends use `MSG_NOSIGNAL`: a peer that went away gives
 //! `EPIPE`, never a SIGPIPE.
 
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Where a socket is bound or connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -388,65 +387,6 @@ fn received(n: isize, want: usize) -> io::Result<Received> {
             }
         }
     }
-}
-
-/// Waits at most `timeout` for any of `fds` to have `events` (or hang-up); fills `ready`
-/// (same length) when given, and returns whether any is ready. Signals count as "nothing
-/// ready yet".
-pub(crate) fn poll(
-    fds: &[RawFd],
-    events: libc::c_short,
-    timeout: Duration,
-    ready: Option<&mut [bool]>,
-) -> io::Result<bool> {
-    // A few fds (the usual case) need no allocation.
-    const NONE: libc::pollfd = libc::pollfd {
-        fd: -1,
-        events: 0,
-        revents: 0,
-    };
-    let mut stack = [NONE; 4];
-    let mut heap = Vec::new();
-    let pfds: &mut [libc::pollfd] = if fds.len() <= stack.len() {
-        &mut stack[..fds.len()]
-    } else {
-        heap.resize(fds.len(), NONE);
-        &mut heap
-    };
-    for (pfd, &fd) in pfds.iter_mut().zip(fds) {
-        *pfd = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-    }
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `pfds` is a valid array of its length; NULL sigmask.
-    let n = unsafe {
-        libc::ppoll(
-            pfds.as_mut_ptr(),
-            pfds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        )
-    };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return if err.raw_os_error() == Some(libc::EINTR) {
-            Ok(false)
-        } else {
-            Err(err)
-        };
-    }
-    if let Some(ready) = ready {
-        for (flag, pfd) in ready.iter_mut().zip(pfds.iter()) {
-            *flag = pfd.revents != 0;
-        }
-    }
-    Ok(n > 0)
 }
 
 /// Removes a unix socket file (a listener's, when it is freed).
