@@ -2,7 +2,10 @@
 //! through libc for the rest (fork and its hooks, signals, robust mutexes, C stdio).
 //! Everything above it is safe Rust.
 
+pub(crate) mod child;
+pub(crate) mod cpus;
 pub(crate) mod epoll;
+pub(crate) mod fork;
 pub(crate) mod futex;
 pub(crate) mod io;
 pub(crate) mod poll;
