@@ -7,6 +7,9 @@ use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions};
+
 /// How the parent will watch a child it is about to fork: chosen before the fork, since
 /// the pipe of the fallback must exist in both processes.
 pub(crate) enum Watch {
@@ -31,21 +34,7 @@ impl Watch {
         }
         // A socket pair rather than a pipe: once the child's end closes, the parent's end
         // polls readable (POLLIN, like a pidfd), where a pipe's would poll only POLLHUP.
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors socketpair returns.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just gave us these fds; nobody else owns them.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read, write) = super::socket::socketpair()?;
         Ok(Watch::Pipe { read, write })
     }
 
@@ -57,18 +46,19 @@ impl Watch {
             let inherited = OWN_PIPE_END.swap(write.into_raw_fd(), SeqCst);
             if inherited >= 0 {
                 // SAFETY: the fd was this process's parent's own pipe end, inherited and
-                // used by nothing here.
-                unsafe { libc::close(inherited) };
+                // used by nothing here: dropping it closes it.
+                drop(unsafe { OwnedFd::from_raw_fd(inherited) });
             }
         }
     }
 
     /// In the parent after the fork.
     pub(crate) fn in_parent(self, pid: libc::pid_t) -> io::Result<Child> {
+        let pid = super::process::pid(pid).ok_or(Errno::INVAL)?;
         match self {
             Watch::Pidfd => Ok(Child {
                 pid,
-                fd: pidfd_open(pid)?,
+                fd: rustix::process::pidfd_open(pid, PidfdFlags::empty())?,
                 pidfd: true,
             }),
             Watch::Pipe { read, write } => {
@@ -86,9 +76,12 @@ impl Watch {
 /// Whether `pidfd_open` works here (asked once per process).
 fn pidfds_work() -> bool {
     static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WORKS.get_or_init(|| match pidfd_open(super::process::getpid()) {
-        Ok(_) => true,
-        Err(err) => err.raw_os_error() != Some(libc::ENOSYS),
+    *WORKS.get_or_init(|| {
+        let me = rustix::process::getpid();
+        !matches!(
+            rustix::process::pidfd_open(me, PidfdFlags::empty()),
+            Err(Errno::NOSYS)
+        )
     })
 }
 
@@ -97,8 +90,9 @@ const EXITING_CHECKS: u32 = 500;
 
 /// A started child, as its parent watches it.
 pub(crate) struct Child {
-    pid: libc::pid_t,
-    /// Readable once the child ended: its pidfd, or the read end of its [`Watch::Pipe`].
+    pid: Pid,
+    /// Readable once the child ended: its pidfd (close-on-exec, a race-free handle for
+    /// signals and reaping), or the read end of its [`Watch::Pipe`].
     fd: OwnedFd,
     pidfd: bool,
 }
@@ -111,9 +105,9 @@ impl Child {
     /// Reaps the child if it has ended: `Ok(None)` while it runs.
     pub(crate) fn try_reap(&self) -> io::Result<Option<ExitCode>> {
         if self.pidfd {
-            return wait_child(libc::P_PIDFD, self.fd.as_raw_fd() as libc::id_t);
+            return wait_child(WaitId::PidFd(self.fd.as_fd()));
         }
-        let reaped = wait_child(libc::P_PID, self.pid as libc::id_t)?;
+        let reaped = wait_child(WaitId::Pid(self.pid))?;
         let fd = [self.fd.as_raw_fd()];
         let exiting = super::poll::poll(&fd, libc::POLLIN, Duration::ZERO, None)?;
         if reaped.is_some() || !exiting {
@@ -124,7 +118,7 @@ impl Child {
         // itself and lives on must not hang us).
         for _ in 0..EXITING_CHECKS {
             std::thread::sleep(Duration::from_micros(200));
-            if let Some(code) = wait_child(libc::P_PID, self.pid as libc::id_t)? {
+            if let Some(code) = wait_child(WaitId::Pid(self.pid))? {
                 return Ok(Some(code));
             }
         }
@@ -134,74 +128,39 @@ impl Child {
     /// Sends `sig` to the child (not reaped yet, so its pid is still its own). A child
     /// that already ended is not an error.
     pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
-        let rc: libc::c_long = if self.pidfd {
-            // SAFETY: pidfd_send_signal with a NULL siginfo behaves like kill(2).
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    self.fd.as_raw_fd(),
-                    sig,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            }
-        } else {
-            // SAFETY: kill takes a pid and a signal number.
-            libc::c_long::from(unsafe { libc::kill(self.pid, sig) })
+        let sig = Signal::from_named_raw(sig).ok_or(Errno::INVAL)?;
+        let sent = match self.pidfd {
+            true => rustix::process::pidfd_send_signal(&self.fd, sig),
+            false => rustix::process::kill_process(self.pid, sig),
         };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(err);
-            }
+        match sent {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(err) => Err(err.into()),
         }
-        Ok(())
     }
-}
-
-/// A pidfd for child `pid` (always close-on-exec): readable once the child ended, and a
-/// race-free handle for signals and reaping.
-fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this fd; nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
 /// How a reaped child ended, in Python's convention: the exit status (0–255), or `-N`
 /// when signal N killed it.
 pub(crate) type ExitCode = i32;
 
-/// `waitid(idtype, id, WEXITED | WNOHANG)`: the exit code of a child that ended (now
-/// reaped), `Ok(None)` while it runs.
-fn wait_child(idtype: libc::idtype_t, id: libc::id_t) -> io::Result<Option<ExitCode>> {
-    // SAFETY: a zeroed siginfo_t is valid; waitid fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is a valid siginfo_t.
-    let rc = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOHANG) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: waitid succeeded, so si_pid/si_status are the SIGCHLD fields.
-    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-    if pid == 0 {
-        return Ok(None);
-    }
-    Ok(Some(match info.si_code {
-        libc::CLD_EXITED => status,
-        _ => -status,
+/// `waitid(id, WEXITED | WNOHANG)`: the exit code of a child that ended (now reaped),
+/// `Ok(None)` while it runs.
+fn wait_child(id: WaitId<'_>) -> io::Result<Option<ExitCode>> {
+    let status = rustix::process::waitid(id, WaitIdOptions::EXITED | WaitIdOptions::NOHANG)?;
+    Ok(status.map(|status| match status.exit_status() {
+        Some(code) => code,
+        // Killed, or killed and dumped core: the only other ways to end.
+        None => -status.terminating_signal().unwrap_or(0),
     }))
 }
 
 /// Kills and reaps a child we could not get a pidfd for, so it leaves no zombie.
 pub(crate) fn kill_and_reap(pid: libc::pid_t) {
-    // SAFETY: `pid` is our own child, not yet reaped, so the pid cannot have been reused.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        let mut status = 0;
-        while libc::waitpid(pid, &mut status, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
-    }
+    let Some(pid) = super::process::pid(pid) else {
+        return;
+    };
+    // `pid` is our own child, not yet reaped, so the pid cannot have been reused.
+    let _ = rustix::process::kill_process(pid, Signal::KILL);
+    while let Err(Errno::INTR) = rustix::process::waitpid(Some(pid), WaitOptions::empty()) {}
 }

@@ -2,7 +2,7 @@
 
 /// The number of CPUs online, as Python's `os.cpu_count()`; at least 1.
 pub(crate) fn cpu_count() -> i32 {
-    // SAFETY: sysconf takes a name and returns a number.
+    // SAFETY: sysconf takes a name and returns a number (rustix has no _SC_NPROCESSORS_ONLN).
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     n.clamp(1, i32::MAX as libc::c_long) as i32
 }
@@ -12,12 +12,6 @@ pub(crate) fn cpu_count() -> i32 {
 pub(crate) fn single_cpu() -> bool {
     use std::sync::OnceLock;
     static SINGLE: OnceLock<bool> = OnceLock::new();
-    *SINGLE.get_or_init(|| {
-        // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0
-                && libc::CPU_COUNT(&set) == 1
-        }
-    })
+    *SINGLE
+        .get_or_init(|| rustix::thread::sched_getaffinity(None).is_ok_and(|set| set.count() == 1))
 }

@@ -1,5 +1,6 @@
 //! `fork` and leaving: the fork itself and the hooks around it, the parent-death signal,
-//! `_exit` and `atexit`.
+//! `_exit` and `atexit`. libc's own calls (but the parent-death signal): a raw `clone`
+//! would skip the `pthread_atfork` hooks and leave libc's state wrong in the child.
 
 use std::io;
 
@@ -38,14 +39,10 @@ pub(crate) fn exit_now(code: i32) -> ! {
 /// Asks the kernel to send `sig` to this process when its parent (the forking thread)
 /// ends. Returns false when the parent is already gone, i.e. no longer `parent`.
 pub(crate) fn set_parent_death_signal(sig: libc::c_int, parent: libc::pid_t) -> bool {
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
-    getppid() == parent
-}
-
-fn getppid() -> libc::pid_t {
-    // SAFETY: getppid cannot fail.
-    unsafe { libc::getppid() }
+    if let Some(sig) = rustix::process::Signal::from_named_raw(sig) {
+        let _ = rustix::process::set_parent_process_death_signal(Some(sig));
+    }
+    rustix::process::Pid::as_raw(rustix::process::getppid()) == parent
 }
 
 /// Runs `hook` at the program's normal exit (`exit`, or a return from `main`).

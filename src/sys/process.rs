@@ -4,6 +4,9 @@
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering::Relaxed;
 
+use rustix::io::Errno;
+use rustix::process::Pid;
+
 /// This process's id once the fork hooks keep it current (0: not kept; ask the kernel).
 static PID: AtomicI32 = AtomicI32::new(0);
 
@@ -11,8 +14,7 @@ static PID: AtomicI32 = AtomicI32::new(0);
 /// managers ask for it on every call).
 pub(crate) fn getpid() -> libc::pid_t {
     match PID.load(Relaxed) {
-        // SAFETY: getpid cannot fail.
-        0 => unsafe { libc::getpid() },
+        0 => asked_pid(),
         pid => pid,
     }
 }
@@ -21,15 +23,27 @@ pub(crate) fn getpid() -> libc::pid_t {
 /// hooks are installed, and then first thing in every forked child. (A child made without
 /// the hooks, by a raw `clone` or `vfork`, would read its parent's id.)
 pub(crate) fn remember_pid() {
-    // SAFETY: getpid cannot fail.
-    PID.store(unsafe { libc::getpid() }, Relaxed);
+    PID.store(asked_pid(), Relaxed);
+}
+
+fn asked_pid() -> libc::pid_t {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+/// `pid` as rustix takes it: `None` for a number that names no single process (0 or
+/// less, which `kill` and `waitid` would read as a process group or "any").
+pub(super) fn pid(pid: libc::pid_t) -> Option<Pid> {
+    Pid::from_raw(pid.max(0))
 }
 
 /// Whether process `pid` may still exist (`kill(pid, 0)` does not say ESRCH). Cheap, but a
 /// zombie or a reused pid counts as existing: see [`start_time`] for the precise test.
 pub(crate) fn pid_exists(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+    match self::pid(pid) {
+        Some(pid) => rustix::process::test_kill_process(pid) != Err(Errno::SRCH),
+        // No single process to ask about: it may exist.
+        None => true,
+    }
 }
 
 /// The start time of a running process (clock ticks since boot, `/proc/PID/stat` field 22),
@@ -52,13 +66,11 @@ mod tests {
     #[test]
     fn the_kept_pid_is_each_sides_own_after_a_plain_fork() {
         crate::lifecycle::install();
-        // SAFETY: getpid cannot fail.
-        let asked = || unsafe { libc::getpid() };
-        assert_eq!(getpid(), asked());
+        assert_eq!(getpid(), asked_pid());
         // SAFETY: the child only compares two numbers and leaves with _exit.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            let code = i32::from(getpid() != asked());
+            let code = i32::from(getpid() != asked_pid());
             // SAFETY: leave the forked test child at once.
             unsafe { libc::_exit(code) };
         }
@@ -66,6 +78,6 @@ mod tests {
         // SAFETY: reaping our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-        assert_eq!(getpid(), asked());
+        assert_eq!(getpid(), asked_pid());
     }
 }
