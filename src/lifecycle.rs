@@ -63,8 +63,8 @@ thread_local! {
 pub(crate) fn install() {
     static HOOKS: Once = Once::new();
     HOOKS.call_once(|| {
-        sys::process::at_fork(prepare, in_parent, in_child);
-        sys::process::at_exit(at_exit);
+        sys::fork::at_fork(prepare, in_parent, in_child);
+        sys::fork::at_exit(at_exit);
         // Kept only now: from here on every forked child runs `AT_FORK_CHILD`.
         sys::process::remember_pid();
     });

@@ -111,7 +111,7 @@ impl Listener {
                 Ok(accepted.is_some())
             },
             |slice| {
-                socket::poll(&[fd.as_raw_fd()], libc::POLLIN, slice, None)
+                crate::sys::poll::poll(&[fd.as_raw_fd()], libc::POLLIN, slice, None)
                     .map(drop)
                     .map_err(|e| Error::os("poll", e))
             },

@@ -448,7 +448,7 @@ pub(crate) fn poll_until(
 ) -> Result<()> {
     let ready = RefCell::new(ready);
     let poll = |timeout| {
-        socket::poll(fds, events, timeout, ready.borrow_mut().as_deref_mut())
+        crate::sys::poll::poll(fds, events, timeout, ready.borrow_mut().as_deref_mut())
             .map_err(|e| Error::os("poll", e))
     };
     let known = Cell::new(known_not_ready.then_some(false));

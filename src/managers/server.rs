@@ -493,8 +493,7 @@ impl Caller for Client<'_> {
         }
         let fd = self.conn.fileno();
         fd < 0
-            || crate::sys::socket::poll(&[fd], libc::POLLRDHUP, Duration::ZERO, None)
-                .unwrap_or(true)
+            || crate::sys::poll::poll(&[fd], libc::POLLRDHUP, Duration::ZERO, None).unwrap_or(true)
     }
 }
 

@@ -14,6 +14,8 @@ pub(crate) use registry::{lock as lock_registry, shutdown_children, Registry};
 
 use crate::deadline::{self, Deadline};
 use crate::error::{Error, Result};
+use crate::sys::child::{Child, Watch};
+use crate::sys::fork::{self, Forked};
 use crate::sys::process as os;
 use crate::tag::Tag;
 
@@ -48,11 +50,11 @@ enum Run {
     Initial,
     Running {
         pid: libc::pid_t,
-        child: os::Child,
+        child: Child,
     },
     Ended {
         pid: libc::pid_t,
-        child: os::Child,
+        child: Child,
         exitcode: i32,
     },
 }
@@ -220,24 +222,24 @@ impl Process {
                 "a daemonic process is not allowed to have children",
             ));
         }
-        os::flush_stdio();
+        fork::flush_stdio();
         let parent = os::getpid();
-        let watch = os::Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
+        let watch = Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
         // The fork handlers (crate::lifecycle) take the library's locks around the fork and reset
         // the child's copy of the parent's state.
-        match os::fork().map_err(|e| Error::os("fork", e))? {
-            os::Forked::Child => {
+        match fork::fork().map_err(|e| Error::os("fork", e))? {
+            Forked::Child => {
                 watch.in_child();
                 let daemon = state.daemon;
                 drop(state);
                 current::become_current(self);
                 self.bootstrap(daemon, parent)
             }
-            os::Forked::Parent(pid) => {
+            Forked::Parent(pid) => {
                 let child = match watch.in_parent(pid) {
                     Ok(child) => child,
                     Err(err) => {
-                        os::kill_and_reap(pid);
+                        crate::sys::child::kill_and_reap(pid);
                         return Err(Error::os("pidfd_open", err));
                     }
                 };
@@ -259,10 +261,10 @@ impl Process {
 
     /// The child's side of `start`: never returns.
     fn bootstrap(&self, daemon: bool, parent: libc::pid_t) -> ! {
-        if daemon && !os::set_parent_death_signal(libc::SIGKILL, parent) {
+        if daemon && !fork::set_parent_death_signal(libc::SIGKILL, parent) {
             // The parent died between fork and prctl: a daemonic child must not outlive it.
             crate::lifecycle::at_child_exit();
-            os::exit_now(1);
+            fork::exit_now(1);
         }
         log::info!("child process calling self.run()");
         let code = catch_unwind(AssertUnwindSafe(|| self.run())).unwrap_or_else(|_| {
@@ -271,7 +273,7 @@ impl Process {
         });
         crate::lifecycle::at_child_exit();
         log::info!("process exiting with exitcode {code}");
-        os::exit_now(code)
+        fork::exit_now(code)
     }
 
     /// Reaps the child if it ended; true once it has. The exit code is recorded here.
@@ -334,14 +336,13 @@ impl Process {
                 }
             }
         };
-        // SAFETY: once started, the sentinel moves from Running to Ended but stays open
-        // until the process object is dropped, which cannot happen while `self` is borrowed.
-        let sentinel = unsafe { BorrowedFd::borrow_raw(sentinel) };
+        // Once started, the sentinel moves from Running to Ended but stays open until the
+        // process object is dropped, which cannot happen while `self` is borrowed.
         deadline::block_until(
             deadline,
             || self.try_reap(),
             |slice| {
-                crate::sys::poll::wait_readable(sentinel, slice)
+                crate::sys::poll::poll(&[sentinel], libc::POLLIN, slice, None)
                     .map(drop)
                     .map_err(|e| Error::os("poll(sentinel)", e))
             },
@@ -429,5 +430,5 @@ pub fn active_children() -> Vec<Arc<Process>> {
 
 /// The number of CPUs online.
 pub fn cpu_count() -> i32 {
-    os::cpu_count()
+    crate::sys::cpus::cpu_count()
 }

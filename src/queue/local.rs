@@ -560,7 +560,7 @@ impl LocalQueue {
     /// Waits until some message may be there, or `Empty` at `deadline`.
     fn wait_for_message(&self, deadline: Deadline, interrupts: Interrupts) -> Result<()> {
         if deadline.remaining() != Some(Duration::ZERO) {
-            let spins = match crate::sys::process::single_cpu() {
+            let spins = match crate::sys::cpus::single_cpu() {
                 true => 0,
                 false => SPIN_CHECKS,
             };

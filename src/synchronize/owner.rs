@@ -30,7 +30,7 @@ pub(crate) fn me() -> Me {
             0 => first_process_id(),
             id => id,
         },
-        thread: os::thread_id(),
+        thread: crate::sys::thread::current_id(),
     }
 }
 

@@ -1,6 +1,11 @@
-//! The only module that calls the OS directly (libc). Everything above it is safe Rust.
+//! The only module that calls the OS directly: through rustix where it wraps the call,
+//! through libc for the rest (fork and its hooks, signals, robust mutexes, C stdio).
+//! Everything above it is safe Rust.
 
+pub(crate) mod child;
+pub(crate) mod cpus;
 pub(crate) mod epoll;
+pub(crate) mod fork;
 pub(crate) mod futex;
 pub(crate) mod io;
 pub(crate) mod poll;
@@ -10,3 +15,17 @@ pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod thread;
+
+use std::time::Duration;
+
+use rustix::event::Timespec;
+
+/// `timeout` as the kernel's relative timespec (a longer one than it holds waits for ever
+/// all the same).
+#[inline]
+fn timespec(timeout: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: timeout.subsec_nanos().into(),
+    }
+}

@@ -1,29 +1,50 @@
-//! Waiting for a file descriptor to become readable.
+//! Waiting for file descriptors to become ready (`ppoll`).
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::time::Duration;
 
-/// Waits at most `timeout` for `fd` to be readable (or hung up). `Ok(false)` when the time
-/// passed or a signal interrupted the wait: callers loop with their own deadline.
-pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+
+/// Waits at most `timeout` for any of `fds` (open, so not negative) to have `events`
+/// (`libc::POLLIN`, ...) or a hang-up; fills `ready` (same length) when given, and
+/// returns whether any is ready. `Ok(false)` when the time passed or a signal interrupted
+/// the wait: callers loop with their own deadline.
+pub(crate) fn poll(
+    fds: &[RawFd],
+    events: libc::c_short,
+    timeout: Duration,
+    ready: Option<&mut [bool]>,
+) -> io::Result<bool> {
+    let events = PollFlags::from_bits_retain(events as u16);
+    let pollfd = |fd: &RawFd| {
+        // SAFETY: ppoll only reads the number: an fd the caller closed meanwhile is
+        // reported (POLLNVAL) as ready, never used.
+        PollFd::from_borrowed_fd(unsafe { BorrowedFd::borrow_raw(*fd) }, events)
     };
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    // A few fds (the usual case) need no allocation.
+    let mut stack: [PollFd<'_>; 4];
+    let mut heap: Vec<PollFd<'_>>;
+    let pfds: &mut [PollFd<'_>] = match fds.first() {
+        Some(first) if fds.len() <= 4 => {
+            stack = std::array::from_fn(|i| pollfd(fds.get(i).unwrap_or(first)));
+            &mut stack[..fds.len()]
+        }
+        _ => {
+            heap = fds.iter().map(pollfd).collect();
+            &mut heap
+        }
     };
-    // SAFETY: `pfd` is one valid pollfd, `ts` a valid timespec; a NULL sigmask keeps ours.
-    let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::EINTR) => Ok(false),
-            _ => Err(err),
-        };
+    let n = match rustix::event::poll(pfds, Some(&super::timespec(timeout))) {
+        Ok(n) => n,
+        Err(Errno::INTR) => return Ok(false),
+        Err(err) => return Err(err.into()),
+    };
+    if let Some(ready) = ready {
+        for (flag, pfd) in ready.iter_mut().zip(pfds.iter()) {
+            *flag = !pfd.revents().is_empty();
+        }
     }
     Ok(n > 0)
 }

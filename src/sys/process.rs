@@ -1,42 +1,11 @@
-//! fork, pidfds, exit statuses, signals to children, parent-death signal, `_exit`.
+//! Process ids: this process's own (kept current across forks), and whether another
+//! process still runs (`kill(pid, 0)`, and its start time in `/proc`).
 
-use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::atomic::AtomicI32;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::time::Duration;
+use std::sync::atomic::Ordering::Relaxed;
 
-/// Which side of a `fork` we are on.
-pub(crate) enum Forked {
-    Parent(libc::pid_t),
-    Child,
-}
-
-/// Flushes every C stdio stream, so buffered output is neither lost at `_exit` nor
-/// printed twice by a forked child.
-pub(crate) fn flush_stdio() {
-    // SAFETY: fflush(NULL) flushes all open output streams; it takes no pointer of ours.
-    unsafe { libc::fflush(std::ptr::null_mut()) };
-}
-
-/// Forks the calling process. The caller makes sure no lock of the library is held by
-/// another thread across the call (see `process::Process::start`).
-pub(crate) fn fork() -> io::Result<Forked> {
-    // SAFETY: the child only resets library state and runs the target before `_exit`.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(pid)),
-    }
-}
-
-/// Ends the calling process at once with `code`, after flushing C stdio. The parent's
-/// `atexit` handlers do not run (they belong to the parent).
-pub(crate) fn exit_now(code: i32) -> ! {
-    flush_stdio();
-    // SAFETY: _exit never returns and takes no pointer.
-    unsafe { libc::_exit(code) }
-}
+use rustix::io::Errno;
+use rustix::process::Pid;
 
 /// This process's id once the fork hooks keep it current (0: not kept; ask the kernel).
 static PID: AtomicI32 = AtomicI32::new(0);
@@ -45,8 +14,7 @@ static PID: AtomicI32 = AtomicI32::new(0);
 /// managers ask for it on every call).
 pub(crate) fn getpid() -> libc::pid_t {
     match PID.load(Relaxed) {
-        // SAFETY: getpid cannot fail.
-        0 => unsafe { libc::getpid() },
+        0 => asked_pid(),
         pid => pid,
     }
 }
@@ -55,255 +23,27 @@ pub(crate) fn getpid() -> libc::pid_t {
 /// hooks are installed, and then first thing in every forked child. (A child made without
 /// the hooks, by a raw `clone` or `vfork`, would read its parent's id.)
 pub(crate) fn remember_pid() {
-    // SAFETY: getpid cannot fail.
-    PID.store(unsafe { libc::getpid() }, Relaxed);
+    PID.store(asked_pid(), Relaxed);
 }
 
-pub(crate) fn getppid() -> libc::pid_t {
-    // SAFETY: getppid cannot fail.
-    unsafe { libc::getppid() }
+fn asked_pid() -> libc::pid_t {
+    rustix::process::getpid().as_raw_nonzero().get()
 }
 
-/// How the parent will watch a child it is about to fork: chosen before the fork, since
-/// the pipe of the fallback must exist in both processes.
-pub(crate) enum Watch {
-    /// A pidfd, opened after the fork.
-    Pidfd,
-    /// Where `pidfd_open` does not exist (kernels before 5.3, or valgrind, which does
-    /// not know the call): a connected pair whose `write` end only the child keeps, so
-    /// its `read` end reads end-of-file once the child ended (Python's sentinel).
-    Pipe { read: OwnedFd, write: OwnedFd },
-}
-
-/// This process's own write end of the pipe its parent watches it with (-1: none); a
-/// child it forks closes it, or the parent would see this process end only after the
-/// child.
-static OWN_PIPE_END: AtomicI32 = AtomicI32::new(-1);
-
-impl Watch {
-    /// Before a fork.
-    pub(crate) fn prepare() -> io::Result<Watch> {
-        if pidfds_work() {
-            return Ok(Watch::Pidfd);
-        }
-        // A socket pair rather than a pipe: once the child's end closes, the parent's end
-        // polls readable (POLLIN, like a pidfd), where a pipe's would poll only POLLHUP.
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors socketpair returns.
-        let rc = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the kernel just gave us these fds; nobody else owns them.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        Ok(Watch::Pipe { read, write })
-    }
-
-    /// In the child after the fork: keeps its write end for life (and drops the one of
-    /// its own parent's pipe).
-    pub(crate) fn in_child(self) {
-        if let Watch::Pipe { read, write } = self {
-            drop(read);
-            let inherited = OWN_PIPE_END.swap(write.into_raw_fd(), SeqCst);
-            if inherited >= 0 {
-                // SAFETY: the fd was this process's parent's own pipe end, inherited and
-                // used by nothing here.
-                unsafe { libc::close(inherited) };
-            }
-        }
-    }
-
-    /// In the parent after the fork.
-    pub(crate) fn in_parent(self, pid: libc::pid_t) -> io::Result<Child> {
-        match self {
-            Watch::Pidfd => Ok(Child {
-                pid,
-                fd: pidfd_open(pid)?,
-                pidfd: true,
-            }),
-            Watch::Pipe { read, write } => {
-                drop(write);
-                Ok(Child {
-                    pid,
-                    fd: read,
-                    pidfd: false,
-                })
-            }
-        }
-    }
-}
-
-/// Whether `pidfd_open` works here (asked once per process).
-fn pidfds_work() -> bool {
-    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WORKS.get_or_init(|| match pidfd_open(getpid()) {
-        Ok(_) => true,
-        Err(err) => err.raw_os_error() != Some(libc::ENOSYS),
-    })
-}
-
-/// Checks (every 200 µs) for an exiting child to become reapable: 100 ms in all.
-const EXITING_CHECKS: u32 = 500;
-
-/// A started child, as its parent watches it.
-pub(crate) struct Child {
-    pid: libc::pid_t,
-    /// Readable once the child ended: its pidfd, or the read end of its [`Watch::Pipe`].
-    fd: OwnedFd,
-    pidfd: bool,
-}
-
-impl Child {
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
-    /// Reaps the child if it has ended: `Ok(None)` while it runs.
-    pub(crate) fn try_reap(&self) -> io::Result<Option<ExitCode>> {
-        if self.pidfd {
-            return wait_child(libc::P_PIDFD, self.fd.as_raw_fd() as libc::id_t);
-        }
-        let reaped = wait_child(libc::P_PID, self.pid as libc::id_t)?;
-        let exiting = super::poll::wait_readable(self.fd.as_fd(), Duration::ZERO)?;
-        if reaped.is_some() || !exiting {
-            return Ok(reaped);
-        }
-        // The child's end closed: it is exiting, and becomes reapable a moment after its
-        // files are closed. Wait for that moment (bounded: a child that closed the socket
-        // itself and lives on must not hang us).
-        for _ in 0..EXITING_CHECKS {
-            std::thread::sleep(Duration::from_micros(200));
-            if let Some(code) = wait_child(libc::P_PID, self.pid as libc::id_t)? {
-                return Ok(Some(code));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Sends `sig` to the child (not reaped yet, so its pid is still its own). A child
-    /// that already ended is not an error.
-    pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
-        let rc: libc::c_long = if self.pidfd {
-            // SAFETY: pidfd_send_signal with a NULL siginfo behaves like kill(2).
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    self.fd.as_raw_fd(),
-                    sig,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                )
-            }
-        } else {
-            // SAFETY: kill takes a pid and a signal number.
-            libc::c_long::from(unsafe { libc::kill(self.pid, sig) })
-        };
-        if rc != 0 {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::ESRCH) {
-                return Err(err);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A pidfd for child `pid` (always close-on-exec): readable once the child ended, and a
-/// race-free handle for signals and reaping.
-fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this fd; nobody else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// How a reaped child ended, in Python's convention: the exit status (0–255), or `-N`
-/// when signal N killed it.
-pub(crate) type ExitCode = i32;
-
-/// `waitid(idtype, id, WEXITED | WNOHANG)`: the exit code of a child that ended (now
-/// reaped), `Ok(None)` while it runs.
-fn wait_child(idtype: libc::idtype_t, id: libc::id_t) -> io::Result<Option<ExitCode>> {
-    // SAFETY: a zeroed siginfo_t is valid; waitid fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is a valid siginfo_t.
-    let rc = unsafe { libc::waitid(idtype, id, &mut info, libc::WEXITED | libc::WNOHANG) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: waitid succeeded, so si_pid/si_status are the SIGCHLD fields.
-    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-    if pid == 0 {
-        return Ok(None);
-    }
-    Ok(Some(match info.si_code {
-        libc::CLD_EXITED => status,
-        _ => -status,
-    }))
-}
-
-/// Kills and reaps a child we could not get a pidfd for, so it leaves no zombie.
-pub(crate) fn kill_and_reap(pid: libc::pid_t) {
-    // SAFETY: `pid` is our own child, not yet reaped, so the pid cannot have been reused.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        let mut status = 0;
-        while libc::waitpid(pid, &mut status, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
-    }
-}
-
-/// Asks the kernel to send `sig` to this process when its parent (the forking thread)
-/// ends. Returns false when the parent is already gone, i.e. no longer `parent`.
-pub(crate) fn set_parent_death_signal(sig: libc::c_int, parent: libc::pid_t) -> bool {
-    // SAFETY: PR_SET_PDEATHSIG takes a signal number.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
-    getppid() == parent
-}
-
-/// The number of CPUs online, as Python's `os.cpu_count()`; at least 1.
-pub(crate) fn cpu_count() -> i32 {
-    // SAFETY: sysconf takes a name and returns a number.
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    n.clamp(1, i32::MAX as libc::c_long) as i32
-}
-
-/// Whether this process may run on one CPU only (its affinity, e.g. `taskset -c 0`):
-/// then spinning for another process to act only delays it. Read once per process.
-pub(crate) fn single_cpu() -> bool {
-    use std::sync::OnceLock;
-    static SINGLE: OnceLock<bool> = OnceLock::new();
-    *SINGLE.get_or_init(|| {
-        // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0
-                && libc::CPU_COUNT(&set) == 1
-        }
-    })
-}
-
-/// The calling thread's id within its process (`pthread_self`, no system call): unique
-/// among the process's live threads.
-pub(crate) fn thread_id() -> u64 {
-    // SAFETY: pthread_self cannot fail.
-    unsafe { libc::pthread_self() as u64 }
+/// `pid` as rustix takes it: `None` for a number that names no single process (0 or
+/// less, which `kill` and `waitid` would read as a process group or "any").
+pub(super) fn pid(pid: libc::pid_t) -> Option<Pid> {
+    Pid::from_raw(pid.max(0))
 }
 
 /// Whether process `pid` may still exist (`kill(pid, 0)` does not say ESRCH). Cheap, but a
 /// zombie or a reused pid counts as existing: see [`start_time`] for the precise test.
 pub(crate) fn pid_exists(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+    match self::pid(pid) {
+        Some(pid) => rustix::process::test_kill_process(pid) != Err(Errno::SRCH),
+        // No single process to ask about: it may exist.
+        None => true,
+    }
 }
 
 /// The start time of a running process (clock ticks since boot, `/proc/PID/stat` field 22),
@@ -319,24 +59,6 @@ pub(crate) fn start_time(pid: libc::pid_t) -> Option<u64> {
     }
 }
 
-/// Registers fork handlers: `prepare` before every later `fork` of this process (ours or
-/// the program's own), `parent` and `child` after it on each side.
-/// Runs `hook` at the program's normal exit (`exit`, or a return from `main`).
-pub(crate) fn at_exit(hook: extern "C" fn()) {
-    // SAFETY: a plain function that stays valid for the program's life.
-    unsafe { libc::atexit(hook) };
-}
-
-/// Runs the three hooks around every `fork` (`pthread_atfork`).
-pub(crate) fn at_fork(
-    prepare: unsafe extern "C" fn(),
-    parent: unsafe extern "C" fn(),
-    child: unsafe extern "C" fn(),
-) {
-    // SAFETY: plain functions that stay valid for the program's life.
-    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,13 +66,11 @@ mod tests {
     #[test]
     fn the_kept_pid_is_each_sides_own_after_a_plain_fork() {
         crate::lifecycle::install();
-        // SAFETY: getpid cannot fail.
-        let asked = || unsafe { libc::getpid() };
-        assert_eq!(getpid(), asked());
+        assert_eq!(getpid(), asked_pid());
         // SAFETY: the child only compares two numbers and leaves with _exit.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            let code = i32::from(getpid() != asked());
+            let code = i32::from(getpid() != asked_pid());
             // SAFETY: leave the forked test child at once.
             unsafe { libc::_exit(code) };
         }
@@ -358,6 +78,6 @@ mod tests {
         // SAFETY: reaping our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
         assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-        assert_eq!(getpid(), asked());
+        assert_eq!(getpid(), asked_pid());
     }
 }

@@ -11,6 +11,8 @@
 use std::io;
 use std::ptr::NonNull;
 
+use rustix::mm::{self, Advice, MapFlags, ProtFlags};
+
 /// The most address space a sparse mapping reserves under valgrind.
 const VALGRIND_SPARSE: usize = 64 << 20;
 
@@ -50,29 +52,20 @@ impl Mapping {
             false => len,
         };
         loop {
-            match Mapping::map(len, libc::MAP_NORESERVE) {
+            match Mapping::map(len) {
                 Err(_) if len / 2 >= least => len /= 2,
                 mapped => return mapped,
             }
         }
     }
 
-    fn map(len: usize, flags: libc::c_int) -> io::Result<Mapping> {
+    /// A fresh `MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE` mapping of `len` bytes.
+    fn map(len: usize) -> io::Result<Mapping> {
         let len = len.max(1);
+        let prot = ProtFlags::READ | ProtFlags::WRITE;
+        let flags = MapFlags::SHARED | MapFlags::NORESERVE;
         // SAFETY: a fresh anonymous mapping; no existing memory is touched.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS | flags,
-                -1,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let ptr = unsafe { mm::mmap_anonymous(std::ptr::null_mut(), len, prot, flags) }?;
         Ok(Mapping {
             ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
             len,
@@ -108,34 +101,27 @@ impl Mapping {
         }
         // SAFETY: the range lies inside this mapping; its users no longer need the bytes
         // (the caller's contract).
-        let rc = unsafe {
-            libc::madvise(
+        unsafe {
+            mm::madvise(
                 self.ptr.as_ptr().add(start).cast(),
                 end - start,
-                libc::MADV_REMOVE,
+                Advice::LinuxRemove,
             )
-        };
-        match rc {
-            0 => Ok(()),
-            _ => Err((start, end)),
         }
+        .map_err(|_| (start, end))
     }
 }
 
 /// The size of a memory page.
 pub(crate) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
+    // SAFETY: sysconf has no preconditions. (rustix reads the page size from the aux
+    // vector, through `dlsym` or by opening `/proc/self/auxv`; sysconf needs neither.)
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize
 }
 
-/// The machine's RAM plus swap, in bytes (0 if the kernel does not say).
+/// The machine's RAM plus swap, in bytes.
 pub(crate) fn memory_and_swap() -> u64 {
-    // SAFETY: sysinfo fills the struct it is given.
-    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is a valid, writable sysinfo.
-    if unsafe { libc::sysinfo(&mut info) } != 0 {
-        return 0;
-    }
+    let info = rustix::system::sysinfo();
     (info.totalram as u64)
         .saturating_add(info.totalswap as u64)
         .saturating_mul(u64::from(info.mem_unit.max(1)))
@@ -143,16 +129,12 @@ pub(crate) fn memory_and_swap() -> u64 {
 
 /// The most address space this process may map (`RLIMIT_AS`), if limited.
 pub(crate) fn address_space_limit() -> Option<u64> {
-    // SAFETY: getrlimit fills the struct it is given.
-    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: `limit` is a valid, writable rlimit.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) };
-    (rc == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
+    rustix::process::getrlimit(rustix::process::Resource::As).current
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly what mmap returned; no reference outlives self.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        let _ = unsafe { mm::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

@@ -1,4 +1,4 @@
-//! Library threads.
+//! Library threads, and telling threads apart.
 
 use std::io;
 use std::thread::JoinHandle;
@@ -25,4 +25,12 @@ where
             .stack_size(stack)
             .spawn(f)
     })
+}
+
+/// The calling thread's id within its process (`pthread_self`, no system call): unique
+/// among the process's live threads.
+#[inline]
+pub(crate) fn current_id() -> u64 {
+    // SAFETY: pthread_self cannot fail.
+    unsafe { libc::pthread_self() as u64 }
 }
