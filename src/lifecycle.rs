@@ -23,15 +23,12 @@
 //! forked child inherits them.
 
 use std::cell::RefCell;
-use std::sync::{Arc, MutexGuard, Once, RwLockWriteGuard};
+use std::sync::Once;
 
-use crate::heap::ForkGuard;
-use crate::process::Registry;
-use crate::sys;
+use crate::{heap, logging, process, sys};
 
-type LoggingGuard = RwLockWriteGuard<'static, Option<Arc<crate::logging::Config>>>;
-type RegistryGuard = MutexGuard<'static, Registry>;
-type Held = (LoggingGuard, RegistryGuard, ForkGuard);
+/// Each module's locks held across a fork, behind its own guard type.
+type Held = (logging::ForkGuard, process::ForkGuard, heap::ForkGuard);
 
 /// What a normal exit does, in this order.
 const AT_EXIT: &[fn()] = &[
@@ -74,10 +71,10 @@ unsafe extern "C" fn prepare() {
     // First, while nothing is held: it talks to manager servers, and may log.
     crate::managers::before_fork();
     // Same order as everywhere else: logging's lock is never taken while holding the registry.
-    let logging = crate::logging::lock_config();
-    let registry = crate::process::lock_registry();
+    let logging = logging::before_fork();
+    let registry = process::before_fork();
     // Last: counting the child as a holder of every shared object may take a while.
-    let objects = crate::heap::before_fork();
+    let objects = heap::before_fork();
     HELD.with(|held| *held.borrow_mut() = Some((logging, registry, objects)));
 }
 
@@ -87,10 +84,9 @@ unsafe extern "C" fn in_parent() {
 }
 
 unsafe extern "C" fn in_child() {
-    if let Some((logging, mut registry, objects)) = HELD.with(|held| held.borrow_mut().take()) {
+    if let Some((logging, registry, objects)) = HELD.with(|held| held.borrow_mut().take()) {
         drop(objects);
-        registry.reset_after_fork();
-        drop(registry);
+        registry.reset_in_child();
         drop(logging);
     }
     for step in AT_FORK_CHILD {

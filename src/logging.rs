@@ -95,11 +95,24 @@ pub fn log(level: i32, message: &str) {
     }
 }
 
-/// Locks the configuration for writing (also held across `fork`, see `crate::lifecycle`).
-pub(crate) fn lock_config() -> RwLockWriteGuard<'static, Option<Arc<Config>>> {
+/// Locks the configuration for writing.
+fn lock_config() -> RwLockWriteGuard<'static, Option<Arc<Config>>> {
     CONFIG
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The configuration, held across a `fork` (see `crate::lifecycle`): no other thread is
+/// half-way through changing it when the child is made.
+pub(crate) struct ForkGuard {
+    _config: RwLockWriteGuard<'static, Option<Arc<Config>>>,
+}
+
+/// Before a `fork`: holds the configuration until the guard is dropped in both processes.
+pub(crate) fn before_fork() -> ForkGuard {
+    ForkGuard {
+        _config: lock_config(),
+    }
 }
 
 fn config() -> Option<Arc<Config>> {

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use current::{current, current_arc};
-pub(crate) use registry::{lock as lock_registry, shutdown_children, Registry};
+pub(crate) use registry::{before_fork, shutdown_children, ForkGuard};
 
 use crate::deadline::{self, Deadline};
 use crate::error::{Error, Result};

@@ -22,7 +22,7 @@ use super::Process;
 use crate::error::{Error, Result};
 use crate::sys::epoll::Epoll;
 
-pub(crate) struct Registry {
+pub(super) struct Registry {
     /// Number of the next child started from this process ("Process-N").
     next_number: u32,
     /// Started children not reaped yet.
@@ -37,13 +37,29 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     reaper: None,
 });
 
-/// Locks the registry (also held across `fork`, see `crate::lifecycle`). A poisoned lock still
+/// Locks the registry (also held across `fork`: see [`ForkGuard`]). A poisoned lock still
 /// guards consistent data (no code panics halfway through an update), so poisoning is
 /// ignored.
-pub(crate) fn lock() -> MutexGuard<'static, Registry> {
+pub(super) fn lock() -> MutexGuard<'static, Registry> {
     REGISTRY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The registry, held across a `fork` (see `crate::lifecycle`): no child is being added
+/// or reaped when the child process is made.
+pub(crate) struct ForkGuard(MutexGuard<'static, Registry>);
+
+/// Before a `fork`: holds the registry until the guard is dropped or reset.
+pub(crate) fn before_fork() -> ForkGuard {
+    ForkGuard(lock())
+}
+
+impl ForkGuard {
+    /// In the forked child: the parent's children are not ours, nor is its reaper.
+    pub(crate) fn reset_in_child(mut self) {
+        self.0.reset_after_fork();
+    }
 }
 
 impl Registry {
@@ -105,7 +121,7 @@ impl Registry {
     }
 
     /// In a freshly forked child: the parent's children are not ours, nor is its reaper.
-    pub(crate) fn reset_after_fork(&mut self) {
+    fn reset_after_fork(&mut self) {
         self.next_number = 1;
         self.children.clear();
         self.reaper = None;
