@@ -325,7 +325,10 @@ impl Connection {
                     )
                 })?;
             }
-            match socket::recv_spare(fd, &mut body, size).map_err(|e| Error::os("recv", e))? {
+            // At most the message's rest: the capacity may be larger, and what follows
+            // on the socket is the next message.
+            let rest = size - body.len();
+            match socket::recv_spare(fd, &mut body, rest).map_err(|e| Error::os("recv", e))? {
                 Received::Bytes(_) => {}
                 Received::Eof => return Err(eof_mid_message()),
                 Received::Nothing => self
