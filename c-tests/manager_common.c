@@ -67,6 +67,17 @@ size_t objects(pc_manager *m)
     return n;
 }
 
+size_t wait_objects(pc_manager *m, size_t want, double timeout)
+{
+    double deadline = now() + timeout;
+    for (;;) {
+        size_t n = objects(m);
+        if (n == want || now() >= deadline)
+            return n;
+        sleep_s(0.02);
+    }
+}
+
 int manager_pids(pid_t *out, int cap)
 {
     pc_process *ps[128];

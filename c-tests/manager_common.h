@@ -95,6 +95,8 @@ size_t dict_len(pc_dict *d);
 size_t list_len(pc_list *l);
 
 size_t objects(pc_manager *m);
+/* Polls objects(m) until it is `want`, at most `timeout` s; the last count. */
+size_t wait_objects(pc_manager *m, size_t want, double timeout);
 
 /* ---- managers ---- */
 

@@ -27,7 +27,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "testutil.h"
+#include "manager_common.h"
 
 #include <fcntl.h>
 #include <glob.h>
@@ -40,14 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MIB ((size_t)1 << 20)
-
-static const char KEY[] = "interop manager key \x01\xff";
-#define KEYLEN (sizeof KEY - 1)
-static const char WRONG[] = "wrong key";
-
 static char peer_script[PATH_MAX];
-static uint8_t big[MIB];
 
 /* ---- Python interpreters ---- */
 
@@ -233,69 +226,10 @@ static const char *run_client(const struct python *py, const char *address, cons
 
 /* ---- items ---- */
 
-static pc_item item_pickle(const void *data, size_t len)
-{
-    pc_item it = pc_item_none();
-    it.kind = PC_KIND_PICKLE;
-    it.data = data;
-    it.len = len;
-    return it;
-}
-
-static pc_item item_strn(const char *s, size_t len)
-{
-    pc_item it = pc_item_none();
-    it.kind = PC_KIND_STR;
-    it.data = s;
-    it.len = len;
-    return it;
-}
-
-/* (1, 'a'), protocol 4: pickle.dumps((1, 'a'), protocol=4), whose frame is 9 bytes. */
-static const uint8_t P_TUPLE[] = {0x80, 0x04, 0x95, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                                  0x00, 0x4b, 0x01, 0x8c, 0x01, 0x61, 0x94, 0x86, 0x94, 0x2e};
 /* 2**70 (LONG1). */
 static const uint8_t P_2_70[] = {0x80, 0x02, 0x8a, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00,
                                  0x00, 0x00, 0x00, 0x40, 0x2e};
-/* [1]: unhashable. */
-static const uint8_t P_LIST[] = {0x80, 0x04, 0x5d, 0x94, 0x4b, 0x01, 0x61, 0x2e};
 static const char UTF8_TEXT[] = "text \xc3\xa9\xe2\x9c\x93"; /* 'text é✓' */
-
-#define DSET(d, k, v) CHECK_OK(pc_dict_set((d), (k), (v)))
-
-#define DGET_IS(d, k, want)                                                                  \
-    do {                                                                                     \
-        pc_item got_ = pc_item_int(-777);                                                    \
-        CHECK_OK(pc_dict_get((d), (k), &got_));                                              \
-        CHECK_ITEM(got_, want);                                                              \
-        pc_item_release(&got_);                                                              \
-    } while (0)
-
-#define CALL_IS(p, method, args, nargs, want)                                                \
-    do {                                                                                     \
-        pc_item got_ = pc_item_int(-777);                                                    \
-        CHECK_OK(pc_proxy_call((p), (method), (args), (nargs), &got_));                      \
-        CHECK_ITEM(got_, want);                                                              \
-        pc_item_release(&got_);                                                              \
-    } while (0)
-
-static size_t objects(pc_manager *m)
-{
-    size_t n = 7777;
-    CHECK_OK(pc_manager_number_of_objects(m, &n));
-    return n;
-}
-
-static size_t wait_objects(pc_manager *m, size_t want, double timeout)
-{
-    double deadline = now() + timeout;
-    for (;;) {
-        size_t n = objects(m);
-        if (n == want || now() >= deadline)
-            return n;
-        sleep_s(0.02);
-    }
-}
 
 /* The peer's SHARED values, as C items. */
 struct shared_value {

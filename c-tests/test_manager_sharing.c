@@ -34,17 +34,6 @@
 #include <unistd.h>
 #include "manager_common.h"
 
-/* Polls number_of_objects until it is `want`, at most `timeout` s; the last count. */
-static size_t wait_objects(pc_manager *m, size_t want, double timeout)
-{
-    double deadline = now() + timeout;
-    for (;;) {
-        size_t n = objects(m);
-        if (n == want || now() >= deadline)
-            return n;
-        sleep_s(0.02);
-    }
-}
 
 /* ---- several processes at once ---- */
 enum { WRITERS = 4, WRITES = 500 };
