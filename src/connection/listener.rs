@@ -3,10 +3,11 @@
 //! authentication of [`super::auth`].
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
 
+use super::handshakes::{Accepted, Handshakes};
 use super::{address, auth, Connection};
 use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, Result};
@@ -24,6 +25,7 @@ pub struct Listener {
     address: CString,
     authkey: Option<Vec<u8>>,
     last_accepted: Mutex<Option<CString>>,
+    handshakes: Arc<Handshakes>,
     /// Only the process that bound a unix socket file removes it.
     creator: libc::pid_t,
 }
@@ -63,6 +65,7 @@ impl Listener {
             address: text,
             authkey: key(authkey),
             last_accepted: Mutex::new(None),
+            handshakes: Handshakes::new()?,
             creator: crate::sys::process::getpid(),
         }))
     }
@@ -85,54 +88,67 @@ impl Listener {
             .map(|s| s.as_ptr())
     }
 
-    /// Waits for a connection until `deadline` and authenticates it. A failed handshake
-    /// (`Auth`, `Timeout` past the handshake deadline, `Protocol`) drops that connection;
-    /// the listener stays usable.
+    /// Waits until `deadline` for a connection and authenticates it. Handshakes run at
+    /// once on their own threads (`super::handshakes`): this returns the first to finish,
+    /// so a slow peer holds nobody else's. A failed handshake (`Auth`, `Timeout` past the
+    /// handshake deadline, `Protocol`) is returned by one accept, with that connection
+    /// dropped; the listener stays usable.
     pub fn accept(&self, deadline: Deadline) -> Result<Arc<Connection>> {
         let guard = self.fd.read().unwrap_or_else(|p| p.into_inner());
         let Some(fd) = guard.as_ref() else {
-            return Err(Error::new(
-                crate::error::ErrorKind::Closed,
-                "the listener is closed",
-            ));
+            return Err(closed());
         };
-        let mut accepted = None;
+        let mut outcome = None;
         deadline::block_until_with(
             deadline,
             Interrupts::Honour,
             || {
                 if self.closing.load(Relaxed) {
-                    return Err(Error::new(
-                        crate::error::ErrorKind::Closed,
-                        "the listener is closed",
-                    ));
+                    return Err(closed());
                 }
-                accepted = socket::accept(fd.as_fd()).map_err(|e| Error::os("accept", e))?;
-                Ok(accepted.is_some())
+                outcome = self.next_accepted(fd.as_fd())?;
+                Ok(outcome.is_some())
             },
             |slice| {
-                crate::sys::poll::poll(&[fd.as_raw_fd()], libc::POLLIN, slice, None)
+                let both = [fd.as_raw_fd(), self.handshakes.wake_fd()];
+                // At the limit of handshakes, new connections wait in the backlog.
+                let fds = if self.handshakes.has_room() {
+                    &both[..]
+                } else {
+                    &both[1..]
+                };
+                crate::sys::poll::poll(fds, libc::POLLIN, slice, None)
                     .map(drop)
                     .map_err(|e| Error::os("poll", e))
             },
         )?;
         drop(guard);
-        let (conn_fd, peer) = accepted.expect("block_until returned ready");
-        let conn = Connection::from_fd(conn_fd, true, true);
-        if let Some(key) = &self.authkey {
-            auth::as_server(&conn, key, Deadline::after(auth::DEFAULT_TIMEOUT))
-                .map_err(|e| e.context("handshake"))?;
-        }
-        let peer = peer
-            .map(|p| address::format(&p))
-            .and_then(|p| CString::new(p).ok());
+        let (conn, peer) = outcome.expect("block_until returned ready")?;
         *self.last_accepted.lock().unwrap_or_else(|p| p.into_inner()) = peer;
         Ok(conn)
+    }
+
+    /// A finished handshake, or (without a key) a new connection; meanwhile starts the
+    /// handshakes of the connections waiting in the backlog.
+    fn next_accepted(&self, fd: BorrowedFd<'_>) -> Result<Option<Result<Accepted>>> {
+        let Some(key) = &self.authkey else {
+            let accepted = socket::accept(fd).map_err(|e| Error::os("accept", e))?;
+            return Ok(accepted
+                .map(|(conn, peer)| Ok((Connection::from_fd(conn, true, true), peer_text(peer)))));
+        };
+        while self.handshakes.has_room() {
+            match socket::accept(fd).map_err(|e| Error::os("accept", e))? {
+                Some((conn, peer)) => self.handshakes.start(conn, peer_text(peer), key),
+                None => break,
+            }
+        }
+        Ok(self.handshakes.take_finished())
     }
 
     /// Stops listening and removes a unix socket file this process bound. Twice is fine.
     pub fn close(&self) {
         self.closing.store(true, SeqCst);
+        self.handshakes.close();
         if self
             .fd
             .write()
@@ -152,6 +168,16 @@ impl Listener {
             }
         }
     }
+}
+
+fn closed() -> Error {
+    Error::new(crate::error::ErrorKind::Closed, "the listener is closed")
+}
+
+/// A peer's address as `last_accepted` reports it.
+fn peer_text(peer: Option<Address>) -> Option<CString> {
+    peer.map(|p| address::format(&p))
+        .and_then(|p| CString::new(p).ok())
 }
 
 impl Drop for Listener {

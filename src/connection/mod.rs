@@ -12,6 +12,7 @@
 mod address;
 pub mod auth;
 mod framing;
+mod handshakes;
 pub mod listener;
 
 use std::cell::{Cell, RefCell};
@@ -126,6 +127,13 @@ impl Connection {
         self.closing.store(true, SeqCst);
         let fd = self.fd.write().unwrap_or_else(|p| p.into_inner()).take();
         drop(fd);
+    }
+
+    /// Ends the connection for both sides while another thread may be using it: the
+    /// peer sees the end, and a call blocked on it here returns (`Eof`) at once.
+    pub(crate) fn shutdown(&self) {
+        // An fd already closed, or a peer already gone: ended either way.
+        let _ = self.with_fd(|fd| socket::shutdown(fd).map_err(|e| Error::os("shutdown", e)));
     }
 
     /// Runs `f` with the open fd, or fails with `Closed`.

@@ -178,6 +178,11 @@ fn received(got: rustix::io::Result<usize>, want: usize) -> io::Result<Received>
     }
 }
 
+/// Shuts both directions down: the peer sees the end, and a poll on `fd` wakes.
+pub(crate) fn shutdown(fd: BorrowedFd<'_>) -> io::Result<()> {
+    Ok(net::shutdown(fd, net::Shutdown::Both)?)
+}
+
 /// Removes a unix socket file (a listener's, when it is freed).
 pub(crate) fn unlink(path: &[u8]) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
