@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -641,6 +642,50 @@ static void test_connect_to_nothing(void)
 
 /* ---- nothing left behind ---- */
 
+/* ---- a child forked while a handshake runs ---- */
+
+static int target_accept_one(void *arg)
+{
+    pc_listener *l = arg;
+    pc_connection *c = NULL;
+    if (pc_listener_accept(l, 10.0, &c) != PC_OK)
+        return 1;
+    pc_connection_free(c);
+    pc_listener_free(l); /* closes the child's copy */
+    return 0;
+}
+
+/* A child forked while its parent's listener runs a handshake (for a silent peer) accepts
+ * on handshakes of its own, and closing its copy leaves the parent's alone: before, the
+ * child shut the parent's connections down and waited for threads it does not have. */
+static void test_fork_during_handshake(void)
+{
+    pc_listener *l = NULL;
+    CHECK_OK(pc_listener_new("tcp://127.0.0.1:0", 8, KEY, strlen(KEY), &l));
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port_of(pc_listener_address(l))),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int silent = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(silent >= 0 && connect(silent, (struct sockaddr *)&sa, sizeof sa) == 0);
+    pc_connection *c = NULL;
+    CHECK_STATUS(pc_listener_accept(l, 0.2, &c), PC_ERR_TIMEOUT); /* its handshake runs on */
+
+    pid_t child = fork_sub(target_accept_one, l);
+    struct client honest;
+    client_start(&honest, pc_listener_address(l), KEY);
+    pc_connection *client = client_join(&honest, PC_OK);
+    check_sub_ok(child, 10.0, "a forked child accepting");
+    /* The silent peer's connection is still open: past the challenge the parent's
+     * handshake sent it, it sees nothing, no end. */
+    char challenge[256];
+    CHECK(recv(silent, challenge, sizeof challenge, MSG_DONTWAIT) > 0);
+    struct pollfd p = {.fd = silent, .events = POLLIN};
+    CHECK(poll(&p, 1, 300) == 0);
+    pc_connection_free(client);
+    close(silent);
+    pc_listener_free(l);
+}
+
 static void test_nothing_left(void)
 {
     pc_listener *warm = listener(NULL, NULL);
@@ -701,8 +746,9 @@ static void test_nothing_left(void)
     CHECK(wait_no_children(2.0));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    tu_select(argc, argv);
     tu_init("test_listener", 60);
     tmp = temp_dir_new("pc-test-listener");
     RUN(test_families);
@@ -711,6 +757,7 @@ int main(void)
     RUN(test_key_on_one_side);
     RUN(test_address_in_use);
     RUN(test_connect_to_nothing);
+    RUN(test_fork_during_handshake);
     RUN(test_nothing_left);
     temp_dir_free(tmp);
     /* Accepts that must time out, be interrupted or closed with no client there. */

@@ -26,6 +26,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 pub(super) type Accepted = (Arc<Connection>, Option<CString>);
 
 pub(super) struct Handshakes {
+    /// The process whose threads run these handshakes: a forked child has none of them.
+    owner: libc::pid_t,
     state: Mutex<State>,
     /// Signalled when a handshake ends (for `close`).
     ended: Condvar,
@@ -47,11 +49,17 @@ impl Handshakes {
     pub(super) fn new() -> Result<Arc<Handshakes>> {
         let (wake_rx, wake_tx) = socket::socketpair().map_err(|e| Error::os("socketpair", e))?;
         Ok(Arc::new(Handshakes {
+            owner: crate::sys::process::getpid(),
             state: Mutex::new(State::default()),
             ended: Condvar::new(),
             wake_rx,
             wake_tx,
         }))
+    }
+
+    /// Whether this process runs these handshakes (it is not a child forked since).
+    pub(super) fn are_ours(&self) -> bool {
+        self.owner == crate::sys::process::getpid()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -25,7 +25,8 @@ pub struct Listener {
     address: CString,
     authkey: Option<Vec<u8>>,
     last_accepted: Mutex<Option<CString>>,
-    handshakes: Arc<Handshakes>,
+    /// This process's handshakes: a forked child starts its own (see `handshakes`).
+    handshakes: Mutex<Arc<Handshakes>>,
     /// Only the process that bound a unix socket file removes it.
     creator: libc::pid_t,
 }
@@ -65,7 +66,7 @@ impl Listener {
             address: text,
             authkey: key(authkey),
             last_accepted: Mutex::new(None),
-            handshakes: Handshakes::new()?,
+            handshakes: Mutex::new(Handshakes::new()?),
             creator: crate::sys::process::getpid(),
         }))
     }
@@ -98,6 +99,7 @@ impl Listener {
         let Some(fd) = guard.as_ref() else {
             return Err(closed());
         };
+        let handshakes = self.handshakes()?;
         let mut outcome = None;
         deadline::block_until_with(
             deadline,
@@ -106,13 +108,13 @@ impl Listener {
                 if self.closing.load(Relaxed) {
                     return Err(closed());
                 }
-                outcome = self.next_accepted(fd.as_fd())?;
+                outcome = self.next_accepted(fd.as_fd(), &handshakes)?;
                 Ok(outcome.is_some())
             },
             |slice| {
-                let both = [fd.as_raw_fd(), self.handshakes.wake_fd()];
+                let both = [fd.as_raw_fd(), handshakes.wake_fd()];
                 // At the limit of handshakes, new connections wait in the backlog.
-                let fds = if self.handshakes.has_room() {
+                let fds = if handshakes.has_room() {
                     &both[..]
                 } else {
                     &both[1..]
@@ -130,25 +132,45 @@ impl Listener {
 
     /// A finished handshake, or (without a key) a new connection; meanwhile starts the
     /// handshakes of the connections waiting in the backlog.
-    fn next_accepted(&self, fd: BorrowedFd<'_>) -> Result<Option<Result<Accepted>>> {
+    fn next_accepted(
+        &self,
+        fd: BorrowedFd<'_>,
+        handshakes: &Arc<Handshakes>,
+    ) -> Result<Option<Result<Accepted>>> {
         let Some(key) = &self.authkey else {
             let accepted = socket::accept(fd).map_err(|e| Error::os("accept", e))?;
             return Ok(accepted
                 .map(|(conn, peer)| Ok((Connection::from_fd(conn, true, true), peer_text(peer)))));
         };
-        while self.handshakes.has_room() {
+        while handshakes.has_room() {
             match socket::accept(fd).map_err(|e| Error::os("accept", e))? {
-                Some((conn, peer)) => self.handshakes.start(conn, peer_text(peer), key),
+                Some((conn, peer)) => handshakes.start(conn, peer_text(peer), key),
                 None => break,
             }
         }
-        Ok(self.handshakes.take_finished())
+        Ok(handshakes.take_finished())
+    }
+
+    /// This process's handshakes. A child forked from the process that ran them has none
+    /// of their threads (and their lock may have been held at the fork): it starts anew,
+    /// and the parent's finished and running handshakes stay the parent's.
+    fn handshakes(&self) -> Result<Arc<Handshakes>> {
+        let mut handshakes = self.handshakes.lock().unwrap_or_else(|p| p.into_inner());
+        if !handshakes.are_ours() {
+            // Never locked nor closed here: dropping the inherited one only closes this
+            // process's copies of its sockets.
+            *handshakes = Handshakes::new()?;
+        }
+        Ok(Arc::clone(&handshakes))
     }
 
     /// Stops listening and removes a unix socket file this process bound. Twice is fine.
     pub fn close(&self) {
         self.closing.store(true, SeqCst);
-        self.handshakes.close();
+        let handshakes = Arc::clone(&self.handshakes.lock().unwrap_or_else(|p| p.into_inner()));
+        if handshakes.are_ours() {
+            handshakes.close();
+        }
         if self
             .fd
             .write()
