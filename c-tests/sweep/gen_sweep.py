@@ -400,7 +400,8 @@ class Generator:
         self.emit(f"static void sweep_{fn.name}(void)")
         self.emit("{")
         if not body:
-            self.emit("    /* No parameter has a bad value. */")
+            self.emit("    /* No case: no parameter has a bad value, or the header makes every bad "
+                      "value undefined (UNDEFINED). */")
         self.out.extend(body)
         self.emit("}")
         self.emit()
