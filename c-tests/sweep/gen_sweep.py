@@ -242,7 +242,6 @@ ACCEPTED = {
     ("pc_pool_imap", "chunksize", "*"): "as `pc_pool_map`",
     ("pc_pool_imap_unordered", "chunksize", "*"): "as `pc_pool_map`",
     ("pc_pool_map_array", "chunksize", "*"): "`chunksize` elements per task",
-    ("pc_queue_get_many", "max", "*"): "Takes up to `max` messages",
     ("pc_manager_barrier", "parties", "*"): "`PC_ERR_INVALID_ARGUMENT` for 0 parties (only)",
     ("pc_manager_semaphore", "value", "*"): "starting at `value` (Python's has no bound)",
     ("pc_manager_bounded_semaphore", "value", "*"): "as `pc_manager_semaphore`",
@@ -251,20 +250,7 @@ ACCEPTED = {
 # Cases that fail today for a reason outside the sweep's scope, each reported to its
 # owner. They run each in a child of their own and must still fail; once one passes, the
 # sweep fails until its entry is removed here (so it is swept as any other case).
-HANDLE_RS_LENGTH = ("src/ffi/handle.rs: array, array_mut, out_array and bytes_mut lack "
-                    "bytes()'s isize::MAX check: from_raw_parts aborts (non-unwinding "
-                    "panic) instead of PC_ERR_INVALID_ARGUMENT")
-KNOWN_DEFECTS = {
-    (fn, param, "*"): HANDLE_RS_LENGTH
-    for fn, param in [
-        ("pc_active_children", "cap"), ("pc_connection_recv_bytes_into", "cap"),
-        ("pc_wait", "n"), ("pc_wait_any", "n"), ("pc_queue_get_into", "cap"),
-        ("pc_queue_put_many", "n"), ("pc_queue_get_many", "max"), ("pc_pool_map", "n"),
-        ("pc_pool_map_async", "n"), ("pc_pool_imap", "n"), ("pc_pool_imap_unordered", "n"),
-        ("pc_pool_map_array", "out_size"), ("pc_manager_create", "nargs"),
-        ("pc_proxy_call", "nargs"), ("pc_dict_update", "n"), ("pc_list_extend", "n"),
-    ]
-}
+KNOWN_DEFECTS = {}
 
 # Calls the header makes undefined behaviour (as free() of a foreign pointer): not swept.
 UNDEFINED = {

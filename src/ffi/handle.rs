@@ -163,11 +163,7 @@ pub(crate) fn bytes<'a>(ptr: *const u8, len: usize, param: &str) -> Result<&'a [
             "{param} is NULL but its length is {len}"
         )));
     }
-    if len > isize::MAX as usize {
-        return Err(Error::invalid_argument(format!(
-            "length of {param} is too large: {len}"
-        )));
-    }
+    fits::<u8>(len, param)?;
     // SAFETY: the caller gave `len` readable bytes at `ptr` that outlive the call.
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
@@ -209,6 +205,7 @@ pub(crate) fn out_array<'a, T>(
             "{param} is NULL but its capacity is {cap}"
         )));
     }
+    fits::<T>(cap, param)?;
     // SAFETY: the caller gave room for `cap` elements at `ptr`.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<MaybeUninit<T>>(), cap) })
 }
@@ -255,6 +252,7 @@ pub(crate) fn bytes_mut<'a>(ptr: *mut u8, len: usize, param: &str) -> Result<&'a
         }
         return Err(Error::invalid_argument(format!("{param} is NULL")));
     }
+    fits::<u8>(len, param)?;
     // SAFETY: the caller gave `len` writable bytes at `ptr`, by the function's contract.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
@@ -266,9 +264,10 @@ pub(crate) fn array<'a, T>(ptr: *const T, n: usize, param: &str) -> Result<&'a [
             return Ok(&[]);
         }
         return Err(Error::invalid_argument(format!(
-            "{param} is NULL but n is {n}"
+            "{param} is NULL but its length is {n}"
         )));
     }
+    fits::<T>(n, param)?;
     // SAFETY: the caller gave `n` readable elements at `ptr`.
     Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
 }
@@ -280,9 +279,21 @@ pub(crate) fn array_mut<'a, T>(ptr: *mut T, n: usize, param: &str) -> Result<&'a
             return Ok(&mut []);
         }
         return Err(Error::invalid_argument(format!(
-            "{param} is NULL but n is {n}"
+            "{param} is NULL but its length is {n}"
         )));
     }
+    fits::<T>(n, param)?;
     // SAFETY: the caller gave `n` initialised, writable elements at `ptr`.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, n) })
+}
+
+/// Refuses a length no array of `T` can have (more than `isize::MAX` bytes): a slice that
+/// long is undefined behaviour, and a sure sign of a negative number passed as a size.
+fn fits<T>(len: usize, param: &str) -> Result<()> {
+    match len.checked_mul(std::mem::size_of::<T>()) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(()),
+        _ => Err(Error::invalid_argument(format!(
+            "length of {param} is too large: {len}"
+        ))),
+    }
 }
