@@ -24,6 +24,9 @@ mod heap;
 mod shared;
 
 pub mod ffi;
+/// The fuzz targets' entry points (`fuzz/`), only with the `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod lifecycle;
 mod sys;
 

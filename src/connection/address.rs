@@ -1,14 +1,26 @@
 //! Connection addresses as strings: `unix:PATH`, `unix:@NAME` (Linux abstract), and
 //! `tcp://HOST:PORT` (IPv4, `[IPv6]`, or a host name), as the C API spells them.
 
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
 use crate::sys::socket::{Address, UNIX_NAME_MAX};
 
-/// Parses an address string.
+/// Parses an address string, resolving a host name with the system's resolver.
 pub(crate) fn parse(text: &str) -> Result<Address> {
+    parse_with(text, |host, port| {
+        (host, port).to_socket_addrs().map(Iterator::collect)
+    })
+}
+
+/// Parses an address string; `resolve` gives the addresses of a TCP host (numeric or a
+/// name) and port. The fuzz target passes one that does no look-ups.
+pub(crate) fn parse_with(
+    text: &str,
+    resolve: impl FnOnce(&str, u16) -> io::Result<Vec<SocketAddr>>,
+) -> Result<Address> {
     if let Some(rest) = text.strip_prefix("unix:") {
         if let Some(name) = rest.strip_prefix('@') {
             if name.is_empty() {
@@ -28,7 +40,7 @@ pub(crate) fn parse(text: &str) -> Result<Address> {
         return Ok(Address::Path(rest.as_bytes().to_vec()));
     }
     if let Some(rest) = text.strip_prefix("tcp://") {
-        return parse_tcp(rest).map(Address::Inet);
+        return parse_tcp(rest, resolve).map(Address::Inet);
     }
     Err(Error::invalid_argument(format!(
         "address {text:?}: expected unix:PATH, unix:@NAME or tcp://HOST:PORT"
@@ -45,7 +57,10 @@ fn check_unix_length(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn parse_tcp(rest: &str) -> Result<SocketAddr> {
+fn parse_tcp(
+    rest: &str,
+    resolve: impl FnOnce(&str, u16) -> io::Result<Vec<SocketAddr>>,
+) -> Result<SocketAddr> {
     let bad = |why: &str| Error::invalid_argument(format!("address tcp://{rest}: {why}"));
     let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no :PORT"))?;
     let port: u16 = port
@@ -58,10 +73,8 @@ fn parse_tcp(rest: &str) -> Result<SocketAddr> {
     if host.is_empty() {
         return Err(bad("no host"));
     }
-    let mut found: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| bad(&format!("cannot resolve the host: {e}")))?
-        .collect();
+    let mut found =
+        resolve(host, port).map_err(|e| bad(&format!("cannot resolve the host: {e}")))?;
     // A name resolves to IPv4 first, as Python's AF_INET family does.
     found.sort_by_key(|a| a.is_ipv6());
     found

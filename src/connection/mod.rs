@@ -9,7 +9,7 @@
 //! message is never delivered and never left behind for the next call. Memory grows with
 //! the bytes that arrive, never with an announced length alone.
 
-mod address;
+pub(crate) mod address;
 pub mod auth;
 mod framing;
 mod handshakes;

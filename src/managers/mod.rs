@@ -15,11 +15,11 @@ pub mod custom;
 mod items;
 pub(crate) mod pickle;
 pub(crate) mod protocol;
-mod proxy;
+pub(crate) mod proxy;
 mod refs;
 mod registry;
 mod remote;
-mod server;
+pub(crate) mod server;
 mod table;
 
 use std::ffi::CString;

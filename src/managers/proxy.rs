@@ -217,18 +217,22 @@ fn exchange(conn: &Connection, request: Request, deadline: Deadline) -> Result<R
         let _ = OUTGOING.try_with(|kept| kept.set(bytes));
     }
     sent?;
-    let reply = conn.recv_message(None, deadline)?;
-    if let Some(value) = quick_return(&reply) {
+    decode_reply(&conn.recv_message(None, deadline)?)
+}
+
+/// Decodes the server's reply: a small `#RETURN` by [`quick_return`], any other whole.
+pub(crate) fn decode_reply(reply: &[u8]) -> Result<Reply> {
+    if let Some(value) = quick_return(reply) {
         return Ok(Reply::Return(value));
     }
-    let value = pickle::loads(&reply).map_err(|e| e.context("the manager's reply"))?;
+    let value = pickle::loads(reply).map_err(|e| e.context("the manager's reply"))?;
     Reply::from_value(value)
         .map_err(|why| Error::new(ErrorKind::Protocol, format!("the manager's reply: {why}")))
 }
 
 /// Pickles `request` as [`Request::to_value`] makes it, with its arguments moved into the
 /// tuple rather than copied.
-fn encode(mut request: Request, out: &mut Vec<u8>) {
+pub(crate) fn encode(mut request: Request, out: &mut Vec<u8>) {
     let args = std::mem::take(&mut request.args);
     let mut value = request.to_value();
     if let Value::Tuple(parts) = &mut value {
@@ -248,7 +252,7 @@ const QUICK_MAX: usize = 64;
 /// value. `None` for any other reply (or one the reader refuses), which takes the full
 /// path. A value that decodes alone is the one the whole reply holds: it can only use its
 /// own part of the stack and memo.
-fn quick_return(reply: &[u8]) -> Option<Value> {
+pub(crate) fn quick_return(reply: &[u8]) -> Option<Value> {
     let value = reply.strip_prefix(RETURN_HEAD)?.strip_suffix(RETURN_TAIL)?;
     let mut alone = [0; QUICK_MAX + 3];
     let alone = alone.get_mut(..value.len() + 3)?;

@@ -344,9 +344,18 @@ fn str_tuple(names: &[String]) -> Value {
     Value::Tuple(names.iter().cloned().map(Value::Str).collect())
 }
 
+/// Decodes a client's request; what is wrong with a bad one is the reply's traceback.
+pub(crate) fn decode_request(bytes: &[u8]) -> std::result::Result<Request, Reply> {
+    pickle::loads(bytes)
+        .map_err(|e| traceback(&format!("UnpicklingError: {}", e.message())))
+        .and_then(|v| {
+            Request::from_value(v).map_err(|why| traceback(&format!("ValueError: {why}")))
+        })
+}
+
 /// Pickles `reply` into `out` as `dump_into(&reply.into_value())` does; a `#RETURN`
 /// without building the reply's tuple: the value's pickle less its PROTO and STOP, framed.
-pub(super) fn encode_reply(reply: Reply, out: &mut Vec<u8>) {
+pub(crate) fn encode_reply(reply: Reply, out: &mut Vec<u8>) {
     match reply {
         Reply::Return(value) => {
             out.extend_from_slice(RETURN_HEAD);
@@ -429,11 +438,7 @@ impl Client<'_> {
                 connection::RecvInto::TooShort(len) => self.incoming.resize(len, 0),
             }
         };
-        let request = pickle::loads(&self.incoming[..len])
-            .map_err(|e| traceback(&format!("UnpicklingError: {}", e.message())))
-            .and_then(|v| {
-                Request::from_value(v).map_err(|why| traceback(&format!("ValueError: {why}")))
-            });
+        let request = decode_request(&self.incoming[..len]);
         shrink(&mut self.incoming);
         Some(request)
     }

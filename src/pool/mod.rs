@@ -10,7 +10,7 @@ mod array;
 mod job;
 mod reading;
 mod results;
-mod wire;
+pub(crate) mod wire;
 mod worker;
 
 use std::collections::HashMap;

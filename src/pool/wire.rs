@@ -16,7 +16,7 @@ const NOTICE: u8 = 4;
 
 /// A task message, as a worker reads it.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Task<'a> {
+pub(crate) enum Task<'a> {
     Stop,
     /// Run `function` on each item; the first is item `first` of job `job`.
     Items {
@@ -33,29 +33,29 @@ pub(super) enum Task<'a> {
 /// `[first, first + count)` of a `map_array` call's arrays, which lie in the call's block
 /// of the lineage's heap (offsets are into that heap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct ElementChunk {
-    pub(super) job: u64,
+pub(crate) struct ElementChunk {
+    pub(crate) job: u64,
     /// The chunk's index: the job's item its result settles.
-    pub(super) chunk: u64,
+    pub(crate) chunk: u64,
     /// The address of the `ElementFn`.
-    pub(super) function: usize,
+    pub(crate) function: usize,
     /// The heap offset of the call's context, and its length (0: no context).
-    pub(super) context_at: u64,
-    pub(super) context_len: u64,
+    pub(crate) context_at: u64,
+    pub(crate) context_len: u64,
     /// The heap offset of the input array, and the bytes of one input element.
-    pub(super) input_at: u64,
-    pub(super) in_size: u64,
+    pub(crate) input_at: u64,
+    pub(crate) in_size: u64,
     /// The heap offset of the output array, and the bytes of one output element.
-    pub(super) output_at: u64,
-    pub(super) out_size: u64,
+    pub(crate) output_at: u64,
+    pub(crate) out_size: u64,
     /// The chunk's first element and its number of elements.
-    pub(super) first: u64,
-    pub(super) count: u64,
+    pub(crate) first: u64,
+    pub(crate) count: u64,
 }
 
 impl ElementChunk {
     /// The task message.
-    pub(super) fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let words = [
             self.job,
             self.chunk,
@@ -97,14 +97,14 @@ impl ElementChunk {
 
 /// One item's result: the task's return code (0: success) and the bytes it wrote.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct ItemResult<'a> {
-    pub(super) code: i32,
-    pub(super) output: &'a [u8],
+pub(crate) struct ItemResult<'a> {
+    pub(crate) code: i32,
+    pub(crate) output: &'a [u8],
 }
 
 /// A message on the result queue, as the parent's result thread reads it.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Reply<'a> {
+pub(crate) enum Reply<'a> {
     /// The results of the task message `seq`: items `first..` of job `job`.
     Results {
         seq: u32,
@@ -116,11 +116,11 @@ pub(super) enum Reply<'a> {
     Notice { job: u64 },
 }
 
-pub(super) fn stop() -> Vec<u8> {
+pub(crate) fn stop() -> Vec<u8> {
     vec![STOP]
 }
 
-pub(super) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[u8]>]) -> Vec<u8> {
+pub(crate) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[u8]>]) -> Vec<u8> {
     let size = 1 + 8 * 4 + items.iter().map(|i| 8 + i.as_ref().len()).sum::<usize>();
     let mut m = Vec::with_capacity(size);
     m.push(ITEMS);
@@ -136,7 +136,7 @@ pub(super) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[
 
 /// Starts a `Results` reply in `m` (emptied first: a worker reuses one buffer), to be
 /// completed item by item with [`push_result`].
-pub(super) fn start_results(m: &mut Vec<u8>, seq: u32, job: u64, first: u64, count: usize) {
+pub(crate) fn start_results(m: &mut Vec<u8>, seq: u32, job: u64, first: u64, count: usize) {
     m.clear();
     m.push(RESULTS);
     m.extend_from_slice(&seq.to_ne_bytes());
@@ -145,19 +145,19 @@ pub(super) fn start_results(m: &mut Vec<u8>, seq: u32, job: u64, first: u64, cou
     }
 }
 
-pub(super) fn push_result(reply: &mut Vec<u8>, code: i32, output: &[u8]) {
+pub(crate) fn push_result(reply: &mut Vec<u8>, code: i32, output: &[u8]) {
     reply.extend_from_slice(&code.to_ne_bytes());
     reply.extend_from_slice(&(output.len() as u64).to_ne_bytes());
     reply.extend_from_slice(output);
 }
 
-pub(super) fn notice(job: u64) -> Vec<u8> {
+pub(crate) fn notice(job: u64) -> Vec<u8> {
     let mut m = vec![NOTICE];
     m.extend_from_slice(&job.to_ne_bytes());
     m
 }
 
-pub(super) fn read_task(message: &[u8]) -> Result<Task<'_>> {
+pub(crate) fn read_task(message: &[u8]) -> Result<Task<'_>> {
     let mut r = Reader(message);
     match r.u8()? {
         STOP => Ok(Task::Stop),
@@ -180,7 +180,7 @@ pub(super) fn read_task(message: &[u8]) -> Result<Task<'_>> {
     }
 }
 
-pub(super) fn read_reply(message: &[u8]) -> Result<Reply<'_>> {
+pub(crate) fn read_reply(message: &[u8]) -> Result<Reply<'_>> {
     let mut r = Reader(message);
     match r.u8()? {
         RESULTS => {
@@ -212,7 +212,7 @@ fn malformed(what: impl std::fmt::Debug) -> Error {
 
 /// The items of a task message, read as they are used (a chunk may hold thousands).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Items<'a> {
+pub(crate) struct Items<'a> {
     reader: Reader<'a>,
     left: u64,
 }
@@ -229,7 +229,7 @@ impl<'a> Items<'a> {
         (0..self.left).try_for_each(|_| copy.read().map(drop))
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.left as usize
     }
 }
@@ -244,7 +244,7 @@ impl<'a> Iterator for Items<'a> {
 
 /// The item results of a reply, read as they are used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ItemResults<'a> {
+pub(crate) struct ItemResults<'a> {
     reader: Reader<'a>,
     left: u64,
 }
