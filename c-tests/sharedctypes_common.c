@@ -29,6 +29,14 @@ pc_lock *new_given_lock(enum guard g)
     return lock;
 }
 
+void check_same_lock(pc_lock *a, pc_lock *b)
+{
+    CHECK(a != NULL && b != NULL);
+    CHECK_OK(pc_lock_acquire(a, 0));
+    CHECK_OK(pc_lock_release(b));
+    CHECK_STATUS(pc_lock_release(a), PC_ERR_NOT_OWNER);
+}
+
 pc_array *new_array_guarded(char code, size_t len, const void *init, enum guard g,
                                    pc_lock **lock)
 {
@@ -43,7 +51,7 @@ pc_array *new_array_guarded(char code, size_t len, const void *init, enum guard 
     case WITH_RLOCK:
         *lock = new_given_lock(g);
         CHECK_OK(pc_array_new_with_lock(code, len, init, *lock, &a));
-        CHECK(pc_array_lock(a) == *lock);
+        check_same_lock(*lock, pc_array_lock(a));
         break;
     default:
         CHECK_OK(pc_raw_array_new(code, len, init, &a));

@@ -101,6 +101,10 @@ enum guard { OWN, WITH_LOCK, WITH_RLOCK, RAW, GUARDS };
 
 /* The lock given to a WITH_LOCK or WITH_RLOCK constructor. */
 pc_lock *new_given_lock(enum guard g);
+/* Checks that the handles `a` and `b` name one lock (pc_value_lock and pc_array_lock lend
+ * a handle of their own, another than the one given to _with_lock): held through `a`, it
+ * is released through `b`. Leaves it free. */
+void check_same_lock(pc_lock *a, pc_lock *b);
 
 pc_array *new_array_guarded(char code, size_t len, const void *init, enum guard g,
                                    pc_lock **lock);

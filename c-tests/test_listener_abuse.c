@@ -391,11 +391,18 @@ static void test_bad_arguments(void)
     too_long[5] = '@'; /* the same length as an abstract name */
     CHECK_STATUS(pc_client_connect(too_long, NULL, 0, &unmade), PC_ERR_INVALID_ARGUMENT);
     CHECK(unmade == NULL);
-    /* Any backlog works (at least 1 is used). */
+    /* A backlog is at least 1 (include/processing.h); a large one is fine. */
     const int backlogs[] = {0, -5, 1, 1000000};
     for (int i = 0; i < 4; i++) {
+        if (backlogs[i] < 1) {
+            CHECK_STATUS(pc_listener_new(NULL, backlogs[i], NULL, 0, &l), PC_ERR_INVALID_ARGUMENT);
+            CHECK_ERRMSG("backlog");
+            CHECK(l == NULL);
+            continue;
+        }
         CHECK_OK(pc_listener_new(NULL, backlogs[i], NULL, 0, &l));
         pc_listener_free(l);
+        l = NULL;
     }
 
     pc_connection *c = (pc_connection *)&fds; /* must stay untouched */

@@ -812,25 +812,31 @@ static void test_bad_arguments(void)
     pc_condition_free(c); /* the lock goes with it */
 
     /* An RLock kept alive by a Value made with it: after its creator freed the handle, the
-     * lock stays usable through pc_value_lock (the same pointer), and a second free is
-     * refused. */
+     * lock stays usable through pc_value_lock (a handle the value lends, valid until the
+     * value is freed), while the freed handle and a second free of it are refused. */
     pc_value *v;
     int seven = 7, got = 0;
     CHECK_OK(pc_value_new_with_lock('i', &seven, r, &v));
-    CHECK(pc_value_lock(v) == r);
-    pc_lock_free(r);
     pc_lock *vr = pc_value_lock(v);
-    CHECK(vr == r);
+    CHECK(vr != NULL && vr != r);
+    CHECK_OK(pc_lock_acquire(r, 0)); /* the same RLock through both handles */
+    CHECK_OK(pc_lock_release(vr));
+    pc_lock_free(r);
+    CHECK(pc_value_lock(v) == vr);
     CHECK_OK(pc_lock_acquire(vr, 0));
     CHECK_OK(pc_value_get(v, &got)); /* recursive: the value takes its lock again */
     CHECK(got == 7);
     CHECK_OK(pc_lock_release(vr));
+    CHECK_STATUS(pc_lock_acquire(r, 0), PC_ERR_INVALID_ARGUMENT);
+    CHECK_ERRMSG("already freed");
     pc_lock_free(r);
     CHECK_ERRMSG("pc_lock_free");
     CHECK_ERRMSG("already freed");
     CHECK_OK(pc_lock_acquire(vr, 0));
     CHECK_OK(pc_lock_release(vr));
     pc_value_free(v);
+    CHECK_STATUS(pc_lock_acquire(vr, 0), PC_ERR_INVALID_ARGUMENT); /* gone with the value */
+    CHECK_ERRMSG("already freed");
 
     /* A borrowed lock (a Value's own RLock) is not the caller's to free: refused. */
     CHECK_OK(pc_value_new('i', &seven, &v));
@@ -838,7 +844,7 @@ static void test_bad_arguments(void)
     CHECK(own != NULL);
     pc_lock_free(own);
     CHECK_ERRMSG("pc_lock_free");
-    CHECK_ERRMSG("already freed");
+    CHECK_ERRMSG("is lent");
     CHECK_OK(pc_lock_acquire(own, 0));
     CHECK_OK(pc_value_get(v, &got));
     CHECK(got == 7);

@@ -50,7 +50,7 @@ static pc_value *new_value_guarded(char code, const void *init, enum guard g, pc
     case WITH_RLOCK:
         *lock = new_given_lock(g);
         CHECK_OK(pc_value_new_with_lock(code, init, *lock, &v));
-        CHECK(pc_value_lock(v) == *lock);
+        check_same_lock(*lock, pc_value_lock(v));
         break;
     default:
         CHECK_OK(pc_raw_value_new(code, init, &v));
@@ -543,17 +543,19 @@ static void test_value_lock_and_ptr(void)
     pc_value_free(v);
     pc_value_free(w);
 
-    /* _with_lock: exactly the given lock, a Lock or an RLock; one lock for two values. */
+    /* _with_lock: exactly the given lock, a Lock or an RLock; one lock for two values.
+     * (Each value lends a handle of its own to it.) */
     pc_lock *lock, *rlock;
     CHECK_OK(pc_lock_new(&lock));
     CHECK_OK(pc_rlock_new(&rlock));
     CHECK_OK(pc_value_new_with_lock('h', NULL, lock, &v));
     CHECK_OK(pc_value_new_with_lock('d', NULL, lock, &w));
-    CHECK(pc_value_lock(v) == lock);
-    CHECK(pc_value_lock(w) == lock);
+    check_same_lock(lock, pc_value_lock(v));
+    check_same_lock(lock, pc_value_lock(w));
+    check_same_lock(pc_value_lock(v), pc_value_lock(w));
     pc_value_free(w);
     CHECK_OK(pc_value_new_with_lock('d', NULL, rlock, &w));
-    CHECK(pc_value_lock(w) == rlock);
+    check_same_lock(rlock, pc_value_lock(w));
     CHECK_OK(pc_lock_acquire(rlock, 0)); /* held by us: our own get/set go through */
     double d = 2.5;
     CHECK_OK(pc_value_set(w, &d));

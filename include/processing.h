@@ -11,18 +11,27 @@
  *
  * Ownership. A handle the library writes to an out-parameter (pc_lock *, pc_queue *, ...)
  *   is the caller's: release it once with its own _free (pc_lock_free, ...); a _free of
- *   NULL does nothing, a second _free of the same handle is refused. A pc_bytes the library
- *   fills is the caller's: release it with pc_bytes_free (which empties it). A pc_item the
- *   library fills: pc_item_release; an array of items: pc_items_release. A string the
- *   library returns (const char *) is the library's: never free it; its function says how
- *   long it stays valid. What the caller passes in is borrowed for the call only, unless
- *   the function says it keeps it.
+ *   NULL does nothing, a second _free of the same handle is refused. A handle the library
+ *   returns or passes to a callback (pc_value_lock, pc_current_process, a task's
+ *   pc_buffer, ...) is lent: its function says how long it stays valid, and a _free of it
+ *   is refused. A pc_bytes the library fills is the caller's: release it with
+ *   pc_bytes_free (which empties it). A pc_item the library fills: pc_item_release; an
+ *   array of items: pc_items_release. A string the library returns (const char *) is the
+ *   library's: never free it; its function says how long it stays valid. What the caller
+ *   passes in is borrowed for the call only, unless the function says it keeps it.
  *
- * NULL and invalid handles. A NULL handle, a pointer to a handle of another kind and a NULL
- *   out-parameter are PC_ERR_INVALID_ARGUMENT, and pc_last_error() names the parameter. A
- *   freed handle is detected while its memory still exists (the same status); after that,
- *   using it is undefined, as with free(). A function that returns a value, not a status,
- *   returns the fallback its comment names (NULL, -1, 0, false) and sets pc_last_error().
+ * NULL and invalid handles. A handle is a value the library made, not an address: never
+ *   dereference it; compare handles for equality only. A NULL handle, a handle of another
+ *   kind, a pointer that never was a handle and a NULL out-parameter are
+ *   PC_ERR_INVALID_ARGUMENT, and pc_last_error() names the parameter ("l is not a
+ *   pc_lock"); the library reads nothing through them. A freed handle, and a lent one
+ *   past its validity, is always refused with the same status ("l was already freed"),
+ *   whatever became of its object and however many objects were made since: a handle's
+ *   value comes back only after about 2^32 frees of its slot in the library's handle table
+ *   (freed slots are reused oldest first). Only a garbage value that happens to equal a
+ *   live handle of the right kind passes for it. A function that returns a value, not a
+ *   status, returns the fallback its comment names (NULL, -1, 0, false) and sets
+ *   pc_last_error().
  *
  * Timeouts. A timeout is a double in seconds: negative (PC_FOREVER) waits without limit,
  *   0 only tries, a positive value waits at most that long (monotonic clock); NaN is
@@ -43,7 +52,8 @@
  *   may use a handle while another frees it. Pool callbacks run on the pool's result
  *   thread, a log handler on whichever thread logs (library threads included).
  *
- * Fork. pc_process_start forks: the child gets every handle its parent had. Locks,
+ * Fork. pc_process_start forks: the child gets every handle its parent had (the same
+ *   values; a handle freed in one process stays valid in the other). Locks,
  *   semaphores, conditions, events, barriers, values, arrays and queues live in shared
  *   memory, so a handle made before the fork names the same object in the child;
  *   connections are the same sockets (each process usually closes the end it does not
@@ -307,7 +317,8 @@ typedef struct pc_async_result pc_async_result;
 typedef struct pc_barrier pc_barrier;
 
 /**
- * Where a task writes its result (`pc_buffer_write`); valid during the task only.
+ * Where a task writes its result (`pc_buffer_write`). Lent for the task only (each task
+ * gets another one): after it, `pc_buffer_write` refuses it.
  */
 typedef struct pc_buffer pc_buffer;
 
@@ -816,13 +827,16 @@ pc_status pc_process_set_authkey(pc_process *p, const void *key, size_t len);
 /**
  * Releases the handle. A running child keeps running, and a library thread reaps it as
  * soon as it ends; its sentinel is closed once both happened. NULL is a no-op; the
- * current process (from `pc_current_process`) is not freed. Never blocks.
+ * current process (from `pc_current_process`) and a handle `pc_active_children` lent are
+ * not freed. Never blocks.
  */
 void pc_process_free(pc_process *p);
 
 /**
  * The object of the running process (Python's `current_process()`): "MainProcess" in the
- * program, the started process's object in a child. Borrowed: do not free it.
+ * program, the started process's object in a child (the same handle its parent's
+ * `pc_process_new` made, inherited). Lent, and the same each time: valid for the life of
+ * the process; do not free it.
  *
  * Returns `PC_OK`.
  */
@@ -831,8 +845,10 @@ pc_status pc_current_process(const pc_process **out);
 /**
  * The live children of the current process (Python's `active_children()`), reaping those
  * that ended. `*count` is the number of live children; the first `cap` of them are written
- * to `out` (which may be NULL when `cap` is 0). The handles are borrowed: they are the
- * caller's own `pc_process` handles; children whose handle was freed are not listed.
+ * to `out` (which may be NULL when `cap` is 0). Each is the caller's own `pc_process`
+ * handle of that child (children whose handle was freed are not listed), or, for a child
+ * the library started (a manager's server), a handle it lends: the same each time, valid
+ * until the library lets go of that child (after it ended), and not to be freed.
  *
  * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with a non-zero `cap`.
  */
@@ -962,14 +978,15 @@ pc_status pc_wait_any(pc_waitable *items, size_t n, double timeout);
 /**
  * Creates a listener (Python's `Listener`) bound to `address`: `"unix:PATH"`,
  * `"unix:@NAME"` (Linux abstract), `"tcp://HOST:PORT"` (IPv4, `[IPv6]` or a host name;
- * port 0 picks one), or NULL for a fresh private unix name. `backlog` is `listen`'s
- * (at least 1). With a non-empty `authkey` (`len` bytes, copied) every accepted client
+ * port 0 picks one), or NULL for a fresh private unix name. `backlog` is `listen`'s, at
+ * least 1 (Python's `Listener` passes 0 on and turns a negative one into 0; here both
+ * are refused). With a non-empty `authkey` (`len` bytes, copied) every accepted client
  * must pass Python's HMAC handshake; NULL or empty means no authentication. `*out` is a
  * new handle owned by the caller (`pc_listener_free`).
  *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
- * than 107 bytes too) or a NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding
- * failed (address in use…).
+ * than 107 bytes too), a `backlog` below 1 or a NULL `authkey` with a non-zero `len`;
+ * `PC_ERR_OS` when binding failed (address in use…).
  */
 pc_status pc_listener_new(const char *address, int backlog, const void *authkey, size_t len, pc_listener **out);
 
@@ -1068,8 +1085,9 @@ pc_status pc_lock_acquire(pc_lock *l, double timeout);
 pc_status pc_lock_release(pc_lock *l);
 
 /**
- * Releases the caller's handle; the lock lives on in processes that still have it. NULL
- * is a no-op. Never blocks.
+ * Releases the caller's handle, which is refused from here on: the lock itself lives on
+ * for what still holds it (a condition, a value or an array made with it, other
+ * processes), reached through their own handles. NULL is a no-op. Never blocks.
  */
 void pc_lock_free(pc_lock *l);
 
@@ -1317,7 +1335,7 @@ pc_status pc_value_new(char typecode, const void *init, pc_value **out);
 
 /**
  * Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
- * `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
+ * `pc_value_lock` lends a handle of it). As `pc_value_new`; a NULL `lock` is
  * `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's: each access then takes it
  * through the manager, and fails with `PC_ERR_EOF` once the manager is gone.
  */
@@ -1371,8 +1389,10 @@ void *pc_value_ptr(pc_value *v);
 
 /**
  * The lock guarding the value: its own RLock, or the one given to
- * `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
- * your own handle to that lock); do not free it.
+ * `pc_value_new_with_lock`. The handle is lent by the value: the same each time, valid
+ * until `pc_value_free(v)` (whatever became of other handles to that lock), refused
+ * after it; do not free it. For a given lock it is another handle than the caller's,
+ * naming the same lock.
  * NULL for a raw value, and for a NULL or invalid `v`; NULL too for a managed value,
  * which has no lock in this process (`pc_last_error` says so): guard its gets and sets
  * with a managed lock.
@@ -1380,8 +1400,8 @@ void *pc_value_ptr(pc_value *v);
 pc_lock *pc_value_lock(pc_value *v);
 
 /**
- * Releases the caller's handle; the memory lives on in processes that still have it.
- * NULL is a no-op.
+ * Releases the caller's handle, and the lock handle `pc_value_lock` lent; the memory
+ * lives on in processes that still have it. NULL is a no-op.
  */
 void pc_value_free(pc_value *v);
 
@@ -1397,9 +1417,9 @@ void pc_value_free(pc_value *v);
 pc_status pc_array_new(char typecode, size_t len, const void *init, pc_array **out);
 
 /**
- * Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
- * `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's,
- * as for `pc_value_new_with_lock`.
+ * Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` lends a handle
+ * of it). As `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a
+ * manager's, as for `pc_value_new_with_lock`.
  */
 pc_status pc_array_new_with_lock(char typecode, size_t len, const void *init, pc_lock *lock, pc_array **out);
 
@@ -1505,16 +1525,16 @@ void *pc_array_ptr(pc_array *a);
 
 /**
  * The lock guarding the array (its own RLock, or the one given to
- * `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
- * your own handle to that lock); do not free it. NULL for a raw array,
+ * `pc_array_new_with_lock`). Lent by the array as `pc_value_lock`'s by the value: the
+ * same each time, valid until `pc_array_free(a)`; do not free it. NULL for a raw array,
  * and for a NULL or invalid `a`; NULL too for a managed array, which has no lock in this
  * process (`pc_last_error` says so): guard its reads and writes with a managed lock.
  */
 pc_lock *pc_array_lock(pc_array *a);
 
 /**
- * Releases the caller's handle; the memory lives on in processes that still have it.
- * NULL is a no-op.
+ * Releases the caller's handle, and the lock handle `pc_array_lock` lent; the memory
+ * lives on in processes that still have it. NULL is a no-op.
  */
 void pc_array_free(pc_array *a);
 
@@ -1717,8 +1737,8 @@ void pc_queue_free(pc_queue *q);
  * Appends `len` bytes at `data` to a task's result. Only valid inside the task that got
  * `b`.
  *
- * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or foreign `b`, or a NULL `data`
- * with a non-zero `len`.
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `b`, one of a task that ended or
+ * any other pointer, or a NULL `data` with a non-zero `len`.
  */
 pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
 

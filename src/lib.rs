@@ -17,7 +17,6 @@ pub mod process;
 pub mod queue;
 pub mod sharedctypes;
 pub mod synchronize;
-pub mod tag;
 
 mod backing;
 mod heap;

@@ -9,7 +9,8 @@
 //! fork (see `managers::refs`).
 //!
 //! Every object in the shared heap this process holds gets one more holder, the child,
-//! before the fork (see `heap`).
+//! before the fork (see `heap`). The handle table is held too, so the child gets every
+//! handle whole (see `ffi::handle`).
 //!
 //! **Exit** runs [`AT_EXIT`] in order, as Python's finalizers do: pools first (a pool's
 //! result thread must not start new workers while its workers are ended), then the
@@ -25,10 +26,16 @@
 use std::cell::RefCell;
 use std::sync::Once;
 
+use crate::ffi::handle;
 use crate::{heap, logging, process, sys};
 
 /// Each module's locks held across a fork, behind its own guard type.
-type Held = (logging::ForkGuard, process::ForkGuard, heap::ForkGuard);
+type Held = (
+    logging::ForkGuard,
+    process::ForkGuard,
+    heap::ForkGuard,
+    handle::ForkGuard,
+);
 
 /// What a normal exit does, in this order.
 const AT_EXIT: &[fn()] = &[
@@ -75,7 +82,9 @@ unsafe extern "C" fn prepare() {
     let registry = process::before_fork();
     // Last: counting the child as a holder of every shared object may take a while.
     let objects = heap::before_fork();
-    HELD.with(|held| *held.borrow_mut() = Some((logging, registry, objects)));
+    // A leaf lock: taken for a moment by handles being made or freed, never with another.
+    let handles = handle::before_fork();
+    HELD.with(|held| *held.borrow_mut() = Some((logging, registry, objects, handles)));
 }
 
 unsafe extern "C" fn in_parent() {
@@ -84,7 +93,9 @@ unsafe extern "C" fn in_parent() {
 }
 
 unsafe extern "C" fn in_child() {
-    if let Some((logging, registry, objects)) = HELD.with(|held| held.borrow_mut().take()) {
+    if let Some((logging, registry, objects, handles)) = HELD.with(|held| held.borrow_mut().take())
+    {
+        drop(handles);
         drop(objects);
         registry.reset_in_child();
         drop(logging);

@@ -12,12 +12,9 @@ use super::{address, auth, Connection};
 use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, Result};
 use crate::sys::socket::{self, Address};
-use crate::tag::Tag;
 
 /// A listening socket that accepts authenticated connections.
-#[repr(C)]
 pub struct Listener {
-    tag: Tag,
     /// `None` once closed.
     fd: RwLock<Option<OwnedFd>>,
     closing: AtomicBool,
@@ -37,9 +34,6 @@ fn key(authkey: Option<&[u8]>) -> Option<Vec<u8>> {
 }
 
 impl Listener {
-    /// The tag value of a listener handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"lstn");
-
     /// Binds and listens on `address` (a fresh private unix name when `None`).
     pub fn new(
         address: Option<&str>,
@@ -59,7 +53,6 @@ impl Listener {
         let text = CString::new(address::format(&bound))
             .map_err(|_| Error::invalid_argument("address contains a NUL byte"))?;
         Ok(Arc::new(Listener {
-            tag: Tag::new(Listener::TAG),
             fd: RwLock::new(Some(fd)),
             closing: AtomicBool::new(false),
             bound,
@@ -69,10 +62,6 @@ impl Listener {
             handshakes: Mutex::new(Handshakes::new()?),
             creator: crate::sys::process::getpid(),
         }))
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// The bound address, as a string valid while the listener lives.

@@ -25,7 +25,6 @@ use std::time::Duration;
 use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sys::socket::{self, Received};
-use crate::tag::Tag;
 
 /// How much a receive reads at once while a message's size is not yet trusted.
 const CHUNK: usize = 64 * 1024;
@@ -34,9 +33,7 @@ const CHUNK: usize = 64 * 1024;
 const NO_TIMEOUT: u64 = u64::MAX;
 
 /// One end of a connection.
-#[repr(C)]
 pub struct Connection {
-    tag: Tag,
     readable: bool,
     writable: bool,
     /// `None` once closed. Read-locked while in use, write-locked to close.
@@ -62,12 +59,8 @@ pub enum RecvInto {
 }
 
 impl Connection {
-    /// The tag value of a connection handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"conn");
-
     pub(crate) fn from_fd(fd: OwnedFd, readable: bool, writable: bool) -> Arc<Connection> {
         Arc::new(Connection {
-            tag: Tag::new(Connection::TAG),
             readable,
             writable,
             fd: RwLock::new(Some(fd)),
@@ -86,10 +79,6 @@ impl Connection {
             Connection::from_fd(a, true, duplex),
             Connection::from_fd(b, duplex, true),
         ))
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// Sets the deadline for each whole send or receive (`None`: wait without limit).

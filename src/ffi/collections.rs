@@ -21,20 +21,20 @@ use crate::managers::collections::{Dict, List, Namespace};
 pub struct pc_dict {
     _private: [u8; 0],
 }
-impl_handle!(pc_dict => Dict);
+impl_handle!(pc_dict => Dict, b"mdic");
 
 /// A managed `list` (`pc_manager_list`); threads, fork and statuses as `pc_dict`.
 pub struct pc_list {
     _private: [u8; 0],
 }
-impl_handle!(pc_list => List);
+impl_handle!(pc_list => List, b"mlst");
 
 /// A managed `Namespace` (`pc_manager_namespace`): named attributes; threads, fork and
 /// statuses as `pc_dict`.
 pub struct pc_namespace {
     _private: [u8; 0],
 }
-impl_handle!(pc_namespace => Namespace);
+impl_handle!(pc_namespace => Namespace, b"mnsp");
 
 /// Reads an item parameter.
 macro_rules! arg_item {

@@ -20,13 +20,13 @@ use crate::error::{Error, Result};
 pub struct pc_connection {
     _private: [u8; 0],
 }
-impl_handle!(pc_connection => Connection);
+impl_handle!(pc_connection => Connection, b"conn");
 
 /// A listening socket (Python's `multiprocessing.connection.Listener`).
 pub struct pc_listener {
     _private: [u8; 0],
 }
-impl_handle!(pc_listener => listener::Listener);
+impl_handle!(pc_listener => listener::Listener, b"lstn");
 
 /// One thing for `pc_wait_any` to wait on: a connection, or (when `conn` is NULL) any file
 /// descriptor that becomes readable, such as a process sentinel.
@@ -57,8 +57,12 @@ pub extern "C" fn pc_pipe(
         let c1 = arg_out!(c1);
         let c2 = arg_out!(c2);
         let (a, b) = Connection::pipe(duplex)?;
-        c1.write(handle::into_raw(a));
-        c2.write(handle::into_raw(b));
+        let a = handle::into_raw::<pc_connection>(a)?;
+        let b = handle::into_raw::<pc_connection>(b).inspect_err(|_| {
+            let _ = handle::release(a, "c1");
+        })?;
+        c1.write(a);
+        c2.write(b);
         Ok(())
     })
 }
@@ -268,14 +272,15 @@ pub extern "C" fn pc_wait_any(items: *mut pc_waitable, n: usize, timeout: f64) -
 
 /// Creates a listener (Python's `Listener`) bound to `address`: `"unix:PATH"`,
 /// `"unix:@NAME"` (Linux abstract), `"tcp://HOST:PORT"` (IPv4, `[IPv6]` or a host name;
-/// port 0 picks one), or NULL for a fresh private unix name. `backlog` is `listen`'s
-/// (at least 1). With a non-empty `authkey` (`len` bytes, copied) every accepted client
+/// port 0 picks one), or NULL for a fresh private unix name. `backlog` is `listen`'s, at
+/// least 1 (Python's `Listener` passes 0 on and turns a negative one into 0; here both
+/// are refused). With a non-empty `authkey` (`len` bytes, copied) every accepted client
 /// must pass Python's HMAC handshake; NULL or empty means no authentication. `*out` is a
 /// new handle owned by the caller (`pc_listener_free`).
 ///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a malformed address (a unix name longer
-/// than 107 bytes too) or a NULL `authkey` with a non-zero `len`; `PC_ERR_OS` when binding
-/// failed (address in use…).
+/// than 107 bytes too), a `backlog` below 1 or a NULL `authkey` with a non-zero `len`;
+/// `PC_ERR_OS` when binding failed (address in use…).
 #[no_mangle]
 pub extern "C" fn pc_listener_new(
     address: *const c_char,
@@ -286,6 +291,11 @@ pub extern "C" fn pc_listener_new(
 ) -> pc_status {
     ffi_new!(out, {
         let address = handle::c_str_opt(address, "address")?;
+        if backlog < 1 {
+            return Err(Error::invalid_argument(format!(
+                "backlog is {backlog}; it must be at least 1"
+            )));
+        }
         let key = arg_bytes!(authkey, len);
         listener::Listener::new(address, backlog, Some(key))
     })
@@ -309,7 +319,7 @@ pub extern "C" fn pc_listener_accept(
         let l = arg_handle!(l);
         let out = arg_out!(out);
         let conn = l.accept(arg_timeout!(timeout))?;
-        out.write(handle::into_raw(conn));
+        out.write(handle::into_raw(conn)?);
         Ok(())
     })
 }

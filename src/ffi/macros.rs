@@ -84,24 +84,18 @@ macro_rules! ffi_new {
     ($out:ident, $make:expr) => {
         ffi_status!({
             let $out = arg_out!($out);
-            $out.write($crate::ffi::handle::into_raw($make?));
+            $out.write($crate::ffi::handle::into_raw($make?)?);
             Ok(())
         })
     };
 }
 
 /// The body of a `_free`: releases the caller's handle `$p` (NULL is a no-op; errors reach
-/// `pc_last_error()` only). `sole` for a handle that is its object's only owner outside
-/// the library (see `handle::release_sole`).
+/// `pc_last_error()` only).
 macro_rules! ffi_free {
     ($p:ident) => {
         ffi_value!((), {
             $crate::ffi::handle::release($p, $crate::ffi::handle::param_name(stringify!($p)))
-        })
-    };
-    (sole $p:ident) => {
-        ffi_value!((), {
-            $crate::ffi::handle::release_sole($p, $crate::ffi::handle::param_name(stringify!($p)))
         })
     };
 }

@@ -8,7 +8,7 @@
 //! authkey).connect()`), and a C program a Python manager's.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::collections::{pc_dict, pc_list, pc_namespace};
 use super::handle;
@@ -22,37 +22,44 @@ use crate::item::Item;
 use crate::managers::collections::{Dict, List, Namespace, Object};
 use crate::managers::custom::{CustomObject, CustomType};
 use crate::managers::Manager;
-use crate::tag::Tag;
 
 /// A manager: a server this process starts (`pc_manager_start`) or serves
 /// (`pc_manager_serve_forever`), or one it connects to (`pc_manager_connect`).
 pub struct pc_manager {
     _private: [u8; 0],
 }
-impl_handle!(pc_manager => Manager);
+impl_handle!(pc_manager => Manager, b"mngr");
 
 /// A proxy for an object of any typeid, custom ones above all (`pc_manager_create`).
 pub struct pc_proxy {
     _private: [u8; 0],
 }
-impl_handle!(pc_proxy => Object);
+impl_handle!(pc_proxy => Object, b"mprx");
 
 /// Where a custom type's `call` puts its result (`pc_item_builder_set`) or the reason it
 /// failed (`pc_item_builder_fail`). Valid only during that call.
 pub struct pc_item_builder {
     _private: [u8; 0],
 }
+impl_handle!(pc_item_builder => Builder, b"ibld");
 
-/// What is behind a `pc_item_builder` pointer.
-#[repr(C)]
-struct Builder {
-    tag: Tag,
+/// What a `pc_item_builder` handle names: a handle the library lends for one call.
+#[derive(Default)]
+pub(crate) struct Builder(Mutex<Built>);
+
+/// What a custom type's `call` set.
+#[derive(Default)]
+pub(crate) struct Built {
     item: Option<Item>,
     error: Option<String>,
 }
 
 impl Builder {
-    const TAG: u32 = u32::from_be_bytes(*b"ibld");
+    fn lock(&self) -> MutexGuard<'_, Built> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// A custom type, run inside the manager's server (the seed's "customized managers").
@@ -136,25 +143,25 @@ impl CustomObject for VtableObject {
         let call = self.vt.call.ok_or("the type has no call function")?;
         let name = std::ffi::CString::new(method).map_err(|_| "a method name has a NUL byte")?;
         let views = views(&args);
-        let mut builder = Builder {
-            tag: Tag::new(Builder::TAG),
-            item: None,
-            error: None,
-        };
+        let builder = Arc::new(Builder::default());
+        let handle =
+            handle::lend::<pc_item_builder>(Arc::clone(&builder)).map_err(|e| e.to_string())?;
         let code = call(
             self.obj,
             name.as_ptr(),
             views.as_ptr(),
             views.len(),
-            (&mut builder as *mut Builder).cast::<pc_item_builder>(),
+            handle,
             self.vt.ctx,
         );
-        builder.tag.release();
+        // Refused from here on, wherever C kept it.
+        handle::withdraw(handle);
+        let built = std::mem::take(&mut *builder.lock());
         if code != 0 {
-            let why = builder.error.unwrap_or_default();
+            let why = built.error.unwrap_or_default();
             return Err(format!("failed with code {code}: {why}"));
         }
-        Ok(builder.item.unwrap_or(Item::None))
+        Ok(built.item.unwrap_or(Item::None))
     }
 }
 
@@ -166,16 +173,13 @@ impl Drop for VtableObject {
     }
 }
 
-/// The builder behind a `pc_item_builder` pointer, while its call runs.
-fn builder<'a>(b: *mut pc_item_builder) -> Result<&'a mut Builder> {
-    let b = handle::in_opt_mut(b.cast::<Builder>())
-        .ok_or_else(|| Error::invalid_argument("b is NULL"))?;
-    if b.tag.kind() != Builder::TAG {
-        return Err(Error::invalid_argument(
-            "b is not a pc_item_builder of a running call",
-        ));
+/// The builder behind a `pc_item_builder` handle, while its call runs.
+fn builder(b: *mut pc_item_builder) -> Result<handle::Borrowed<Builder>> {
+    if b.is_null() {
+        return Err(Error::invalid_argument("b is NULL"));
     }
-    Ok(b)
+    handle::borrow(b, "b")
+        .map_err(|_| Error::invalid_argument("b is not a pc_item_builder of a running call"))
 }
 
 /// Sets the result of a custom type's `call` to a copy of `item`.
@@ -188,7 +192,7 @@ pub extern "C" fn pc_item_builder_set(b: *mut pc_item_builder, item: pc_item) ->
         let b = builder(b)?;
         let item = item.to_item("item")?;
         crate::managers::check_item(&item).map_err(|e| e.context("item"))?;
-        b.item = Some(item);
+        b.lock().item = Some(item);
         Ok(())
     })
 }
@@ -204,7 +208,8 @@ pub extern "C" fn pc_item_builder_fail(
 ) -> pc_status {
     ffi_status!({
         let b = builder(b)?;
-        b.error = Some(String::from_utf8_lossy(handle::c_bytes(message, "message")?).into_owned());
+        let message = String::from_utf8_lossy(handle::c_bytes(message, "message")?).into_owned();
+        b.lock().error = Some(message);
         Ok(())
     })
 }

@@ -9,7 +9,7 @@
 #[macro_use]
 mod macros;
 #[macro_use]
-mod handle;
+pub(crate) mod handle;
 mod boundary;
 mod received;
 

@@ -22,21 +22,22 @@ use crate::pool::{
 pub struct pc_pool {
     _private: [u8; 0],
 }
-impl_handle!(pc_pool => Pool);
+impl_handle!(pc_pool => Pool, b"pool");
 
 /// The result of `pc_pool_apply_async` or `pc_pool_map_async` (Python's `AsyncResult`).
 pub struct pc_async_result {
     _private: [u8; 0],
 }
-impl_handle!(pc_async_result => Job);
+impl_handle!(pc_async_result => Job, b"asyr");
 
 /// The iterator of `pc_pool_imap` or `pc_pool_imap_unordered`.
 pub struct pc_iter {
     _private: [u8; 0],
 }
-impl_handle!(pc_iter => ResultIter);
+impl_handle!(pc_iter => ResultIter, b"iter");
 
-/// Where a task writes its result (`pc_buffer_write`); valid during the task only.
+/// Where a task writes its result (`pc_buffer_write`). Lent for the task only (each task
+/// gets another one): after it, `pc_buffer_write` refuses it.
 pub struct pc_buffer {
     _private: [u8; 0],
 }
@@ -92,8 +93,8 @@ const _: () = assert!(PC_POOL_MAX_PROCESSES == crate::pool::MAX_WORKERS);
 
 fn task_fn(f: pc_task_fn) -> Result<TaskFn> {
     let f = f.ok_or_else(|| Error::invalid_argument("fn is NULL"))?;
-    // SAFETY: the two types differ only in the pointee of the result pointer, which is a
-    // `TaskOutput` behind the opaque `pc_buffer`: the same ABI.
+    // SAFETY: the two types differ only in the pointee of the result pointer (both opaque:
+    // `pc_buffer` is C's name of a `TaskOutput`): the same ABI.
     Ok(unsafe {
         std::mem::transmute::<extern "C" fn(*const c_void, usize, *mut pc_buffer) -> c_int, TaskFn>(
             f,
@@ -168,17 +169,20 @@ fn callback(cb: pc_callback_fn, ctx: *mut c_void) -> Option<Callback> {
 /// Appends `len` bytes at `data` to a task's result. Only valid inside the task that got
 /// `b`.
 ///
-/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL or foreign `b`, or a NULL `data`
-/// with a non-zero `len`.
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `b`, one of a task that ended or
+/// any other pointer, or a NULL `data` with a non-zero `len`.
 #[no_mangle]
 pub extern "C" fn pc_buffer_write(b: *mut pc_buffer, data: *const c_void, len: usize) -> pc_status {
     ffi_status!({
-        // SAFETY: a `pc_buffer *` is a `TaskOutput` the worker made, or the caller's bug
-        // (detected by the magic as far as the memory is readable).
-        let out = unsafe { TaskOutput::from_ptr(b.cast()) }
-            .ok_or_else(|| Error::invalid_argument("b is not a task's pc_buffer"))?;
-        out.write(arg_bytes!(data, len));
-        Ok(())
+        let not_running = || Error::invalid_argument("b is not the running task's pc_buffer");
+        if !TaskOutput::is_running(b.cast()) {
+            return Err(not_running());
+        }
+        if TaskOutput::write(b.cast(), arg_bytes!(data, len)) {
+            Ok(())
+        } else {
+            Err(not_running())
+        }
     })
 }
 
@@ -260,7 +264,7 @@ pub extern "C" fn pc_pool_apply_async(
         let p = arg_handle!(p);
         let out = arg_out!(out);
         let job = p.apply_async(task_fn(r#fn)?, arg_bytes!(arg, len), callback(cb, ctx))?;
-        out.write(handle::into_raw(job));
+        out.write(handle::into_raw(job)?);
         Ok(())
     })
 }
@@ -324,7 +328,7 @@ pub extern "C" fn pc_pool_map_async(
             self::chunksize(chunksize),
             callback(cb, ctx),
         )?;
-        out.write(handle::into_raw(job));
+        out.write(handle::into_raw(job)?);
         Ok(())
     })
 }
@@ -346,7 +350,7 @@ fn imap(
         self::chunksize(chunksize),
         ordered,
     )?;
-    out.write(handle::into_raw(it));
+    out.write(handle::into_raw(it)?);
     Ok(())
 }
 
@@ -401,7 +405,7 @@ pub extern "C" fn pc_iter_next(it: *mut pc_iter, timeout: f64, out: *mut pc_byte
 /// Releases an iterator (its tasks still run). NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_iter_free(it: *mut pc_iter) {
-    ffi_free!(sole it)
+    ffi_free!(it)
 }
 
 /// `out[i] = fn(in[i], ctx)` for `n` elements of `in_size` and `out_size` bytes,
@@ -564,6 +568,5 @@ pub extern "C" fn pc_async_result_successful(r: *mut pc_async_result, out: *mut 
 /// NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_async_result_free(r: *mut pc_async_result) {
-    // The pool's own reference never reaches C again: the handle is dead at once.
-    ffi_free!(sole r)
+    ffi_free!(r)
 }

@@ -16,7 +16,7 @@ pub struct pc_process {
     _private: [u8; 0],
 }
 
-impl_handle!(pc_process => Process);
+impl_handle!(pc_process => Process, b"proc");
 
 /// What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
 /// the child's exit code (the OS keeps 0–255).
@@ -41,7 +41,10 @@ pub extern "C" fn pc_process_new(
         let out = arg_out!(out);
         let arg = handle::UserData::new(arg);
         let target = target.map(|f| -> process::Target { Box::new(move || f(arg.get())) });
-        out.write(handle::into_raw(Process::new(target)));
+        let process = Process::new(target);
+        let p = handle::into_raw::<pc_process>(Arc::clone(&process))?;
+        process.handle().set(p);
+        out.write(p);
         Ok(())
     })
 }
@@ -258,44 +261,53 @@ pub extern "C" fn pc_process_set_authkey(
 
 /// Releases the handle. A running child keeps running, and a library thread reaps it as
 /// soon as it ends; its sentinel is closed once both happened. NULL is a no-op; the
-/// current process (from `pc_current_process`) is not freed. Never blocks.
+/// current process (from `pc_current_process`) and a handle `pc_active_children` lent are
+/// not freed. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_process_free(p: *mut pc_process) {
     ffi_value!((), {
         if p.is_null() {
             return Ok(());
         }
-        if std::ptr::eq(
-            p.cast_const(),
-            handle::borrowed_ptr::<pc_process>(process::current()),
-        ) {
+        if process::current().handle().is(p) {
             return Err(Error::invalid_argument(
                 "p is the current process, which is not freed",
             ));
         }
-        let reaping = arg_handle!(p).abandon();
-        handle::release_sole(p, "p")?;
-        reaping
+        // Kept past the release, which may drop the handle's reference.
+        let process = arg_handle!(p).share();
+        handle::release(p, "p")?;
+        // Not listed by pc_active_children from here on.
+        process.handle().forget();
+        process.abandon()
     })
 }
 
 /// The object of the running process (Python's `current_process()`): "MainProcess" in the
-/// program, the started process's object in a child. Borrowed: do not free it.
+/// program, the started process's object in a child (the same handle its parent's
+/// `pc_process_new` made, inherited). Lent, and the same each time: valid for the life of
+/// the process; do not free it.
 ///
 /// Returns `PC_OK`.
 #[no_mangle]
 pub extern "C" fn pc_current_process(out: *mut *const pc_process) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
-        out.write(handle::borrowed_ptr::<pc_process>(process::current()));
+        let current = process::current_arc();
+        let me = current.handle().get_or_lend::<pc_process>(&current)?;
+        // The current process's handle is never freed in this process (pc_process_free
+        // refuses it).
+        out.write(me.expect("the current process's handle is not freed"));
         Ok(())
     })
 }
 
 /// The live children of the current process (Python's `active_children()`), reaping those
 /// that ended. `*count` is the number of live children; the first `cap` of them are written
-/// to `out` (which may be NULL when `cap` is 0). The handles are borrowed: they are the
-/// caller's own `pc_process` handles; children whose handle was freed are not listed.
+/// to `out` (which may be NULL when `cap` is 0). Each is the caller's own `pc_process`
+/// handle of that child (children whose handle was freed are not listed), or, for a child
+/// the library started (a manager's server), a handle it lends: the same each time, valid
+/// until the library lets go of that child (after it ended), and not to be freed.
 ///
 /// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `out` with a non-zero `cap`.
 #[no_mangle]
@@ -307,12 +319,12 @@ pub extern "C" fn pc_active_children(
     ffi_status!({
         let count = arg_out!(count);
         let out = handle::out_array(out, cap, "out")?;
-        let live: Vec<Arc<Process>> = process::active_children()
-            .into_iter()
-            .filter(|child| !child.tag().is_released())
-            .collect();
-        for (slot, child) in out.iter_mut().zip(&live) {
-            slot.write(handle::borrowed_ptr::<pc_process>(child));
+        let mut live = Vec::new();
+        for child in process::active_children() {
+            live.extend(child.handle().get_or_lend::<pc_process>(&child)?);
+        }
+        for (slot, &p) in out.iter_mut().zip(&live) {
+            slot.write(p);
         }
         count.write(live.len());
         Ok(())

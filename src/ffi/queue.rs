@@ -22,7 +22,7 @@ use crate::queue::Queue;
 pub struct pc_queue {
     _private: [u8; 0],
 }
-impl_handle!(pc_queue => Queue);
+impl_handle!(pc_queue => Queue, b"queu");
 
 /// The largest `maxsize` of a queue.
 pub const PC_QUEUE_MAX_SIZE: usize = 2147483647;
@@ -349,7 +349,7 @@ mod tests {
     }
 
     fn managed(items: Vec<Item>) -> *mut pc_queue {
-        handle::into_raw(Queue::remote(Box::new(FakeQueue::with(items)), false, 0))
+        handle::into_raw(Queue::remote(Box::new(FakeQueue::with(items)), false, 0)).unwrap()
     }
 
     #[test]
@@ -387,7 +387,7 @@ mod tests {
             gone: true,
             ..FakeQueue::default()
         };
-        let q = handle::into_raw(Queue::remote(Box::new(fake), false, 0));
+        let q = handle::into_raw(Queue::remote(Box::new(fake), false, 0)).unwrap();
         assert!(pc_queue_empty(q));
         assert!(last_error().contains("gone"));
         assert!(!pc_queue_full(q));

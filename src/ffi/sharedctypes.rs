@@ -5,6 +5,7 @@
 
 use std::ffi::{c_char, c_void};
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use super::handle;
 use super::library::pc_bytes;
@@ -12,6 +13,7 @@ use super::status::pc_status;
 use super::synchronize::pc_lock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::sharedctypes::{Array, ElemType, Elements, Guard, Value};
+use crate::synchronize::Lock;
 
 /// A shared value (`Value`, `RawValue`).
 ///
@@ -27,13 +29,13 @@ use crate::sharedctypes::{Array, ElemType, Elements, Guard, Value};
 pub struct pc_value {
     _private: [u8; 0],
 }
-impl_handle!(pc_value => Value);
+impl_handle!(pc_value => Value, b"valu");
 
 /// A shared array (`Array`, `RawArray`): typecodes, threads and fork as `pc_value`.
 pub struct pc_array {
     _private: [u8; 0],
 }
-impl_handle!(pc_array => Array);
+impl_handle!(pc_array => Array, b"arry");
 
 fn typecode(code: c_char) -> Result<ElemType> {
     ElemType::from_typecode(code as u8).map_err(|e| e.context("typecode"))
@@ -66,7 +68,7 @@ fn new_value(
 ) -> Result<()> {
     let elem = typecode(code)?;
     let value = Value::new(elem.typecode(), init_bytes(init, elem.size())?, guard)?;
-    out.write(handle::into_raw(value));
+    out.write(handle::into_raw(value)?);
     Ok(())
 }
 
@@ -86,7 +88,7 @@ pub extern "C" fn pc_value_new(
 }
 
 /// Creates a shared value guarded by `lock` (a Lock or RLock, which it keeps alive;
-/// `pc_value_lock` returns it). As `pc_value_new`; a NULL `lock` is
+/// `pc_value_lock` lends a handle of it). As `pc_value_new`; a NULL `lock` is
 /// `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's: each access then takes it
 /// through the manager, and fails with `PC_ERR_EOF` once the manager is gone.
 #[no_mangle]
@@ -165,27 +167,27 @@ pub extern "C" fn pc_value_ptr(v: *mut pc_value) -> *mut c_void {
 }
 
 /// The lock guarding the value: its own RLock, or the one given to
-/// `pc_value_new_with_lock`. Borrowed: valid while the value lives (even after you freed
-/// your own handle to that lock); do not free it.
+/// `pc_value_new_with_lock`. The handle is lent by the value: the same each time, valid
+/// until `pc_value_free(v)` (whatever became of other handles to that lock), refused
+/// after it; do not free it. For a given lock it is another handle than the caller's,
+/// naming the same lock.
 /// NULL for a raw value, and for a NULL or invalid `v`; NULL too for a managed value,
 /// which has no lock in this process (`pc_last_error` says so): guard its gets and sets
 /// with a managed lock.
 #[no_mangle]
 pub extern "C" fn pc_value_lock(v: *mut pc_value) -> *mut pc_lock {
     ffi_value!(std::ptr::null_mut(), {
-        elements_lock(arg_handle!(v).elements())
+        arg_handle!(v).lend(|v| elements_lock(v.elements()))
     })
 }
 
-/// The lock of a value or array as a borrowed handle (NULL for raw ones).
-fn elements_lock(elements: &Elements) -> Result<*mut pc_lock> {
-    Ok(elements.lock()?.map_or(std::ptr::null_mut(), |lock| {
-        handle::borrowed_ptr::<pc_lock>(lock)
-    }))
+/// The lock of a value or array, to lend as a handle (`None` for raw ones).
+fn elements_lock(elements: &Elements) -> Result<Option<Arc<Lock>>> {
+    Ok(elements.lock()?.cloned())
 }
 
-/// Releases the caller's handle; the memory lives on in processes that still have it.
-/// NULL is a no-op.
+/// Releases the caller's handle, and the lock handle `pc_value_lock` lent; the memory
+/// lives on in processes that still have it. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_value_free(v: *mut pc_value) {
     ffi_free!(v)
@@ -206,7 +208,7 @@ fn new_array(
         )
     })?;
     let array = Array::new(elem, len, init_bytes(init, bytes)?, guard)?;
-    out.write(handle::into_raw(array));
+    out.write(handle::into_raw(array)?);
     Ok(())
 }
 
@@ -235,9 +237,9 @@ pub extern "C" fn pc_array_new(
     })
 }
 
-/// Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` returns it). As
-/// `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a manager's,
-/// as for `pc_value_new_with_lock`.
+/// Creates a shared array guarded by `lock` (kept alive; `pc_array_lock` lends a handle
+/// of it). As `pc_array_new`; a NULL `lock` is `PC_ERR_INVALID_ARGUMENT`. `lock` may be a
+/// manager's, as for `pc_value_new_with_lock`.
 #[no_mangle]
 pub extern "C" fn pc_array_new_with_lock(
     typecode: c_char,
@@ -437,7 +439,7 @@ pub extern "C" fn pc_array_copy(a: *mut pc_array, out: *mut *mut pc_array) -> pc
     ffi_status!({
         let a = arg_handle!(a);
         let out = arg_out!(out);
-        out.write(handle::into_raw(a.copy()?));
+        out.write(handle::into_raw(a.copy()?)?);
         Ok(())
     })
 }
@@ -454,19 +456,19 @@ pub extern "C" fn pc_array_ptr(a: *mut pc_array) -> *mut c_void {
 }
 
 /// The lock guarding the array (its own RLock, or the one given to
-/// `pc_array_new_with_lock`). Borrowed: valid while the array lives (even after you freed
-/// your own handle to that lock); do not free it. NULL for a raw array,
+/// `pc_array_new_with_lock`). Lent by the array as `pc_value_lock`'s by the value: the
+/// same each time, valid until `pc_array_free(a)`; do not free it. NULL for a raw array,
 /// and for a NULL or invalid `a`; NULL too for a managed array, which has no lock in this
 /// process (`pc_last_error` says so): guard its reads and writes with a managed lock.
 #[no_mangle]
 pub extern "C" fn pc_array_lock(a: *mut pc_array) -> *mut pc_lock {
     ffi_value!(std::ptr::null_mut(), {
-        elements_lock(arg_handle!(a).elements())
+        arg_handle!(a).lend(|a| elements_lock(a.elements()))
     })
 }
 
-/// Releases the caller's handle; the memory lives on in processes that still have it.
-/// NULL is a no-op.
+/// Releases the caller's handle, and the lock handle `pc_array_lock` lent; the memory
+/// lives on in processes that still have it. NULL is a no-op.
 #[no_mangle]
 pub extern "C" fn pc_array_free(a: *mut pc_array) {
     ffi_free!(a)
@@ -491,7 +493,7 @@ mod tests {
     #[test]
     fn a_managed_value_is_read_and_written_but_has_no_memory_lock_or_add() {
         let fake = FakeElements::with(vec![Item::Float(2.5)]);
-        let v = handle::into_raw(Value::remote(Box::new(fake), b'd').unwrap());
+        let v = handle::into_raw(Value::remote(Box::new(fake), b'd').unwrap()).unwrap();
         let mut out = 0f64;
         assert_eq!(
             pc_value_get(v, (&mut out as *mut f64).cast()),
@@ -520,7 +522,7 @@ mod tests {
     #[test]
     fn a_managed_array_copies_to_a_local_one() {
         let fake = FakeElements::with(vec![Item::Int(1), Item::Int(-2)]);
-        let a = handle::into_raw(Array::remote(Box::new(fake), b'h', 2).unwrap());
+        let a = handle::into_raw(Array::remote(Box::new(fake), b'h', 2).unwrap()).unwrap();
         assert_eq!(pc_array_len(a), 2);
         assert_eq!(pc_array_elem_size(a), 2);
         assert_eq!(pc_array_typecode(a), b'h' as c_char);

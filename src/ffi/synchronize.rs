@@ -17,7 +17,7 @@ use crate::synchronize::{Acquired, Barrier, Condition, Event, Lock, Semaphore};
 pub struct pc_lock {
     _private: [u8; 0],
 }
-impl_handle!(pc_lock => Lock);
+impl_handle!(pc_lock => Lock, b"lock");
 
 /// A `Semaphore` or a `BoundedSemaphore`, shared between processes.
 ///
@@ -28,7 +28,7 @@ impl_handle!(pc_lock => Lock);
 pub struct pc_semaphore {
     _private: [u8; 0],
 }
-impl_handle!(pc_semaphore => Semaphore);
+impl_handle!(pc_semaphore => Semaphore, b"sema");
 
 /// A `Condition` on a Lock or RLock, shared between processes.
 ///
@@ -39,7 +39,7 @@ impl_handle!(pc_semaphore => Semaphore);
 pub struct pc_condition {
     _private: [u8; 0],
 }
-impl_handle!(pc_condition => Condition);
+impl_handle!(pc_condition => Condition, b"cond");
 
 /// An `Event`, shared between processes.
 ///
@@ -49,7 +49,7 @@ impl_handle!(pc_condition => Condition);
 pub struct pc_event {
     _private: [u8; 0],
 }
-impl_handle!(pc_event => Event);
+impl_handle!(pc_event => Event, b"evnt");
 
 /// A `Barrier` (Python 3), shared between processes.
 ///
@@ -59,7 +59,7 @@ impl_handle!(pc_event => Event);
 pub struct pc_barrier {
     _private: [u8; 0],
 }
-impl_handle!(pc_barrier => Barrier);
+impl_handle!(pc_barrier => Barrier, b"barr");
 
 /// The most waiters a condition holds at once; one more wait is `PC_ERR_TOO_LARGE`.
 pub const PC_CONDITION_MAX_WAITERS: usize = 255;
@@ -132,8 +132,9 @@ pub extern "C" fn pc_lock_release(l: *mut pc_lock) -> pc_status {
     ffi_status!({ arg_handle!(l).release() })
 }
 
-/// Releases the caller's handle; the lock lives on in processes that still have it. NULL
-/// is a no-op. Never blocks.
+/// Releases the caller's handle, which is refused from here on: the lock itself lives on
+/// for what still holds it (a condition, a value or an array made with it, other
+/// processes), reached through their own handles. NULL is a no-op. Never blocks.
 #[no_mangle]
 pub extern "C" fn pc_lock_free(l: *mut pc_lock) {
     ffi_free!(l)
@@ -224,7 +225,7 @@ pub extern "C" fn pc_condition_new(lock: *mut pc_lock, out: *mut *mut pc_conditi
         } else {
             Some(arg_handle!(lock).share())
         };
-        out.write(handle::into_raw(Condition::new(lock)?));
+        out.write(handle::into_raw(Condition::new(lock)?)?);
         Ok(())
     })
 }
@@ -465,7 +466,7 @@ mod tests {
     #[test]
     fn managed_primitives_forward_or_say_what_they_lack() {
         let (remote, watch) = fake_primitive(None);
-        let l = handle::into_raw::<pc_lock>(Lock::remote(remote, false));
+        let l = handle::into_raw::<pc_lock>(Lock::remote(remote, false)).unwrap();
         assert_eq!(pc_lock_acquire(l, -1.0), pc_status::PC_OK);
         let mut c = std::ptr::null_mut();
         assert_eq!(pc_condition_new(l, &mut c), pc_status::PC_ERR_NOT_SUPPORTED);
@@ -479,14 +480,14 @@ mod tests {
         pc_lock_free(l);
 
         let (remote, _) = fake_primitive(None);
-        let s = handle::into_raw::<pc_semaphore>(Semaphore::remote(remote));
+        let s = handle::into_raw::<pc_semaphore>(Semaphore::remote(remote)).unwrap();
         let mut value = -1;
         let status = pc_semaphore_value(s, &mut value);
         assert_eq!((status, value), (pc_status::PC_ERR_NOT_SUPPORTED, -1));
         pc_semaphore_free(s);
 
         let (remote, _) = fake_primitive(Some(ErrorKind::Eof));
-        let e = handle::into_raw::<pc_event>(Event::remote(remote));
+        let e = handle::into_raw::<pc_event>(Event::remote(remote)).unwrap();
         assert!(!pc_event_is_set(e));
         assert!(
             last_error().starts_with("pc_event_is_set: "),
@@ -497,7 +498,7 @@ mod tests {
         pc_event_free(e);
 
         let (remote, _) = fake_primitive(Some(ErrorKind::Eof));
-        let b = handle::into_raw::<pc_barrier>(Barrier::remote(remote, 4));
+        let b = handle::into_raw::<pc_barrier>(Barrier::remote(remote, 4)).unwrap();
         assert_eq!(pc_barrier_parties(b), 4);
         assert_eq!(pc_barrier_n_waiting(b), 0);
         assert!(!pc_barrier_broken(b));

@@ -10,7 +10,6 @@ use super::proxy::Proxy;
 use super::Manager;
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::Item;
-use crate::tag::Tag;
 
 /// `slice(start, stop, None)`: how Python's proxies ask for parts of a list.
 fn slice(start: Option<i64>, stop: Option<i64>) -> Value {
@@ -55,28 +54,18 @@ fn truth(value: Value, what: &str) -> Result<bool> {
 }
 
 macro_rules! managed {
-    ($(#[$doc:meta])* $name:ident, $typeid:literal, $tag:literal) => {
+    ($(#[$doc:meta])* $name:ident, $typeid:literal) => {
         $(#[$doc])*
-        #[repr(C)]
         pub struct $name {
-            tag: Tag,
             proxy: Proxy,
         }
 
         impl $name {
-            /// The tag value of its handle.
-            pub const TAG: u32 = u32::from_be_bytes(*$tag);
-
             /// A new one in `manager`'s server, or the one named `name` there.
             pub fn new(manager: &Manager, name: Option<&str>) -> Result<std::sync::Arc<$name>> {
                 Ok(std::sync::Arc::new($name {
-                    tag: Tag::new($name::TAG),
                     proxy: manager.create($typeid, name, Vec::new())?,
                 }))
-            }
-
-            pub fn tag(&self) -> &Tag {
-                &self.tag
             }
 
             fn call(&self, method: &str, args: Vec<Value>) -> Result<Value> {
@@ -88,15 +77,15 @@ macro_rules! managed {
 
 managed!(
     /// A managed `dict`.
-    Dict, "dict", b"mdic"
+    Dict, "dict"
 );
 managed!(
     /// A managed `list`.
-    List, "list", b"mlst"
+    List, "list"
 );
 managed!(
     /// A managed `Namespace`.
-    Namespace, "Namespace", b"mnsp"
+    Namespace, "Namespace"
 );
 
 impl Dict {
@@ -237,16 +226,11 @@ impl Namespace {
 }
 
 /// A proxy for an object of any typeid, custom ones above all (`pc_proxy`).
-#[repr(C)]
 pub struct Object {
-    tag: Tag,
     proxy: Proxy,
 }
 
 impl Object {
-    /// The tag value of its handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"mprx");
-
     /// A new object of `typeid` made from `args` in `manager`'s server (or the one named
     /// `name` there).
     pub fn new(
@@ -256,13 +240,8 @@ impl Object {
         args: Vec<Item>,
     ) -> Result<std::sync::Arc<Object>> {
         Ok(std::sync::Arc::new(Object {
-            tag: Tag::new(Object::TAG),
             proxy: manager.create(typeid, name, values(args)?)?,
         }))
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// Calls an exposed method; `NotSupported` for one the type does not expose.

@@ -30,7 +30,6 @@ use crate::connection::Connection;
 use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::Process;
-use crate::tag::Tag;
 use custom::CustomType;
 use pickle::Value;
 use proxy::{Proxy, Session};
@@ -52,9 +51,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A manager: a server this process starts or serves, or one it connects to.
-#[repr(C)]
 pub struct Manager {
-    tag: Tag,
     /// The address asked for (`None`: a fresh private one).
     requested: Option<String>,
     authkey: Vec<u8>,
@@ -77,9 +74,6 @@ enum State {
 }
 
 impl Manager {
-    /// The tag value of a manager handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"mngr");
-
     /// A manager for `address` (`None`: a fresh private unix name) with `authkey`
     /// (`None`: this process's authkey).
     pub fn new(address: Option<&str>, authkey: Option<&[u8]>) -> Result<Arc<Manager>> {
@@ -91,7 +85,6 @@ impl Manager {
             None => crate::process::current().authkey(),
         };
         Ok(Arc::new(Manager {
-            tag: Tag::new(Manager::TAG),
             requested: address.map(str::to_owned),
             authkey,
             registry: Mutex::new(Registry::sync_manager()),
@@ -99,10 +92,6 @@ impl Manager {
             address: OnceLock::new(),
             session: OnceLock::new(),
         }))
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
-use crate::tag::Tag;
 
 /// What a task wrote: a range of the reply message it came in, shared by the items of
 /// a chunk (one allocation per chunk, not per item).
@@ -105,9 +104,7 @@ pub(super) trait ResultReader: Send + Sync {
 }
 
 /// The results of one `apply_async`, `map_async`, `imap` or `map_array` call.
-#[repr(C)]
 pub struct Job {
-    tag: Tag,
     id: u64,
     state: Mutex<JobState>,
     changed: Condvar,
@@ -140,9 +137,6 @@ impl JobState {
 }
 
 impl Job {
-    /// The tag value of an async result handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"asyr");
-
     /// A job of `items` items; `arrival_order` keeps the order outcomes come in (for
     /// `imap_unordered`).
     pub(super) fn new(
@@ -153,7 +147,6 @@ impl Job {
         reader: Weak<dyn ResultReader>,
     ) -> Arc<Job> {
         Arc::new(Job {
-            tag: Tag::new(Job::TAG),
             id,
             state: Mutex::new(JobState {
                 outcomes: vec![None; items],
@@ -172,10 +165,6 @@ impl Job {
     /// Whether the job was made with a callback, run or not.
     pub(super) fn has_callback(&self) -> bool {
         self.lock().with_callback
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     pub(super) fn id(&self) -> u64 {
@@ -385,29 +374,19 @@ fn stop() -> Error {
 }
 
 /// The iterator of `imap` (in order) or `imap_unordered` (as results come).
-#[repr(C)]
 pub struct ResultIter {
-    tag: Tag,
     job: Arc<Job>,
     ordered: bool,
     next: Mutex<usize>,
 }
 
 impl ResultIter {
-    /// The tag value of an iterator handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"iter");
-
     pub(super) fn new(job: Arc<Job>, ordered: bool) -> Arc<ResultIter> {
         Arc::new(ResultIter {
-            tag: Tag::new(ResultIter::TAG),
             job,
             ordered,
             next: Mutex::new(0),
         })
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// The next result, waiting until `deadline` (`Timeout`); `Stop` after the last. An

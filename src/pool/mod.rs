@@ -27,7 +27,6 @@ use crate::queue::LocalQueue;
 use crate::shared::Shared;
 use crate::sys::process as os;
 use crate::sys::signal::Mask;
-use crate::tag::Tag;
 use array::ArrayCall;
 use job::ResultReader;
 use reading::Readers;
@@ -46,9 +45,7 @@ pub struct Options {
 }
 
 /// A pool of worker processes. Only the process that made it may use it.
-#[repr(C)]
 pub struct Pool {
-    tag: Tag,
     core: Arc<Core>,
     creator: libc::pid_t,
     result_thread: Mutex<Option<JoinHandle<()>>>,
@@ -101,9 +98,6 @@ struct Core {
 }
 
 impl Pool {
-    /// The tag value of a pool handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"pool");
-
     /// Starts a pool of `options.processes` workers (0: the CPU count).
     pub fn new(options: Options) -> Result<Arc<Pool>> {
         let processes = match options.processes {
@@ -140,7 +134,6 @@ impl Pool {
         let (started_tx, started_rx) = mpsc::channel();
         let thread = results::spawn(core.clone(), started_tx)?;
         let pool = Arc::new(Pool {
-            tag: Tag::new(Pool::TAG),
             core,
             creator: os::getpid(),
             result_thread: Mutex::new(Some(thread)),
@@ -162,10 +155,6 @@ impl Pool {
                 ))
             }
         }
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// The number of worker processes.
@@ -519,22 +508,17 @@ mod tests {
     use std::time::Duration;
 
     extern "C" fn square(arg: *const c_void, len: usize, out: *mut TaskOutput) -> c_int {
-        // SAFETY: the pool passes `len` readable bytes and a live output.
-        let (arg, out) = unsafe {
-            (
-                std::slice::from_raw_parts(arg.cast::<u8>(), len),
-                TaskOutput::from_ptr(out).unwrap(),
-            )
-        };
+        // SAFETY: the pool passes `len` readable bytes.
+        let arg = unsafe { std::slice::from_raw_parts(arg.cast::<u8>(), len) };
         let x = u64::from_ne_bytes(arg.try_into().unwrap());
         match x {
             13 => {
-                out.write(b"unlucky");
+                assert!(TaskOutput::write(out, b"unlucky"));
                 13
             }
             666 => std::process::abort(),
             _ => {
-                out.write(&(x * x).to_ne_bytes());
+                assert!(TaskOutput::write(out, &(x * x).to_ne_bytes()));
                 0
             }
         }

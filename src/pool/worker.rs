@@ -7,7 +7,8 @@
 //! answered, if any.
 
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex};
 
 use super::wire::{self, ElementChunk, Task};
@@ -60,35 +61,56 @@ impl Slots {
     }
 }
 
-/// A task's result as it writes it (`pc_buffer` in C).
-#[repr(C)]
+/// What a task is given to write its result to (`pc_buffer` in C). The pointer is not an
+/// address: it carries a number fresh for each task (1 to 2^32 - 1, so never a C handle
+/// either, see `ffi::handle`), and only the running task's number is taken. One kept past
+/// its task, or any other pointer, is refused without being read.
 pub struct TaskOutput {
-    magic: u32,
-    bytes: Vec<u8>,
+    _private: [u8; 0],
 }
 
+/// The number the running task's `TaskOutput` carries; 0 while no task runs.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// The running task's result, while `RUNNING` is not 0.
+static RUNNING_BYTES: AtomicPtr<Vec<u8>> = AtomicPtr::new(ptr::null_mut());
+/// Tasks run so far in this process (numbers them).
+static TASKS: AtomicU32 = AtomicU32::new(0);
+
 impl TaskOutput {
-    const MAGIC: u32 = u32::from_be_bytes(*b"tout");
+    /// Whether `output` names the running task's result.
+    pub fn is_running(output: *mut TaskOutput) -> bool {
+        let number = output.addr();
+        number != 0 && RUNNING.load(Acquire) == number
+    }
 
-    fn new() -> TaskOutput {
-        TaskOutput {
-            magic: TaskOutput::MAGIC,
-            bytes: Vec::new(),
+    /// Appends `data` to the result of the running task that `output` names; false (and
+    /// nothing written) when it names none.
+    pub fn write(output: *mut TaskOutput, data: &[u8]) -> bool {
+        if !TaskOutput::is_running(output) {
+            return false;
         }
+        let bytes = RUNNING_BYTES.load(Acquire);
+        // SAFETY: while RUNNING holds the task's number, RUNNING_BYTES points at its
+        // result, which `run` does not touch until the task returned; the task writes it
+        // through its own calls, one at a time (a `pc_buffer` is the task's alone).
+        unsafe { (*bytes).extend_from_slice(data) };
+        true
     }
 
-    /// The output behind a pointer a task was given; `None` for anything else.
-    ///
-    /// # Safety
-    /// `ptr` is NULL or points to readable memory at least as large as a `TaskOutput`.
-    pub unsafe fn from_ptr<'a>(ptr: *mut TaskOutput) -> Option<&'a mut TaskOutput> {
-        // SAFETY: the caller's contract; the magic tells ours from other memory.
-        unsafe { ptr.as_mut() }.filter(|out| out.magic == TaskOutput::MAGIC)
-    }
-
-    /// Appends to the result.
-    pub fn write(&mut self, data: &[u8]) {
-        self.bytes.extend_from_slice(data);
+    /// Runs `function` on `item` with `bytes` (cleared) as its result.
+    fn run(function: TaskFn, item: &[u8], bytes: &mut Vec<u8>) -> c_int {
+        bytes.clear();
+        let number = (TASKS.fetch_add(1, Relaxed) % u32::MAX) as usize + 1;
+        RUNNING_BYTES.store(bytes, Release);
+        RUNNING.store(number, Release);
+        let code = function(
+            item.as_ptr().cast(),
+            item.len(),
+            ptr::without_provenance_mut(number),
+        );
+        RUNNING.store(0, Release);
+        RUNNING_BYTES.store(ptr::null_mut(), Release);
+        code
     }
 }
 
@@ -248,11 +270,10 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
             // worker is a fork of the process that made the message).
             let function: TaskFn = unsafe { std::mem::transmute::<usize, TaskFn>(function) };
             wire::start_results(reply, seq, job, first, items.len());
-            let mut output = TaskOutput::new();
+            let mut output = Vec::new();
             for item in items {
-                output.bytes.clear();
-                let code = function(item.as_ptr().cast(), item.len(), &mut output);
-                wire::push_result(reply, code, &output.bytes);
+                let code = TaskOutput::run(function, item, &mut output);
+                wire::push_result(reply, code, &output);
             }
         }
         Task::Elements(ElementChunk {

@@ -14,10 +14,10 @@ pub(crate) use registry::{before_fork, shutdown_children, ForkGuard};
 
 use crate::deadline::{self, Deadline};
 use crate::error::{Error, Result};
+use crate::ffi::handle::HandleCell;
 use crate::sys::child::{Child, Watch};
 use crate::sys::fork::{self, Forked};
 use crate::sys::process as os;
-use crate::tag::Tag;
 
 /// What a child runs: its return value is the child's exit code.
 pub type Target = Box<dyn Fn() -> i32 + Send + Sync>;
@@ -27,10 +27,10 @@ const AUTHKEY_LEN: usize = 32;
 
 /// A process object, shared by `Arc`: the creator's handle, the children registry and, in
 /// the child itself, the current-process pointer all refer to the same object.
-#[repr(C)]
 pub struct Process {
-    /// First field: read by the C boundary to check handles (see [`crate::tag`]).
-    tag: Tag,
+    /// The handle C knows this object by (the creator's, or one the library lends), for
+    /// the C boundary to hand out again (`pc_active_children`, `pc_current_process`).
+    handle: HandleCell,
     target: Option<Target>,
     /// `[]` for the main process, the parent's identity plus this child's number otherwise.
     identity: Vec<u32>,
@@ -60,9 +60,6 @@ enum Run {
 }
 
 impl Process {
-    /// The tag value of a process handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"proc");
-
     /// A new, unstarted child of the current process, named `Process-N` (`Process-N:M` in a
     /// child), inheriting the current process's authkey and daemon flag. `None` runs nothing.
     pub fn new(target: Option<Target>) -> Arc<Process> {
@@ -81,7 +78,7 @@ impl Process {
         );
         let parent_state = parent.lock();
         Arc::new(Process {
-            tag: Tag::new(Process::TAG),
+            handle: HandleCell::new(),
             target,
             identity,
             creator: os::getpid(),
@@ -105,7 +102,7 @@ impl Process {
             let _ = crate::sys::io::write_stderr(message.as_bytes());
         }
         Process {
-            tag: Tag::new(Process::TAG),
+            handle: HandleCell::new(),
             target: None,
             identity: Vec::new(),
             creator: os::getpid(),
@@ -118,8 +115,9 @@ impl Process {
         }
     }
 
-    pub fn tag(&self) -> &Tag {
-        &self.tag
+    /// The handle C knows this object by (see the field).
+    pub(crate) fn handle(&self) -> &HandleCell {
+        &self.handle
     }
 
     /// Locks the state; poisoning is ignored (no update panics halfway).

@@ -22,7 +22,6 @@ use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::Item;
 use crate::synchronize::owner;
-use crate::tag::Tag;
 pub(crate) use local::LocalQueue;
 #[cfg(test)]
 pub(crate) use remote::fake::FakeQueue;
@@ -42,9 +41,7 @@ enum Take<T> {
 
 /// A `Queue` or `JoinableQueue`, local or managed: a handle made before a fork names the
 /// same queue in the child.
-#[repr(C)]
 pub struct Queue {
-    tag: Tag,
     joinable: bool,
     /// The owner id of the process that closed the queue (0: open). `close` is per
     /// process: a forked child has another id, so the queue is open there.
@@ -53,12 +50,8 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// The tag value of a queue handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"queu");
-
     fn with(joinable: bool, backing: Backing<LocalQueue, ManagedQueue>) -> Arc<Queue> {
         Arc::new(Queue {
-            tag: Tag::new(Queue::TAG),
             joinable,
             closed_by: AtomicU64::new(0),
             backing,
@@ -81,10 +74,6 @@ impl Queue {
             joinable,
             Backing::Remote(ManagedQueue::new(remote, maxsize)),
         )
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// The `maxsize` given at creation (0: unbounded).

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use crate::backing::Backing;
 use crate::error::{Error, ErrorKind, Result};
 use crate::synchronize::Lock;
-use crate::tag::Tag;
 use block::Block;
 pub use block::Guard;
 pub use elem::ElemType;
@@ -103,19 +102,13 @@ impl Elements {
 }
 
 /// A shared single value (`Value`, `RawValue`), local or managed.
-#[repr(C)]
 pub struct Value {
-    tag: Tag,
     elements: Elements,
 }
 
 impl Value {
-    /// The tag value of a value handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"valu");
-
     fn with(backing: Backing<Block, Managed>) -> Arc<Value> {
         Arc::new(Value {
-            tag: Tag::new(Value::TAG),
             elements: Elements(backing),
         })
     }
@@ -134,10 +127,6 @@ impl Value {
         Ok(Value::with(Backing::Remote(Managed::value(remote, elem))))
     }
 
-    pub fn tag(&self) -> &Tag {
-        &self.tag
-    }
-
     /// The value's element, its type, and (local ones) its memory and lock.
     pub fn elements(&self) -> &Elements {
         &self.elements
@@ -145,19 +134,13 @@ impl Value {
 }
 
 /// A shared array (`Array`, `RawArray`), local or managed.
-#[repr(C)]
 pub struct Array {
-    tag: Tag,
     elements: Elements,
 }
 
 impl Array {
-    /// The tag value of an array handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"arry");
-
     fn with(backing: Backing<Block, Managed>) -> Arc<Array> {
         Arc::new(Array {
-            tag: Tag::new(Array::TAG),
             elements: Elements(backing),
         })
     }
@@ -186,10 +169,6 @@ impl Array {
         Ok(Array::with(Backing::Remote(Managed::array(
             remote, elem, len,
         ))))
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// The array's elements, their type, and (local ones) their memory and lock.

@@ -15,7 +15,6 @@ use crate::backing::Backing;
 use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
-use crate::tag::Tag;
 
 const FILLING: i32 = 0;
 const DRAINING: i32 = 1;
@@ -34,17 +33,12 @@ struct BarrierState {
 unsafe impl ShmSafe for BarrierState {}
 
 /// A process-shared barrier for `parties` waiters, local or managed.
-#[repr(C)]
 pub struct Barrier {
-    tag: Tag,
     parties: usize,
     backing: Backing<LocalBarrier, Box<dyn RemoteBarrier>>,
 }
 
 impl Barrier {
-    /// The tag value of a barrier handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"barr");
-
     /// A barrier for `parties` (at least 1) waiters.
     pub fn new(parties: usize) -> Result<Arc<Barrier>> {
         // All but the last party wait on the condition at once.
@@ -55,7 +49,6 @@ impl Barrier {
             )));
         }
         Ok(Arc::new(Barrier {
-            tag: Tag::new(Barrier::TAG),
             parties,
             backing: Backing::Local(LocalBarrier {
                 cond: LocalCondition::new(Lock::new()?)?,
@@ -70,14 +63,9 @@ impl Barrier {
     /// A manager's Barrier for `parties` waiters, used through `remote`.
     pub fn remote(remote: Box<dyn RemoteBarrier>, parties: usize) -> Arc<Barrier> {
         Arc::new(Barrier {
-            tag: Tag::new(Barrier::TAG),
             parties,
             backing: Backing::Remote(remote),
         })
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     pub fn parties(&self) -> usize {

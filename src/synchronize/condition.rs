@@ -20,7 +20,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
 use crate::sys::robust::Token;
-use crate::tag::Tag;
 
 /// Waiters a condition can hold at once.
 pub const MAX_WAITERS: usize = 255;
@@ -54,16 +53,11 @@ struct ConditionState {
 unsafe impl ShmSafe for ConditionState {}
 
 /// A process-shared condition variable on a `Lock` or `RLock`, local or managed.
-#[repr(C)]
 pub struct Condition {
-    tag: Tag,
     backing: Backing<LocalCondition, Box<dyn RemoteCondition>>,
 }
 
 impl Condition {
-    /// The tag value of a condition handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"cond");
-
     /// A condition on `lock` (a local one), or on a new RLock when `None`.
     pub fn new(lock: Option<Arc<Lock>>) -> Result<Arc<Condition>> {
         let lock = match lock {
@@ -71,7 +65,6 @@ impl Condition {
             None => Lock::new_recursive()?,
         };
         Ok(Arc::new(Condition {
-            tag: Tag::new(Condition::TAG),
             backing: Backing::Local(LocalCondition::new(lock)?),
         }))
     }
@@ -79,13 +72,8 @@ impl Condition {
     /// A manager's Condition, used through `remote`.
     pub fn remote(remote: Box<dyn RemoteCondition>) -> Arc<Condition> {
         Arc::new(Condition {
-            tag: Tag::new(Condition::TAG),
             backing: Backing::Remote(remote),
         })
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// Acquires the condition's lock (see [`Lock::acquire`]).

@@ -10,7 +10,6 @@ use crate::deadline::Deadline;
 use crate::error::Result;
 use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::tag::Tag;
 
 #[repr(C)]
 struct EventState {
@@ -24,20 +23,14 @@ struct EventState {
 unsafe impl ShmSafe for EventState {}
 
 /// A process-shared event, local or managed.
-#[repr(C)]
 pub struct Event {
-    tag: Tag,
     backing: Backing<Shared<EventState>, Box<dyn RemoteEvent>>,
 }
 
 impl Event {
-    /// The tag value of an event handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"evnt");
-
     /// A new event, not set.
     pub fn new() -> Result<Arc<Event>> {
         Ok(Arc::new(Event {
-            tag: Tag::new(Event::TAG),
             backing: Backing::Local(Shared::new(EventState {
                 flag: AtomicU32::new(0),
                 waiters: AtomicU32::new(0),
@@ -48,13 +41,8 @@ impl Event {
     /// A manager's Event, used through `remote`.
     pub fn remote(remote: Box<dyn RemoteEvent>) -> Arc<Event> {
         Arc::new(Event {
-            tag: Tag::new(Event::TAG),
             backing: Backing::Remote(remote),
         })
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// Sets the flag and wakes all waiters.

@@ -26,7 +26,6 @@ use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::tag::Tag;
 
 /// How often a waiter checks whether the holder still lives.
 const OWNER_CHECK: Duration = Duration::from_millis(50);
@@ -59,9 +58,7 @@ unsafe impl ShmSafe for LockState {}
 
 /// A process-shared lock: `Lock` (any process may release it) or `RLock` (recursive,
 /// released by its owning thread only), local or managed.
-#[repr(C)]
 pub struct Lock {
-    tag: Tag,
     backing: Backing<LocalLock, ManagedLock>,
 }
 
@@ -72,12 +69,8 @@ struct ManagedLock {
 }
 
 impl Lock {
-    /// The tag value of a lock handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"lock");
-
     fn new_local(recursive: bool) -> Result<Arc<Lock>> {
         Ok(Arc::new(Lock {
-            tag: Tag::new(Lock::TAG),
             backing: Backing::Local(LocalLock::new(recursive)?),
         }))
     }
@@ -95,13 +88,8 @@ impl Lock {
     /// A manager's Lock (or RLock when `recursive`), used through `remote`.
     pub fn remote(remote: Box<dyn RemoteAcquirer>, recursive: bool) -> Arc<Lock> {
         Arc::new(Lock {
-            tag: Tag::new(Lock::TAG),
             backing: Backing::Remote(ManagedLock { remote, recursive }),
         })
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     pub fn is_recursive(&self) -> bool {

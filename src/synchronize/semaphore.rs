@@ -12,7 +12,6 @@ use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
 use crate::sys::futex;
-use crate::tag::Tag;
 
 /// The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
 pub const MAX_VALUE: u32 = i32::MAX as u32;
@@ -29,16 +28,11 @@ struct SemaphoreState {
 unsafe impl ShmSafe for SemaphoreState {}
 
 /// A process-shared counting semaphore, local or managed.
-#[repr(C)]
 pub struct Semaphore {
-    tag: Tag,
     backing: Backing<LocalSemaphore, Box<dyn RemoteAcquirer>>,
 }
 
 impl Semaphore {
-    /// The tag value of a semaphore handle.
-    pub const TAG: u32 = u32::from_be_bytes(*b"sema");
-
     fn new_local(value: u32, bound: Option<u32>) -> Result<Arc<Semaphore>> {
         if value > MAX_VALUE {
             return Err(Error::invalid_argument(format!(
@@ -46,7 +40,6 @@ impl Semaphore {
             )));
         }
         Ok(Arc::new(Semaphore {
-            tag: Tag::new(Semaphore::TAG),
             backing: Backing::Local(LocalSemaphore {
                 bound,
                 state: Shared::new(SemaphoreState {
@@ -70,13 +63,8 @@ impl Semaphore {
     /// A manager's Semaphore or BoundedSemaphore (its server enforces the bound).
     pub fn remote(remote: Box<dyn RemoteAcquirer>) -> Arc<Semaphore> {
         Arc::new(Semaphore {
-            tag: Tag::new(Semaphore::TAG),
             backing: Backing::Remote(remote),
         })
-    }
-
-    pub fn tag(&self) -> &Tag {
-        &self.tag
     }
 
     /// Decrements the counter, waiting while it is 0 until `deadline` (`Timeout`) or a
