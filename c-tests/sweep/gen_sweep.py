@@ -233,7 +233,7 @@ ACCEPTED = {
     ("pc_condition_notify", "n", "*"): "fewer if fewer wait",
     ("pc_connection_recv_bytes", "maxlength", "*"): "a longer message is refused",
     ("pc_enable_logging", "level", "INT_MAX"): "any non-negative number",
-    ("pc_listener_new", "backlog", "*"): "`backlog` is `listen`'s (at least 1)",
+    ("pc_listener_new", "backlog", "INT_MAX"): "`backlog` is `listen`'s (the kernel caps it)",
     ("pc_log", "level", "*"): "at `level`: written when enabled at that level",
     ("pc_list_insert", "index", "*"): "one past either end inserts there",
     ("pc_item_bytes", "len", "*"): "the item borrows; the call using it checks",
