@@ -115,6 +115,7 @@ static int sub_reentrant_handler(void *arg)
 static int run_scenario(const char *what, int (*fn)(void *), double timeout)
 {
     double t0 = now();
+    timeout *= TU_SLOWDOWN;
     pid_t sub = fork_sub(fn, NULL);
     int st = wait_sub(sub, timeout);
     bool ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;

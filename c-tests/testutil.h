@@ -32,6 +32,11 @@
 #define TU_ASAN 0
 #endif
 
+/* How many times longer the C code may take here: a test's time bounds that detect a hang
+ * (not a speed) and the safety alarm are multiplied by it, as CMake's PC_SANITIZE doubles
+ * the ctest timeouts. */
+#define TU_SLOWDOWN (TU_ASAN ? 2 : 1)
+
 /* An ASan whose allocator is not fork-safe: a child forked while another thread is inside
  * malloc hangs in its first malloc. compiler-rt locks the allocator around fork since LLVM
  * 18 (the asan preset uses clang-19); gcc 12's libsanitizer does not. Tests where several
@@ -45,7 +50,8 @@
 /* Number of checks run so far in this process. */
 extern int tu_checks;
 
-/* Arms the safety alarm (seconds, 0 = default 60) and records the main test process. */
+/* Arms the safety alarm (seconds, 0 = default 60; times TU_SLOWDOWN) and records the main
+ * test process. */
 void tu_init(const char *program, unsigned alarm_seconds);
 /* Checks that no child process is left, prints the summary and returns 0 (a failure
  * never returns). */
