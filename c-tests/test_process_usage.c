@@ -426,7 +426,7 @@ static void test_threads(void)
 {
     /* Threads starting and joining their own children at the same time. */
     pthread_t t[THREADS];
-    if (TU_ASAN) {
+    if (TU_ASAN_FORK_UNSAFE) {
         fprintf(stderr, "   skipped: threads forking at once (ASan's allocator is not fork-safe)\n");
     } else {
         for (intptr_t i = 0; i < THREADS; i++)

@@ -125,7 +125,7 @@ void tu_init(const char *program, unsigned alarm_seconds)
     tu_program = program;
     tu_main_pid = getpid();
     signal(SIGALRM, on_alarm);
-    alarm(alarm_seconds ? alarm_seconds : 60);
+    alarm((alarm_seconds ? alarm_seconds : 60) * TU_SLOWDOWN);
 }
 
 int tu_done(void)

@@ -20,9 +20,7 @@
 
 #include "processing.h"
 
-/* Built with AddressSanitizer? Its allocator (gcc 12's libsanitizer) is not fork-safe: a
- * child forked while another thread is inside malloc hangs in its first malloc. Tests
- * where several threads fork at once are skipped under it. */
+/* Built with AddressSanitizer? */
 #if defined(__SANITIZE_ADDRESS__)
 #define TU_ASAN 1
 #elif defined(__has_feature)
@@ -34,10 +32,26 @@
 #define TU_ASAN 0
 #endif
 
+/* How many times longer the C code may take here: a test's time bounds that detect a hang
+ * (not a speed) and the safety alarm are multiplied by it, as CMake's PC_SANITIZE doubles
+ * the ctest timeouts. */
+#define TU_SLOWDOWN (TU_ASAN ? 2 : 1)
+
+/* An ASan whose allocator is not fork-safe: a child forked while another thread is inside
+ * malloc hangs in its first malloc. compiler-rt locks the allocator around fork since LLVM
+ * 18 (the asan preset uses clang-19); gcc 12's libsanitizer does not. Tests where several
+ * threads fork at once are skipped under it. */
+#if TU_ASAN && !(defined(__clang__) && __clang_major__ >= 18)
+#define TU_ASAN_FORK_UNSAFE 1
+#else
+#define TU_ASAN_FORK_UNSAFE 0
+#endif
+
 /* Number of checks run so far in this process. */
 extern int tu_checks;
 
-/* Arms the safety alarm (seconds, 0 = default 60) and records the main test process. */
+/* Arms the safety alarm (seconds, 0 = default 60; times TU_SLOWDOWN) and records the main
+ * test process. */
 void tu_init(const char *program, unsigned alarm_seconds);
 /* Checks that no child process is left, prints the summary and returns 0 (a failure
  * never returns). */
