@@ -9,7 +9,7 @@
 //! takes the server's functions (`ident` `None`): references a client takes that way
 //! belong to the connection, and go when it ends, however the client ended.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +26,12 @@ use crate::error::{ErrorKind, Result};
 
 /// Connections served at once; more are closed at once (a flood cannot exhaust threads).
 const MAX_CONNECTIONS: usize = 1024;
+/// Connections still in their handshake at once. Opening one takes no key, so they have
+/// their own cap, well below `MAX_CONNECTIONS`: one more closes the oldest of them. However
+/// many connections a peer opens and leaves silent, they hold at most this many slots, and
+/// an honest client's handshake (far quicker than opening this many) goes through. An
+/// authenticated connection is never closed for an unauthenticated one.
+const MAX_HANDSHAKES: usize = 256;
 /// Stack of a connection's thread: deep enough for a pickle's 1000 levels.
 const THREAD_STACK: usize = 1 << 20;
 /// The most room a connection's buffers keep between messages.
@@ -50,6 +56,8 @@ pub(crate) struct Server {
     callers: AtomicU64,
     /// The open connections, closed at shutdown so their threads end.
     open: Mutex<HashMap<u64, Arc<Connection>>>,
+    /// The connections in their handshake, oldest first (the first to be evicted).
+    handshakes: Mutex<VecDeque<(u64, Arc<Connection>)>>,
     serving: AtomicUsize,
 }
 
@@ -70,6 +78,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             callers: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
+            handshakes: Mutex::new(VecDeque::new()),
             serving: AtomicUsize::new(0),
         }))
     }
@@ -101,18 +110,32 @@ impl Server {
                     continue;
                 }
             };
-            if self.serving.fetch_add(1, SeqCst) >= MAX_CONNECTIONS {
-                self.serving.fetch_sub(1, SeqCst);
-                log::warn!("manager: {MAX_CONNECTIONS} connections open, one refused");
-                continue;
+            let id = self.callers.fetch_add(1, Relaxed) + 1;
+            {
+                let mut handshakes = self.lock_handshakes();
+                let full = self.serving.load(SeqCst) >= MAX_CONNECTIONS;
+                if full || handshakes.len() >= MAX_HANDSHAKES {
+                    // Its thread sees the end at once, and ends.
+                    if let Some((_, oldest)) = handshakes.pop_front() {
+                        log::debug!("manager: the oldest unauthenticated connection evicted");
+                        oldest.shutdown();
+                    }
+                }
+                if self.serving.fetch_add(1, SeqCst) >= MAX_CONNECTIONS {
+                    self.serving.fetch_sub(1, SeqCst);
+                    log::warn!("manager: {MAX_CONNECTIONS} connections open, one refused");
+                    continue;
+                }
+                handshakes.push_back((id, Arc::clone(&conn)));
             }
             let server = Arc::clone(self);
             let spawned =
                 crate::sys::thread::spawn_sized("manager-conn", THREAD_STACK, move || {
-                    server.serve_connection(conn);
+                    server.serve_connection(id, conn);
                     server.serving.fetch_sub(1, SeqCst);
                 });
             if spawned.is_err() {
+                self.end_handshake(id);
                 self.serving.fetch_sub(1, SeqCst);
                 log::warn!("manager: no thread for a connection, refused");
             }
@@ -132,6 +155,9 @@ impl Server {
         for conn in open {
             conn.close();
         }
+        for (_, conn) in self.lock_handshakes().drain(..) {
+            conn.shutdown();
+        }
         self.table.clear();
     }
 
@@ -139,14 +165,28 @@ impl Server {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn serve_connection(self: &Arc<Self>, conn: Arc<Connection>) {
-        if let Err(e) =
-            auth::as_server(&conn, &self.authkey, Deadline::after(auth::DEFAULT_TIMEOUT))
-        {
+    fn lock_handshakes(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Arc<Connection>)>> {
+        self.handshakes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes connection `id` off the handshakes; false when it was evicted (or stopped).
+    fn end_handshake(&self, id: u64) -> bool {
+        let mut handshakes = self.lock_handshakes();
+        let at = handshakes.iter().position(|(i, _)| *i == id);
+        at.and_then(|at| handshakes.remove(at)).is_some()
+    }
+
+    fn serve_connection(self: &Arc<Self>, id: u64, conn: Arc<Connection>) {
+        let authenticated =
+            auth::as_server(&conn, &self.authkey, Deadline::after(auth::DEFAULT_TIMEOUT));
+        // Evicted even after its handshake went through: it ends, as its peer was told.
+        if !self.end_handshake(id) {
+            return;
+        }
+        if let Err(e) = authenticated {
             log::debug!("manager: a client failed to authenticate: {}", e.message());
             return;
         }
-        let id = self.callers.fetch_add(1, Relaxed) + 1;
         self.lock_open().insert(id, Arc::clone(&conn));
         if self.stopping.load(SeqCst) {
             conn.close();
