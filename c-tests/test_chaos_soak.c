@@ -1,14 +1,18 @@
 /*
- * test_chaos_soak.c: a queue, a lock and a pool under load while a chaos thread SIGKILLs
- * and SIGSTOP/SIGCONTs random producers, consumers, lock holders (pc_process children)
- * and pool workers, for 60 s (`test_chaos_soak --seconds N`, or PC_SOAK_SECONDS, for
- * longer). Then, by the header's rules:
+ * test_chaos_soak.c: a queue, a lock, a pool and a manager under load while a chaos
+ * thread SIGKILLs and SIGSTOP/SIGCONTs random producers, consumers, lock holders,
+ * manager clients (pc_process children) and pool workers, for 60 s (`test_chaos_soak
+ * --seconds N`, or PC_SOAK_SECONDS, for longer). Then, by the header's rules:
  *  - every message put (pc_queue_put returned PC_OK) is got exactly once, except at most
  *    one per consumer killed inside its get; one whose producer died inside its put is
  *    got at most once; none is got twice;
  *  - a counter incremented under the lock is exact: a holder logs its increment first,
  *    and the next acquirer, told PC_ERR_OWNER_DEAD, redoes a logged one;
  *  - every pool task returns its result or PC_ERR_WORKER_DIED;
+ *  - the manager's server keeps serving: a fresh client's round trip succeeds after each
+ *    client killed; a client's key in the managed dict holds what it last set (or, after
+ *    a kill, what its killed predecessor was setting), and its managed queue gives back
+ *    what it put; the objects return to the baseline when the clients are gone;
  *  - nothing is left: no child, fd, mapping or /dev/shm name.
  *
  * ctest-timeout: 120
@@ -16,7 +20,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "testutil.h"
+#include "manager_common.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -29,7 +33,8 @@
 #define PRODUCERS 2
 #define CONSUMERS 2
 #define HOLDERS 2
-#define SLOTS (PRODUCERS + CONSUMERS + HOLDERS)
+#define CLIENTS 2
+#define SLOTS (PRODUCERS + CONSUMERS + HOLDERS + CLIENTS)
 #define MAX_SEQ (1 << 23)
 
 /* What the test and its children share (MAP_SHARED, made before they start). */
@@ -48,6 +53,11 @@ struct soak {
     volatile long done[HOLDERS];
     volatile long log_counter, log_done;
     volatile int log_slot;
+    /* Manager clients: the server's address, and per client slot the value whose set
+     * returned PC_OK last and the one being set (a killed client's set may have landed). */
+    char address[128];
+    atomic_long set_ok[CLIENTS];
+    atomic_long setting[CLIENTS];
 };
 
 static struct soak *S;
@@ -133,7 +143,55 @@ static int holder_main(void *arg)
     return 0;
 }
 
-/* ---- the test process: slots, chaos, pool ---- */
+/* Whether `d[slot]` is what the client slot last set, or was setting when killed. */
+static bool dict_holds_last(pc_dict *d, int slot)
+{
+    pc_item v;
+    int st = pc_dict_get(d, pc_item_int(slot), &v);
+    if (st == PC_ERR_KEY)
+        return atomic_load(&S->set_ok[slot]) == 0;
+    if (st != PC_OK)
+        return false;
+    bool ok = v.kind == PC_KIND_INT &&
+              (v.i == atomic_load(&S->set_ok[slot]) || v.i == atomic_load(&S->setting[slot]));
+    pc_item_release(&v);
+    return ok;
+}
+
+/* A manager client: its own key in the shared dict "soak", set then got, and its own
+ * anonymous managed queue (an object the server must drop when the client is killed). */
+static int client_main(void *arg)
+{
+    int slot = (int)(intptr_t)arg;
+    pc_manager *m = connected(S->address);
+    pc_dict *d = new_dict(m, "soak");
+    pc_queue *q;
+    CHECK_OK(pc_manager_queue(m, NULL, 0, &q));
+    if (!dict_holds_last(d, slot))
+        return 3;
+    while (!atomic_load(&S->stop)) {
+        long v = atomic_load(&S->set_ok[slot]) + 1;
+        atomic_store(&S->setting[slot], v);
+        if (pc_dict_set(d, pc_item_int(slot), pc_item_int(v)) != PC_OK)
+            return 2;
+        atomic_store(&S->set_ok[slot], v);
+        if (!dict_holds_last(d, slot))
+            return 3;
+        pc_bytes b;
+        if (pc_queue_put(q, &v, sizeof v, 1.0) != PC_OK || pc_queue_get(q, 1.0, &b) != PC_OK)
+            return 2;
+        bool same = b.len == sizeof v && memcmp(b.data, &v, sizeof v) == 0;
+        pc_bytes_free(&b);
+        if (!same)
+            return 3;
+    }
+    pc_queue_free(q);
+    pc_dict_free(d);
+    pc_manager_free(m);
+    return 0;
+}
+
+/* ---- the test process: slots, chaos, pool, manager ---- */
 
 struct slot {
     pc_process *p;
@@ -145,7 +203,8 @@ static pthread_mutex_t slots_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 struct figures {
     int kills, stops, pool_kills, respawns, consumer_losses, producer_losses;
-    long messages, tasks, tasks_died;
+    int client_kills, server_checks;
+    long messages, tasks, tasks_died, client_sets;
 };
 static struct figures F;
 
@@ -159,8 +218,12 @@ static pc_target_fn slot_target(int i, intptr_t *arg)
         *arg = i - PRODUCERS;
         return consumer_main;
     }
-    *arg = i - PRODUCERS - CONSUMERS;
-    return holder_main;
+    if (i < PRODUCERS + CONSUMERS + HOLDERS) {
+        *arg = i - PRODUCERS - CONSUMERS;
+        return holder_main;
+    }
+    *arg = i - PRODUCERS - CONSUMERS - HOLDERS;
+    return client_main;
 }
 
 static void slot_start(int i)
@@ -198,6 +261,8 @@ static void respawn_dead(void)
     pthread_mutex_unlock(&slots_mutex);
 }
 
+static pid_t server_pid; /* the manager's: no pool worker */
+
 static bool is_slot_pid(pid_t pid)
 {
     for (int i = 0; i < SLOTS; i++)
@@ -212,7 +277,7 @@ static pid_t pool_worker(void)
     pid_t kids[64];
     int n = list_children(kids, 64), live = 0;
     for (int i = 0; i < n; i++)
-        if (!is_slot_pid(kids[i]) && pid_running(kids[i]))
+        if (!is_slot_pid(kids[i]) && kids[i] != server_pid && pid_running(kids[i]))
             kids[live++] = kids[i];
     return live ? kids[rand() % live] : 0;
 }
@@ -225,13 +290,16 @@ static void *chaos_main(void *arg)
     while (!atomic_load(&chaos_stop)) {
         sleep_s(0.05 + (rand() % 100) / 1000.0);
         pthread_mutex_lock(&slots_mutex);
-        pid_t victim = slots[rand() % SLOTS].pid;
+        int slot = rand() % SLOTS;
+        pid_t victim = slots[slot].pid;
         bool pool = rand() % 4 == 0;
         if (pool)
             victim = pool_worker();
         if (victim > 0 && rand() % 2 == 0) {
             kill(victim, SIGKILL);
             pool ? F.pool_kills++ : F.kills++;
+            if (!pool && slot >= SLOTS - CLIENTS)
+                F.client_kills++;
         } else if (victim > 0) {
             kill(victim, SIGSTOP);
             pthread_mutex_unlock(&slots_mutex);
@@ -272,6 +340,21 @@ static void pool_batch(pc_pool *pool)
         F.tasks++;
         pc_async_result_free(r[i]);
     }
+}
+
+/* A fresh client's round trip to the manager's server; fails if its objects stay above
+ * `most` for 10 s (a killed client's are released once the server sees it gone). */
+static void check_server(size_t most)
+{
+    pc_manager *m = connected(S->address);
+    double deadline = now() + 10.0;
+    size_t n;
+    while ((n = objects(m)) > most && now() < deadline)
+        sleep_s(0.02);
+    if (n > most)
+        FAIL("the manager holds %zu objects, at most %zu expected", n, most);
+    pc_manager_free(m);
+    F.server_checks++;
 }
 
 /* Checks the queue's rule for every message id; returns how many were got. */
@@ -321,6 +404,7 @@ int main(int argc, char **argv)
     CHECK_OK(pc_pool_terminate(pool));
     pc_pool_free(pool);
     CHECK(finish(start(target_return, NULL), 10.0) == 0);
+    pc_manager_free(started(NULL, NULL));
     F.tasks = 0;
     struct tu_resources before;
     resources_before(&before);
@@ -330,6 +414,10 @@ int main(int argc, char **argv)
     CHECK_OK(pc_queue_new(64, &Q));
     CHECK_OK(pc_lock_new(&L));
     CHECK_OK(pc_pool_new(&opts, &pool));
+    pc_manager *m = started(NULL, &server_pid);
+    snprintf(S->address, sizeof S->address, "%s", pc_manager_address(m));
+    pc_dict *d = new_dict(m, "soak");
+    size_t baseline = objects(m);
     pthread_mutex_lock(&slots_mutex);
     for (int i = 0; i < SLOTS; i++)
         slot_start(i);
@@ -338,9 +426,16 @@ int main(int argc, char **argv)
     pthread_t chaos;
     CHECK(pthread_create(&chaos, NULL, chaos_main, NULL) == 0);
     double end = now() + seconds;
+    int client_kills = 0;
     while (now() < end) {
         pool_batch(pool);
         respawn_dead();
+        pthread_mutex_lock(&slots_mutex);
+        bool killed = F.client_kills > client_kills;
+        client_kills = F.client_kills;
+        pthread_mutex_unlock(&slots_mutex);
+        if (killed) /* each live client holds one object, its queue */
+            check_server(baseline + CLIENTS);
     }
     atomic_store(&chaos_stop, 1);
     CHECK(pthread_join(chaos, NULL) == 0);
@@ -363,6 +458,14 @@ int main(int argc, char **argv)
         sum += S->done[h];
     if (S->counter != sum)
         FAIL("the counter is %ld, its holders made %ld increments", S->counter, sum);
+    for (int c = 0; c < CLIENTS; c++) {
+        CHECK(dict_holds_last(d, c));
+        F.client_sets += atomic_load(&S->set_ok[c]);
+    }
+    check_server(baseline);
+    CHECK(objects(m) == baseline);
+    pc_dict_free(d);
+    pc_manager_free(m);
 
     CHECK_OK(pc_pool_terminate(pool));
     pc_pool_free(pool);
@@ -374,8 +477,11 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "   %.0f s: %d kills, %d stops, %d pool worker kills, %d respawns, %ld messages, "
             "0 duplicated, %d lost with killed consumers, %d absent after cut-short puts, "
-            "%ld increments exact, %ld tasks (%ld worker died), 0 leaked\n",
+            "%ld increments exact, %ld tasks (%ld worker died), %ld managed sets exact, "
+            "%d manager clients killed, %d fresh round trips, objects back to %zu, "
+            "0 leaked\n",
             seconds, F.kills, F.stops, F.pool_kills, F.respawns, F.messages,
-            F.consumer_losses, F.producer_losses, sum, F.tasks, F.tasks_died);
+            F.consumer_losses, F.producer_losses, sum, F.tasks, F.tasks_died, F.client_sets,
+            F.client_kills, F.server_checks, baseline);
     return tu_done();
 }
