@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 
 /* The honest client's bound on one round trip. */
-#define ROUND_TRIP_LIMIT 2.0
+#define ROUND_TRIP_LIMIT (2.0 * TU_SLOWDOWN) /* seconds */
 /* How long the hostile peers stay: past the 5-s handshake deadline. */
 #define HOSTILE_SECONDS 7.0
 #define LISTENER_HOSTILE 1000
