@@ -117,7 +117,8 @@ double now(void);
 /* Sleeps `seconds` (resumed after signals). */
 void sleep_s(double seconds);
 
-/* Number of open file descriptors of this process (/proc/self/fd). */
+/* Number of open file descriptors of this process (/proc/self/fd), not counting the one
+ * that holds the library's shared memory for the process's life. */
 int count_open_fds(void);
 /* Whether `fd` was already open when tu_init ran (inherited from whoever started us). */
 bool fd_open_at_start(int fd);

@@ -687,7 +687,10 @@ void pc_bytes_free(pc_bytes *b);
  *
  * The name is `Process-N` (`Process-N:M` when created in a child), the daemon flag and
  * the authkey are the current process's. A NULL `target` makes a process that runs
- * nothing and exits with 0. `arg` is passed as is; the library never touches it.
+ * nothing and exits with 0. `arg` is passed as is; the library never touches it, so it
+ * means something only in a forked child: under the spawn and forkserver start methods a
+ * non-NULL `arg` makes `pc_process_start` fail (`PC_ERR_NOT_SUPPORTED`); pass bytes with
+ * `pc_process_new_spawnable` instead.
  * On success `*out` is a new handle, owned by the caller: release it with `pc_process_free`.
  *
  * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` when `out` is NULL.
@@ -860,11 +863,102 @@ pc_status pc_active_children(pc_process **out, size_t cap, size_t *count);
 int pc_cpu_count(void);
 
 /**
- * Python's `freeze_support()`. Children are started with `fork`, so there is nothing to
- * do: it returns at once. Kept so programs written for a future spawn start method (which
- * re-executes the program) can call it first thing in `main`. Any arguments, NULL included.
+ * Sets how this process starts its children from now on (Python's
+ * `set_start_method`): `"fork"` (the default), `"spawn"` or `"forkserver"`. Each
+ * process handle takes the method when it starts, unless it has one of its own
+ * (`pc_process_set_start_method`, Python's `get_context(method).Process`).
+ *
+ * - **fork**: the child is a copy of this process. Fast, and every handle made before
+ *   works in the child. In a program that runs other threads, the child holds copies of
+ *   locks those threads held (in `malloc`, in stdio, in the program's own code): unsafe,
+ *   as POSIX allows only async-signal-safe calls after such a fork.
+ *   `pc_process_start` logs a warning once when it forks a process with several threads,
+ *   as Python 3.12 does.
+ * - **spawn**: the program starts afresh (`posix_spawn` of `/proc/self/exe`, or the path
+ *   given to `pc_set_executable`), with a marker in its arguments; its `main` must call
+ *   `pc_freeze_support(argc, argv)` first, which runs the child's target there and never
+ *   returns. No fork of this process happens, so other threads do not matter.
+ * - **forkserver**: a server process, spawned the same way when first needed and
+ *   single-threaded, forks each child. Faster than spawn once the server runs.
+ *
+ * Under spawn and forkserver the target must be a function of the program or of a
+ * shared library it loaded (it is found again by module and offset), its argument
+ * crosses as bytes (`pc_process_new_spawnable`), and a child gets the handles passed to
+ * it (`pc_process_pass_handle`), with the same values; the child's exit code and
+ * everything else about the process handle work as under fork.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL or unknown `method`.
+ */
+pc_status pc_set_start_method(const char *method);
+
+/**
+ * The start method children get by default (`"fork"` until `pc_set_start_method`): a
+ * static string.
+ */
+const char *pc_get_start_method(void);
+
+/**
+ * Sets the program that spawn and the forkserver start (Python's `set_executable`):
+ * this same program by another path, for systems without `/proc`. NULL: back to
+ * `/proc/self/exe`. The string is copied.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for an empty or non-UTF-8 `path`.
+ */
+pc_status pc_set_executable(const char *path);
+
+/**
+ * Python's `freeze_support()`: call it first in `main`. In a process the spawn or
+ * forkserver start method started, it runs what that process was started for (the
+ * child's target, or the forkserver) and never returns; everywhere else it returns at
+ * once. `argv` is `main`'s (NULL returns at once).
+ *
+ * A spawned program whose `main` does not call it runs `main` again instead: its
+ * child does not do its work, and exits as `main` does.
  */
 void pc_freeze_support(int argc, char **argv);
+
+/**
+ * Creates a process object whose target can run in a child however it starts: it will
+ * run `target` with a pointer to its own copy of the `len` bytes at `arg` (16-byte
+ * aligned; copied now, so the caller's buffer may go at once). `target` must be a
+ * function of the program or of a shared library it loaded. Otherwise as
+ * `pc_process_new`.
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` for a NULL `target` or `out`, or a NULL
+ * `arg` with a non-zero `len`.
+ */
+pc_status pc_process_new_spawnable(pc_target_fn target, const void *arg, size_t len, pc_process **out);
+
+/**
+ * Sets how `p` starts (`"fork"`, `"spawn"`, `"forkserver"`: see `pc_set_start_method`),
+ * overriding the default; NULL: the default when it starts. Before `pc_process_start`
+ * only.
+ *
+ * Returns `PC_OK`, `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p` or an unknown
+ * `method`, or `PC_ERR_WRONG_STATE` once started.
+ */
+pc_status pc_process_set_start_method(pc_process *p, const char *method);
+
+/**
+ * The method `p` starts (or started) by: a static string.
+ * NULL for a NULL or invalid `p` (see `pc_last_error`).
+ */
+const char *pc_process_start_method(const pc_process *p);
+
+/**
+ * Passes `handle` (a lock, semaphore, condition, event, barrier, value, array, queue or
+ * connection, made in this process's shared memory, not a manager's) to `p`'s child: a
+ * child started by spawn or forkserver gets the same object under the same handle value,
+ * so a handle stored in its argument bytes works there unchanged. (A forked child has
+ * every handle anyway: passing one is harmless.) Call it before `pc_process_start`; the
+ * handle must stay live until then. In the child the handle is its own, to free (or
+ * not) as any other.
+ *
+ * Returns `PC_OK`, `PC_ERR_INVALID_ARGUMENT` for a NULL or invalid `p` or a `handle`
+ * that is NULL, freed or of another type, `PC_ERR_NOT_SUPPORTED` for a manager's
+ * object, or `PC_ERR_WRONG_STATE` once `p` started.
+ */
+pc_status pc_process_pass_handle(pc_process *p, const void *handle);
 
 /**
  * Creates a pipe (Python's `Pipe(duplex)`): two connected ends. When `duplex` is false,

@@ -16,11 +16,13 @@ pub mod pool;
 pub mod process;
 pub mod queue;
 pub mod sharedctypes;
+pub mod start;
 pub mod synchronize;
 
 mod backing;
 mod heap;
 mod shared;
+mod wire;
 
 pub mod ffi;
 /// The fuzz targets' entry points (`fuzz/`), only with the `fuzzing` feature.

@@ -42,20 +42,28 @@ const AT_EXIT: &[fn()] = &[
     crate::pool::terminate_all,
     crate::managers::shutdown_started,
     crate::process::shutdown_children,
+    // After the children: those the forkserver started report their ends through it.
+    crate::start::forkserver::stop,
     crate::heap::release_all,
 ];
 
 /// What a `Process`'s child does before its `_exit`, in this order: its pools and
 /// servers are its parent's, its children and its hold on shared objects its own.
-const AT_CHILD_EXIT: &[fn()] = &[crate::process::shutdown_children, crate::heap::release_all];
+const AT_CHILD_EXIT: &[fn()] = &[
+    crate::process::shutdown_children,
+    crate::start::forkserver::stop,
+    crate::heap::release_all,
+];
 
 /// What a forked child resets once the locks are its own, in this order.
 const AT_FORK_CHILD: &[fn()] = &[
     // First: the steps after it (and everything else) ask for the child's own pid.
     sys::process::remember_pid,
+    sys::thread::reset_after_fork,
     crate::interrupt::reset_after_fork,
     crate::synchronize::reset_after_fork,
     crate::managers::after_fork_in_child,
+    crate::start::forkserver::after_fork_in_child,
 ];
 
 thread_local! {

@@ -42,6 +42,8 @@ pub(crate) struct Config {
     /// `None`: standard error.
     handler: Option<Handler>,
     format: Vec<Piece>,
+    /// The format as given, for a child started by `exec`.
+    source: String,
 }
 
 static CONFIG: RwLock<Option<Arc<Config>>> = RwLock::new(None);
@@ -55,7 +57,8 @@ pub fn enable(level: i32, handler: Option<Handler>, format: Option<&str>) -> Res
             "level {level} is negative"
         )));
     }
-    let format = parse_format(format.unwrap_or(DEFAULT_FORMAT))?;
+    let source = format.unwrap_or(DEFAULT_FORMAT).to_owned();
+    let format = parse_format(&source)?;
     static BACKEND: Backend = Backend;
     // Fails only when the program installed its own `log` logger: then the library's
     // messages go there, and `log()` below still reaches our handler.
@@ -66,8 +69,16 @@ pub fn enable(level: i32, handler: Option<Handler>, format: Option<&str>) -> Res
         level,
         handler,
         format,
+        source,
     }));
     Ok(())
+}
+
+/// What a child started by `exec` enables (its level and format; it logs to standard
+/// error, a handler being a pointer of this process): `None` while logging is off, as
+/// Python's spawn passes its `log_to_stderr` level.
+pub(crate) fn for_child() -> Option<(i32, String)> {
+    config().map(|config| (config.level, config.source.clone()))
 }
 
 /// Whether [`enable`] was called (the seed's `getLogger()` is not `None`).

@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 
 use crate::error::Result;
 use crate::heap::{self, Object};
+use crate::start::passing::{Inbox, Outbox};
 
 /// Types that may live in memory shared between processes: plain data and atomics only,
 /// no pointers (addresses differ between processes only after exec, but heap pointers
@@ -51,6 +52,19 @@ impl<T: ShmSafe> Shared<T> {
     /// See [`Object::let_go_for_child`].
     pub(crate) fn let_go_for_child(&self) {
         self.object.let_go_for_child();
+    }
+
+    /// Passes it to a child started by `exec` (see `start::passing`).
+    pub(crate) fn pass(&self, out: &mut Outbox) -> Result<()> {
+        out.object(&self.object)
+    }
+
+    /// The object a parent passed as a `T` (see `start::passing`).
+    pub(crate) fn receive(inbox: &mut Inbox<'_>) -> Result<Shared<T>> {
+        Ok(Shared {
+            object: inbox.object()?,
+            _type: PhantomData,
+        })
     }
 
     /// The processes holding it.

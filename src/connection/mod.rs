@@ -17,13 +17,14 @@ pub mod listener;
 
 use std::cell::{Cell, RefCell};
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
+use crate::start::passing::{Inbox, Outbox, Passable};
 use crate::sys::socket::{self, Received};
 
 /// How much a receive reads at once while a message's size is not yet trusted.
@@ -524,4 +525,25 @@ pub fn wait_all(
     }
     fd_ready.copy_from_slice(fd_flags);
     Ok((conn_ready, fd_ready))
+}
+
+impl Passable for Connection {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        let fd = self.fd.read().unwrap_or_else(|p| p.into_inner());
+        let fd = fd
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::Closed, "the connection is closed"))?;
+        out.u64(u64::from(self.readable) | u64::from(self.writable) << 1);
+        out.u64(self.timeout_ns.load(Relaxed));
+        out.fd(fd.as_fd());
+        Ok(())
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Connection>> {
+        let flags = inbox.u64()?;
+        let timeout = inbox.u64()?;
+        let connection = Connection::from_fd(inbox.fd()?, flags & 1 != 0, flags & 2 != 0);
+        connection.timeout_ns.store(timeout, Relaxed);
+        Ok(connection)
+    }
 }

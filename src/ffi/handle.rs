@@ -194,9 +194,14 @@ unsafe fn drop_arc<T>(object: *const ()) {
 
 /// A free slot for a new handle (under the table's lock), its chunk made if need be.
 fn take_slot(table: &mut Table) -> Result<u32> {
-    if let Some(index) = table.free.pop_front() {
-        return Ok(index);
+    match table.free.pop_front() {
+        Some(index) => Ok(index),
+        None => grow(table),
     }
+}
+
+/// A slot never used before, its chunk made if need be.
+fn grow(table: &mut Table) -> Result<u32> {
     let index = table.used;
     if index >= MAX_SLOTS {
         return Err(Error::new(
@@ -242,6 +247,52 @@ fn insert<H: Handle>(object: Arc<H::Target>, lent: bool) -> Result<usize> {
     };
     let object = Arc::into_raw(object).cast();
     Ok(fill(&mut table, index, H::KIND, object, owner))
+}
+
+/// In a process started by `exec`: makes `value`, a handle its parent passed, name
+/// `object` here too, so a handle stored in the child's argument works unchanged.
+/// `InvalidArgument` if no handle has that value, `WrongState` if it is taken here.
+pub(crate) fn install_at<H: Handle>(value: u64, object: Arc<H::Target>) -> Result<()> {
+    let (index, generation) = decode(usize::try_from(value).unwrap_or(0));
+    if generation == 0 || index >= MAX_SLOTS {
+        return Err(Error::invalid_argument(format!(
+            "{value:#x} is not a handle value"
+        )));
+    }
+    crate::lifecycle::install();
+    let mut table = table();
+    while table.used <= index {
+        let fresh = grow(&mut table)?;
+        table.free.push_back(fresh);
+    }
+    let Some(at) = table.free.iter().position(|i| *i == index) else {
+        return Err(Error::wrong_state(format!(
+            "handle {value:#x} is already in use in this process"
+        )));
+    };
+    table.free.remove(at);
+    let slot = slot(index).expect("the chunks of used slots are made");
+    slot.state.store(u64::from(generation) << 32, Relaxed);
+    let owner = Owner {
+        drop: Some(drop_arc::<H::Target>),
+        lent: false,
+    };
+    fill(
+        &mut table,
+        index,
+        H::KIND,
+        Arc::into_raw(object).cast(),
+        owner,
+    );
+    Ok(())
+}
+
+/// The kind of the live handle `ptr`, if it is one (`None` for NULL, freed or garbage).
+pub(crate) fn kind_of(ptr: *const std::ffi::c_void) -> Option<u32> {
+    let (index, generation) = decode(ptr.addr());
+    let state = slot(index)?.state.load(Acquire);
+    let kind = state as u32;
+    (kind != 0 && (state >> 32) as u32 == generation).then_some(kind)
 }
 
 /// What a freed slot held: its object's reference, given back once the lock is dropped.
@@ -660,6 +711,21 @@ macro_rules! impl_handle {
             const NAME: &'static str = stringify!($handle);
         }
     };
+}
+
+/// The first `n` strings of a C string array such as `main`'s `argv`, stopping at a NULL
+/// entry; none for a NULL array.
+pub(crate) fn c_str_list<'a>(ptr: *const *mut c_char, n: usize) -> Vec<&'a CStr> {
+    if ptr.is_null() {
+        return Vec::new();
+    }
+    (0..n)
+        // SAFETY: the caller gave an array of at least `n` entries (`main`'s argv holds
+        // `argc`, then NULL) of NUL-terminated strings that outlive the borrow.
+        .map_while(|i| unsafe { ptr.add(i).read().as_ref() })
+        // SAFETY: as above.
+        .map(|s| unsafe { CStr::from_ptr(s) })
+        .collect()
 }
 
 /// A caller's buffer of `len` writable bytes; `(NULL, 0)` is the empty buffer.

@@ -21,6 +21,8 @@ pub mod library;
 
 pub mod process;
 
+pub mod start;
+
 pub mod connection;
 
 pub mod synchronize;

@@ -1,5 +1,5 @@
 //! `Process` and the process-level functions: `pc_process_*`, `pc_current_process`,
-//! `pc_active_children`, `pc_cpu_count`, `pc_freeze_support`.
+//! `pc_active_children`, `pc_cpu_count`.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
@@ -27,7 +27,10 @@ pub type pc_target_fn = Option<extern "C" fn(arg: *mut c_void) -> c_int>;
 ///
 /// The name is `Process-N` (`Process-N:M` when created in a child), the daemon flag and
 /// the authkey are the current process's. A NULL `target` makes a process that runs
-/// nothing and exits with 0. `arg` is passed as is; the library never touches it.
+/// nothing and exits with 0. `arg` is passed as is; the library never touches it, so it
+/// means something only in a forked child: under the spawn and forkserver start methods a
+/// non-NULL `arg` makes `pc_process_start` fail (`PC_ERR_NOT_SUPPORTED`); pass bytes with
+/// `pc_process_new_spawnable` instead.
 /// On success `*out` is a new handle, owned by the caller: release it with `pc_process_free`.
 ///
 /// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` when `out` is NULL.
@@ -39,14 +42,20 @@ pub extern "C" fn pc_process_new(
 ) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
-        let arg = handle::UserData::new(arg);
-        let target = target.map(|f| -> process::Target { Box::new(move || f(arg.get())) });
-        let process = Process::new(target);
-        let p = handle::into_raw::<pc_process>(Arc::clone(&process))?;
-        process.handle().set(p);
-        out.write(p);
+        let process = match target {
+            Some(f) => Process::new_function(f, process::Argument::Pointer(arg)),
+            None => Process::new(None),
+        };
+        out.write(new_handle(process)?);
         Ok(())
     })
+}
+
+/// A new handle for a process just made, recorded in it (see `HandleCell`).
+pub(crate) fn new_handle(process: Arc<Process>) -> crate::error::Result<*mut pc_process> {
+    let p = handle::into_raw::<pc_process>(Arc::clone(&process))?;
+    process.handle().set(p);
+    Ok(p)
 }
 
 /// Sets the name (Python's `name`/`setName`), any time. The string is copied. A name
@@ -335,12 +344,4 @@ pub extern "C" fn pc_active_children(
 #[no_mangle]
 pub extern "C" fn pc_cpu_count() -> c_int {
     process::cpu_count()
-}
-
-/// Python's `freeze_support()`. Children are started with `fork`, so there is nothing to
-/// do: it returns at once. Kept so programs written for a future spawn start method (which
-/// re-executes the program) can call it first thing in `main`. Any arguments, NULL included.
-#[no_mangle]
-pub extern "C" fn pc_freeze_support(argc: c_int, argv: *mut *mut c_char) {
-    let _ = (argc, argv);
 }

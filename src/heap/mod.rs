@@ -36,13 +36,14 @@ mod slabs;
 
 use std::mem::offset_of;
 use std::ops::Deref;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 use std::sync::Mutex;
 
 use blocks::Tree;
 use journal::Journal;
-pub(crate) use objects::{before_fork, release_all, EndFn, ForkGuard, Object};
+pub(crate) use objects::{adopt, before_fork, release_all, EndFn, ForkGuard, Object, Passed};
 
 use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
@@ -67,6 +68,9 @@ struct Header {
 
 #[repr(C, align(128))]
 struct Line<T>(T);
+
+/// Where the tree of blocks starts: after the header.
+const TREE_AT: u64 = std::mem::size_of::<Header>().next_multiple_of(64) as u64;
 
 /// The heap's lock state, in its header: valid as long as the heap that owns the lock.
 struct HeaderLock(NonNull<LockState>);
@@ -121,6 +125,34 @@ pub(crate) fn lineage() -> Result<&'static Heap> {
     Ok(heap)
 }
 
+/// Makes the heap in `memfd` this process's lineage heap: a process started by `exec`
+/// joins its parent's lineage so. Before any object is made here (`WrongState` after).
+pub(crate) fn join(memfd: OwnedFd) -> Result<&'static Heap> {
+    let _making = lock_making();
+    if inherited().is_some() {
+        return Err(Error::wrong_state(
+            "this process already has a shared heap: it cannot join its parent's",
+        ));
+    }
+    let page = shm::page_size();
+    let mapping = Mapping::attach(memfd).map_err(|e| Error::os("mmap of the parent's heap", e))?;
+    if !mapping.len().is_power_of_two() || mapping.len() < page {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!("the parent's heap has {} bytes", mapping.len()),
+        ));
+    }
+    crate::lifecycle::install();
+    let heap: &'static Heap = Box::leak(Box::new(Heap::over(mapping)));
+    LINEAGE.store(heap as *const Heap as *mut Heap, Release);
+    Ok(heap)
+}
+
+/// The lineage's heap in this process, if it has one (made, inherited or joined).
+pub(crate) fn existing() -> Option<&'static Heap> {
+    inherited()
+}
+
 fn inherited() -> Option<&'static Heap> {
     // SAFETY: set once to a leaked heap, never freed.
     unsafe { LINEAGE.load(Acquire).as_ref() }
@@ -165,23 +197,33 @@ impl Heap {
         }
         let mapping = Mapping::new_sparse(len, FALLBACK.min(len))
             .map_err(|e| Error::os("mmap(MAP_SHARED) of the shared heap", e))?;
+        let heap = Heap::over(mapping);
+        // The header and the tree take the first block (in a fresh tree, the leftmost).
+        let meta = TREE_AT + Tree::bytes(heap.tree.depth());
+        let meta = heap.alloc(usize::try_from(meta).unwrap_or(usize::MAX))?;
+        debug_assert_eq!(meta, 0);
+        Ok(heap)
+    }
+
+    /// This process's view of the heap in `mapping`: its geometry follows from its size.
+    fn over(mapping: Mapping) -> Heap {
+        let page = shm::page_size();
         let pages = mapping.len() / page;
-        let depth = pages.max(1).ilog2();
-        let at = std::mem::size_of::<Header>().next_multiple_of(64) as u64;
         let lock = LocalLock::at(
             HeaderLock(NonNull::from(&Header::at(&mapping).lock.0)),
             false,
         );
-        let heap = Heap {
+        Heap {
+            tree: Tree::new(TREE_AT, pages.max(1).ilog2()),
             mapping,
             page_log2: page.ilog2(),
-            tree: Tree::new(at, depth),
             lock,
-        };
-        // The header and the tree take the first block (in a fresh tree, the leftmost).
-        let meta = heap.alloc(usize::try_from(at + Tree::bytes(depth)).unwrap_or(usize::MAX))?;
-        debug_assert_eq!(meta, 0);
-        Ok(heap)
+        }
+    }
+
+    /// The memfd holding the heap, for a process started by `exec` to map it.
+    pub(crate) fn memfd(&self) -> BorrowedFd<'_> {
+        self.mapping.memfd()
     }
 
     fn header(&self) -> &Header {

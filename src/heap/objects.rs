@@ -41,8 +41,20 @@ unsafe impl Sync for Object {}
 
 /// What the last holder of an object runs before its memory is freed, with the object's
 /// address: an object that took heap blocks of its own gives them back. A plain function
-/// of the program, so the same address in every process of the lineage.
+/// of this library, stored as its distance from [`Place::let_go`]: the same in every
+/// process of the lineage, forked or started by `exec` (where the library's code is
+/// elsewhere, but laid out alike).
 pub(crate) type EndFn = fn(*mut u8);
+
+/// The address end functions are stored relative to.
+fn anchor() -> usize {
+    Place::let_go as *const () as usize
+}
+
+/// `at_end` as stored in an object (0: nothing).
+fn end_to_word(at_end: Option<EndFn>) -> u64 {
+    at_end.map_or(0, |f| (f as usize).wrapping_sub(anchor()) as u64)
+}
 
 impl Object {
     pub(crate) fn new(len: usize) -> Result<Object> {
@@ -60,9 +72,7 @@ impl Object {
         };
         let place = Place(offset | u64::from(size));
         place.holders(heap).store(1, Relaxed);
-        place
-            .at_end(heap)
-            .store(at_end.map_or(0, |f| f as usize as u64), Relaxed);
+        place.at_end(heap).store(end_to_word(at_end), Relaxed);
         Ok(Object {
             ptr: heap.non_null(offset),
             slot: registry.add(place),
@@ -97,6 +107,67 @@ impl Object {
             }
         }
     }
+}
+
+/// A hold on an object counted for a child started by `exec`, before it starts (see
+/// [`Object::pass`]): the child adopts it ([`adopt`]), or [`withdraw`](Passed::withdraw)
+/// lets go of it if the child never started.
+pub(crate) struct Passed(Place);
+
+impl Object {
+    /// Counts one more holder, a child about to start by `exec`, and says where the
+    /// object is. A lent hold is passed all the same: the child's is its own.
+    pub(crate) fn pass(&self) -> Result<Passed> {
+        let registry = lock();
+        let place = registry
+            .entries
+            .get(self.slot)
+            .map(|p| Place(p.0 & !LENT))
+            .filter(|p| *p != Place(0))
+            .ok_or_else(|| Error::wrong_state("the object was let go at exit"))?;
+        let heap = inherited().ok_or_else(|| Error::wrong_state("no shared heap"))?;
+        place.holders(heap).fetch_add(1, Relaxed);
+        Ok(Passed(place))
+    }
+}
+
+impl Passed {
+    /// The object's place, which the child hands to [`adopt`].
+    pub(crate) fn place(&self) -> u64 {
+        self.0 .0
+    }
+
+    /// The child never started: its hold goes.
+    pub(crate) fn withdraw(self) {
+        if let Err(err) = self.0.let_go() {
+            log::warn!("{err}");
+        }
+    }
+}
+
+/// The object at `place` in this process's (joined) heap, whose hold the parent counted
+/// for this process before starting it.
+pub(crate) fn adopt(place: u64) -> Result<Object> {
+    let place = Place(place);
+    let heap = inherited().ok_or_else(|| Error::wrong_state("no shared heap was passed"))?;
+    let size = place.size();
+    let fits = (slabs::MIN_CLASS..usize::BITS).contains(&size)
+        && place.offset() % (1u64 << size.min(12)) == 0
+        && place
+            .offset()
+            .checked_add(1 << size)
+            .is_some_and(|end| end <= heap.len() as u64);
+    if !fits {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!("no object at heap place {:#x}", place.0),
+        ));
+    }
+    let mut registry = lock();
+    Ok(Object {
+        ptr: heap.non_null(place.offset()),
+        slot: registry.add(place),
+    })
 }
 
 #[cfg(test)]
@@ -159,8 +230,7 @@ impl Place {
         unsafe { &*heap.ptr(at).cast::<AtomicU64>() }
     }
 
-    /// What runs at the object's end (a function's address, 0: nothing): the 8 bytes
-    /// before its count.
+    /// What runs at the object's end (see [`end_to_word`]): the 8 bytes before its count.
     fn at_end(self, heap: &Heap) -> &AtomicU64 {
         let at = self.offset() + (1 << self.size()) - 16;
         // SAFETY: as in `holders`.
@@ -178,10 +248,10 @@ impl Place {
         let (offset, size) = (self.offset(), self.size());
         let at_end = self.at_end(heap).load(Relaxed);
         if at_end != 0 {
-            // SAFETY: written by `with_end` from an `EndFn` of this program, whose code
-            // is at the same address in every process of the lineage (forked, not
-            // exec'd: an exec'd process has no heap to let go of).
-            let at_end = unsafe { std::mem::transmute::<usize, EndFn>(at_end as usize) };
+            let at_end = anchor().wrapping_add(at_end as usize);
+            // SAFETY: written by `with_end` from an `EndFn` of this library, as its
+            // distance from `let_go`: every process of the lineage runs the same library.
+            let at_end = unsafe { std::mem::transmute::<usize, EndFn>(at_end) };
             at_end(heap.ptr(offset));
         }
         match size <= slabs::MAX_CLASS {

@@ -6,7 +6,8 @@
 //! by its place in the task queue; and notices the parent sends its own result thread.
 //! Integers are native-endian: both ends are the same program on the same machine.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
+use crate::wire::{Reader, Writer};
 
 const STOP: u8 = 0;
 const ITEMS: u8 = 1;
@@ -128,8 +129,7 @@ pub(crate) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[
         m.extend_from_slice(&word.to_ne_bytes());
     }
     for item in items.iter().map(AsRef::as_ref) {
-        m.extend_from_slice(&(item.len() as u64).to_ne_bytes());
-        m.extend_from_slice(item);
+        m.put_bytes(item);
     }
     m
 }
@@ -147,8 +147,7 @@ pub(crate) fn start_results(m: &mut Vec<u8>, seq: u32, job: u64, first: u64, cou
 
 pub(crate) fn push_result(reply: &mut Vec<u8>, code: i32, output: &[u8]) {
     reply.extend_from_slice(&code.to_ne_bytes());
-    reply.extend_from_slice(&(output.len() as u64).to_ne_bytes());
-    reply.extend_from_slice(output);
+    reply.put_bytes(output);
 }
 
 pub(crate) fn notice(job: u64) -> Vec<u8> {
@@ -158,7 +157,7 @@ pub(crate) fn notice(job: u64) -> Vec<u8> {
 }
 
 pub(crate) fn read_task(message: &[u8]) -> Result<Task<'_>> {
-    let mut r = Reader(message);
+    let mut r = Reader::new(message, "pool message");
     match r.u8()? {
         STOP => Ok(Task::Stop),
         ITEMS => {
@@ -176,12 +175,12 @@ pub(crate) fn read_task(message: &[u8]) -> Result<Task<'_>> {
             })
         }
         ELEMENTS => ElementChunk::decode(&mut r).map(Task::Elements),
-        kind => Err(malformed(kind)),
+        kind => Err(r.malformed(kind)),
     }
 }
 
 pub(crate) fn read_reply(message: &[u8]) -> Result<Reply<'_>> {
-    let mut r = Reader(message);
+    let mut r = Reader::new(message, "pool message");
     match r.u8()? {
         RESULTS => {
             let (seq, job, first, count) = (r.u32()?, r.u64()?, r.u64()?, r.u64()?);
@@ -198,16 +197,8 @@ pub(crate) fn read_reply(message: &[u8]) -> Result<Reply<'_>> {
             })
         }
         NOTICE => Ok(Reply::Notice { job: r.u64()? }),
-        kind => Err(malformed(kind)),
+        kind => Err(r.malformed(kind)),
     }
-}
-
-#[cold]
-fn malformed(what: impl std::fmt::Debug) -> Error {
-    Error::new(
-        ErrorKind::Protocol,
-        format!("malformed pool message ({what:?})"),
-    )
 }
 
 /// The items of a task message, read as they are used (a chunk may hold thousands).
@@ -219,8 +210,7 @@ pub(crate) struct Items<'a> {
 
 impl<'a> Items<'a> {
     fn read(&mut self) -> Result<&'a [u8]> {
-        let len = self.reader.u64()?;
-        self.reader.bytes(len)
+        self.reader.sized()
     }
 
     /// Checks once that every item is there, so that iterating cannot fail.
@@ -271,38 +261,6 @@ impl<'a> Iterator for ItemResults<'a> {
     fn next(&mut self) -> Option<ItemResult<'a>> {
         self.left = self.left.checked_sub(1)?;
         self.read().ok()
-    }
-}
-
-/// Reads fields from the front of a message; a short message is `Protocol`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn bytes(&mut self, len: u64) -> Result<&'a [u8]> {
-        let len = usize::try_from(len).map_err(|_| malformed("length"))?;
-        if len > self.0.len() {
-            return Err(malformed("truncated"));
-        }
-        let (head, rest) = self.0.split_at(len);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        Ok(self.bytes(N as u64)?.try_into().expect("N bytes"))
-    }
-
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_ne_bytes(self.array()?))
-    }
-
-    fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_ne_bytes(self.array()?))
     }
 }
 

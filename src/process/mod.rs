@@ -4,23 +4,51 @@
 mod current;
 mod registry;
 
-use std::ffi::CString;
+use std::ffi::{c_int, c_void, CString};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use current::{current, current_arc};
 pub(crate) use registry::{before_fork, shutdown_children, ForkGuard};
 
 use crate::deadline::{self, Deadline};
+use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::ffi::handle::HandleCell;
+use crate::start::passing::{Outbox, Passable};
+use crate::start::payload::{Payload, NO_FD};
+use crate::start::{self, StartMethod};
 use crate::sys::child::{Child, Watch};
 use crate::sys::fork::{self, Forked};
 use crate::sys::process as os;
 
 /// What a child runs: its return value is the child's exit code.
 pub type Target = Box<dyn Fn() -> i32 + Send + Sync>;
+
+/// A C function a child runs with its argument; its return value is the exit code.
+pub type CFunction = extern "C" fn(*mut c_void) -> c_int;
+
+/// A C target's argument.
+pub enum Argument {
+    /// A pointer, meaningful only in this process and the children it forks.
+    Pointer(*mut c_void),
+    /// Bytes the child gets a copy of (16-byte aligned), however it starts.
+    Bytes(Vec<u8>),
+}
+
+/// What a process runs.
+enum Body {
+    Closure(Option<Target>),
+    Function(CFunction, Argument),
+}
+
+// SAFETY: `Argument::Pointer` is the C caller's, handed back to its own target in a child
+// (or in `run`); the library never dereferences it.
+unsafe impl Send for Body {}
+// SAFETY: as above.
+unsafe impl Sync for Body {}
 
 /// Length of the random authkey of the main process.
 const AUTHKEY_LEN: usize = 32;
@@ -31,7 +59,7 @@ pub struct Process {
     /// The handle C knows this object by (the creator's, or one the library lends), for
     /// the C boundary to hand out again (`pc_active_children`, `pc_current_process`).
     handle: HandleCell,
-    target: Option<Target>,
+    body: Body,
     /// `[]` for the main process, the parent's identity plus this child's number otherwise.
     identity: Vec<u32>,
     /// The process that created this object: the only one allowed to start, join or query it.
@@ -43,7 +71,18 @@ struct State {
     name: CString,
     daemon: bool,
     authkey: Vec<u8>,
+    /// `None`: the default when it starts (`start::default_method`).
+    method: Option<StartMethod>,
+    /// Handles its child gets when it starts by `exec` (a forked one has them all).
+    passed: Vec<PassedHandle>,
     run: Run,
+}
+
+/// A handle passed to a child started by `exec`, which gets it with the same value.
+pub(crate) struct PassedHandle {
+    pub(crate) value: u64,
+    pub(crate) kind: u32,
+    pub(crate) object: Arc<dyn Passable>,
 }
 
 enum Run {
@@ -63,6 +102,15 @@ impl Process {
     /// A new, unstarted child of the current process, named `Process-N` (`Process-N:M` in a
     /// child), inheriting the current process's authkey and daemon flag. `None` runs nothing.
     pub fn new(target: Option<Target>) -> Arc<Process> {
+        Process::with_body(Body::Closure(target))
+    }
+
+    /// A new, unstarted child that runs `function(argument)` (see [`Process::new`]).
+    pub fn new_function(function: CFunction, argument: Argument) -> Arc<Process> {
+        Process::with_body(Body::Function(function, argument))
+    }
+
+    fn with_body(body: Body) -> Arc<Process> {
         crate::lifecycle::install();
         let parent = current();
         let mut identity = parent.identity.clone();
@@ -79,13 +127,15 @@ impl Process {
         let parent_state = parent.lock();
         Arc::new(Process {
             handle: HandleCell::new(),
-            target,
+            body,
             identity,
             creator: os::getpid(),
             state: Mutex::new(State {
                 name: CString::new(name).expect("generated names have no NUL"),
                 daemon: parent_state.daemon,
                 authkey: parent_state.authkey.clone(),
+                method: None,
+                passed: Vec::new(),
                 run: Run::Initial,
             }),
         })
@@ -101,15 +151,47 @@ impl Process {
             let message = format!("libprocessing: no random bytes for the authkey: {err}\n");
             let _ = crate::sys::io::write_stderr(message.as_bytes());
         }
+        Process::current_as(
+            CString::new("MainProcess").unwrap(),
+            Vec::new(),
+            authkey,
+            false,
+        )
+    }
+
+    /// The object of this process, started by `exec` as `name` (see `start::child`).
+    /// Its target (`None`: nothing) runs by [`Process::run`].
+    pub(crate) fn spawned(
+        name: &str,
+        identity: Vec<u32>,
+        authkey: Vec<u8>,
+        daemon: bool,
+        target: Option<(CFunction, Vec<u8>)>,
+    ) -> Result<Arc<Process>> {
+        let name =
+            CString::new(name).map_err(|_| Error::invalid_argument("name contains a NUL byte"))?;
+        let mut process = Process::current_as(name, identity, authkey, daemon);
+        if let Some((function, arg)) = target {
+            process.body = Body::Function(function, Argument::Bytes(arg));
+        }
+        let process = Arc::new(process);
+        current::become_current(&process);
+        Ok(process)
+    }
+
+    /// An object for the current process, which runs nothing more.
+    fn current_as(name: CString, identity: Vec<u32>, authkey: Vec<u8>, daemon: bool) -> Process {
         Process {
             handle: HandleCell::new(),
-            target: None,
-            identity: Vec::new(),
+            body: Body::Closure(None),
+            identity,
             creator: os::getpid(),
             state: Mutex::new(State {
-                name: CString::new("MainProcess").unwrap(),
-                daemon: false,
+                name,
+                daemon,
                 authkey,
+                method: None,
+                passed: Vec::new(),
                 run: Run::Initial,
             }),
         }
@@ -150,12 +232,7 @@ impl Process {
     /// Sets the daemon flag; only before `start`.
     pub fn set_daemon(&self, daemon: bool) -> Result<()> {
         let mut state = self.lock();
-        if !matches!(state.run, Run::Initial) || self.is_current() {
-            return Err(Error::wrong_state(format!(
-                "{}: the daemon flag can only be set before start",
-                state.name.to_string_lossy()
-            )));
-        }
+        self.check_unstarted(&state, "the daemon flag")?;
         state.daemon = daemon;
         Ok(())
     }
@@ -177,7 +254,46 @@ impl Process {
 
     /// Runs the target in the calling process, like Python's `run()`; 0 without a target.
     pub fn run(&self) -> i32 {
-        self.target.as_ref().map_or(0, |target| target())
+        match &self.body {
+            Body::Closure(target) => target.as_ref().map_or(0, |target| target()),
+            Body::Function(function, Argument::Pointer(arg)) => function(*arg),
+            Body::Function(function, Argument::Bytes(bytes)) => call_with_copy(*function, bytes),
+        }
+    }
+
+    /// Sets how this process starts (`None`: the default when it starts); before
+    /// `start` only.
+    pub fn set_start_method(&self, method: Option<StartMethod>) -> Result<()> {
+        let mut state = self.lock();
+        self.check_unstarted(&state, "the start method")?;
+        state.method = method;
+        Ok(())
+    }
+
+    /// The method this process starts (or started) by.
+    pub fn start_method(&self) -> StartMethod {
+        self.lock().method.unwrap_or_else(start::default_method)
+    }
+
+    /// Passes a handle to the child, which gets it with the same value if it starts by
+    /// `exec` (a forked child has every handle anyway); before `start` only.
+    pub(crate) fn pass(&self, handle: PassedHandle) -> Result<()> {
+        let mut state = self.lock();
+        self.check_unstarted(&state, "handles to pass")?;
+        if !state.passed.iter().any(|h| h.value == handle.value) {
+            state.passed.push(handle);
+        }
+        Ok(())
+    }
+
+    fn check_unstarted(&self, state: &State, what: &str) -> Result<()> {
+        if !matches!(state.run, Run::Initial) || self.is_current() {
+            return Err(Error::wrong_state(format!(
+                "{}: {what} can only be set before start",
+                state.name.to_string_lossy()
+            )));
+        }
+        Ok(())
     }
 
     fn is_current(&self) -> bool {
@@ -207,7 +323,7 @@ impl Process {
 
     /// Starts the child: forks, and runs the target in it.
     pub fn start(self: &Arc<Self>) -> Result<()> {
-        let mut state = self.lock();
+        let state = self.lock();
         self.check_parent(&state, "start")?;
         if !matches!(state.run, Run::Initial) {
             return Err(Error::wrong_state(format!(
@@ -220,11 +336,40 @@ impl Process {
                 "a daemonic process is not allowed to have children",
             ));
         }
+        let method = state.method.unwrap_or_else(start::default_method);
+        let (pid, child, mut state) = match method {
+            StartMethod::Fork => self.fork(state)?,
+            method => {
+                let (pid, child) = self.start_by_exec(&state, method)?;
+                (pid, child, state)
+            }
+        };
+        let name = state.name.to_string_lossy().into_owned();
+        state.run = Run::Running { pid, child };
+        drop(state);
+        registry::reap_ended();
+        let listed = registry::lock().add(self.clone());
+        // No lock is held while logging: a log handler may call back into the library.
+        log::debug!("started {name} (pid {pid}, {})", method.name());
+        if let Err(err) = listed {
+            // Started all the same; it is reaped by the calls that reap.
+            log::warn!("{err}");
+        }
+        Ok(())
+    }
+
+    /// Forks the child, which runs the target; the parent gets its pid and watch, and
+    /// the state back.
+    fn fork<'s>(
+        self: &'s Arc<Self>,
+        state: MutexGuard<'s, State>,
+    ) -> Result<(libc::pid_t, Child, MutexGuard<'s, State>)> {
+        warn_if_threaded();
         fork::flush_stdio();
         let parent = os::getpid();
         let watch = Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
-        // The fork handlers (crate::lifecycle) take the library's locks around the fork and reset
-        // the child's copy of the parent's state.
+        // The fork handlers (crate::lifecycle) take the library's locks around the fork
+        // and reset the child's copy of the parent's state.
         match fork::fork().map_err(|e| Error::os("fork", e))? {
             Forked::Child => {
                 watch.in_child();
@@ -233,28 +378,76 @@ impl Process {
                 current::become_current(self);
                 self.bootstrap(daemon, parent)
             }
-            Forked::Parent(pid) => {
-                let child = match watch.in_parent(pid) {
-                    Ok(child) => child,
-                    Err(err) => {
-                        crate::sys::child::kill_and_reap(pid);
-                        return Err(Error::os("pidfd_open", err));
-                    }
-                };
-                let name = state.name.to_string_lossy().into_owned();
-                state.run = Run::Running { pid, child };
-                drop(state);
-                registry::reap_ended();
-                let listed = registry::lock().add(self.clone());
-                // No lock is held while logging: a log handler may call back into the library.
-                log::debug!("started {name} (pid {pid})");
-                if let Err(err) = listed {
-                    // Started all the same; it is reaped by the calls that reap.
-                    log::warn!("{err}");
+            Forked::Parent(pid) => match watch.in_parent(pid) {
+                Ok(child) => Ok((pid, child, state)),
+                Err(err) => {
+                    crate::sys::child::kill_and_reap(pid);
+                    Err(Error::os("pidfd_open", err))
                 }
-                Ok(())
-            }
+            },
         }
+    }
+
+    /// Starts the child by `exec` (spawn, or through the forkserver): what it runs, its
+    /// identity and its passed handles cross as a payload.
+    fn start_by_exec(&self, state: &State, method: StartMethod) -> Result<(libc::pid_t, Child)> {
+        let name = state.name.to_string_lossy();
+        let (target, arg) = match &self.body {
+            Body::Closure(None) => (None, Vec::new()),
+            Body::Closure(Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::NotSupported,
+                    format!(
+                        "{name}: a Rust closure cannot run in a process started by {}",
+                        method.name()
+                    ),
+                ))
+            }
+            Body::Function(_, Argument::Pointer(arg)) if !arg.is_null() => {
+                return Err(Error::new(
+                    ErrorKind::NotSupported,
+                    format!(
+                        "{name}: its argument is a pointer, which means nothing in a process \
+                         started by {}: make it with pc_process_new_spawnable",
+                        method.name()
+                    ),
+                ))
+            }
+            Body::Function(function, Argument::Pointer(_)) => (Some(*function), Vec::new()),
+            Body::Function(function, Argument::Bytes(bytes)) => (Some(*function), bytes.clone()),
+        };
+        let target = target
+            .map(|f| crate::sys::code::locate(f as usize))
+            .transpose()
+            .map_err(|e| Error::os(&format!("{name}: locating the target"), e))?;
+        let mut outbox = Outbox::default();
+        let heap = crate::heap::existing().map(|heap| outbox.fd_index(heap.memfd()));
+        outbox.u64(state.passed.len() as u64);
+        for handle in &state.passed {
+            outbox.u64(handle.value);
+            outbox.u64(u64::from(handle.kind));
+            handle.object.pass(&mut outbox)?;
+        }
+        let payload = Payload {
+            target,
+            arg,
+            name: name.into_owned(),
+            identity: self.identity.clone(),
+            authkey: state.authkey.clone(),
+            daemon: state.daemon,
+            parent: os::getpid(),
+            heap: heap.unwrap_or(NO_FD),
+            watch: NO_FD,
+            logging: crate::logging::for_child(),
+            handles: std::mem::take(&mut outbox.bytes),
+        };
+        fork::flush_stdio();
+        let started = match method {
+            StartMethod::Spawn => start::spawn::spawn(payload, &mut outbox),
+            _ => start::forkserver::start(payload, &mut outbox),
+        }?;
+        outbox.sent();
+        Ok(started)
     }
 
     /// The child's side of `start`: never returns.
@@ -419,6 +612,37 @@ impl Process {
             Run::Running { child, .. } | Run::Ended { child, .. } => child.fd().as_raw_fd(),
         }
     }
+}
+
+/// Warns, once per process, that a fork is about to copy a process in which other
+/// threads of the program run (as Python 3.12 does): through the library's log, or on
+/// standard error while logging is off.
+fn warn_if_threaded() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let others = crate::sys::thread::other_program_threads();
+    if others == 0 || WARNED.swap(true, Relaxed) {
+        return;
+    }
+    let message = format!(
+        "this process (pid {}) runs {others} other thread(s): a forked child may deadlock \
+         on a lock one of them held; use the spawn or forkserver start method",
+        os::getpid()
+    );
+    match crate::logging::enabled() {
+        true => log::warn!("{message}"),
+        false => {
+            let _ = crate::sys::io::write_stderr(format!("libprocessing: {message}\n").as_bytes());
+        }
+    }
+}
+
+/// Calls `function` with a pointer to a 16-byte aligned copy of `bytes`.
+fn call_with_copy(function: CFunction, bytes: &[u8]) -> i32 {
+    let mut copy = vec![0u128; bytes.len().div_ceil(16).max(1)];
+    let at = copy.as_mut_ptr().cast::<u8>();
+    // SAFETY: `copy` has room for `bytes.len()` bytes at `at`, and does not overlap them.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len()) };
+    function(at.cast())
 }
 
 /// The live children of the current process, after reaping those that ended.

@@ -33,6 +33,7 @@ use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::heap::{self, Heap};
 use crate::shared::{AtEnd, Shared, ShmSafe};
+use crate::start::passing::{Inbox, Outbox};
 use crate::synchronize::LocalLock;
 
 /// Bytes of the small ring: it stays in the L2 cache and holds a few 64 KiB messages.
@@ -209,6 +210,34 @@ impl LocalQueue {
         self.storage.let_go_for_child();
         self.producer_lock.let_go_for_child();
         self.consumer_lock.let_go_for_child();
+    }
+
+    /// See `start::passing`: its bound, shared objects and side locks.
+    pub(crate) fn pass(&self, out: &mut Outbox) -> Result<()> {
+        out.u64(u64::from(self.maxsize));
+        self.state.pass(out)?;
+        self.storage.pass(out)?;
+        self.producer_lock.pass(out)?;
+        self.consumer_lock.pass(out)
+    }
+
+    pub(crate) fn receive(inbox: &mut Inbox<'_>) -> Result<LocalQueue> {
+        let maxsize = u32::try_from(inbox.u64()?)
+            .ok()
+            .filter(|m| *m as usize <= MAX_SIZE)
+            .ok_or_else(|| inbox.reader.malformed("maxsize"))?;
+        let state = Shared::receive(inbox)?;
+        let storage: Shared<Storage> = Shared::receive(inbox)?;
+        let ring = Ring::within(storage.ring.as_ptr().cast_mut(), RING_BYTES as u64);
+        Ok(LocalQueue {
+            maxsize,
+            state,
+            storage,
+            ring,
+            heap: heap::lineage()?,
+            producer_lock: LocalLock::receive(inbox)?,
+            consumer_lock: LocalLock::receive(inbox)?,
+        })
     }
 
     /// The processes holding the queue.

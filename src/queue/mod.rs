@@ -21,6 +21,7 @@ use crate::connection::RecvInto;
 use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::item::Item;
+use crate::start::passing::{managed_not_passed, Inbox, Outbox, Passable};
 use crate::synchronize::owner;
 pub(crate) use local::LocalQueue;
 #[cfg(test)]
@@ -284,6 +285,27 @@ impl Queue {
             Backing::Local(queue) => queue.join(deadline),
             Backing::Remote(managed) => managed.remote.join(deadline),
         }
+    }
+}
+
+impl Passable for Queue {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        match &self.backing {
+            Backing::Local(queue) => {
+                out.u64(u64::from(self.joinable));
+                queue.pass(out)
+            }
+            Backing::Remote(_) => Err(managed_not_passed("queue")),
+        }
+    }
+
+    /// Open in the child, as after a fork: `close` is per process.
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Queue>> {
+        let joinable = inbox.u64()? != 0;
+        Ok(Queue::with(
+            joinable,
+            Backing::Local(LocalQueue::receive(inbox)?),
+        ))
     }
 }
 

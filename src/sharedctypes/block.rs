@@ -7,6 +7,7 @@ use super::elem::{add_raw, check_len, ElemType, Kind};
 use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::heap::Object;
+use crate::start::passing::{Inbox, Outbox, Passable};
 use crate::synchronize::Lock;
 
 /// Which lock guards a value or array (the seed's `lock=` argument).
@@ -176,5 +177,43 @@ impl Block {
             unsafe { std::ptr::copy_nonoverlapping(self.ptr(), copy.ptr(), bytes) }
         })?;
         Ok(copy)
+    }
+}
+
+impl Block {
+    /// See `start::passing`: its type, length, memory and lock.
+    pub(super) fn pass(&self, out: &mut Outbox) -> Result<()> {
+        let elem = self.elem;
+        out.u64(u64::from(elem.typecode()));
+        out.u64(elem.size() as u64);
+        out.u64(self.len as u64);
+        out.object(&self.memory)?;
+        match &self.lock {
+            None => out.u64(0),
+            Some(lock) => {
+                out.u64(1);
+                lock.pass(out)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn receive(inbox: &mut Inbox<'_>) -> Result<Block> {
+        let elem = match (inbox.u64()?, inbox.u64()?) {
+            (0, size) => ElemType::sized(usize::try_from(size).unwrap_or(0))?,
+            (code, _) => ElemType::from_typecode(u8::try_from(code).unwrap_or(0))?,
+        };
+        let len = usize::try_from(inbox.u64()?).unwrap_or(usize::MAX);
+        let memory = inbox.object()?;
+        let lock = match inbox.u64()? {
+            0 => None,
+            _ => Some(Lock::receive(inbox)?),
+        };
+        Ok(Block {
+            elem,
+            len,
+            memory,
+            lock,
+        })
     }
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::backing::Backing;
 use crate::error::{Error, ErrorKind, Result};
+use crate::start::passing::{managed_not_passed, Inbox, Outbox, Passable};
 use crate::synchronize::Lock;
 use block::Block;
 pub use block::Guard;
@@ -232,6 +233,43 @@ impl Array {
             }
         };
         Ok(Array::with(Backing::Local(block)))
+    }
+}
+
+impl Elements {
+    fn pass(&self, out: &mut Outbox, noun: &str) -> Result<()> {
+        match &self.0 {
+            Backing::Local(block) => block.pass(out),
+            Backing::Remote(_) => Err(managed_not_passed(noun)),
+        }
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Elements> {
+        Ok(Elements(Backing::Local(Block::receive(inbox)?)))
+    }
+}
+
+impl Passable for Value {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        self.elements.pass(out, "value")
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Value>> {
+        Ok(Arc::new(Value {
+            elements: Elements::receive(inbox)?,
+        }))
+    }
+}
+
+impl Passable for Array {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        self.elements.pass(out, "array")
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Array>> {
+        Ok(Arc::new(Array {
+            elements: Elements::receive(inbox)?,
+        }))
     }
 }
 

@@ -15,6 +15,7 @@ use crate::backing::Backing;
 use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
+use crate::start::passing::{managed_not_passed, Inbox, Outbox, Passable};
 
 const FILLING: i32 = 0;
 const DRAINING: i32 = 1;
@@ -215,4 +216,29 @@ impl LocalBarrier {
 
 fn broken() -> Error {
     Error::new(ErrorKind::Broken, "the barrier is broken")
+}
+
+impl Passable for Barrier {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        let Backing::Local(local) = &self.backing else {
+            return Err(managed_not_passed("barrier"));
+        };
+        out.u64(self.parties as u64);
+        local.cond.pass(out)?;
+        local.state.pass(out)
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Barrier>> {
+        let parties = usize::try_from(inbox.u64()?).unwrap_or(0);
+        if parties == 0 || parties > MAX_WAITERS + 1 {
+            return Err(inbox.reader.malformed(format!("{parties} parties")));
+        }
+        Ok(Arc::new(Barrier {
+            parties,
+            backing: Backing::Local(LocalBarrier {
+                cond: LocalCondition::receive(inbox)?,
+                state: Shared::receive(inbox)?,
+            }),
+        }))
+    }
 }

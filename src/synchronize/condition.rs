@@ -18,6 +18,7 @@ use crate::backing::{not_supported, Backing};
 use crate::deadline::{self, Deadline};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
+use crate::start::passing::{managed_not_passed, Inbox, Outbox, Passable};
 use crate::sys::futex;
 use crate::sys::robust::Token;
 
@@ -320,5 +321,35 @@ impl LocalCondition {
     /// Wakes every waiter; never blocks.
     pub(crate) fn notify_all(&self) -> Result<()> {
         self.notify(usize::MAX)
+    }
+}
+
+impl LocalCondition {
+    /// See `start::passing`.
+    pub(crate) fn pass(&self, out: &mut Outbox) -> Result<()> {
+        self.lock.pass(out)?;
+        self.state.pass(out)
+    }
+
+    pub(crate) fn receive(inbox: &mut Inbox<'_>) -> Result<LocalCondition> {
+        Ok(LocalCondition {
+            lock: Lock::receive(inbox)?,
+            state: Shared::receive(inbox)?,
+        })
+    }
+}
+
+impl Passable for Condition {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        match &self.backing {
+            Backing::Local(condition) => condition.pass(out),
+            Backing::Remote(_) => Err(managed_not_passed("condition")),
+        }
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Condition>> {
+        Ok(Arc::new(Condition {
+            backing: Backing::Local(LocalCondition::receive(inbox)?),
+        }))
     }
 }

@@ -9,6 +9,7 @@ use crate::backing::Backing;
 use crate::deadline::Deadline;
 use crate::error::Result;
 use crate::shared::{Shared, ShmSafe};
+use crate::start::passing::{managed_not_passed, Inbox, Outbox, Passable};
 use crate::sys::futex;
 
 #[repr(C)]
@@ -91,5 +92,20 @@ impl Event {
 impl EventState {
     fn is_set(&self) -> bool {
         self.flag.load(Acquire) != 0
+    }
+}
+
+impl Passable for Event {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        match &self.backing {
+            Backing::Local(state) => state.pass(out),
+            Backing::Remote(_) => Err(managed_not_passed("event")),
+        }
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Event>> {
+        Ok(Arc::new(Event {
+            backing: Backing::Local(Shared::receive(inbox)?),
+        }))
     }
 }

@@ -25,6 +25,7 @@ use crate::backing::Backing;
 use crate::deadline::{self, Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
+use crate::start::passing::{managed_not_passed, Inbox, Outbox, Passable};
 use crate::sys::futex;
 
 /// How often a waiter checks whether the holder still lives.
@@ -396,6 +397,34 @@ impl<S: Deref<Target = LockState>> LocalLock<S> {
             return Ok(Acquired::Clean);
         }
         self.acquire_contended(me, Deadline::Never, Interrupts::Ignore, depth)
+    }
+}
+
+impl LocalLock {
+    /// See `start::passing`.
+    pub(crate) fn pass(&self, out: &mut Outbox) -> Result<()> {
+        out.u64(u64::from(self.recursive));
+        self.state.pass(out)
+    }
+
+    pub(crate) fn receive(inbox: &mut Inbox<'_>) -> Result<LocalLock> {
+        let recursive = inbox.u64()? != 0;
+        Ok(LocalLock::at(Shared::receive(inbox)?, recursive))
+    }
+}
+
+impl Passable for Lock {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        match &self.backing {
+            Backing::Local(lock) => lock.pass(out),
+            Backing::Remote(_) => Err(managed_not_passed("lock")),
+        }
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Lock>> {
+        Ok(Arc::new(Lock {
+            backing: Backing::Local(LocalLock::receive(inbox)?),
+        }))
     }
 }
 

@@ -11,6 +11,7 @@ use crate::backing::Backing;
 use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
 use crate::shared::{Shared, ShmSafe};
+use crate::start::passing::{managed_not_passed, Inbox, Outbox, Passable};
 use crate::sys::futex;
 
 /// The largest value a semaphore holds (POSIX's `SEM_VALUE_MAX`).
@@ -151,5 +152,25 @@ impl LocalSemaphore {
             futex::wake(&state.value, 1);
         }
         Ok(())
+    }
+}
+
+impl Passable for Semaphore {
+    fn pass(&self, out: &mut Outbox) -> Result<()> {
+        let Backing::Local(local) = &self.backing else {
+            return Err(managed_not_passed("semaphore"));
+        };
+        out.u64(local.bound.map_or(u64::MAX, u64::from));
+        local.state.pass(out)
+    }
+
+    fn receive(inbox: &mut Inbox<'_>) -> Result<Arc<Semaphore>> {
+        let bound = u32::try_from(inbox.u64()?).ok();
+        Ok(Arc::new(Semaphore {
+            backing: Backing::Local(LocalSemaphore {
+                bound,
+                state: Shared::receive(inbox)?,
+            }),
+        }))
     }
 }

@@ -43,12 +43,15 @@ impl Watch {
     pub(crate) fn in_child(self) {
         if let Watch::Pipe { read, write } = self {
             drop(read);
-            let inherited = OWN_PIPE_END.swap(write.into_raw_fd(), SeqCst);
-            if inherited >= 0 {
-                // SAFETY: the fd was this process's parent's own pipe end, inherited and
-                // used by nothing here: dropping it closes it.
-                drop(unsafe { OwnedFd::from_raw_fd(inherited) });
-            }
+            keep_watched_end(write);
+        }
+    }
+
+    /// The end a child started by `exec` must keep (see [`keep_watched_end`]), if any.
+    pub(crate) fn child_end(&self) -> Option<BorrowedFd<'_>> {
+        match self {
+            Watch::Pidfd => None,
+            Watch::Pipe { write, .. } => Some(write.as_fd()),
         }
     }
 
@@ -59,17 +62,28 @@ impl Watch {
             Watch::Pidfd => Ok(Child {
                 pid,
                 fd: rustix::process::pidfd_open(pid, PidfdFlags::empty())?,
-                pidfd: true,
+                how: How::Pidfd,
             }),
             Watch::Pipe { read, write } => {
                 drop(write);
                 Ok(Child {
                     pid,
                     fd: read,
-                    pidfd: false,
+                    how: How::Pipe,
                 })
             }
         }
+    }
+}
+
+/// In a child: keeps `end`, the end of the socket its parent watches it by, open for life
+/// (and closes the one of its own parent's, inherited by a fork).
+pub(crate) fn keep_watched_end(end: OwnedFd) {
+    let inherited = OWN_PIPE_END.swap(end.into_raw_fd(), SeqCst);
+    if inherited >= 0 {
+        // SAFETY: the fd was this process's parent's own pipe end, inherited and used by
+        // nothing here: dropping it closes it.
+        drop(unsafe { OwnedFd::from_raw_fd(inherited) });
     }
 }
 
@@ -92,20 +106,51 @@ const EXITING_CHECKS: u32 = 500;
 pub(crate) struct Child {
     pid: Pid,
     /// Readable once the child ended: its pidfd (close-on-exec, a race-free handle for
-    /// signals and reaping), or the read end of its [`Watch::Pipe`].
+    /// signals and reaping), the read end of its [`Watch::Pipe`], or the status socket
+    /// of a child another process forked for us.
     fd: OwnedFd,
-    pidfd: bool,
+    how: How,
+}
+
+/// How a child is watched and reaped.
+enum How {
+    /// `fd` is its pidfd.
+    Pidfd,
+    /// `fd` is a [`Watch::Pipe`]'s read end; reaped by pid.
+    Pipe,
+    /// Forked by a server process, which reaps it and writes its exit code on `fd`; a
+    /// pidfd for signals where the kernel has them.
+    Reported { pidfd: Option<OwnedFd> },
 }
 
 impl Child {
+    /// A child that another process (a forkserver) forked for this one as `pid`, and
+    /// whose exit code it writes on `status` (a native `i32`) once it reaped it.
+    pub(crate) fn reported(pid: libc::pid_t, status: OwnedFd) -> io::Result<Child> {
+        let pid = super::process::pid(pid).ok_or(Errno::INVAL)?;
+        let pidfd = match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+            Ok(fd) => Some(fd),
+            // Already ended (and reaped by its parent), or no pidfds here: signalled by pid.
+            Err(Errno::SRCH | Errno::NOSYS) => None,
+            Err(err) => return Err(err.into()),
+        };
+        Ok(Child {
+            pid,
+            fd: status,
+            how: How::Reported { pidfd },
+        })
+    }
+
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
     /// Reaps the child if it has ended: `Ok(None)` while it runs.
     pub(crate) fn try_reap(&self) -> io::Result<Option<ExitCode>> {
-        if self.pidfd {
-            return wait_child(WaitId::PidFd(self.fd.as_fd()));
+        match self.how {
+            How::Pidfd => return wait_child(WaitId::PidFd(self.fd.as_fd())),
+            How::Reported { .. } => return self.reported_code(),
+            How::Pipe => {}
         }
         let reaped = wait_child(WaitId::Pid(self.pid))?;
         let fd = [self.fd.as_raw_fd()];
@@ -129,14 +174,40 @@ impl Child {
     /// that already ended is not an error.
     pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
         let sig = Signal::from_named_raw(sig).ok_or(Errno::INVAL)?;
-        let sent = match self.pidfd {
-            true => rustix::process::pidfd_send_signal(&self.fd, sig),
-            false => rustix::process::kill_process(self.pid, sig),
+        let sent = match &self.how {
+            How::Pidfd => rustix::process::pidfd_send_signal(&self.fd, sig),
+            How::Reported { pidfd: Some(pidfd) } => rustix::process::pidfd_send_signal(pidfd, sig),
+            How::Reported { pidfd: None } if self.reported_ended()? => Ok(()),
+            How::Pipe | How::Reported { .. } => rustix::process::kill_process(self.pid, sig),
         };
         match sent {
             Ok(()) | Err(Errno::SRCH) => Ok(()),
             Err(err) => Err(err.into()),
         }
+    }
+}
+
+impl Child {
+    /// The exit code a server wrote, if it has; a server that ended without writing it
+    /// leaves 255 (Python's forkserver does so too).
+    fn reported_code(&self) -> io::Result<Option<ExitCode>> {
+        let mut code = [0u8; 4];
+        let mut got = 0;
+        while got < code.len() {
+            match super::socket::recv(self.fd.as_fd(), &mut code[got..])? {
+                super::socket::Received::Bytes(n) => got += n,
+                super::socket::Received::Eof => return Ok(Some(255)),
+                // Written in one send: either all four bytes are there, or none yet.
+                super::socket::Received::Nothing if got == 0 => return Ok(None),
+                super::socket::Received::Nothing => std::thread::yield_now(),
+            }
+        }
+        Ok(Some(i32::from_ne_bytes(code)))
+    }
+
+    /// Whether the server reported the end (a peek: the code stays for `try_reap`).
+    fn reported_ended(&self) -> io::Result<bool> {
+        super::poll::poll(&[self.fd.as_raw_fd()], libc::POLLIN, Duration::ZERO, None)
     }
 }
 
@@ -163,4 +234,21 @@ pub(crate) fn kill_and_reap(pid: libc::pid_t) {
     // `pid` is our own child, not yet reaped, so the pid cannot have been reused.
     let _ = rustix::process::kill_process(pid, Signal::KILL);
     while let Err(Errno::INTR) = rustix::process::waitpid(Some(pid), WaitOptions::empty()) {}
+}
+
+/// Reaps one child of this process that ended, any of them (`waitpid(-1, WNOHANG)`): for
+/// a process whose every child is the library's (the forkserver), never for a program's.
+pub(crate) fn reap_any() -> io::Result<Option<(libc::pid_t, ExitCode)>> {
+    match rustix::process::wait(WaitOptions::NOHANG) {
+        Ok(Some((pid, status))) => {
+            let code = match status.exit_status() {
+                Some(code) => code,
+                None => -status.terminating_signal().unwrap_or(0),
+            };
+            Ok(Some((pid.as_raw_nonzero().get(), code)))
+        }
+        Ok(None) | Err(Errno::CHILD) => Ok(None),
+        Err(Errno::INTR) => reap_any(),
+        Err(err) => Err(err.into()),
+    }
 }

@@ -1,4 +1,5 @@
-//! Writing to standard error and reading the wall clock, without the locks of Rust's std
+//! Writing to standard error, reading the wall clock and a descriptor flag, without the
+//! locks of Rust's std
 //! (a forked child must never wait for a lock another thread of its parent held).
 
 use std::io;
@@ -41,4 +42,16 @@ pub(crate) fn asctime() -> String {
         tm.tm_sec,
         now.subsec_millis()
     )
+}
+
+/// Sets close-on-exec on `fd`, a descriptor a parent kept open across `exec` for us.
+pub(crate) fn set_cloexec(fd: i32) -> io::Result<()> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: only the flags of `fd` change; a closed descriptor is EBADF.
+    match unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } {
+        -1 => Err(io::Error::last_os_error()),
+        _ => Ok(()),
+    }
 }

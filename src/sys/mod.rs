@@ -3,6 +3,7 @@
 //! Everything above it is safe Rust.
 
 pub(crate) mod child;
+pub(crate) mod code;
 pub(crate) mod cpus;
 pub(crate) mod epoll;
 pub(crate) mod fork;
@@ -14,6 +15,7 @@ pub(crate) mod robust;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;
+pub(crate) mod spawn;
 pub(crate) mod thread;
 
 use std::time::Duration;

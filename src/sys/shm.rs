@@ -1,16 +1,21 @@
-//! Anonymous shared memory: `mmap(MAP_SHARED | MAP_ANONYMOUS)`.
+//! Shared memory without a name: a memfd, mapped `MAP_SHARED`.
 //!
-//! The kernel backs it with an unnamed shmem file, as it does a memfd: a forked child maps
-//! the same pages (unlike `MAP_PRIVATE`, which memmap2's `map_anon` gives), and nothing
-//! exists in `/dev/shm` or the file system, so nothing can leak whatever way the
-//! processes end. No file descriptor is held either.
+//! A forked child maps the same pages (unlike `MAP_PRIVATE`, which memmap2's `map_anon`
+//! gives), and a process started by `exec` maps them from the memfd handed to it (see
+//! `start`); nothing exists in `/dev/shm` or the file system, so nothing can leak
+//! whatever way the processes end: the kernel frees the pages with the last mapping and
+//! descriptor. (`MAP_ANONYMOUS` memory is the same unnamed shmem file, but has no
+//! descriptor to hand on.) The memfd is close-on-exec: only a start that hands it on
+//! passes it.
 //!
 //! The shared heap (`heap`) is carved from these mappings; `shared` puts typed objects
 //! in the heap; `sharedctypes` is the seed's `Value` and `Array` on top.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
 
+use rustix::fs::MemfdFlags;
 use rustix::mm::{self, Advice, MapFlags, ProtFlags};
 
 /// The most address space a sparse mapping reserves under valgrind.
@@ -26,10 +31,12 @@ fn under_valgrind() -> bool {
     })
 }
 
-/// A shared mapping of at least one page, zero-filled, unmapped on drop (in this process).
+/// A shared mapping of at least one page, zero-filled, unmapped on drop (in this process),
+/// and the memfd that holds its pages.
 pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    memfd: OwnedFd,
 }
 
 // SAFETY: the mapping is plain memory; what is stored in it decides thread-safety, and
@@ -59,17 +66,40 @@ impl Mapping {
         }
     }
 
-    /// A fresh `MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE` mapping of `len` bytes.
+    /// A fresh memfd of `len` bytes (sparse: a memfd is never charged to the commit
+    /// limit for its size), mapped whole.
     fn map(len: usize) -> io::Result<Mapping> {
         let len = len.max(1);
+        if file_size_limit().is_some_and(|limit| limit < len as u64) {
+            // `ftruncate` beyond RLIMIT_FSIZE would raise SIGXFSZ, which kills.
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
+        let memfd = rustix::fs::memfd_create("processing-heap", MemfdFlags::CLOEXEC)?;
+        rustix::fs::ftruncate(&memfd, len as u64)?;
+        Mapping::attach(memfd)
+    }
+
+    /// Maps the whole of `memfd`, another process's mapping handed to this one.
+    pub(crate) fn attach(memfd: OwnedFd) -> io::Result<Mapping> {
+        let len = usize::try_from(rustix::fs::fstat(&memfd)?.st_size)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        if len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         let prot = ProtFlags::READ | ProtFlags::WRITE;
         let flags = MapFlags::SHARED | MapFlags::NORESERVE;
-        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
-        let ptr = unsafe { mm::mmap_anonymous(std::ptr::null_mut(), len, prot, flags) }?;
+        // SAFETY: a fresh mapping at an address the kernel picks; no memory of ours moves.
+        let ptr = unsafe { mm::mmap(std::ptr::null_mut(), len, prot, flags, &memfd, 0) }?;
         Ok(Mapping {
             ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
             len,
+            memfd,
         })
+    }
+
+    /// The memfd that holds the pages, to hand to a process started by `exec`.
+    pub(crate) fn memfd(&self) -> BorrowedFd<'_> {
+        self.memfd.as_fd()
     }
 
     pub(crate) fn as_ptr(&self) -> *mut u8 {
@@ -125,6 +155,11 @@ pub(crate) fn memory_and_swap() -> u64 {
     (info.totalram as u64)
         .saturating_add(info.totalswap as u64)
         .saturating_mul(u64::from(info.mem_unit.max(1)))
+}
+
+/// The largest file this process may make (`RLIMIT_FSIZE`), if limited.
+fn file_size_limit() -> Option<u64> {
+    rustix::process::getrlimit(rustix::process::Resource::Fsize).current
 }
 
 /// The most address space this process may map (`RLIMIT_AS`), if limited.

@@ -64,3 +64,43 @@ impl Mask {
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
     }
 }
+
+/// Blocks SIGCHLD in the calling thread and returns a descriptor that reads readable
+/// whenever one is pending (`signalfd`): a single-threaded server waits for its
+/// children's ends in the same `poll` as for its requests. Read it with
+/// [`drain_signals`].
+pub(crate) fn child_signals() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: sigset_t values are plain data, initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        match libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) {
+            -1 => Err(io::Error::last_os_error()),
+            fd => Ok(std::os::fd::OwnedFd::from_raw_fd(fd)),
+        }
+    }
+}
+
+/// Reads every pending signal from a [`child_signals`] descriptor, without blocking.
+pub(crate) fn drain_signals(fd: std::os::fd::BorrowedFd<'_>) {
+    let mut info = [0u8; 128 * 8];
+    while let Ok(n) = rustix::io::read(fd, &mut info) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// Unblocks every signal in the calling thread (a child forked from a server that
+/// blocked SIGCHLD starts with the mask a fresh program has).
+pub(crate) fn unblock_all() {
+    // SAFETY: an empty sigset_t, initialised by sigemptyset.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}

@@ -188,3 +188,62 @@ pub(crate) fn unlink(path: &[u8]) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     std::fs::remove_file(std::ffi::OsStr::from_bytes(path))
 }
+
+/// The most descriptors one [`send_fds`] carries (the kernel's `SCM_MAX_FD`).
+pub(crate) const MAX_FDS: usize = 253;
+
+/// A connected pair of unix datagram-stream (`SOCK_SEQPACKET`) sockets: each send is
+/// received whole, with the descriptors it carried.
+pub(crate) fn packet_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (family, kind) = (AddressFamily::UNIX, SocketType::SEQPACKET);
+    Ok(net::socketpair(family, kind, SocketFlags::CLOEXEC, None)?)
+}
+
+/// Sends `bytes` (one packet) with `fds`, blocking until the socket takes them.
+pub(crate) fn send_fds(fd: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage};
+    if fds.len() > MAX_FDS {
+        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+    }
+    let mut space =
+        vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    control.push(SendAncillaryMessage::ScmRights(fds));
+    loop {
+        match net::sendmsg(
+            fd,
+            &[io::IoSlice::new(bytes)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Receives one packet of at most `buf.len()` bytes and its descriptors (close-on-exec)
+/// without blocking: `Ok(None)` at end-of-file, `Nothing` when none waits.
+pub(crate) fn recv_fds(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+) -> io::Result<Option<(Received, Vec<OwnedFd>)>> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage};
+    let mut space = vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let flags = RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC;
+    let got = net::recvmsg(fd, &mut [io::IoSliceMut::new(buf)], &mut control, flags);
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    match got {
+        Ok(msg) if msg.bytes == 0 && fds.is_empty() => Ok(None),
+        Ok(msg) => Ok(Some((Received::Bytes(msg.bytes), fds))),
+        Err(Errno::AGAIN | Errno::INTR) => Ok(Some((Received::Nothing, fds))),
+        Err(err) => Err(err.into()),
+    }
+}
