@@ -561,13 +561,26 @@ typedef struct {
      */
     pc_init_fn initializer;
     /**
-     * The initializer's argument.
+     * The initializer's argument: a pointer passed as is when `initarg_len` is 0 (it
+     * means something only in workers forked from this process), else `initarg_len`
+     * bytes copied now, each worker's initializer getting a pointer to its own copy.
      */
     void *initarg;
     /**
      * A worker is replaced by a fresh one after this many tasks (chunks); 0: never.
      */
     size_t max_tasks_per_child;
+    /**
+     * How the workers start: `"fork"`, `"spawn"` or `"forkserver"` (see
+     * `pc_set_start_method`); NULL: the default when the pool is made. Under spawn and
+     * forkserver the task functions and the initializer must be functions of the
+     * program or of a library it loaded, and a non-NULL `initarg` needs `initarg_len`.
+     */
+    const char *start_method;
+    /**
+     * The bytes at `initarg` to copy (0: pass the pointer as is).
+     */
+    size_t initarg_len;
 } pc_pool_options;
 
 /**

@@ -2,7 +2,7 @@
 //! (`pc_iter_*`) and task results (`pc_buffer_write`). Their fork rules are on `pc_pool`,
 //! so that they reach the header.
 
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_char, c_int, c_void};
 
 use super::handle::{self, UserData};
 use super::library::pc_bytes;
@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::pool::{
     Callback, ElementFn, InitFn, Job, Options, Outcome, Pool, ResultIter, TaskFn, TaskOutput,
 };
+use crate::process::Argument;
+use crate::start::StartMethod;
 
 /// A pool of worker processes (Python's `Pool`).
 ///
@@ -80,16 +82,33 @@ pub struct pc_pool_options {
     pub processes: usize,
     /// Runs in each worker before its first task (NULL: none).
     pub initializer: pc_init_fn,
-    /// The initializer's argument.
+    /// The initializer's argument: a pointer passed as is when `initarg_len` is 0 (it
+    /// means something only in workers forked from this process), else `initarg_len`
+    /// bytes copied now, each worker's initializer getting a pointer to its own copy.
     pub initarg: *mut c_void,
     /// A worker is replaced by a fresh one after this many tasks (chunks); 0: never.
     pub max_tasks_per_child: usize,
+    /// How the workers start: `"fork"`, `"spawn"` or `"forkserver"` (see
+    /// `pc_set_start_method`); NULL: the default when the pool is made. Under spawn and
+    /// forkserver the task functions and the initializer must be functions of the
+    /// program or of a library it loaded, and a non-NULL `initarg` needs `initarg_len`.
+    pub start_method: *const c_char,
+    /// The bytes at `initarg` to copy (0: pass the pointer as is).
+    pub initarg_len: usize,
 }
 
 /// The most worker processes of a pool.
 pub const PC_POOL_MAX_PROCESSES: usize = 1024;
 // cbindgen needs the literal; it must be the pool's own limit.
 const _: () = assert!(PC_POOL_MAX_PROCESSES == crate::pool::MAX_WORKERS);
+
+/// The initializer's argument: the pointer, or a copy of its `initarg_len` bytes.
+fn initarg(o: &pc_pool_options) -> Result<Argument> {
+    Ok(match o.initarg_len {
+        0 => Argument::Pointer(o.initarg),
+        len => Argument::Bytes(handle::bytes(o.initarg.cast(), len, "opts->initarg")?.to_vec()),
+    })
+}
 
 fn task_fn(f: pc_task_fn) -> Result<TaskFn> {
     let f = f.ok_or_else(|| Error::invalid_argument("fn is NULL"))?;
@@ -201,8 +220,14 @@ pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_po
             None => Options::default(),
             Some(o) => Options {
                 processes: o.processes,
-                initializer: o.initializer.map(|f| (f as InitFn, o.initarg as usize)),
+                initializer: match o.initializer {
+                    None => None,
+                    Some(f) => Some((f as InitFn, initarg(o)?)),
+                },
                 max_tasks_per_child: o.max_tasks_per_child,
+                start_method: handle::c_str_opt(o.start_method, "opts->start_method")?
+                    .map(StartMethod::parse)
+                    .transpose()?,
             },
         };
         Pool::new(options)

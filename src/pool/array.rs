@@ -61,10 +61,16 @@ impl ArrayCall<'_> {
     ) -> std::result::Result<Arc<Job>, NotSubmitted> {
         let (n, chunksize) = (self.n, self.chunksize);
         let chunks = n.div_ceil(chunksize);
+        let function = core
+            .function(self.function as usize)
+            .map_err(|error| NotSubmitted {
+                error,
+                partly: None,
+            })?;
         let call = ElementChunk {
             job: 0,
             chunk: 0,
-            function: self.function as usize,
+            function,
             context_at: block.base,
             context_len: self.context.len() as u64,
             input_at: block.base + block.layout.input_at as u64,
@@ -82,7 +88,7 @@ impl ArrayCall<'_> {
                     chunk: c as u64,
                     first: first as u64,
                     count: chunksize.min(n - first) as u64,
-                    ..call
+                    ..call.clone()
                 };
                 let sent = Sent::Chunk {
                     job,

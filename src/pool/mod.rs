@@ -7,6 +7,7 @@
 //! is the result thread's, in `results`; the stages of `map_array` are in `array`.
 
 mod array;
+mod exec;
 mod job;
 mod reading;
 mod results;
@@ -22,9 +23,10 @@ pub use worker::{ElementFn, InitFn, TaskFn, TaskOutput, MAX_WORKERS};
 
 use crate::deadline::Deadline;
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::{self, Process};
+use crate::process::{self, Argument, Process};
 use crate::queue::LocalQueue;
 use crate::shared::Shared;
+use crate::start::StartMethod;
 use crate::sys::process as os;
 use crate::sys::signal::Mask;
 use array::ArrayCall;
@@ -33,15 +35,17 @@ use reading::Readers;
 use worker::{Arena, Slots};
 
 /// How a pool is made.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// Worker processes; 0: the CPU count.
     pub processes: usize,
-    /// Runs in each worker, with its argument (an address valid in the workers), before
-    /// its first task.
-    pub initializer: Option<(InitFn, usize)>,
+    /// Runs in each worker, with its argument, before its first task. A pointer means
+    /// something only in workers forked from this process.
+    pub initializer: Option<(InitFn, Argument)>,
     /// A worker is replaced after this many task messages; 0: never.
     pub max_tasks_per_child: usize,
+    /// How the workers start; `None`: the process's default when the pool is made.
+    pub start_method: Option<StartMethod>,
 }
 
 /// A pool of worker processes. Only the process that made it may use it.
@@ -97,6 +101,24 @@ struct Core {
     readers: Readers,
 }
 
+impl Core {
+    /// How a task message names `function` (a `TaskFn` or `ElementFn` of this program):
+    /// by address for workers forked from this process, else by module and offset.
+    fn function(&self, function: usize) -> Result<wire::Function<Vec<u8>>> {
+        match self.options.start_method {
+            Some(StartMethod::Fork) | None => Ok(wire::Function::Address(function)),
+            Some(_) => {
+                let code = crate::sys::code::locate(function)
+                    .map_err(|e| Error::os("locating the task function", e))?;
+                Ok(wire::Function::Located(
+                    code.module.into_bytes(),
+                    code.offset,
+                ))
+            }
+        }
+    }
+}
+
 impl Pool {
     /// Starts a pool of `options.processes` workers (0: the CPU count).
     pub fn new(options: Options) -> Result<Arc<Pool>> {
@@ -109,8 +131,26 @@ impl Pool {
             }
             n => n,
         };
+        let start_method = options
+            .start_method
+            .unwrap_or_else(crate::start::default_method);
+        if start_method != StartMethod::Fork {
+            if let Some((_, Argument::Pointer(arg))) = &options.initializer {
+                if !arg.is_null() {
+                    return Err(Error::new(
+                        ErrorKind::NotSupported,
+                        format!(
+                            "the initializer's argument is a pointer, which means nothing in \
+                             a worker started by {}: give its length to copy its bytes",
+                            start_method.name()
+                        ),
+                    ));
+                }
+            }
+        }
         let options = Options {
             processes,
+            start_method: Some(start_method),
             ..options
         };
         let core = Arc::new(Core {
@@ -180,10 +220,11 @@ impl Pool {
         callback: Option<Callback>,
     ) -> Result<Arc<Job>> {
         self.check_owner()?;
+        let function = self.core.function(function as usize)?;
         self.core
             .submit(1, callback, false, |job| {
                 std::iter::once((
-                    wire::items(job, 0, function as usize, &[arg]),
+                    wire::items(job, 0, &function, &[arg]),
                     Sent::Chunk {
                         job,
                         first: 0,
@@ -241,12 +282,13 @@ impl Pool {
         arrival_order: bool,
     ) -> Result<Arc<Job>> {
         self.check_owner()?;
+        let function = self.core.function(function as usize)?;
         let chunksize = self.chunksize(items.len(), chunksize)?;
         self.core
             .submit(items.len(), callback, arrival_order, |job| {
                 items.chunks(chunksize).enumerate().map(move |(c, chunk)| {
                     let first = c * chunksize;
-                    let message = wire::items(job, first as u64, function as usize, chunk);
+                    let message = wire::items(job, first as u64, &function, chunk);
                     (
                         message,
                         Sent::Chunk {

@@ -18,6 +18,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::exec::{self, WorkerStart};
 use super::job::{Job, Outcome, Output, ResultReader};
 use super::reading::PARKED_WITH_WORK;
 use super::wire::{self, Reply};
@@ -26,6 +27,7 @@ use super::{Core, Phase, Sent};
 use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::Process;
+use crate::start::StartMethod;
 
 /// How often the result thread looks for workers that ended, at most.
 const CHECK_WORKERS: Duration = Duration::from_millis(50);
@@ -62,7 +64,7 @@ impl Core {
             results: self.results.clone(),
             slots: self.slots.clone(),
             arena: self.arena.clone(),
-            initializer: self.options.initializer,
+            initializer: self.options.initializer.clone(),
             max_tasks: self.options.max_tasks_per_child,
             signal_mask: self.signal_mask,
         }
@@ -71,7 +73,12 @@ impl Core {
     /// Starts the worker of `slot` (on the result thread).
     fn start_worker(&self, slot: usize) -> Result<()> {
         let context = self.worker_context();
-        let worker = Process::new(Some(Box::new(move || worker::run(&context, slot))));
+        let method = self.options.start_method.unwrap_or(StartMethod::Fork);
+        let worker = match method {
+            StartMethod::Fork => Process::new(Some(Box::new(move || worker::run(&context, slot)))),
+            _ => Process::new_entry(exec::run_worker, Arc::new(WorkerStart { context, slot })),
+        };
+        worker.set_start_method(Some(method))?;
         let number = {
             let mut state = self.state();
             state.started += 1;

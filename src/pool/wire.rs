@@ -4,7 +4,9 @@
 //! chunk of array elements for an element function (the arrays are in the pool's shared
 //! arena). Results (workers → parent): one per chunk, naming the task message it answers
 //! by its place in the task queue; and notices the parent sends its own result thread.
-//! Integers are native-endian: both ends are the same program on the same machine.
+//! Integers are native-endian: both ends are the same program on the same machine. A
+//! task's function is its address for workers forked from the pool's process, and its
+//! module and offset for workers started by `exec` ([`Function`]).
 
 use crate::error::Result;
 use crate::wire::{Reader, Writer};
@@ -15,6 +17,46 @@ const ELEMENTS: u8 = 2;
 const RESULTS: u8 = 3;
 const NOTICE: u8 = 4;
 
+/// The function of a task: its address where the worker is a fork of the pool's process,
+/// else its module (`M`: the path's bytes; empty for the program) and offset there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Function<M> {
+    Address(usize),
+    Located(M, u64),
+}
+
+/// In a message, a located function's word has this bit set (user-space addresses never
+/// do), and its module's bytes follow it.
+const LOCATED: u64 = 1 << 63;
+
+impl<M: AsRef<[u8]>> Function<M> {
+    fn put(&self, m: &mut Vec<u8>) {
+        match self {
+            Function::Address(address) => m.put_u64(*address as u64),
+            Function::Located(module, offset) => {
+                m.put_u64(offset | LOCATED);
+                m.put_bytes(module.as_ref());
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Function::Address(_) => 8,
+            Function::Located(module, _) => 16 + module.as_ref().len(),
+        }
+    }
+}
+
+impl<'a> Function<&'a [u8]> {
+    fn read(r: &mut Reader<'a>) -> Result<Function<&'a [u8]>> {
+        match r.u64()? {
+            word if word & LOCATED != 0 => Ok(Function::Located(r.sized()?, word & !LOCATED)),
+            address => Ok(Function::Address(address as usize)),
+        }
+    }
+}
+
 /// A task message, as a worker reads it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Task<'a> {
@@ -23,23 +65,23 @@ pub(crate) enum Task<'a> {
     Items {
         job: u64,
         first: u64,
-        function: usize,
+        function: Function<&'a [u8]>,
         items: Items<'a>,
     },
     /// Run an element function on a chunk of a `map_array` call's arrays.
-    Elements(ElementChunk),
+    Elements(ElementChunk<&'a [u8]>),
 }
 
 /// An `Elements` task message: run `function(in, out, context)` on elements
 /// `[first, first + count)` of a `map_array` call's arrays, which lie in the call's block
 /// of the lineage's heap (offsets are into that heap).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ElementChunk {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ElementChunk<M> {
     pub(crate) job: u64,
     /// The chunk's index: the job's item its result settles.
     pub(crate) chunk: u64,
-    /// The address of the `ElementFn`.
-    pub(crate) function: usize,
+    /// The `ElementFn`.
+    pub(crate) function: Function<M>,
     /// The heap offset of the call's context, and its length (0: no context).
     pub(crate) context_at: u64,
     pub(crate) context_len: u64,
@@ -54,13 +96,10 @@ pub(crate) struct ElementChunk {
     pub(crate) count: u64,
 }
 
-impl ElementChunk {
+impl<M: AsRef<[u8]>> ElementChunk<M> {
     /// The task message.
     pub(crate) fn encode(&self) -> Vec<u8> {
         let words = [
-            self.job,
-            self.chunk,
-            self.function as u64,
             self.context_at,
             self.context_len,
             self.input_at,
@@ -70,20 +109,25 @@ impl ElementChunk {
             self.first,
             self.count,
         ];
-        let mut m = Vec::with_capacity(1 + 8 * words.len());
+        let mut m = Vec::with_capacity(1 + 16 + self.function.len() + 8 * words.len());
         m.push(ELEMENTS);
+        m.put_u64(self.job);
+        m.put_u64(self.chunk);
+        self.function.put(&mut m);
         for word in words {
-            m.extend_from_slice(&word.to_ne_bytes());
+            m.put_u64(word);
         }
         m
     }
+}
 
-    /// Reads the words after the message's kind, in `encode`'s order.
-    fn decode(r: &mut Reader<'_>) -> Result<ElementChunk> {
+impl<'a> ElementChunk<&'a [u8]> {
+    /// Reads the fields after the message's kind, in `encode`'s order.
+    fn decode(r: &mut Reader<'a>) -> Result<ElementChunk<&'a [u8]>> {
         Ok(ElementChunk {
             job: r.u64()?,
             chunk: r.u64()?,
-            function: r.u64()? as usize,
+            function: Function::read(r)?,
             context_at: r.u64()?,
             context_len: r.u64()?,
             input_at: r.u64()?,
@@ -121,13 +165,20 @@ pub(crate) fn stop() -> Vec<u8> {
     vec![STOP]
 }
 
-pub(crate) fn items(job: u64, first: u64, function: usize, items: &[impl AsRef<[u8]>]) -> Vec<u8> {
-    let size = 1 + 8 * 4 + items.iter().map(|i| 8 + i.as_ref().len()).sum::<usize>();
+pub(crate) fn items<M: AsRef<[u8]>>(
+    job: u64,
+    first: u64,
+    function: &Function<M>,
+    items: &[impl AsRef<[u8]>],
+) -> Vec<u8> {
+    let size =
+        1 + 8 * 3 + function.len() + items.iter().map(|i| 8 + i.as_ref().len()).sum::<usize>();
     let mut m = Vec::with_capacity(size);
     m.push(ITEMS);
-    for word in [job, first, function as u64, items.len() as u64] {
-        m.extend_from_slice(&word.to_ne_bytes());
-    }
+    m.put_u64(job);
+    m.put_u64(first);
+    function.put(&mut m);
+    m.put_u64(items.len() as u64);
     for item in items.iter().map(AsRef::as_ref) {
         m.put_bytes(item);
     }
@@ -161,7 +212,9 @@ pub(crate) fn read_task(message: &[u8]) -> Result<Task<'_>> {
     match r.u8()? {
         STOP => Ok(Task::Stop),
         ITEMS => {
-            let (job, first, function, count) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+            let (job, first) = (r.u64()?, r.u64()?);
+            let function = Function::read(&mut r)?;
+            let count = r.u64()?;
             let items = Items {
                 reader: r,
                 left: count,
@@ -170,7 +223,7 @@ pub(crate) fn read_task(message: &[u8]) -> Result<Task<'_>> {
             Ok(Task::Items {
                 job,
                 first,
-                function: function as usize,
+                function,
                 items,
             })
         }
@@ -271,19 +324,25 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         assert_eq!(read_task(&stop()).unwrap(), Task::Stop);
-        let m = items(7, 3, 0x1234, &[&b"ab"[..], b"", b"xyz"]);
-        let Task::Items {
-            job: 7,
-            first: 3,
-            function: 0x1234,
-            items,
-        } = read_task(&m).unwrap()
-        else {
-            panic!("not the items message");
-        };
-        assert_eq!(items.len(), 3);
-        assert_eq!(items.collect::<Vec<_>>(), vec![&b"ab"[..], b"", b"xyz"]);
-        assert!(read_task(&m[..m.len() - 1]).is_err());
+        let located: Function<&[u8]> = Function::Located(b"/lib/libtasks.so", 0x40);
+        for function in [Function::Address(0x1234), located] {
+            let m = items(7, 3, &function, &[&b"ab"[..], b"", b"xyz"]);
+            let Task::Items {
+                job: 7,
+                first: 3,
+                function: read,
+                items,
+            } = read_task(&m).unwrap()
+            else {
+                panic!("not the items message");
+            };
+            assert_eq!(read, function);
+            assert_eq!(items.len(), 3);
+            assert_eq!(items.collect::<Vec<_>>(), vec![&b"ab"[..], b"", b"xyz"]);
+            for len in 0..m.len() {
+                assert!(read_task(&m[..len]).is_err(), "{len} bytes");
+            }
+        }
         let mut r = vec![1, 2, 3];
         start_results(&mut r, 9, 7, 3, 2);
         push_result(&mut r, 0, b"ok");
@@ -318,10 +377,10 @@ mod tests {
 
     #[test]
     fn an_element_chunk_round_trips() {
-        let chunk = ElementChunk {
+        let chunk: ElementChunk<&[u8]> = ElementChunk {
             job: 7,
             chunk: 2,
-            function: 0x1234,
+            function: Function::Located(b"", 0x1234),
             context_at: 64,
             context_len: 16,
             input_at: 128,

@@ -11,9 +11,11 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex};
 
+use super::exec::Code;
 use super::wire::{self, ElementChunk, Task};
 use crate::deadline::{Deadline, Interrupts};
 use crate::heap::{self, Heap};
+use crate::process::Argument;
 use crate::queue::LocalQueue;
 use crate::shared::{Shared, ShmSafe};
 use crate::sys::signal::Mask;
@@ -33,7 +35,7 @@ pub type InitFn = extern "C" fn(arg: *mut c_void);
 pub const MAX_WORKERS: usize = 1024;
 
 /// A worker's exit code when its queues fail (the pool then fails its task, if any).
-const EXIT_BROKEN: i32 = 70;
+pub(super) const EXIT_BROKEN: i32 = 70;
 
 /// Slot contents: a task message taken (flag) and its place in the task queue.
 const TAKEN: u64 = 1 << 32;
@@ -196,7 +198,7 @@ pub(super) struct Context {
     pub(super) results: Arc<LocalQueue>,
     pub(super) slots: Arc<Shared<Slots>>,
     pub(super) arena: Arc<Arena>,
-    pub(super) initializer: Option<(InitFn, usize)>,
+    pub(super) initializer: Option<(InitFn, Argument)>,
     pub(super) max_tasks: usize,
     /// The pool creator's signal mask: the worker is forked from the pool's thread,
     /// which blocks every signal, and must not keep that mask.
@@ -224,9 +226,10 @@ impl Context {
 pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
     ctx.lend();
     ctx.signal_mask.apply();
-    if let Some((init, arg)) = ctx.initializer {
-        init(arg as *mut c_void);
+    if let Some((init, arg)) = &ctx.initializer {
+        arg.call(|arg| init(arg));
     }
+    let mut code = Code::default();
     let taken = &ctx.slots.taken[slot];
     let mut tasks_run = 0;
     // One buffer for every reply: `put` copies it into the queue.
@@ -244,7 +247,7 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
         };
         match wire::read_task(&message) {
             Ok(Task::Stop) => return 0,
-            Ok(task) => answer(ctx, seq, task, &mut reply),
+            Ok(task) => answer(ctx, &mut code, seq, task, &mut reply),
             Err(_) => return EXIT_BROKEN,
         }
         if ctx.results.put(&reply, Deadline::Never).is_err() {
@@ -257,7 +260,7 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
 }
 
 /// Runs a task message and writes its `Results` reply into `reply`.
-fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
+fn answer(ctx: &Context, code: &mut Code, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
     match task {
         Task::Stop => unreachable!("handled by the caller"),
         Task::Items {
@@ -266,10 +269,17 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
             function,
             items,
         } => {
-            // SAFETY: the pool put the address of a `TaskFn` of this very program (the
-            // worker is a fork of the process that made the message).
-            let function: TaskFn = unsafe { std::mem::transmute::<usize, TaskFn>(function) };
             wire::start_results(reply, seq, job, first, items.len());
+            let function = match code.address(&function) {
+                // SAFETY: the pool named a `TaskFn` of this program (by address, where the
+                // worker is its fork; else found again in the same module).
+                Ok(at) => unsafe { std::mem::transmute::<usize, TaskFn>(at) },
+                Err(err) => {
+                    let message = err.to_string();
+                    items.for_each(|_| wire::push_result(reply, -1, message.as_bytes()));
+                    return;
+                }
+            };
             let mut output = Vec::new();
             for item in items {
                 let code = TaskOutput::run(function, item, &mut output);
@@ -289,9 +299,12 @@ fn answer(ctx: &Context, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
             first,
             count,
         }) => {
-            // SAFETY: as above, the address of an `ElementFn` of this program.
-            let function: ElementFn = unsafe { std::mem::transmute::<usize, ElementFn>(function) };
             wire::start_results(reply, seq, job, chunk, 1);
+            let function = match code.address(&function) {
+                // SAFETY: as above, an `ElementFn` of this program.
+                Ok(at) => unsafe { std::mem::transmute::<usize, ElementFn>(at) },
+                Err(err) => return wire::push_result(reply, -1, err.to_string().as_bytes()),
+            };
             let context = match context_len {
                 0 => Some(std::ptr::null_mut()),
                 len => ctx.arena.range(context_at, len),

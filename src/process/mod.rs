@@ -17,7 +17,7 @@ use crate::deadline::{self, Deadline};
 use crate::error::ErrorKind;
 use crate::error::{Error, Result};
 use crate::ffi::handle::HandleCell;
-use crate::start::passing::{Outbox, Passable};
+use crate::start::passing::{Inbox, Outbox, Passable};
 use crate::start::payload::{Payload, NO_FD};
 use crate::start::{self, StartMethod};
 use crate::sys::child::{Child, Watch};
@@ -30,7 +30,8 @@ pub type Target = Box<dyn Fn() -> i32 + Send + Sync>;
 /// A C function a child runs with its argument; its return value is the exit code.
 pub type CFunction = extern "C" fn(*mut c_void) -> c_int;
 
-/// A C target's argument.
+/// A C function's argument.
+#[derive(Clone)]
 pub enum Argument {
     /// A pointer, meaningful only in this process and the children it forks.
     Pointer(*mut c_void),
@@ -38,17 +39,39 @@ pub enum Argument {
     Bytes(Vec<u8>),
 }
 
+// SAFETY: `Argument::Pointer` is the C caller's, handed back to its own function in a
+// child (or in `run`); the library never dereferences it.
+unsafe impl Send for Argument {}
+// SAFETY: as above.
+unsafe impl Sync for Argument {}
+
+impl Argument {
+    /// Calls `f` with the pointer, or with a pointer to a 16-byte aligned copy of the bytes.
+    pub(crate) fn call<R>(&self, f: impl FnOnce(*mut c_void) -> R) -> R {
+        match self {
+            Argument::Pointer(arg) => f(*arg),
+            Argument::Bytes(bytes) => {
+                let mut copy = vec![0u128; bytes.len().div_ceil(16).max(1)];
+                let at = copy.as_mut_ptr().cast::<u8>();
+                // SAFETY: `copy` has room for `bytes.len()` bytes at `at`, apart from them.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len()) };
+                f(at.cast())
+            }
+        }
+    }
+}
+
+/// A function of this library that a child started by `exec` runs with what it receives
+/// (a pool's worker): its return value is the exit code.
+pub(crate) type Entry = fn(&mut Inbox<'_>) -> i32;
+
 /// What a process runs.
 enum Body {
     Closure(Option<Target>),
     Function(CFunction, Argument),
+    /// Only in a child started by `exec`, given `context` (see [`Entry`]).
+    Entry(Entry, Arc<dyn Passable>),
 }
-
-// SAFETY: `Argument::Pointer` is the C caller's, handed back to its own target in a child
-// (or in `run`); the library never dereferences it.
-unsafe impl Send for Body {}
-// SAFETY: as above.
-unsafe impl Sync for Body {}
 
 /// Length of the random authkey of the main process.
 const AUTHKEY_LEN: usize = 32;
@@ -108,6 +131,12 @@ impl Process {
     /// A new, unstarted child that runs `function(argument)` (see [`Process::new`]).
     pub fn new_function(function: CFunction, argument: Argument) -> Arc<Process> {
         Process::with_body(Body::Function(function, argument))
+    }
+
+    /// A new, unstarted child that runs `entry` with `context`; it can start only by
+    /// `exec` (see [`Entry`]).
+    pub(crate) fn new_entry(entry: Entry, context: Arc<dyn Passable>) -> Arc<Process> {
+        Process::with_body(Body::Entry(entry, context))
     }
 
     fn with_body(body: Body) -> Arc<Process> {
@@ -256,8 +285,14 @@ impl Process {
     pub fn run(&self) -> i32 {
         match &self.body {
             Body::Closure(target) => target.as_ref().map_or(0, |target| target()),
-            Body::Function(function, Argument::Pointer(arg)) => function(*arg),
-            Body::Function(function, Argument::Bytes(bytes)) => call_with_copy(*function, bytes),
+            Body::Function(function, argument) => argument.call(|arg| function(arg)),
+            Body::Entry(..) => {
+                log::error!(
+                    "{}: runs only in a process started by exec",
+                    self.name_string()
+                );
+                1
+            }
         }
     }
 
@@ -338,6 +373,12 @@ impl Process {
         }
         let method = state.method.unwrap_or_else(start::default_method);
         let (pid, child, mut state) = match method {
+            StartMethod::Fork if matches!(self.body, Body::Entry(..)) => {
+                return Err(Error::wrong_state(format!(
+                    "{}: starts only by spawn or forkserver",
+                    state.name.to_string_lossy()
+                )))
+            }
             StartMethod::Fork => self.fork(state)?,
             method => {
                 let (pid, child) = self.start_by_exec(&state, method)?;
@@ -394,6 +435,7 @@ impl Process {
         let name = state.name.to_string_lossy();
         let (target, arg) = match &self.body {
             Body::Closure(None) => (None, Vec::new()),
+            Body::Entry(entry, _) => (Some(*entry as usize), Vec::new()),
             Body::Closure(Some(_)) => {
                 return Err(Error::new(
                     ErrorKind::NotSupported,
@@ -413,11 +455,15 @@ impl Process {
                     ),
                 ))
             }
-            Body::Function(function, Argument::Pointer(_)) => (Some(*function), Vec::new()),
-            Body::Function(function, Argument::Bytes(bytes)) => (Some(*function), bytes.clone()),
+            Body::Function(function, Argument::Pointer(_)) => {
+                (Some(*function as usize), Vec::new())
+            }
+            Body::Function(function, Argument::Bytes(bytes)) => {
+                (Some(*function as usize), bytes.clone())
+            }
         };
         let target = target
-            .map(|f| crate::sys::code::locate(f as usize))
+            .map(crate::sys::code::locate)
             .transpose()
             .map_err(|e| Error::os(&format!("{name}: locating the target"), e))?;
         let mut outbox = Outbox::default();
@@ -428,6 +474,14 @@ impl Process {
             outbox.u64(u64::from(handle.kind));
             handle.object.pass(&mut outbox)?;
         }
+        let handles = std::mem::take(&mut outbox.bytes);
+        let entry = match &self.body {
+            Body::Entry(_, context) => {
+                context.pass(&mut outbox)?;
+                true
+            }
+            _ => false,
+        };
         let payload = Payload {
             target,
             arg,
@@ -439,7 +493,9 @@ impl Process {
             heap: heap.unwrap_or(NO_FD),
             watch: NO_FD,
             logging: crate::logging::for_child(),
-            handles: std::mem::take(&mut outbox.bytes),
+            handles,
+            entry,
+            context: std::mem::take(&mut outbox.bytes),
         };
         fork::flush_stdio();
         let started = match method {
@@ -634,15 +690,6 @@ fn warn_if_threaded() {
             let _ = crate::sys::io::write_stderr(format!("libprocessing: {message}\n").as_bytes());
         }
     }
-}
-
-/// Calls `function` with a pointer to a 16-byte aligned copy of `bytes`.
-fn call_with_copy(function: CFunction, bytes: &[u8]) -> i32 {
-    let mut copy = vec![0u128; bytes.len().div_ceil(16).max(1)];
-    let at = copy.as_mut_ptr().cast::<u8>();
-    // SAFETY: `copy` has room for `bytes.len()` bytes at `at`, and does not overlap them.
-    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len()) };
-    function(at.cast())
 }
 
 /// The live children of the current process, after reaping those that ended.

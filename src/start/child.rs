@@ -3,11 +3,12 @@
 
 use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
 
 use super::passing::{take_fd, Inbox};
 use super::payload::{Payload, NO_FD};
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::Process;
+use crate::process::{CFunction, Entry, Process};
 use crate::sys::code;
 use crate::sys::fork;
 use crate::wire::Reader;
@@ -94,31 +95,35 @@ fn fail(what: &str, err: &Error) -> ! {
 /// Becomes the child `payload` describes, runs its target and leaves with its exit code.
 pub(crate) fn run(payload: Payload, fds: Vec<OwnedFd>, receive: Receive) -> ! {
     let name = payload.name.clone();
-    let process = match become_child(payload, &fds, receive) {
-        Ok(process) => process,
+    let (process, entry) = match become_child(payload, &fds, receive) {
+        Ok(started) => started,
         Err(err) => {
             crate::lifecycle::at_child_exit();
             fail(&name, &err)
         }
     };
-    drop(fds);
     log::info!("child process calling self.run()");
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process.run()))
-        .unwrap_or_else(|_| {
-            log::error!("the target of {name} panicked");
-            1
-        });
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &entry {
+        Some((entry, context)) => {
+            entry(&mut Inbox::new(Reader::new(context, "start context"), &fds))
+        }
+        None => process.run(),
+    }))
+    .unwrap_or_else(|_| {
+        log::error!("the target of {name} panicked");
+        1
+    });
+    drop(fds);
     crate::lifecycle::at_child_exit();
     log::info!("process exiting with exitcode {code}");
     fork::exit_now(code)
 }
 
+/// A library entry and the context it receives.
+type Started = (Arc<Process>, Option<(Entry, Vec<u8>)>);
+
 /// Joins the parent's heap, takes the child's identity and makes its handles again.
-fn become_child(
-    payload: Payload,
-    fds: &[OwnedFd],
-    receive: Receive,
-) -> Result<std::sync::Arc<Process>> {
+fn become_child(payload: Payload, fds: &[OwnedFd], receive: Receive) -> Result<Started> {
     let reader = Reader::new(&[], "spawn payload");
     if payload.heap != NO_FD {
         crate::heap::join(take_fd(fds, payload.heap, &reader)?)?;
@@ -128,19 +133,28 @@ fn become_child(
     }
     let target = match &payload.target {
         None => None,
-        Some(code) => {
-            let at = code::resolve(code).map_err(|e| Error::os("finding the target", e))?;
-            // SAFETY: the parent located a `CFunction` of this same program at this module
-            // and offset (`code::locate`), and `resolve` checked it lies in code.
-            Some(unsafe { std::mem::transmute::<usize, crate::process::CFunction>(at) })
-        }
+        Some(code) => Some(code::resolve(code).map_err(|e| Error::os("finding the target", e))?),
+    };
+    let (function, entry) = match (target, payload.entry) {
+        (None, _) => (None, None),
+        // SAFETY: the parent located an `Entry` of this same library at this module and
+        // offset (`code::locate`), and `resolve` checked it lies in code.
+        (Some(at), true) => (
+            None,
+            Some(unsafe { std::mem::transmute::<usize, Entry>(at) }),
+        ),
+        // SAFETY: as above, a `CFunction` of this same program.
+        (Some(at), false) => (
+            Some(unsafe { std::mem::transmute::<usize, CFunction>(at) }),
+            None,
+        ),
     };
     let process = Process::spawned(
         &payload.name,
         payload.identity,
         payload.authkey,
         payload.daemon,
-        target.map(|f| (f, payload.arg)),
+        function.map(|f| (f, payload.arg)),
     )?;
     if let Some((level, format)) = &payload.logging {
         crate::logging::enable(*level, None, Some(format))?;
@@ -155,5 +169,5 @@ fn become_child(
         receive(value, kind, &mut inbox)?;
     }
     inbox.reader.finish()?;
-    Ok(process)
+    Ok((process, entry.map(|entry| (entry, payload.context))))
 }

@@ -47,6 +47,10 @@ impl Outbox {
         self.bytes.put_u64(value);
     }
 
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+        self.bytes.put_bytes(bytes);
+    }
+
     /// A heap object, the child counted as a holder.
     pub(crate) fn object(&mut self, object: &Object) -> Result<()> {
         let passed = object.pass()?;
@@ -107,6 +111,10 @@ impl<'a> Inbox<'a> {
 
     pub(crate) fn u64(&mut self) -> Result<u64> {
         self.reader.u64()
+    }
+
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
+        self.reader.sized()
     }
 
     /// A heap object the parent passed, its hold already counted.

@@ -22,6 +22,9 @@ pub(crate) const NO_FD: u64 = u64::MAX;
 pub(crate) struct Payload {
     /// The function to run, `None`: nothing (exit code 0).
     pub(crate) target: Option<CodeRef>,
+    /// Whether `target` is a library entry (`process::Entry`) run with `context`,
+    /// rather than a C function run with `arg`.
+    pub(crate) entry: bool,
     /// The target's argument: the child passes a pointer to its own copy.
     pub(crate) arg: Vec<u8>,
     pub(crate) name: String,
@@ -41,6 +44,9 @@ pub(crate) struct Payload {
     /// The passed handles, written by `passing::Outbox`: a count, then per handle its
     /// value, its kind and what names its object.
     pub(crate) handles: Vec<u8>,
+    /// What an entry receives, written by `passing::Outbox` (its descriptors among the
+    /// handles').
+    pub(crate) context: Vec<u8>,
 }
 
 impl Payload {
@@ -55,6 +61,7 @@ impl Payload {
                 m.put_u64(code.offset);
             }
         }
+        m.put_u64(u64::from(self.entry));
         m.put_bytes(&self.arg);
         m.put_bytes(self.name.as_bytes());
         m.put_u64(self.identity.len() as u64);
@@ -73,6 +80,7 @@ impl Payload {
             }
         }
         m.put_bytes(&self.handles);
+        m.put_bytes(&self.context);
         m
     }
 
@@ -88,6 +96,7 @@ impl Payload {
                 offset: r.u64()?,
             }),
         };
+        let entry = r.u64()? != 0;
         let arg = r.sized()?.to_vec();
         let name = text(&mut r)?;
         let count = r.u64()?;
@@ -105,9 +114,11 @@ impl Payload {
             _ => Some((r.u64()? as i32, text(&mut r)?)),
         };
         let handles = r.sized()?.to_vec();
+        let context = r.sized()?.to_vec();
         r.finish()?;
         Ok(Payload {
             target,
+            entry,
             arg,
             name,
             identity,
@@ -118,6 +129,7 @@ impl Payload {
             watch,
             logging,
             handles,
+            context,
         })
     }
 }
@@ -148,6 +160,8 @@ mod tests {
             watch: NO_FD,
             logging: Some((10, "[%(levelname)s] %(message)s".into())),
             handles: vec![1, 2, 3],
+            entry: true,
+            context: vec![4, 5],
         };
         let bytes = payload.encode();
         assert_eq!(Payload::decode(&bytes).unwrap(), payload);

@@ -58,6 +58,36 @@ impl Mask {
         }
     }
 
+    /// The mask's bytes, for a process started by `exec`.
+    pub(crate) fn to_bytes(self) -> Vec<u8> {
+        // SAFETY: a sigset_t is plain data; its bytes are read within its size.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&raw const self.0).cast::<u8>(),
+                std::mem::size_of::<libc::sigset_t>(),
+            )
+        }
+        .to_vec()
+    }
+
+    /// The mask [`Mask::to_bytes`] wrote (`None` for bytes of another size).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Mask> {
+        if bytes.len() != std::mem::size_of::<libc::sigset_t>() {
+            return None;
+        }
+        // SAFETY: a zeroed sigset_t is valid storage; any bytes of its size are a valid
+        // (plain data) sigset_t.
+        unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                (&raw mut mask).cast::<u8>(),
+                bytes.len(),
+            );
+            Some(Mask(mask))
+        }
+    }
+
     /// Makes this the calling thread's mask.
     pub(crate) fn apply(&self) {
         // SAFETY: a valid sigset_t; the old mask is not needed.
