@@ -1,7 +1,10 @@
 //! Library threads, and telling threads apart.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
+
+use rustix::event::EventfdFlags;
 
 /// Starts a library thread named `name` with every signal blocked in it.
 pub(crate) fn spawn<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
@@ -33,4 +36,49 @@ where
 pub(crate) fn current_id() -> u64 {
     // SAFETY: pthread_self cannot fail.
     unsafe { libc::pthread_self() as u64 }
+}
+
+/// The stack size `pthread_create` gives a thread by default (glibc: the stack rlimit,
+/// usually 8 MiB), for threads that run the program's code: Rust's default of 2 MiB is
+/// less than C code expects.
+pub(crate) fn default_stack_size() -> usize {
+    // SAFETY: `attr` is initialised by pthread_attr_init before it is read, and destroyed
+    // once; pthread_attr_getstacksize writes a plain size.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        let mut size = 0;
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return 8 << 20;
+        }
+        let got = libc::pthread_attr_getstacksize(&attr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if got == 0 && size > 0 {
+            size
+        } else {
+            8 << 20
+        }
+    }
+}
+
+/// A flag set once, that `poll` sees: an eventfd, readable from the moment it is set
+/// (nothing ever reads it, so it stays readable).
+pub(crate) struct Flag(OwnedFd);
+
+impl Flag {
+    pub(crate) fn new() -> io::Result<Flag> {
+        let flags = EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK;
+        Ok(Flag(rustix::event::eventfd(0, flags)?))
+    }
+
+    /// Sets the flag (again is harmless).
+    pub(crate) fn set(&self) {
+        // A non-blocking eventfd refuses a write only when its counter would overflow,
+        // which needs 2^64 - 1 writes: nothing to handle.
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+
+    /// The file descriptor, readable once the flag is set.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
 }
