@@ -403,11 +403,13 @@ typedef struct pc_manager pc_manager;
 typedef struct pc_namespace pc_namespace;
 
 /**
- * A pool of worker processes (Python's `Pool`).
+ * A pool of worker processes (Python's `Pool`), or of worker threads
+ * (`pc_pool_options.threads`: Python's `ThreadPool`).
  *
  * Tasks are C functions over bytes. The workers are forks of the process that made the
  * pool, so function pointers, and pointers to data that existed when the pool was made,
- * are valid in them. Only that process may use the pool (from any of its threads); in
+ * are valid in them; a thread pool's workers are threads of that process, which see all
+ * of its memory. Only that process may use the pool (from any of its threads); in
  * another process its functions return `PC_ERR_WRONG_STATE`.
  */
 typedef struct pc_pool pc_pool;
@@ -570,6 +572,12 @@ typedef struct {
      * A worker is replaced by a fresh one after this many tasks (chunks); 0: never.
      */
     size_t max_tasks_per_child;
+    /**
+     * Run the tasks on threads of this process instead of worker processes (Python's
+     * `multiprocessing.pool.ThreadPool`): `processes` is then the number of threads, each
+     * a dummy process (see `pc_dummy_process_new`). No fork happens. See `pc_pool_new`.
+     */
+    bool threads;
 } pc_pool_options;
 
 /**
@@ -1782,9 +1790,19 @@ pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
  * children: they end with the pool, and with this process if it is killed. `*out` is a
  * new handle owned by the caller (`pc_pool_free`).
  *
+ * With `opts->threads`, the workers are threads of this process (daemonic dummy
+ * processes named `PoolWorker-N`, listed by `pc_active_children`), started without any
+ * fork, also in a daemonic process; every pool function works the same, and the
+ * initializer runs once on each worker thread. What threads change: a task that crashes
+ * or calls `exit` ends the whole program (no `PC_ERR_WORKER_DIED`); tasks share this
+ * process's memory (a task's globals are everyone's); and a running task cannot be
+ * stopped: `pc_pool_terminate` (and `pc_pool_free`, and the exit's end of the pool)
+ * drops the tasks not started, which fail with `PC_ERR_CLOSED`, and waits for the
+ * running ones to return (as Python's `ThreadPool.terminate` does).
+ *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
- * processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
- * pool's thread could not be started.
+ * processes; `PC_ERR_WRONG_STATE` in a daemonic process (but for a thread pool);
+ * `PC_ERR_OS` if a worker or the pool's thread could not be started.
  */
 pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
 
@@ -1894,7 +1912,9 @@ pc_status pc_pool_close(pc_pool *p);
 
 /**
  * Stops at once: kills the workers, fails every unfinished result with `PC_ERR_CLOSED`
- * (running their callbacks), and waits for the workers to be reaped.
+ * (running their callbacks), and waits for the workers to be reaped. A thread pool's
+ * workers cannot be killed: the tasks they run finish first (their results are dropped
+ * too), and this waits for them.
  *
  * Returns as `pc_pool_close`.
  */

@@ -64,14 +64,21 @@ impl Core {
             arena: self.arena.clone(),
             initializer: self.options.initializer,
             max_tasks: self.options.max_tasks_per_child,
+            threads: self.options.threads,
+            terminated: self.terminated.clone(),
             signal_mask: self.signal_mask,
         }
     }
 
-    /// Starts the worker of `slot` (on the result thread).
+    /// Starts the worker of `slot` (on the result thread): a process, or in a thread pool
+    /// a dummy process (a thread).
     fn start_worker(&self, slot: usize) -> Result<()> {
         let context = self.worker_context();
-        let worker = Process::new(Some(Box::new(move || worker::run(&context, slot))));
+        let new = match self.options.threads {
+            true => Process::new_thread,
+            false => Process::new,
+        };
+        let worker = new(Some(Box::new(move || worker::run(&context, slot))));
         let number = {
             let mut state = self.state();
             state.started += 1;
@@ -252,7 +259,8 @@ impl Core {
     }
 
     /// On the result thread, at its end: every job not complete fails with
-    /// `Terminated`, and the workers are reaped.
+    /// `Terminated`, and the workers are reaped (worker threads are waited for: the tasks
+    /// they run end first).
     fn wind_up(&self) {
         let (jobs, workers) = {
             let mut state = self.state();
@@ -261,14 +269,16 @@ impl Core {
                 state.workers.iter_mut().filter_map(Option::take).collect();
             (jobs, workers)
         };
-        for worker in &workers {
-            let _ = worker.kill();
-            let _ = worker.join(Deadline::Never);
-            self.worker_context().let_go_for_worker();
-        }
         for job in jobs {
             job.settle_rest(&Outcome::Terminated);
             job.finish();
+        }
+        for worker in &workers {
+            if !self.options.threads {
+                let _ = worker.kill();
+            }
+            let _ = worker.join(Deadline::Never);
+            self.worker_context().let_go_for_worker();
         }
     }
 }
