@@ -110,13 +110,7 @@ static void test_apply_and_results(void)
 {
     pc_pool *p = new_thread_pool(3, 0, NULL, NULL);
     pc_bytes res = {NULL, 0};
-    CHECK_OK(pc_pool_apply(p, task_echo, "hello", 5, &res));
-    CHECK(res.len == 5 && memcmp(res.data, "hello", 5) == 0);
-    pc_bytes_free(&res);
-    int64_t seven = 7;
-    CHECK_OK(pc_pool_apply(p, task_square, &seven, sizeof seven, &res));
-    CHECK(bytes_i64(&res) == 49);
-    pc_bytes_free(&res);
+    check_apply(p);
 
     /* apply_async on a slow task: get times out (never early), then comes. */
     struct sleep_arg a = sleep_arg(0.3, -1, 1234);
