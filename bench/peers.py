@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from multiprocessing.managers import SyncManager
+from multiprocessing.pool import ThreadPool
 
 NS_PER_OP = "ns_per_op"  # lower is better
 OPS_PER_S = "ops_per_s"  # higher is better
@@ -458,11 +459,11 @@ def _increment(x):
     return x + 1
 
 
-def _pool_map(iters, size, chunksize=None):
-    """`iters` tasks as pool.map calls of `size` items (new inputs each); tasks per second,
-    timing each map call and the release of the previous results (as bench_pool.c frees
-    its), not the check."""
-    pool, maps, ns = _pool(), max(1, iters // size), 0
+def _pool_map(iters, size, chunksize=None, pool=None):
+    """`iters` tasks as pool.map calls of `size` items (new inputs each) on `pool` (None:
+    the process pool); tasks per second, timing each map call and the release of the
+    previous results (as bench_pool.c frees its), not the check."""
+    pool, maps, ns = pool or _pool(), max(1, iters // size), 0
     for m in range(maps):
         items = range(m * size, (m + 1) * size)
         t0 = time.perf_counter_ns()
@@ -484,13 +485,50 @@ def pool_map_10k_chunk1(iters):
 
 @peer("pool_apply_async_rtt", NS_PER_OP, 1_000)
 def pool_apply_async_rtt(iters):
-    """apply_async(f, (x,)).get(), one at a time; per round trip."""
-    pool = _pool()
+    return _apply_async_rtt(iters, _pool())
+
+
+def _apply_async_rtt(iters, pool):
+    """apply_async(f, (x,)).get() on `pool`, one at a time; per round trip."""
     t0 = time.perf_counter_ns()
     for i in range(iters):
         got = pool.apply_async(_increment, (i,)).get()
         _check(got == i + 1, f"task {i}: got {got}")
     return (time.perf_counter_ns() - t0) / iters
+
+
+# ---- thread pools (bench_pool.c's thread_pool_* workloads) ---------------------------
+
+_THREAD_POOL = []
+
+
+def _thread_pool():
+    """The ThreadPool of every thread pool peer, made and closed as _pool's."""
+    if not _THREAD_POOL:
+        pool = ThreadPool(POOL_WORKERS)
+        _THREAD_POOL.append(pool)
+
+        def close():
+            pool.close()
+            pool.join()
+
+        atexit.register(close)
+    return _THREAD_POOL[0]
+
+
+@peer("thread_pool_map_100k_default", OPS_PER_S, 500_000)
+def thread_pool_map_100k_default(iters):
+    return _pool_map(iters, 100_000, pool=_thread_pool())
+
+
+@peer("thread_pool_map_10k_chunk1", OPS_PER_S, 10_000)
+def thread_pool_map_10k_chunk1(iters):
+    return _pool_map(iters, 10_000, 1, pool=_thread_pool())
+
+
+@peer("thread_pool_apply_async_rtt", NS_PER_OP, 1_000)
+def thread_pool_apply_async_rtt(iters):
+    return _apply_async_rtt(iters, _thread_pool())
 
 
 # pool_map_array_cpu has no peer: Python has no map over a C array with a C element

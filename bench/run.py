@@ -270,6 +270,17 @@ WORKLOADS = [
              "Pool map_array, CPU-bound element function, 2 workers bound one per CPU",
              "M elements/s", lib="bench_pool", raw=MAP_ARRAY_FLOORS,
              iters={"lib": 2_000_000, "raw": 1_000_000}, targets=[], peer=False),
+    # Thread pools: bench_pool.c's thread pool of 2 threads (pc_pool_options.threads), and
+    # Python's multiprocessing.pool.ThreadPool(2). No floor of their own.
+    Workload("thread_pool_map_100k_default",
+             "Thread pool map, 100k trivial tasks, default chunksize", "M tasks/s",
+             lib="bench_pool", raw=[], iters={"lib": 2_000_000, "python": 500_000}),
+    Workload("thread_pool_map_10k_chunk1", "Thread pool map, 10k trivial tasks, chunksize 1",
+             "k tasks/s", lib="bench_pool", raw=[],
+             iters={"lib": 200_000, "python": 10_000}),
+    Workload("thread_pool_apply_async_rtt", "Thread pool apply_async + get, one at a time",
+             "µs/round trip", lib="bench_pool", raw=[],
+             iters={"lib": 10_000, "python": 1_000}),
 ] + [
     # Managers: bench_manager.c (one manager per program, started untimed, as the Python
     # peers' SyncManager().start()), raw_manager.c (a key-value server in a forked child on
