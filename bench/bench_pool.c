@@ -24,12 +24,29 @@
  *                        keeps the workers apart. These machines' kernel packs runnable
  *                        tasks onto as few vCPUs as it can (sched_vcpu_pack), so two busy
  *                        workers often share one vCPU for a while.
+ * thread_pool_map_100k_default, thread_pool_map_10k_chunk1, thread_pool_apply_async_rtt
+ *                        the first three on a thread pool (pc_pool_options.threads) of
+ *                        POOL_WORKERS threads, made the same way (Python's peer:
+ *                        multiprocessing.pool.ThreadPool).
+ * pool_map_10k_chunk1_spawn  pool_map_10k_chunk1 on a pool whose workers were started by
+ *                        spawn: each task message names its function by module and
+ *                        offset, which the workers look up.
+ * pool_lifecycle_fork, pool_lifecycle_spawn, pool_lifecycle_forkserver
+ *                        a pool of POOL_WORKERS made by that start method, a map of
+ *                        LIFECYCLE_TASKS tasks, close and join: microseconds per pool,
+ *                        starting its workers included (the forkserver is started by the
+ *                        warm-up, as Python's is by its first pool).
  */
 #define _GNU_SOURCE /* bench_pin_cpu */
 #include "bench_lib.h"
 #include "bench_pool_tasks.h"
 
 static pc_pool *pool;
+static pc_pool *thread_pool;
+static pc_pool *spawn_pool;
+
+/* The tasks of one pool_lifecycle_* iteration. */
+#define LIFECYCLE_TASKS 100
 
 /* What pin_worker shares with the parent (a RawArray, so the workers see it). */
 typedef struct {
@@ -38,17 +55,27 @@ typedef struct {
 } spread_state;
 static pc_array *spread_shm;
 
-static void close_pool(void)
+static void close_pool(pc_pool *p)
 {
-    pc_status st = pc_pool_close(pool);
+    pc_status st = pc_pool_close(p);
     if (st == PC_OK)
-        st = pc_pool_join(pool);
+        st = pc_pool_join(p);
     if (st != PC_OK) {
         /* exit() may not be called again from an atexit handler. */
         fprintf(stderr, "closing the pool: %s: %s\n", pc_status_str(st), pc_last_error());
         _exit(1);
     }
-    pc_pool_free(pool);
+    pc_pool_free(p);
+}
+
+static void close_pools(void)
+{
+    if (pool)
+        close_pool(pool);
+    if (thread_pool)
+        close_pool(thread_pool);
+    if (spawn_pool)
+        close_pool(spawn_pool);
     pc_array_free(spread_shm);
 }
 
@@ -63,9 +90,31 @@ static pc_pool *the_pool(pc_init_fn init)
             opts.initarg = pc_array_ptr(spread_shm);
         }
         PC_CHECK(pc_pool_new(&opts, &pool));
-        BENCH_CHECK(atexit(close_pool) == 0, "atexit");
+        BENCH_CHECK(atexit(close_pools) == 0, "atexit");
     }
     return pool;
+}
+
+/* The thread pool of the thread_pool_* workloads, made on first use. */
+static pc_pool *the_thread_pool(void)
+{
+    if (!thread_pool) {
+        pc_pool_options opts = {.processes = POOL_WORKERS, .threads = true};
+        PC_CHECK(pc_pool_new(&opts, &thread_pool));
+        BENCH_CHECK(atexit(close_pools) == 0, "atexit");
+    }
+    return thread_pool;
+}
+
+/* The pool of pool_map_10k_chunk1_spawn, made on first use. */
+static pc_pool *the_spawn_pool(void)
+{
+    if (!spawn_pool) {
+        pc_pool_options opts = {.processes = POOL_WORKERS, .start_method = "spawn"};
+        PC_CHECK(pc_pool_new(&opts, &spawn_pool));
+        BENCH_CHECK(atexit(close_pools) == 0, "atexit");
+    }
+    return spawn_pool;
 }
 
 /* A worker's initializer for pool_map_array_cpu_spread: pins the worker to one CPU, the
@@ -98,9 +147,9 @@ static void take_result(pc_bytes *r, int64_t x)
     pc_bytes_free(r);
 }
 
-/* Tasks per second: `iters` tasks as pc_pool_map calls of `size` items each (new inputs
- * per map, so a stale result cannot pass). */
-static double map_tasks(long iters, size_t size, size_t chunksize)
+/* Tasks per second: `iters` tasks as pc_pool_map calls of `size` items each on `p` (new
+ * inputs per map, so a stale result cannot pass). */
+static double map_tasks(pc_pool *p, long iters, size_t size, size_t chunksize)
 {
     long maps = pool_maps(iters, (long)size);
     int64_t *xs = malloc(size * sizeof *xs);
@@ -109,7 +158,6 @@ static double map_tasks(long iters, size_t size, size_t chunksize)
     BENCH_CHECK(xs && items && results, "out of memory");
     for (size_t i = 0; i < size; i++)
         items[i] = (pc_slice){&xs[i], sizeof xs[i]};
-    pc_pool *p = the_pool(NULL);
     uint64_t ns = 0;
     for (long m = 0; m < maps; m++) {
         for (size_t i = 0; i < size; i++)
@@ -128,18 +176,27 @@ static double map_tasks(long iters, size_t size, size_t chunksize)
 
 static double pool_map_100k_default(long iters)
 {
-    return map_tasks(iters, POOL_MAP_DEFAULT_TASKS, 0);
+    return map_tasks(the_pool(NULL), iters, POOL_MAP_DEFAULT_TASKS, 0);
 }
 
 static double pool_map_10k_chunk1(long iters)
 {
-    return map_tasks(iters, POOL_MAP_CHUNK1_TASKS, 1);
+    return map_tasks(the_pool(NULL), iters, POOL_MAP_CHUNK1_TASKS, 1);
 }
 
-/* Nanoseconds per apply_async + get, one task at a time. */
-static double pool_apply_async_rtt(long iters)
+static double thread_pool_map_100k_default(long iters)
 {
-    pc_pool *p = the_pool(NULL);
+    return map_tasks(the_thread_pool(), iters, POOL_MAP_DEFAULT_TASKS, 0);
+}
+
+static double thread_pool_map_10k_chunk1(long iters)
+{
+    return map_tasks(the_thread_pool(), iters, POOL_MAP_CHUNK1_TASKS, 1);
+}
+
+/* Nanoseconds per apply_async + get on `p`, one task at a time. */
+static double apply_async_rtt(pc_pool *p, long iters)
+{
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < iters; i++) {
         int64_t x = i;
@@ -151,6 +208,16 @@ static double pool_apply_async_rtt(long iters)
         pc_async_result_free(r);
     }
     return (double)(bench_now_ns() - t0) / (double)iters;
+}
+
+static double pool_apply_async_rtt(long iters)
+{
+    return apply_async_rtt(the_pool(NULL), iters);
+}
+
+static double thread_pool_apply_async_rtt(long iters)
+{
+    return apply_async_rtt(the_thread_pool(), iters);
 }
 
 static void map_array(const double *in, double *out, size_t n)
@@ -174,15 +241,57 @@ static double pool_map_array_cpu_spread(long iters)
     return rate;
 }
 
+static double pool_map_10k_chunk1_spawn(long iters)
+{
+    return map_tasks(the_spawn_pool(), iters, POOL_MAP_CHUNK1_TASKS, 1);
+}
+
+/* Microseconds per pool made by `method`, LIFECYCLE_TASKS tasks mapped, closed, joined. */
+static double pool_lifecycle(long iters, const char *method)
+{
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < iters; i++) {
+        pc_pool_options opts = {.processes = POOL_WORKERS, .start_method = method};
+        pc_pool *p = NULL;
+        PC_CHECK(pc_pool_new(&opts, &p));
+        map_tasks(p, LIFECYCLE_TASKS, LIFECYCLE_TASKS, 1);
+        close_pool(p);
+    }
+    return (double)(bench_now_ns() - t0) / (double)iters;
+}
+
+static double pool_lifecycle_fork(long iters)
+{
+    return pool_lifecycle(iters, "fork");
+}
+
+static double pool_lifecycle_spawn(long iters)
+{
+    return pool_lifecycle(iters, "spawn");
+}
+
+static double pool_lifecycle_forkserver(long iters)
+{
+    return pool_lifecycle(iters, "forkserver");
+}
+
 static const bench_mode modes[] = {
     {"pool_map_100k_default", BENCH_OPS_PER_S, pool_map_100k_default, 2000000},
     {"pool_map_10k_chunk1", BENCH_OPS_PER_S, pool_map_10k_chunk1, 200000},
     {"pool_apply_async_rtt", BENCH_NS_PER_OP, pool_apply_async_rtt, 10000},
     {"pool_map_array_cpu", BENCH_OPS_PER_S, pool_map_array_cpu, 2000000},
     {"pool_map_array_cpu_spread", BENCH_OPS_PER_S, pool_map_array_cpu_spread, 2000000},
+    {"thread_pool_map_100k_default", BENCH_OPS_PER_S, thread_pool_map_100k_default, 2000000},
+    {"thread_pool_map_10k_chunk1", BENCH_OPS_PER_S, thread_pool_map_10k_chunk1, 200000},
+    {"thread_pool_apply_async_rtt", BENCH_NS_PER_OP, thread_pool_apply_async_rtt, 10000},
+    {"pool_map_10k_chunk1_spawn", BENCH_OPS_PER_S, pool_map_10k_chunk1_spawn, 200000},
+    {"pool_lifecycle_fork", BENCH_NS_PER_OP, pool_lifecycle_fork, 200},
+    {"pool_lifecycle_spawn", BENCH_NS_PER_OP, pool_lifecycle_spawn, 100},
+    {"pool_lifecycle_forkserver", BENCH_NS_PER_OP, pool_lifecycle_forkserver, 200},
 };
 
 int main(int argc, char **argv)
 {
+    pc_freeze_support(argc, argv);
     return BENCH_MAIN(argc, argv, modes);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The Python peers of the benchmarks: each workload written with `multiprocessing` the way
-a user would write it (fork context, as libprocessing starts children with fork).
+a user would write it (fork context, libprocessing's default start method, but where a
+workload names another method).
 
     python3 bench/peers.py <workload> [--reps R] [--iters N] [--server PATH]
 
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from multiprocessing.managers import SyncManager
+from multiprocessing.pool import ThreadPool
 
 NS_PER_OP = "ns_per_op"  # lower is better
 OPS_PER_S = "ops_per_s"  # higher is better
@@ -55,9 +57,16 @@ def _empty():
 
 @peer("process_start_join", NS_PER_OP, 300)
 def process_start_join(iters):
+    return _start_join(iters, CTX)
+
+
+# ---- synchronization (bench_sync.c; floors in raw_sync.c) ----------------------------
+
+
+def _start_join(iters, ctx):
     t0 = time.perf_counter_ns()
     for _ in range(iters):
-        p = CTX.Process(target=_empty)
+        p = ctx.Process(target=_empty)
         p.start()
         p.join()
         if p.exitcode != 0:
@@ -65,7 +74,14 @@ def process_start_join(iters):
     return (time.perf_counter_ns() - t0) / iters
 
 
-# ---- synchronization (bench_sync.c; floors in raw_sync.c) ----------------------------
+@peer("process_start_join_spawn", NS_PER_OP, 20)
+def process_start_join_spawn(iters):
+    return _start_join(iters, multiprocessing.get_context("spawn"))
+
+
+@peer("process_start_join_forkserver", NS_PER_OP, 100)
+def process_start_join_forkserver(iters):
+    return _start_join(iters, multiprocessing.get_context("forkserver"))
 
 
 @peer("lock_uncontended", NS_PER_OP, 1_000_000)
@@ -458,11 +474,11 @@ def _increment(x):
     return x + 1
 
 
-def _pool_map(iters, size, chunksize=None):
-    """`iters` tasks as pool.map calls of `size` items (new inputs each); tasks per second,
-    timing each map call and the release of the previous results (as bench_pool.c frees
-    its), not the check."""
-    pool, maps, ns = _pool(), max(1, iters // size), 0
+def _pool_map(iters, size, chunksize=None, pool=None):
+    """`iters` tasks as pool.map calls of `size` items (new inputs each) on `pool` (None:
+    the process pool); tasks per second, timing each map call and the release of the
+    previous results (as bench_pool.c frees its), not the check."""
+    pool, maps, ns = pool or _pool(), max(1, iters // size), 0
     for m in range(maps):
         items = range(m * size, (m + 1) * size)
         t0 = time.perf_counter_ns()
@@ -484,13 +500,92 @@ def pool_map_10k_chunk1(iters):
 
 @peer("pool_apply_async_rtt", NS_PER_OP, 1_000)
 def pool_apply_async_rtt(iters):
-    """apply_async(f, (x,)).get(), one at a time; per round trip."""
-    pool = _pool()
+    return _apply_async_rtt(iters, _pool())
+
+
+def _apply_async_rtt(iters, pool):
+    """apply_async(f, (x,)).get() on `pool`, one at a time; per round trip."""
     t0 = time.perf_counter_ns()
     for i in range(iters):
         got = pool.apply_async(_increment, (i,)).get()
         _check(got == i + 1, f"task {i}: got {got}")
     return (time.perf_counter_ns() - t0) / iters
+
+
+# ---- thread pools (bench_pool.c's thread_pool_* workloads) ---------------------------
+
+_THREAD_POOL = []
+
+
+def _thread_pool():
+    """The ThreadPool of every thread pool peer, made and closed as _pool's."""
+    if not _THREAD_POOL:
+        pool = ThreadPool(POOL_WORKERS)
+        _THREAD_POOL.append(pool)
+
+        def close():
+            pool.close()
+            pool.join()
+
+        atexit.register(close)
+    return _THREAD_POOL[0]
+
+
+@peer("thread_pool_map_100k_default", OPS_PER_S, 500_000)
+def thread_pool_map_100k_default(iters):
+    return _pool_map(iters, 100_000, pool=_thread_pool())
+
+
+@peer("thread_pool_map_10k_chunk1", OPS_PER_S, 10_000)
+def thread_pool_map_10k_chunk1(iters):
+    return _pool_map(iters, 10_000, 1, pool=_thread_pool())
+
+
+@peer("thread_pool_apply_async_rtt", NS_PER_OP, 1_000)
+def thread_pool_apply_async_rtt(iters):
+    return _apply_async_rtt(iters, _thread_pool())
+
+
+# ---- pools by start method (bench_pool.c's pool_map_10k_chunk1_spawn, pool_lifecycle_*) --
+
+_SPAWN_POOL = []
+
+
+@peer("pool_map_10k_chunk1_spawn", OPS_PER_S, 10_000)
+def pool_map_10k_chunk1_spawn(iters):
+    if not _SPAWN_POOL:
+        pool = multiprocessing.get_context("spawn").Pool(POOL_WORKERS)
+        _SPAWN_POOL.append(pool)
+        atexit.register(lambda: (pool.close(), pool.join()))
+    return _pool_map(iters, 10_000, 1, pool=_SPAWN_POOL[0])
+
+
+def _pool_lifecycle(iters, method):
+    """A pool of POOL_WORKERS made by `method`, 100 tasks mapped, closed and joined."""
+    ctx = multiprocessing.get_context(method)
+    t0 = time.perf_counter_ns()
+    for _ in range(iters):
+        pool = ctx.Pool(POOL_WORKERS)
+        got = pool.map(_increment, range(100), 1)
+        _check(got == list(range(1, 101)), "wrong results")
+        pool.close()
+        pool.join()
+    return (time.perf_counter_ns() - t0) / iters
+
+
+@peer("pool_lifecycle_fork", NS_PER_OP, 20)
+def pool_lifecycle_fork(iters):
+    return _pool_lifecycle(iters, "fork")
+
+
+@peer("pool_lifecycle_spawn", NS_PER_OP, 5)
+def pool_lifecycle_spawn(iters):
+    return _pool_lifecycle(iters, "spawn")
+
+
+@peer("pool_lifecycle_forkserver", NS_PER_OP, 20)
+def pool_lifecycle_forkserver(iters):
+    return _pool_lifecycle(iters, "forkserver")
 
 
 # pool_map_array_cpu has no peer: Python has no map over a C array with a C element

@@ -216,6 +216,16 @@ WORKLOADS = [
              lib="bench_process", raw=[("fork+_exit+waitpid", "raw_process")],
              iters={"lib": 2000, "raw": 2000, "python": 300},
              targets=[Target("raw", 1.3)]),
+    Workload("process_start_join_spawn", "Process start + join, empty target, spawn",
+             "µs/op", lib="bench_process",
+             raw=[("posix_spawn of the program+waitpid", "raw_process")],
+             iters={"lib": 500, "raw": 500, "python": 20},
+             targets=[Target("python", 5, speedup=True)]),
+    Workload("process_start_join_forkserver",
+             "Process start + join, empty target, forkserver", "µs/op", lib="bench_process",
+             raw=[("fork+_exit+waitpid", "raw_process", "process_start_join")],
+             iters={"lib": 1000, "raw": 2000, "python": 100},
+             targets=[Target("python", 5, speedup=True)]),
     # Synchronization: bench_sync.c, raw_sync.c. The lib's Lock takes over from a dead
     # holder, so its floor is a robust mutex; the plain one is shown beside it.
     Workload("lock_uncontended", "Lock acquire + release, uncontended, one process", "ns/op",
@@ -270,6 +280,32 @@ WORKLOADS = [
              "Pool map_array, CPU-bound element function, 2 workers bound one per CPU",
              "M elements/s", lib="bench_pool", raw=MAP_ARRAY_FLOORS,
              iters={"lib": 2_000_000, "raw": 1_000_000}, targets=[], peer=False),
+    # Pools by start method: bench_pool.c; the floor of the map row is the fork pool's.
+    Workload("pool_map_10k_chunk1_spawn",
+             "Pool map, 10k trivial tasks, chunksize 1, workers started by spawn",
+             "k tasks/s", lib="bench_pool", raw=[("2 workers, pipes, no serialization",
+                                                   "raw_pool", "pool_map_10k_chunk1")],
+             iters={"lib": 200_000, "raw": 200_000, "python": 10_000},
+             targets=[Target("python", 10)]),
+] + [
+    Workload(f"pool_lifecycle_{method}",
+             f"Pool of 2 by {method}: made, 100 tasks mapped, closed, joined", "µs/op",
+             lib="bench_pool", raw=[], iters={"lib": iters, "python": peer_iters},
+             targets=[Target("python", 5, speedup=True)] if method != "fork" else [])
+    for method, iters, peer_iters in (("fork", 200, 20), ("spawn", 100, 5),
+                                      ("forkserver", 200, 20))
+] + [
+    # Thread pools: bench_pool.c's thread pool of 2 threads (pc_pool_options.threads), and
+    # Python's multiprocessing.pool.ThreadPool(2). No floor of their own.
+    Workload("thread_pool_map_100k_default",
+             "Thread pool map, 100k trivial tasks, default chunksize", "M tasks/s",
+             lib="bench_pool", raw=[], iters={"lib": 2_000_000, "python": 500_000}),
+    Workload("thread_pool_map_10k_chunk1", "Thread pool map, 10k trivial tasks, chunksize 1",
+             "k tasks/s", lib="bench_pool", raw=[],
+             iters={"lib": 200_000, "python": 10_000}),
+    Workload("thread_pool_apply_async_rtt", "Thread pool apply_async + get, one at a time",
+             "µs/round trip", lib="bench_pool", raw=[],
+             iters={"lib": 10_000, "python": 1_000}),
 ] + [
     # Managers: bench_manager.c (one manager per program, started untimed, as the Python
     # peers' SyncManager().start()), raw_manager.c (a key-value server in a forked child on

@@ -65,6 +65,10 @@ pc_pool *new_pool(size_t processes);
 
 struct sleep_arg sleep_arg(double seconds, int slot, int32_t value);
 
+/* Checks pc_pool_apply on `p`: task_echo of "hello", then of 3 MiB of a pattern, then
+ * task_square of 7. */
+void check_apply(pc_pool *p);
+
 int32_t bytes_i32(const pc_bytes *b);
 
 int64_t bytes_i64(const pc_bytes *b);

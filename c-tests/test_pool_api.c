@@ -172,27 +172,7 @@ static void test_apply(void)
 {
     pc_pool *p = new_pool(2);
     pc_bytes res = {NULL, 0};
-
-    CHECK_OK(pc_pool_apply(p, task_echo, "hello", 5, &res));
-    CHECK(res.len == 5 && memcmp(res.data, "hello", 5) == 0);
-    pc_bytes_free(&res);
-    CHECK(res.data == NULL && res.len == 0);
-
-    /* A large argument and result. */
-    size_t big = 3u << 20;
-    uint8_t *buf = malloc(big);
-    CHECK(buf);
-    fill_pattern(buf, big, 99);
-    CHECK_OK(pc_pool_apply(p, task_echo, buf, big, &res));
-    CHECK(res.len == big);
-    CHECK(pattern_mismatch(res.data, big, 99) == big);
-    pc_bytes_free(&res);
-    free(buf);
-
-    int64_t seven = 7;
-    CHECK_OK(pc_pool_apply(p, task_square, &seven, sizeof seven, &res));
-    CHECK(bytes_i64(&res) == 49);
-    pc_bytes_free(&res);
+    check_apply(p);
 
     /* apply_async: get, wait, ready, successful on a slow task (0.3 s). */
     struct sleep_arg a = sleep_arg(0.3, -1, 1234);

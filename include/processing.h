@@ -52,14 +52,22 @@
  *   may use a handle while another frees it. Pool callbacks run on the pool's result
  *   thread, a log handler on whichever thread logs (library threads included).
  *
- * Fork. pc_process_start forks: the child gets every handle its parent had (the same
- *   values; a handle freed in one process stays valid in the other). Locks,
+ * Fork. pc_process_start forks by default: the child gets every handle its parent had
+ *   (the same values; a handle freed in one process stays valid in the other). Locks,
  *   semaphores, conditions, events, barriers, values, arrays and queues live in shared
  *   memory, so a handle made before the fork names the same object in the child;
  *   connections are the same sockets (each process usually closes the end it does not
  *   use); managed objects and proxies work in the child too (each process holds its own
  *   reference). A pool, and joining or terminating a process, belong to the process that
  *   made them: elsewhere they are PC_ERR_WRONG_STATE.
+ *
+ * Spawn and forkserver. In a program that runs other threads, start children with
+ *   pc_set_start_method("spawn" or "forkserver") instead: the program is started afresh
+ *   (main must call pc_freeze_support(argc, argv) first), and a child gets only the
+ *   handles passed to it (pc_process_pass_handle), with the same values, and its
+ *   argument as bytes (pc_process_new_spawnable). The shared memory is a memfd the
+ *   process keeps open (close-on-exec) from its first shared object on, so that such a
+ *   child maps it too; nothing is ever created in /dev/shm or the file system.
  */
 
 #ifndef PROCESSING_H
@@ -403,19 +411,23 @@ typedef struct pc_manager pc_manager;
 typedef struct pc_namespace pc_namespace;
 
 /**
- * A pool of worker processes (Python's `Pool`).
+ * A pool of worker processes (Python's `Pool`), or of worker threads
+ * (`pc_pool_options.threads`: Python's `ThreadPool`).
  *
  * Tasks are C functions over bytes. The workers are forks of the process that made the
  * pool, so function pointers, and pointers to data that existed when the pool was made,
- * are valid in them. Only that process may use the pool (from any of its threads); in
+ * are valid in them; a thread pool's workers are threads of that process, which see all
+ * of its memory. Only that process may use the pool (from any of its threads); in
  * another process its functions return `PC_ERR_WRONG_STATE`.
  */
 typedef struct pc_pool pc_pool;
 
 /**
- * A process object (Python's `Process`): a child that runs a target function.
- * Created by `pc_process_new`, released by `pc_process_free`. Only the process that
- * created it may start, join, terminate or kill it (`PC_ERR_WRONG_STATE` elsewhere).
+ * A process object (Python's `Process`): a child that runs a target function; or a
+ * dummy process (Python's `multiprocessing.dummy.Process`), a thread of this process
+ * that runs it. Created by `pc_process_new` or `pc_dummy_process_new`, released by
+ * `pc_process_free`. Only the process that created it may start, join, terminate or kill
+ * it (`PC_ERR_WRONG_STATE` elsewhere).
  */
 typedef struct pc_process pc_process;
 
@@ -575,12 +587,19 @@ typedef struct {
      * `pc_set_start_method`); NULL: the default when the pool is made. Under spawn and
      * forkserver the task functions and the initializer must be functions of the
      * program or of a library it loaded, and a non-NULL `initarg` needs `initarg_len`.
+     * A thread pool (`threads`) starts no process: it checks the name only.
      */
     const char *start_method;
     /**
      * The bytes at `initarg` to copy (0: pass the pointer as is).
      */
     size_t initarg_len;
+    /**
+     * Run the tasks on threads of this process instead of worker processes (Python's
+     * `multiprocessing.pool.ThreadPool`): `processes` is then the number of threads, each
+     * a dummy process (see `pc_dummy_process_new`). No fork happens. See `pc_pool_new`.
+     */
+    bool threads;
 } pc_pool_options;
 
 /**
@@ -711,6 +730,31 @@ void pc_bytes_free(pc_bytes *b);
 pc_status pc_process_new(pc_target_fn target, void *arg, pc_process **out);
 
 /**
+ * Creates a dummy process (Python's `multiprocessing.dummy.Process`): a process object
+ * whose `pc_process_start` runs `target(arg)` on a new thread of this process instead
+ * of forking. Not started yet. No fork ever happens for it.
+ *
+ * It is a `pc_process` like any other: `pc_process_join` (with a timeout) waits for the
+ * thread, `pc_process_is_alive` says whether it runs, `pc_process_exitcode` is the
+ * target's return value (the whole `int`), `pc_process_pid` this process's pid, and
+ * `pc_process_sentinel` an eventfd readable once the target returned (for `pc_wait`).
+ * On the thread, `pc_current_process` is this dummy process, and `pc_active_children`
+ * lists it while it runs. The name is `Dummy-N`; the daemon flag (settable before start)
+ * and the authkey are the current process's. At a normal exit, dummy processes that are
+ * not daemonic are joined first (as Python joins its threads); daemonic ones are not.
+ * A thread cannot be stopped from outside: `pc_process_terminate` and `pc_process_kill`
+ * are `PC_ERR_NOT_SUPPORTED`. It shares this process's memory: a target that crashes
+ * or calls `exit` ends the whole program. The thread gets the signal mask of the thread
+ * that starts it, and the stack size `pthread_create` gives by default. A NULL `target`
+ * makes a process that runs nothing and ends with 0; `arg` is passed as is. On success
+ * `*out` is a new handle, owned by the caller: release it with `pc_process_free` (the
+ * thread goes on running).
+ *
+ * Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` when `out` is NULL.
+ */
+pc_status pc_dummy_process_new(pc_target_fn target, void *arg, pc_process **out);
+
+/**
  * Sets the name (Python's `name`/`setName`), any time. The string is copied. A name
  * returned earlier by `pc_process_name` becomes invalid.
  *
@@ -730,7 +774,8 @@ const char *pc_process_name(const pc_process *p);
  * A daemonic child is terminated when its parent exits normally and killed (SIGKILL)
  * when its parent dies any other way; it may not start children of its own. The kernel
  * sends that SIGKILL when the *thread* that started the child ends, so start daemonic
- * children from a thread that lives as long as they should.
+ * children from a thread that lives as long as they should. A daemonic dummy process is
+ * not joined at exit (its thread ends with the program).
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` after start or on the current process.
  */
@@ -753,9 +798,12 @@ bool pc_process_daemon(const pc_process *p);
  * reaps each one as soon as it ends. So a child whose handle you keep is a zombie at most
  * until the next of those calls, and a freed one not at all.
  *
+ * A dummy process (`pc_dummy_process_new`) is started on a new thread instead, without a
+ * fork, also in a daemonic process.
+ *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
- * process than the creator, on the current process, or from a daemonic process;
- * `PC_ERR_OS` when fork or pidfd_open failed.
+ * process than the creator, on the current process, or (but for a dummy process) from a
+ * daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed.
  */
 pc_status pc_process_start(pc_process *p);
 
@@ -805,7 +853,9 @@ pc_status pc_process_exitcode(const pc_process *p, int *out);
  * its own children are not terminated. A child that already ended is not an error.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
- * another process than the creator; `PC_ERR_OS` if the signal could not be sent.
+ * another process than the creator; `PC_ERR_OS` if the signal could not be sent;
+ * `PC_ERR_NOT_SUPPORTED` for a dummy process, always (a thread cannot be stopped from
+ * outside).
  */
 pc_status pc_process_terminate(pc_process *p);
 
@@ -816,8 +866,8 @@ pc_status pc_process_terminate(pc_process *p);
 pc_status pc_process_kill(pc_process *p);
 
 /**
- * A file descriptor that becomes readable when the child ends (its pidfd), for `poll`,
- * `select` or `pc_wait`. Owned by the process object: do not close it; valid until
+ * A file descriptor that becomes readable when the child ends (its pidfd; a dummy
+ * process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned by the process object: do not close it; valid until
  * `pc_process_free`. -1 before start, for the current process, or for a NULL or invalid `p`.
  */
 int pc_process_sentinel(const pc_process *p);
@@ -852,7 +902,8 @@ void pc_process_free(pc_process *p);
  * The object of the running process (Python's `current_process()`): "MainProcess" in the
  * program, the started process's object in a child (the same handle its parent's
  * `pc_process_new` made, inherited). Lent, and the same each time: valid for the life of
- * the process; do not free it.
+ * the process; do not free it. On a dummy process's thread, that dummy process (the
+ * creator's handle, or, once the creator freed it, one lent until the object goes).
  *
  * Returns `PC_OK`.
  */
@@ -860,7 +911,7 @@ pc_status pc_current_process(const pc_process **out);
 
 /**
  * The live children of the current process (Python's `active_children()`), reaping those
- * that ended. `*count` is the number of live children; the first `cap` of them are written
+ * that ended, and its dummy processes that run (`pc_dummy_process_new`, pool threads). `*count` is the number of live children; the first `cap` of them are written
  * to `out` (which may be NULL when `cap` is 0). Each is the caller's own `pc_process`
  * handle of that child (children whose handle was freed are not listed), or, for a child
  * the library started (a manager's server), a handle it lends: the same each time, valid
@@ -1855,9 +1906,19 @@ pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
  * children: they end with the pool, and with this process if it is killed. `*out` is a
  * new handle owned by the caller (`pc_pool_free`).
  *
+ * With `opts->threads`, the workers are threads of this process (daemonic dummy
+ * processes named `PoolWorker-N`, listed by `pc_active_children`), started without any
+ * fork, also in a daemonic process; every pool function works the same, and the
+ * initializer runs once on each worker thread. What threads change: a task that crashes
+ * or calls `exit` ends the whole program (no `PC_ERR_WORKER_DIED`); tasks share this
+ * process's memory (a task's globals are everyone's); and a running task cannot be
+ * stopped: `pc_pool_terminate` (and `pc_pool_free`, and the exit's end of the pool)
+ * drops the tasks not started, which fail with `PC_ERR_CLOSED`, and waits for the
+ * running ones to return (as Python's `ThreadPool.terminate` does).
+ *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
- * processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
- * pool's thread could not be started.
+ * processes; `PC_ERR_WRONG_STATE` in a daemonic process (but for a thread pool);
+ * `PC_ERR_OS` if a worker or the pool's thread could not be started.
  */
 pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
 
@@ -1967,7 +2028,9 @@ pc_status pc_pool_close(pc_pool *p);
 
 /**
  * Stops at once: kills the workers, fails every unfinished result with `PC_ERR_CLOSED`
- * (running their callbacks), and waits for the workers to be reaped.
+ * (running their callbacks), and waits for the workers to be reaped. A thread pool's
+ * workers cannot be killed: the tasks they run finish first (their results are dropped
+ * too), and this waits for them.
  *
  * Returns as `pc_pool_close`.
  */

@@ -12,13 +12,15 @@
 //! before the fork (see `heap`). The handle table is held too, so the child gets every
 //! handle whole (see `ffi::handle`).
 //!
-//! **Exit** runs [`AT_EXIT`] in order, as Python's finalizers do: pools first (a pool's
-//! result thread must not start new workers while its workers are ended), then the
-//! manager servers this process started (shut down, so they remove their socket files
-//! and drop their objects), then the children (daemonic ones terminated, all joined),
-//! and last the objects in the shared heap this process still holds are let go (freed
-//! where it was their last holder). A `Process`'s child leaves by `_exit` once its target
-//! returned, without the parent's exit steps: it runs [`AT_CHILD_EXIT`].
+//! **Exit** runs [`AT_EXIT`] in order, as Python's finalizers do: the dummy processes
+//! that are not daemonic are joined first (Python's `threading` joins its threads before
+//! the `atexit` handlers), then pools (a pool's result thread must not start new workers
+//! while its workers are ended), then the manager servers this process started (shut
+//! down, so they remove their socket files and drop their objects), then the children
+//! (daemonic ones terminated, all joined), and last the objects in the shared heap this
+//! process still holds are let go (freed where it was their last holder). A `Process`'s
+//! child leaves by `_exit` once its target returned, without the parent's exit steps: it
+//! runs [`AT_CHILD_EXIT`].
 //!
 //! The hooks are installed once, when the library first has state worth protecting; a
 //! forked child inherits them.
@@ -39,6 +41,7 @@ type Held = (
 
 /// What a normal exit does, in this order.
 const AT_EXIT: &[fn()] = &[
+    crate::process::join_threads_at_exit,
     crate::pool::terminate_all,
     crate::managers::shutdown_started,
     crate::process::shutdown_children,
@@ -50,7 +53,9 @@ const AT_EXIT: &[fn()] = &[
 /// What a `Process`'s child does before its `_exit`, in this order: its pools and
 /// servers are its parent's, its children and its hold on shared objects its own.
 const AT_CHILD_EXIT: &[fn()] = &[
+    crate::process::join_threads_at_exit,
     crate::process::shutdown_children,
+    // After the children: those the forkserver started report their ends through it.
     crate::start::forkserver::stop,
     crate::heap::release_all,
 ];

@@ -192,6 +192,9 @@ ACCEPTED = {
     # NULL pointers the header allows.
     ("pc_process_new", "target", "NULL"): "A NULL `target` makes a process that runs nothing",
     ("pc_process_new", "arg", "NULL"): "`arg` is passed as is",
+    ("pc_dummy_process_new", "target", "NULL"):
+        "A NULL `target` makes a process that runs nothing",
+    ("pc_dummy_process_new", "arg", "NULL"): "`arg` is passed as is",
     ("pc_process_run", "ret", "NULL"): "`ret` may be NULL",
     ("pc_freeze_support", "argv", "NULL"): "`argv` is `main`'s (NULL returns at once)",
     ("pc_set_executable", "path", "NULL"): "NULL: back to `/proc/self/exe`",

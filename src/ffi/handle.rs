@@ -444,6 +444,18 @@ impl HandleCell {
         };
         Ok(Some(ptr::without_provenance_mut(value)))
     }
+
+    /// As `get_or_lend`, but when the caller's own handle was freed, one is lent anew (the
+    /// current process always has a handle: a dummy process's creator may free its own
+    /// while the thread still runs).
+    pub(crate) fn get_or_lend_anew<H: Handle>(&self, object: &Arc<H::Target>) -> Result<*mut H> {
+        loop {
+            if let Some(handle) = self.get_or_lend(object)? {
+                return Ok(handle);
+            }
+            let _ = self.0.compare_exchange(CELL_FREED, 0, AcqRel, Acquire);
+        }
+    }
 }
 
 impl Drop for HandleCell {

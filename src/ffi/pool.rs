@@ -15,11 +15,13 @@ use crate::pool::{
 use crate::process::Argument;
 use crate::start::StartMethod;
 
-/// A pool of worker processes (Python's `Pool`).
+/// A pool of worker processes (Python's `Pool`), or of worker threads
+/// (`pc_pool_options.threads`: Python's `ThreadPool`).
 ///
 /// Tasks are C functions over bytes. The workers are forks of the process that made the
 /// pool, so function pointers, and pointers to data that existed when the pool was made,
-/// are valid in them. Only that process may use the pool (from any of its threads); in
+/// are valid in them; a thread pool's workers are threads of that process, which see all
+/// of its memory. Only that process may use the pool (from any of its threads); in
 /// another process its functions return `PC_ERR_WRONG_STATE`.
 pub struct pc_pool {
     _private: [u8; 0],
@@ -92,9 +94,14 @@ pub struct pc_pool_options {
     /// `pc_set_start_method`); NULL: the default when the pool is made. Under spawn and
     /// forkserver the task functions and the initializer must be functions of the
     /// program or of a library it loaded, and a non-NULL `initarg` needs `initarg_len`.
+    /// A thread pool (`threads`) starts no process: it checks the name only.
     pub start_method: *const c_char,
     /// The bytes at `initarg` to copy (0: pass the pointer as is).
     pub initarg_len: usize,
+    /// Run the tasks on threads of this process instead of worker processes (Python's
+    /// `multiprocessing.pool.ThreadPool`): `processes` is then the number of threads, each
+    /// a dummy process (see `pc_dummy_process_new`). No fork happens. See `pc_pool_new`.
+    pub threads: bool,
 }
 
 /// The most worker processes of a pool.
@@ -210,9 +217,19 @@ pub extern "C" fn pc_buffer_write(b: *mut pc_buffer, data: *const c_void, len: u
 /// children: they end with the pool, and with this process if it is killed. `*out` is a
 /// new handle owned by the caller (`pc_pool_free`).
 ///
+/// With `opts->threads`, the workers are threads of this process (daemonic dummy
+/// processes named `PoolWorker-N`, listed by `pc_active_children`), started without any
+/// fork, also in a daemonic process; every pool function works the same, and the
+/// initializer runs once on each worker thread. What threads change: a task that crashes
+/// or calls `exit` ends the whole program (no `PC_ERR_WORKER_DIED`); tasks share this
+/// process's memory (a task's globals are everyone's); and a running task cannot be
+/// stopped: `pc_pool_terminate` (and `pc_pool_free`, and the exit's end of the pool)
+/// drops the tasks not started, which fail with `PC_ERR_CLOSED`, and waits for the
+/// running ones to return (as Python's `ThreadPool.terminate` does).
+///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
-/// processes; `PC_ERR_WRONG_STATE` in a daemonic process; `PC_ERR_OS` if a worker or the
-/// pool's thread could not be started.
+/// processes; `PC_ERR_WRONG_STATE` in a daemonic process (but for a thread pool);
+/// `PC_ERR_OS` if a worker or the pool's thread could not be started.
 #[no_mangle]
 pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_pool) -> pc_status {
     ffi_new!(out, {
@@ -228,6 +245,7 @@ pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_po
                 start_method: handle::c_str_opt(o.start_method, "opts->start_method")?
                     .map(StartMethod::parse)
                     .transpose()?,
+                threads: o.threads,
             },
         };
         Pool::new(options)
@@ -501,7 +519,9 @@ pub extern "C" fn pc_pool_close(p: *mut pc_pool) -> pc_status {
 }
 
 /// Stops at once: kills the workers, fails every unfinished result with `PC_ERR_CLOSED`
-/// (running their callbacks), and waits for the workers to be reaped.
+/// (running their callbacks), and waits for the workers to be reaped. A thread pool's
+/// workers cannot be killed: the tasks they run finish first (their results are dropped
+/// too), and this waits for them.
 ///
 /// Returns as `pc_pool_close`.
 #[no_mangle]

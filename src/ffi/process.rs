@@ -1,17 +1,19 @@
-//! `Process` and the process-level functions: `pc_process_*`, `pc_current_process`,
-//! `pc_active_children`, `pc_cpu_count`.
+//! `Process` and the process-level functions: `pc_process_*`, `pc_dummy_process_new`,
+//! `pc_current_process`, `pc_active_children`, `pc_cpu_count`.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::Arc;
 
 use super::handle;
 use super::status::pc_status;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::process::{self, Process};
 
-/// A process object (Python's `Process`): a child that runs a target function.
-/// Created by `pc_process_new`, released by `pc_process_free`. Only the process that
-/// created it may start, join, terminate or kill it (`PC_ERR_WRONG_STATE` elsewhere).
+/// A process object (Python's `Process`): a child that runs a target function; or a
+/// dummy process (Python's `multiprocessing.dummy.Process`), a thread of this process
+/// that runs it. Created by `pc_process_new` or `pc_dummy_process_new`, released by
+/// `pc_process_free`. Only the process that created it may start, join, terminate or kill
+/// it (`PC_ERR_WRONG_STATE` elsewhere).
 pub struct pc_process {
     _private: [u8; 0],
 }
@@ -21,6 +23,13 @@ impl_handle!(pc_process => Process, b"proc");
 /// What a child runs: it gets the `arg` given to `pc_process_new`, and its return value is
 /// the child's exit code (the OS keeps 0–255).
 pub type pc_target_fn = Option<extern "C" fn(arg: *mut c_void) -> c_int>;
+
+/// A new handle for a process just made, recorded in it (see `HandleCell`).
+pub(crate) fn new_handle(process: Arc<Process>) -> Result<*mut pc_process> {
+    let p = handle::into_raw::<pc_process>(Arc::clone(&process))?;
+    process.handle().set(p);
+    Ok(p)
+}
 
 /// Creates a process object that will run `target(arg)` in a child (Python's
 /// `Process(target=…)`). Not started yet: see `pc_process_start`.
@@ -51,11 +60,40 @@ pub extern "C" fn pc_process_new(
     })
 }
 
-/// A new handle for a process just made, recorded in it (see `HandleCell`).
-pub(crate) fn new_handle(process: Arc<Process>) -> crate::error::Result<*mut pc_process> {
-    let p = handle::into_raw::<pc_process>(Arc::clone(&process))?;
-    process.handle().set(p);
-    Ok(p)
+/// Creates a dummy process (Python's `multiprocessing.dummy.Process`): a process object
+/// whose `pc_process_start` runs `target(arg)` on a new thread of this process instead
+/// of forking. Not started yet. No fork ever happens for it.
+///
+/// It is a `pc_process` like any other: `pc_process_join` (with a timeout) waits for the
+/// thread, `pc_process_is_alive` says whether it runs, `pc_process_exitcode` is the
+/// target's return value (the whole `int`), `pc_process_pid` this process's pid, and
+/// `pc_process_sentinel` an eventfd readable once the target returned (for `pc_wait`).
+/// On the thread, `pc_current_process` is this dummy process, and `pc_active_children`
+/// lists it while it runs. The name is `Dummy-N`; the daemon flag (settable before start)
+/// and the authkey are the current process's. At a normal exit, dummy processes that are
+/// not daemonic are joined first (as Python joins its threads); daemonic ones are not.
+/// A thread cannot be stopped from outside: `pc_process_terminate` and `pc_process_kill`
+/// are `PC_ERR_NOT_SUPPORTED`. It shares this process's memory: a target that crashes
+/// or calls `exit` ends the whole program. The thread gets the signal mask of the thread
+/// that starts it, and the stack size `pthread_create` gives by default. A NULL `target`
+/// makes a process that runs nothing and ends with 0; `arg` is passed as is. On success
+/// `*out` is a new handle, owned by the caller: release it with `pc_process_free` (the
+/// thread goes on running).
+///
+/// Returns `PC_OK`, or `PC_ERR_INVALID_ARGUMENT` when `out` is NULL.
+#[no_mangle]
+pub extern "C" fn pc_dummy_process_new(
+    target: pc_target_fn,
+    arg: *mut c_void,
+    out: *mut *mut pc_process,
+) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let arg = handle::UserData::new(arg);
+        let target = target.map(|f| -> process::Target { Box::new(move || f(arg.get())) });
+        out.write(new_handle(Process::new_thread(target))?);
+        Ok(())
+    })
 }
 
 /// Sets the name (Python's `name`/`setName`), any time. The string is copied. A name
@@ -85,7 +123,8 @@ pub extern "C" fn pc_process_name(p: *const pc_process) -> *const c_char {
 /// A daemonic child is terminated when its parent exits normally and killed (SIGKILL)
 /// when its parent dies any other way; it may not start children of its own. The kernel
 /// sends that SIGKILL when the *thread* that started the child ends, so start daemonic
-/// children from a thread that lives as long as they should.
+/// children from a thread that lives as long as they should. A daemonic dummy process is
+/// not joined at exit (its thread ends with the program).
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` after start or on the current process.
 #[no_mangle]
@@ -116,9 +155,12 @@ pub extern "C" fn pc_process_daemon(p: *const pc_process) -> bool {
 /// reaps each one as soon as it ends. So a child whose handle you keep is a zombie at most
 /// until the next of those calls, and a freed one not at all.
 ///
+/// A dummy process (`pc_dummy_process_new`) is started on a new thread instead, without a
+/// fork, also in a daemonic process.
+///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
-/// process than the creator, on the current process, or from a daemonic process;
-/// `PC_ERR_OS` when fork or pidfd_open failed.
+/// process than the creator, on the current process, or (but for a dummy process) from a
+/// daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed.
 #[no_mangle]
 pub extern "C" fn pc_process_start(p: *mut pc_process) -> pc_status {
     ffi_status!({
@@ -198,7 +240,9 @@ pub extern "C" fn pc_process_exitcode(p: *const pc_process, out: *mut c_int) -> 
 /// its own children are not terminated. A child that already ended is not an error.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
-/// another process than the creator; `PC_ERR_OS` if the signal could not be sent.
+/// another process than the creator; `PC_ERR_OS` if the signal could not be sent;
+/// `PC_ERR_NOT_SUPPORTED` for a dummy process, always (a thread cannot be stopped from
+/// outside).
 #[no_mangle]
 pub extern "C" fn pc_process_terminate(p: *mut pc_process) -> pc_status {
     ffi_status!({
@@ -217,8 +261,8 @@ pub extern "C" fn pc_process_kill(p: *mut pc_process) -> pc_status {
     })
 }
 
-/// A file descriptor that becomes readable when the child ends (its pidfd), for `poll`,
-/// `select` or `pc_wait`. Owned by the process object: do not close it; valid until
+/// A file descriptor that becomes readable when the child ends (its pidfd; a dummy
+/// process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned by the process object: do not close it; valid until
 /// `pc_process_free`. -1 before start, for the current process, or for a NULL or invalid `p`.
 #[no_mangle]
 pub extern "C" fn pc_process_sentinel(p: *const pc_process) -> c_int {
@@ -278,7 +322,7 @@ pub extern "C" fn pc_process_free(p: *mut pc_process) {
         if p.is_null() {
             return Ok(());
         }
-        if process::current().handle().is(p) {
+        if process::current().handle().is(p) || process::current_arc().handle().is(p) {
             return Err(Error::invalid_argument(
                 "p is the current process, which is not freed",
             ));
@@ -295,7 +339,8 @@ pub extern "C" fn pc_process_free(p: *mut pc_process) {
 /// The object of the running process (Python's `current_process()`): "MainProcess" in the
 /// program, the started process's object in a child (the same handle its parent's
 /// `pc_process_new` made, inherited). Lent, and the same each time: valid for the life of
-/// the process; do not free it.
+/// the process; do not free it. On a dummy process's thread, that dummy process (the
+/// creator's handle, or, once the creator freed it, one lent until the object goes).
 ///
 /// Returns `PC_OK`.
 #[no_mangle]
@@ -303,16 +348,13 @@ pub extern "C" fn pc_current_process(out: *mut *const pc_process) -> pc_status {
     ffi_status!({
         let out = arg_out!(out);
         let current = process::current_arc();
-        let me = current.handle().get_or_lend::<pc_process>(&current)?;
-        // The current process's handle is never freed in this process (pc_process_free
-        // refuses it).
-        out.write(me.expect("the current process's handle is not freed"));
+        out.write(current.handle().get_or_lend_anew::<pc_process>(&current)?);
         Ok(())
     })
 }
 
 /// The live children of the current process (Python's `active_children()`), reaping those
-/// that ended. `*count` is the number of live children; the first `cap` of them are written
+/// that ended, and its dummy processes that run (`pc_dummy_process_new`, pool threads). `*count` is the number of live children; the first `cap` of them are written
 /// to `out` (which may be NULL when `cap` is 0). Each is the caller's own `pc_process`
 /// handle of that child (children whose handle was freed are not listed), or, for a child
 /// the library started (a manager's server), a handle it lends: the same each time, valid

@@ -88,6 +88,8 @@ impl Passable for WorkerStart {
                 arena: Arc::new(Arena::new()?),
                 initializer,
                 max_tasks,
+                threads: false,
+                terminated: Default::default(),
                 signal_mask,
             },
             slot,

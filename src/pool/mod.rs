@@ -1,5 +1,6 @@
 //! `Pool`: worker processes running C task functions, with async results, iterators and
-//! a zero-copy map over arrays.
+//! a zero-copy map over arrays; or, in a thread pool (Python's `ThreadPool`), worker
+//! threads of this process running the same worker loop over the same queues.
 //!
 //! Tasks go to the workers through one shared `LocalQueue` and results come back through
 //! another. This module is the pool's API: it makes the pool, registers jobs and puts
@@ -15,6 +16,7 @@ pub(crate) mod wire;
 mod worker;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 
@@ -46,9 +48,11 @@ pub struct Options {
     pub max_tasks_per_child: usize,
     /// How the workers start; `None`: the process's default when the pool is made.
     pub start_method: Option<StartMethod>,
+    /// The workers are threads of this process (dummy processes), not forked children.
+    pub threads: bool,
 }
 
-/// A pool of worker processes. Only the process that made it may use it.
+/// A pool of worker processes (or threads). Only the process that made it may use it.
 pub struct Pool {
     core: Arc<Core>,
     creator: libc::pid_t,
@@ -97,6 +101,8 @@ struct Core {
     options: Options,
     /// The signal mask of the thread that made the pool, for its workers.
     signal_mask: Mask,
+    /// Set by `terminate`, for worker threads (see `worker::Context`).
+    terminated: Arc<AtomicBool>,
     state: Mutex<State>,
     readers: Readers,
 }
@@ -161,6 +167,7 @@ impl Pool {
             arena_user: Mutex::new(()),
             options,
             signal_mask: Mask::current(),
+            terminated: Arc::new(AtomicBool::new(false)),
             state: Mutex::new(State {
                 phase: Phase::Running,
                 next_job: 1,
@@ -385,7 +392,11 @@ impl Pool {
                 .put_numbered(&wire::stop(), Deadline::Never)?;
             state.sent.insert(seq, Sent::Stop);
         }
-        Ok(())
+        drop(state);
+        // The result thread looks for ended workers more often from now on: wake it from
+        // the longer wait it may be in, parked or reading.
+        self.core.readers.call_result_thread();
+        self.core.results.put(&wire::notice(0), Deadline::Never)
     }
 
     /// Stops at once: kills the workers; results not complete fail with `Closed`.
@@ -526,15 +537,24 @@ impl Core {
     }
 
     /// Kills the workers and marks the pool terminated; the result thread then fails
-    /// what is left and ends.
+    /// what is left and ends. Worker threads cannot be killed: they are told to take no
+    /// more tasks, and woken by a `Stop` each.
     fn terminate(&self) {
         let mut state = self.state();
         if state.phase == Phase::Terminated {
             return;
         }
         state.phase = Phase::Terminated;
+        self.terminated.store(true, SeqCst);
         for worker in state.workers.iter().flatten() {
-            let _ = worker.kill();
+            match self.options.threads {
+                true => {
+                    let _ = self.tasks.put(&wire::stop(), Deadline::Never);
+                }
+                false => {
+                    let _ = worker.kill();
+                }
+            }
         }
         drop(state);
         // Wakes the result thread at once, and the callers reading results.
@@ -749,6 +769,61 @@ mod tests {
         let refused = pool.apply_async(square, &[0; 8], None);
         assert_eq!(refused.err().map(|e| e.kind()), Some(ErrorKind::Closed));
         pool.join().unwrap();
+    }
+
+    /// Sleeps the milliseconds in its argument, then writes its thread's id.
+    extern "C" fn nap(arg: *const c_void, len: usize, out: *mut TaskOutput) -> c_int {
+        // SAFETY: the pool passes `len` readable bytes.
+        let arg = unsafe { std::slice::from_raw_parts(arg.cast::<u8>(), len) };
+        std::thread::sleep(Duration::from_millis(u64::from_ne_bytes(
+            arg.try_into().unwrap(),
+        )));
+        let me = crate::sys::thread::current_id();
+        assert!(TaskOutput::write(out, &me.to_ne_bytes()));
+        0
+    }
+
+    #[test]
+    fn a_thread_pool_runs_tasks_on_threads_and_terminate_waits_for_them() {
+        let pool = Pool::new(Options {
+            processes: 3,
+            threads: true,
+            ..Options::default()
+        })
+        .unwrap();
+        let inputs: Vec<[u8; 8]> = (0..600u64).map(u64::to_ne_bytes).collect();
+        let items: Vec<&[u8]> = inputs.iter().map(|i| &i[..]).collect();
+        let got = pool.map(square, &items[..12], Some(1)).unwrap();
+        assert_eq!(got[11], 121u64.to_ne_bytes());
+        let job = pool.map_async(square, &items, Some(7), None).unwrap();
+        assert_eq!(
+            job.with_outcomes(forever(), |_| ()).unwrap_err().kind(),
+            ErrorKind::TaskFailed
+        );
+        assert_eq!(done(&job.outcomes()[599]), (599u64 * 599).to_ne_bytes());
+        // The workers are threads of this process, sharing its holds.
+        let core = pool.core.clone();
+        assert_eq!(core.tasks.holders(), 1);
+        let workers: Vec<Arc<Process>> = core.state().workers.iter().flatten().cloned().collect();
+        assert_eq!(workers.len(), 3);
+        assert!(workers
+            .iter()
+            .all(|w| w.on_thread() && w.daemon() && w.pid() == os::getpid()));
+        // Three tasks run (on three threads other than this one), three more wait.
+        let naps: Vec<[u8; 8]> = vec![300u64.to_ne_bytes(); 6];
+        let naps: Vec<&[u8]> = naps.iter().map(|i| &i[..]).collect();
+        let job = pool.map_async(nap, &naps, Some(1), None).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        pool.terminate().unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "waited for the tasks"
+        );
+        assert!(workers.iter().all(|w| !w.is_alive()));
+        let outcomes = job.outcomes();
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Terminated)));
+        assert_eq!(core.tasks.holders(), 1);
     }
 
     #[test]

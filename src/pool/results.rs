@@ -31,6 +31,9 @@ use crate::start::StartMethod;
 
 /// How often the result thread looks for workers that ended, at most.
 const CHECK_WORKERS: Duration = Duration::from_millis(50);
+/// The same once the pool is closed: `join` waits for the workers to see their stop
+/// messages and end, which this thread notices only when it checks.
+const CHECK_CLOSING: Duration = Duration::from_millis(1);
 
 /// Who files a result: callbacks run on the result thread only.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -66,19 +69,29 @@ impl Core {
             arena: self.arena.clone(),
             initializer: self.options.initializer.clone(),
             max_tasks: self.options.max_tasks_per_child,
+            threads: self.options.threads,
+            terminated: self.terminated.clone(),
             signal_mask: self.signal_mask,
         }
     }
 
-    /// Starts the worker of `slot` (on the result thread).
+    /// Starts the worker of `slot` (on the result thread): a process, or in a thread pool
+    /// a dummy process (a thread).
     fn start_worker(&self, slot: usize) -> Result<()> {
         let context = self.worker_context();
         let method = self.options.start_method.unwrap_or(StartMethod::Fork);
-        let worker = match method {
-            StartMethod::Fork => Process::new(Some(Box::new(move || worker::run(&context, slot)))),
-            _ => Process::new_entry(exec::run_worker, Arc::new(WorkerStart { context, slot })),
+        let worker = match (self.options.threads, method) {
+            (true, _) => Process::new_thread(Some(Box::new(move || worker::run(&context, slot)))),
+            (false, StartMethod::Fork) => {
+                Process::new(Some(Box::new(move || worker::run(&context, slot))))
+            }
+            (false, _) => {
+                let start = WorkerStart { context, slot };
+                let worker = Process::new_entry(exec::run_worker, Arc::new(start));
+                worker.set_start_method(Some(method))?;
+                worker
+            }
         };
-        worker.set_start_method(Some(method))?;
         let number = {
             let mut state = self.state();
             state.started += 1;
@@ -103,7 +116,11 @@ impl Core {
                     let _ = self.results.put(&wire::notice(job.id()), Deadline::Never);
                 }
             }
-            let deadline = checked + CHECK_WORKERS;
+            let every = match self.state().phase {
+                Phase::Running => CHECK_WORKERS,
+                _ => CHECK_CLOSING,
+            };
+            let deadline = checked + every;
             if self.readers.callers_read() {
                 let unanswered = !self.state().sent.is_empty();
                 self.readers.park(match unanswered {
@@ -115,7 +132,14 @@ impl Core {
                     .results
                     .get_noting(Deadline::At(deadline), Interrupts::Ignore, |_| {})
                 {
-                    Ok(message) => self.file(message, Filer::ResultThread),
+                    Ok(message) => {
+                        self.file(message, Filer::ResultThread);
+                        // A caller may have started reading while this thread waited, and
+                        // sleep on the queue for a result this thread just filed: wake it.
+                        if self.readers.callers_read() {
+                            let _ = self.results.put(&wire::notice(0), Deadline::Never);
+                        }
+                    }
                     Err(err) if err.kind() == ErrorKind::Empty => {}
                     Err(err) => {
                         log::error!("pool: reading results failed: {err}");
@@ -123,7 +147,7 @@ impl Core {
                     }
                 }
             }
-            if checked.elapsed() >= CHECK_WORKERS {
+            if checked.elapsed() >= every {
                 self.check_workers();
                 checked = Instant::now();
             }
@@ -259,7 +283,8 @@ impl Core {
     }
 
     /// On the result thread, at its end: every job not complete fails with
-    /// `Terminated`, and the workers are reaped.
+    /// `Terminated`, and the workers are reaped (worker threads are waited for: the tasks
+    /// they run end first).
     fn wind_up(&self) {
         let (jobs, workers) = {
             let mut state = self.state();
@@ -268,14 +293,16 @@ impl Core {
                 state.workers.iter_mut().filter_map(Option::take).collect();
             (jobs, workers)
         };
-        for worker in &workers {
-            let _ = worker.kill();
-            let _ = worker.join(Deadline::Never);
-            self.worker_context().let_go_for_worker();
-        }
         for job in jobs {
             job.settle_rest(&Outcome::Terminated);
             job.finish();
+        }
+        for worker in &workers {
+            if !self.options.threads {
+                let _ = worker.kill();
+            }
+            let _ = worker.join(Deadline::Never);
+            self.worker_context().let_go_for_worker();
         }
     }
 }

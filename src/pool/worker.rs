@@ -5,10 +5,15 @@
 //! `LocalQueue::get_noting`), and clears the slot once the results are in the result queue.
 //! So whenever a worker dies, the pool knows exactly which task it had taken and not
 //! answered, if any.
+//!
+//! A thread pool's workers run the same loop on threads of the pool's process (dummy
+//! processes): the queues, the slots and the arena work the same within one process.
+//! They share the process's holds on the pool's objects, and since a thread cannot be
+//! killed, a terminated pool's flag tells them to take no more tasks.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex};
 
 use super::exec::Code;
@@ -64,54 +69,97 @@ impl Slots {
 }
 
 /// What a task is given to write its result to (`pc_buffer` in C). The pointer is not an
-/// address: it carries a number fresh for each task (1 to 2^32 - 1, so never a C handle
-/// either, see `ffi::handle`), and only the running task's number is taken. One kept past
-/// its task, or any other pointer, is refused without being read.
+/// address: it carries a number fresh for each task (1024 to 2^32 - 1, so never a C
+/// handle either, see `ffi::handle`) whose low bits are the place it runs in, and only the
+/// number of the task running in that place is taken. One kept past its task, or any
+/// other pointer, is refused without being read. A worker process runs one task at a
+/// time, but a thread pool one per thread, and pools nest (a task may use a thread pool):
+/// so each running task claims a place of its own, the one of its worker's slot when it
+/// is free (the usual case: no contention), else the next free one.
 pub struct TaskOutput {
     _private: [u8; 0],
 }
 
-/// The number the running task's `TaskOutput` carries; 0 while no task runs.
-static RUNNING: AtomicUsize = AtomicUsize::new(0);
-/// The running task's result, while `RUNNING` is not 0.
-static RUNNING_BYTES: AtomicPtr<Vec<u8>> = AtomicPtr::new(ptr::null_mut());
+/// The task running in one worker slot of this process.
+struct Running {
+    /// The number its `TaskOutput` carries; 0 while no task runs.
+    number: AtomicUsize,
+    /// Its result, while `number` is not 0 (stale after).
+    bytes: AtomicPtr<Vec<u8>>,
+}
+
+/// The bits of a task's number that hold its slot.
+const SLOT_BITS: u32 = MAX_WORKERS.trailing_zeros();
+const _: () = assert!(MAX_WORKERS == 1 << SLOT_BITS);
+
+/// The running tasks, by place.
+static RUNNING: [Running; MAX_WORKERS] = [const {
+    Running {
+        number: AtomicUsize::new(0),
+        bytes: AtomicPtr::new(ptr::null_mut()),
+    }
+}; MAX_WORKERS];
 /// Tasks run so far in this process (numbers them).
 static TASKS: AtomicU32 = AtomicU32::new(0);
 
 impl TaskOutput {
-    /// Whether `output` names the running task's result.
-    pub fn is_running(output: *mut TaskOutput) -> bool {
+    /// The running task `output` names, if it names one.
+    fn running(output: *mut TaskOutput) -> Option<&'static Running> {
         let number = output.addr();
-        number != 0 && RUNNING.load(Acquire) == number
+        let running = &RUNNING[number & (MAX_WORKERS - 1)];
+        (number != 0 && running.number.load(Acquire) == number).then_some(running)
+    }
+
+    /// Whether `output` names a running task's result.
+    pub fn is_running(output: *mut TaskOutput) -> bool {
+        TaskOutput::running(output).is_some()
     }
 
     /// Appends `data` to the result of the running task that `output` names; false (and
     /// nothing written) when it names none.
     pub fn write(output: *mut TaskOutput, data: &[u8]) -> bool {
-        if !TaskOutput::is_running(output) {
+        let Some(running) = TaskOutput::running(output) else {
             return false;
-        }
-        let bytes = RUNNING_BYTES.load(Acquire);
-        // SAFETY: while RUNNING holds the task's number, RUNNING_BYTES points at its
+        };
+        let bytes = running.bytes.load(Acquire);
+        // SAFETY: while its slot's number is the task's, the slot's bytes point at its
         // result, which `run` does not touch until the task returned; the task writes it
         // through its own calls, one at a time (a `pc_buffer` is the task's alone).
         unsafe { (*bytes).extend_from_slice(data) };
         true
     }
 
-    /// Runs `function` on `item` with `bytes` (cleared) as its result.
-    fn run(function: TaskFn, item: &[u8], bytes: &mut Vec<u8>) -> c_int {
+    /// Runs `function` on `item` for the worker of slot `slot`, with `bytes` (cleared) as
+    /// its result.
+    fn run(function: TaskFn, item: &[u8], slot: usize, bytes: &mut Vec<u8>) -> c_int {
         bytes.clear();
-        let number = (TASKS.fetch_add(1, Relaxed) % u32::MAX) as usize + 1;
-        RUNNING_BYTES.store(bytes, Release);
-        RUNNING.store(number, Release);
+        // 1 to 2^22 - 1 above the place's bits: never 0, and below 2^32.
+        let count = (TASKS.fetch_add(1, Relaxed) % ((1 << (32 - SLOT_BITS)) - 1)) as usize + 1;
+        // The number is unknown to anyone until the task gets it, so nothing reads the
+        // place's bytes before they are stored below.
+        let (running, number) = (0..)
+            .map(|i| (slot + i) % MAX_WORKERS)
+            .find_map(|place| {
+                let number = count << SLOT_BITS | place;
+                let running = &RUNNING[place];
+                let claimed = running.number.compare_exchange(0, number, AcqRel, Relaxed);
+                if place == (slot + MAX_WORKERS - 1) % MAX_WORKERS && claimed.is_err() {
+                    // Every place is taken (as many tasks run at once in this process):
+                    // wait for one.
+                    std::thread::yield_now();
+                }
+                claimed.is_ok().then_some((running, number))
+            })
+            .expect("an endless search ends only when a place was claimed");
+        running.bytes.store(bytes, Release);
         let code = function(
             item.as_ptr().cast(),
             item.len(),
             ptr::without_provenance_mut(number),
         );
-        RUNNING.store(0, Release);
-        RUNNING_BYTES.store(ptr::null_mut(), Release);
+        // Only the number is cleared: the place is free from here on, and its next task
+        // stores its own bytes before anyone can name it.
+        running.number.store(0, Release);
         code
     }
 }
@@ -200,6 +248,11 @@ pub(super) struct Context {
     pub(super) arena: Arc<Arena>,
     pub(super) initializer: Option<(InitFn, Argument)>,
     pub(super) max_tasks: usize,
+    /// A thread pool's: the workers are threads of the pool's process.
+    pub(super) threads: bool,
+    /// Set when the pool is terminated: a worker thread then takes no more tasks (a
+    /// worker process is killed instead).
+    pub(super) terminated: Arc<AtomicBool>,
     /// The pool creator's signal mask: the worker is forked from the pool's thread,
     /// which blocks every signal, and must not keep that mask.
     pub(super) signal_mask: Mask,
@@ -207,9 +260,13 @@ pub(super) struct Context {
 
 /// The worker process's main loop; returns its exit code.
 impl Context {
-    /// In a worker, first: its holds on the pool's shared objects are let go by the pool
-    /// when it reaps the worker, since a worker that the pool kills cannot.
+    /// In a worker process, first: its holds on the pool's shared objects are let go by
+    /// the pool when it reaps the worker, since a worker that the pool kills cannot. (A
+    /// worker thread holds nothing of its own.)
     fn lend(&self) {
+        if self.threads {
+            return;
+        }
         self.tasks.lend();
         self.results.lend();
         self.slots.lend();
@@ -217,6 +274,9 @@ impl Context {
 
     /// In the pool, once it reaped a worker: lets go of the holds the worker lent.
     pub(super) fn let_go_for_worker(&self) {
+        if self.threads {
+            return;
+        }
         self.tasks.let_go_for_child();
         self.results.let_go_for_child();
         self.slots.let_go_for_child();
@@ -229,7 +289,7 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
     if let Some((init, arg)) = &ctx.initializer {
         arg.call(|arg| init(arg));
     }
-    let mut code = Code::default();
+    let mut found = Code::default();
     let taken = &ctx.slots.taken[slot];
     let mut tasks_run = 0;
     // One buffer for every reply: `put` copies it into the queue.
@@ -245,9 +305,13 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
         let Ok(message) = message else {
             return EXIT_BROKEN;
         };
+        if ctx.terminated.load(SeqCst) {
+            // The pool dropped what is left: this task fails with it.
+            return 0;
+        }
         match wire::read_task(&message) {
             Ok(Task::Stop) => return 0,
-            Ok(task) => answer(ctx, &mut code, seq, task, &mut reply),
+            Ok(task) => answer(ctx, &mut found, slot, seq, task, &mut reply),
             Err(_) => return EXIT_BROKEN,
         }
         if ctx.results.put(&reply, Deadline::Never).is_err() {
@@ -260,7 +324,14 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
 }
 
 /// Runs a task message and writes its `Results` reply into `reply`.
-fn answer(ctx: &Context, code: &mut Code, seq: u32, task: Task<'_>, reply: &mut Vec<u8>) {
+fn answer(
+    ctx: &Context,
+    found: &mut Code,
+    slot: usize,
+    seq: u32,
+    task: Task<'_>,
+    reply: &mut Vec<u8>,
+) {
     match task {
         Task::Stop => unreachable!("handled by the caller"),
         Task::Items {
@@ -270,7 +341,7 @@ fn answer(ctx: &Context, code: &mut Code, seq: u32, task: Task<'_>, reply: &mut 
             items,
         } => {
             wire::start_results(reply, seq, job, first, items.len());
-            let function = match code.address(&function) {
+            let function = match found.address(&function) {
                 // SAFETY: the pool named a `TaskFn` of this program (by address, where the
                 // worker is its fork; else found again in the same module).
                 Ok(at) => unsafe { std::mem::transmute::<usize, TaskFn>(at) },
@@ -282,7 +353,7 @@ fn answer(ctx: &Context, code: &mut Code, seq: u32, task: Task<'_>, reply: &mut 
             };
             let mut output = Vec::new();
             for item in items {
-                let code = TaskOutput::run(function, item, &mut output);
+                let code = TaskOutput::run(function, item, slot, &mut output);
                 wire::push_result(reply, code, &output);
             }
         }
@@ -300,7 +371,7 @@ fn answer(ctx: &Context, code: &mut Code, seq: u32, task: Task<'_>, reply: &mut 
             count,
         }) => {
             wire::start_results(reply, seq, job, chunk, 1);
-            let function = match code.address(&function) {
+            let function = match found.address(&function) {
                 // SAFETY: as above, an `ElementFn` of this program.
                 Ok(at) => unsafe { std::mem::transmute::<usize, ElementFn>(at) },
                 Err(err) => return wire::push_result(reply, -1, err.to_string().as_bytes()),

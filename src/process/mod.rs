@@ -1,8 +1,10 @@
 //! `Process`: a child process running a target function, with the seed's lifecycle
-//! (start, join, is_alive, exit code, terminate) and its naming, daemon and authkey rules.
+//! (start, join, is_alive, exit code, terminate) and its naming, daemon and authkey rules;
+//! or, for a dummy process, a thread of this process running it (`thread`).
 
 mod current;
 mod registry;
+mod thread;
 
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -12,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use current::{current, current_arc};
 pub(crate) use registry::{before_fork, shutdown_children, ForkGuard};
+pub(crate) use thread::join_at_exit as join_threads_at_exit;
 
 use crate::deadline::{self, Deadline};
 use crate::error::ErrorKind;
@@ -23,6 +26,7 @@ use crate::start::{self, StartMethod};
 use crate::sys::child::{Child, Watch};
 use crate::sys::fork::{self, Forked};
 use crate::sys::process as os;
+use thread::Watched;
 
 /// What a child runs: its return value is the child's exit code.
 pub type Target = Box<dyn Fn() -> i32 + Send + Sync>;
@@ -87,6 +91,8 @@ pub struct Process {
     identity: Vec<u32>,
     /// The process that created this object: the only one allowed to start, join or query it.
     creator: libc::pid_t,
+    /// A dummy process: its target runs on a thread of the creator (see `thread`).
+    on_thread: bool,
     state: Mutex<State>,
 }
 
@@ -112,11 +118,11 @@ enum Run {
     Initial,
     Running {
         pid: libc::pid_t,
-        child: Child,
+        child: Watched,
     },
     Ended {
         pid: libc::pid_t,
-        child: Child,
+        child: Watched,
         exitcode: i32,
     },
 }
@@ -141,24 +147,35 @@ impl Process {
 
     fn with_body(body: Body) -> Arc<Process> {
         crate::lifecycle::install();
+        registry::reap_ended();
+        let number = registry::lock().take_number();
+        Process::with_number(body, number, false)
+    }
+
+    /// A new, unstarted child numbered `number`: a dummy process (`Dummy-N`) if
+    /// `on_thread`, else a process (`Process-N`, `Process-N:M` in a child).
+    fn with_number(body: Body, number: u32, on_thread: bool) -> Arc<Process> {
         let parent = current();
         let mut identity = parent.identity.clone();
-        registry::reap_ended();
-        identity.push(registry::lock().take_number());
-        let name = format!(
-            "Process-{}",
-            identity
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(":")
-        );
+        identity.push(number);
+        let name = match on_thread {
+            true => format!("Dummy-{number}"),
+            false => format!(
+                "Process-{}",
+                identity
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(":")
+            ),
+        };
         let parent_state = parent.lock();
         Arc::new(Process {
             handle: HandleCell::new(),
             body,
             identity,
             creator: os::getpid(),
+            on_thread,
             state: Mutex::new(State {
                 name: CString::new(name).expect("generated names have no NUL"),
                 daemon: parent_state.daemon,
@@ -215,6 +232,7 @@ impl Process {
             body: Body::Closure(None),
             identity,
             creator: os::getpid(),
+            on_thread: false,
             state: Mutex::new(State {
                 name,
                 daemon,
@@ -356,7 +374,8 @@ impl Process {
         Ok(())
     }
 
-    /// Starts the child: forks, and runs the target in it.
+    /// Starts the child: forks, and runs the target in it (a dummy process: runs it on a
+    /// new thread).
     pub fn start(self: &Arc<Self>) -> Result<()> {
         let state = self.lock();
         self.check_parent(&state, "start")?;
@@ -366,13 +385,16 @@ impl Process {
                 state.name.to_string_lossy()
             )));
         }
+        if self.on_thread {
+            return thread::start(self, state);
+        }
         if current().daemon() {
             return Err(Error::wrong_state(
                 "a daemonic process is not allowed to have children",
             ));
         }
         let method = state.method.unwrap_or_else(start::default_method);
-        let (pid, child, mut state) = match method {
+        let (pid, child, state) = match method {
             StartMethod::Fork if matches!(self.body, Body::Entry(..)) => {
                 return Err(Error::wrong_state(format!(
                     "{}: starts only by spawn or forkserver",
@@ -385,17 +407,7 @@ impl Process {
                 (pid, child, state)
             }
         };
-        let name = state.name.to_string_lossy().into_owned();
-        state.run = Run::Running { pid, child };
-        drop(state);
-        registry::reap_ended();
-        let listed = registry::lock().add(self.clone());
-        // No lock is held while logging: a log handler may call back into the library.
-        log::debug!("started {name} (pid {pid}, {})", method.name());
-        if let Err(err) = listed {
-            // Started all the same; it is reaped by the calls that reap.
-            log::warn!("{err}");
-        }
+        self.started(state, pid, Watched::Forked(child), method.name());
         Ok(())
     }
 
@@ -504,6 +516,27 @@ impl Process {
         }?;
         outbox.sent();
         Ok(started)
+    }
+
+    /// After `start` made the child (or the thread) `child`: records it and lists it.
+    fn started(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State>,
+        pid: i32,
+        child: Watched,
+        how: &str,
+    ) {
+        let name = state.name.to_string_lossy().into_owned();
+        state.run = Run::Running { pid, child };
+        drop(state);
+        registry::reap_ended();
+        let listed = registry::lock().add(self.clone());
+        // No lock is held while logging: a log handler may call back into the library.
+        log::debug!("started {name} (pid {pid}, {how})");
+        if let Err(err) = listed {
+            // Started all the same; it is reaped by the calls that reap.
+            log::warn!("{err}");
+        }
     }
 
     /// The child's side of `start`: never returns.
@@ -647,6 +680,9 @@ impl Process {
     }
 
     fn signal(&self, sig: libc::c_int, verb: &str) -> Result<()> {
+        if self.on_thread {
+            return Err(thread::cannot_signal(self, verb));
+        }
         let state = self.lock();
         self.check_parent(&state, verb)?;
         match &state.run {

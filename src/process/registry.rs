@@ -98,22 +98,25 @@ impl Registry {
     /// Lists a child that was just forked. A second child running beside an unjoined one
     /// brings up the reaper. (On error the child is listed all the same, and reaped by the
     /// calls that reap.)
+    /// A dummy process (a thread, which leaves no zombie) never brings up the reaper.
     pub(super) fn add(&mut self, child: Arc<Process>) -> Result<()> {
-        let crowded = !self.children.is_empty();
+        let crowded = self.children.iter().any(|c| !c.on_thread());
+        let forked = !child.on_thread();
         self.children.push(child);
         match &self.reaper {
             Some(_) => self.watch(self.children.last().expect("just pushed")),
-            None if crowded => self.ensure_reaper(),
+            None if crowded && forked => self.ensure_reaper(),
             None => Ok(()),
         }
     }
 
     /// The owner of `child`'s handle let go of it: reap it in the background.
     pub(super) fn abandon(&mut self, child: &Process) -> Result<()> {
-        if self
-            .children
-            .iter()
-            .any(|c| std::ptr::eq(Arc::as_ptr(c), child))
+        if !child.on_thread()
+            && self
+                .children
+                .iter()
+                .any(|c| std::ptr::eq(Arc::as_ptr(c), child))
         {
             self.ensure_reaper()?;
         }
@@ -169,9 +172,11 @@ fn reap_forever(epoll: &Epoll) {
 }
 
 /// Terminates the daemonic children and joins all of them: what `processing` does at a
-/// process's normal exit. Also run by a child after its target returns.
+/// process's normal exit. Also run by a child after its target returns. Dummy processes
+/// are not children here: the exit's first step joined those it joins (`thread`).
 pub(crate) fn shutdown_children() {
-    let children = live_children();
+    let mut children = live_children();
+    children.retain(|c| !c.on_thread());
     for child in children.iter().filter(|c| c.daemon()) {
         log::debug!("calling terminate() for daemon {}", child.name_string());
         if let Err(err) = child.terminate() {

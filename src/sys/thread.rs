@@ -1,8 +1,11 @@
 //! Library threads, telling threads apart, and counting the program's own.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::thread::JoinHandle;
+
+use rustix::event::EventfdFlags;
 
 /// The library's threads now running in this process (a forked child has none).
 static LIBRARY_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -48,15 +51,11 @@ pub(crate) fn spawn<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
 where
     F: FnOnce() + Send + 'static,
 {
-    let counted = Counted::new();
-    super::signal::with_signals_blocked(|| {
-        std::thread::Builder::new()
-            .name(name.to_owned())
-            .spawn(move || {
-                let _counted = counted;
-                f()
-            })
-    })
+    start(
+        std::thread::Builder::new().name(name.to_owned()),
+        Some(Counted::new()),
+        f,
+    )
 }
 
 /// As [`spawn`], with a stack of `stack` bytes (for the many threads of a server, whose
@@ -65,15 +64,38 @@ pub(crate) fn spawn_sized<F>(name: &str, stack: usize, f: F) -> io::Result<JoinH
 where
     F: FnOnce() + Send + 'static,
 {
-    let counted = Counted::new();
+    let builder = std::thread::Builder::new()
+        .name(name.to_owned())
+        .stack_size(stack);
+    start(builder, Some(Counted::new()), f)
+}
+
+/// Starts a thread that runs the program's code (a dummy process), with the stack
+/// `pthread_create` gives and every signal blocked until `f` sets its mask. Not one of
+/// the library's: a fork while it runs may copy locks it holds.
+pub(crate) fn spawn_for_program<F>(name: &str, f: F) -> io::Result<JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let builder = std::thread::Builder::new()
+        .name(name.to_owned())
+        .stack_size(default_stack_size());
+    start(builder, None, f)
+}
+
+fn start<F>(
+    builder: std::thread::Builder,
+    counted: Option<Counted>,
+    f: F,
+) -> io::Result<JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
     super::signal::with_signals_blocked(|| {
-        std::thread::Builder::new()
-            .name(name.to_owned())
-            .stack_size(stack)
-            .spawn(move || {
-                let _counted = counted;
-                f()
-            })
+        builder.spawn(move || {
+            let _counted = counted;
+            f()
+        })
     })
 }
 
@@ -83,4 +105,49 @@ where
 pub(crate) fn current_id() -> u64 {
     // SAFETY: pthread_self cannot fail.
     unsafe { libc::pthread_self() as u64 }
+}
+
+/// The stack size `pthread_create` gives a thread by default (glibc: the stack rlimit,
+/// usually 8 MiB), for threads that run the program's code: Rust's default of 2 MiB is
+/// less than C code expects.
+fn default_stack_size() -> usize {
+    // SAFETY: `attr` is initialised by pthread_attr_init before it is read, and destroyed
+    // once; pthread_attr_getstacksize writes a plain size.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        let mut size = 0;
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return 8 << 20;
+        }
+        let got = libc::pthread_attr_getstacksize(&attr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if got == 0 && size > 0 {
+            size
+        } else {
+            8 << 20
+        }
+    }
+}
+
+/// A flag set once, that `poll` sees: an eventfd, readable from the moment it is set
+/// (nothing ever reads it, so it stays readable).
+pub(crate) struct Flag(OwnedFd);
+
+impl Flag {
+    pub(crate) fn new() -> io::Result<Flag> {
+        let flags = EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK;
+        Ok(Flag(rustix::event::eventfd(0, flags)?))
+    }
+
+    /// Sets the flag (again is harmless).
+    pub(crate) fn set(&self) {
+        // A non-blocking eventfd refuses a write only when its counter would overflow,
+        // which needs 2^64 - 1 writes: nothing to handle.
+        let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
+    }
+
+    /// The file descriptor, readable once the flag is set.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
 }
