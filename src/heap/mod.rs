@@ -5,10 +5,12 @@
 //! One mapping per object would cost one of the kernel's `vm.max_map_count` (65,530)
 //! mappings each: a program stops at 65k locks, and then cannot even `malloc` a large
 //! buffer. So the first object a process makes reserves one large region of address space
-//! (`MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE`: pages cost memory only once written,
+//! (a memfd mapped `MAP_SHARED | MAP_NORESERVE`: pages cost memory only once written,
 //! and go back to the kernel when freed), and a child forked later inherits it at the
 //! same address, so an object made before the fork is the same object in both. A child
-//! forked before the heap existed makes its own at its first use. The reservation is
+//! forked before the heap existed makes its own at its first use. A child started by
+//! exec maps the memfd it is handed ([`join`]) at another address: nothing in the heap
+//! is an address, so every object is found by its offset there. The reservation is
 //! about twice the machine's RAM and swap, all it could ever hold with room for
 //! fragmentation, and at least 256 GiB, since much of it is reserved but never touched
 //! (a queue's ring, 1 MiB with its spill table, costs memory only as messages pass; a
