@@ -5,8 +5,7 @@
  *
  * pc_freeze_support is main's first call: a spawned child (this same program) runs its
  * target there and never returns. The forkserver is a child of the process that uses it
- * until that process exits, so the forkserver cases run in a sub-process (tu_done checks
- * that no child is left).
+ * until that process exits, so the cases run in sub-processes (start_common.h).
  *
  * ctest-timeout: 120
  */
@@ -17,9 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "start_common.h"
 #include "testutil.h"
-
-static const char *const METHODS[] = {"spawn", "forkserver", "fork"};
 
 /* ---- targets (they report through their exit code) ---- */
 
@@ -132,12 +130,6 @@ static int run_by(const char *method, pc_target_fn target, const void *arg, size
     return code;
 }
 
-/* Runs fn in a sub-process (which owns any forkserver it starts) and checks it passed. */
-static void in_sub(int (*fn)(void *), void *arg, const char *what)
-{
-    check_sub_ok(fork_sub(fn, arg), 60 * TU_SLOWDOWN, what);
-}
-
 /* ---- tests ---- */
 
 static int sum_by_each_method(void *unused)
@@ -145,14 +137,14 @@ static int sum_by_each_method(void *unused)
     (void)unused;
     sum_arg a = {.add = 30};
     strcpy(a.text, "seven c");
-    for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++)
-        CHECK(run_by(METHODS[i], target_sum, &a, sizeof a, NULL, 0) == 37);
+    for (size_t i = 0; i < ALL_METHODS; i++)
+        CHECK(run_by(START_METHODS[i], target_sum, &a, sizeof a, NULL, 0) == 37);
     return 0;
 }
 
 static void test_targets_run_by_every_method(void)
 {
-    in_sub(sum_by_each_method, NULL, "sum by each method");
+    check_sub_ok(fork_sub(sum_by_each_method, NULL), 60 * TU_SLOWDOWN, "sum by each method");
 }
 
 static int handles_by(void *method)
@@ -236,8 +228,7 @@ static int handles_by(void *method)
 
 static void test_every_handle_type_crosses(void)
 {
-    for (size_t i = 0; i < sizeof METHODS / sizeof *METHODS; i++)
-        in_sub(handles_by, (void *)METHODS[i], METHODS[i]);
+    by_methods(handles_by, ALL_METHODS);
 }
 
 static int identity_by(void *method)
@@ -266,8 +257,7 @@ static int identity_by(void *method)
 
 static void test_the_child_has_its_name_and_authkey(void)
 {
-    in_sub(identity_by, "spawn", "identity by spawn");
-    in_sub(identity_by, "forkserver", "identity by forkserver");
+    by_methods(identity_by, EXEC_METHODS);
 }
 
 static int library_target_by(void *method)
@@ -286,8 +276,7 @@ static int library_target_by(void *method)
 
 static void test_a_target_in_a_loaded_library(void)
 {
-    in_sub(library_target_by, "spawn", "library target by spawn");
-    in_sub(library_target_by, "forkserver", "library target by forkserver");
+    by_methods(library_target_by, EXEC_METHODS);
 }
 
 static int pointer_argument_refused(void *method)
@@ -318,8 +307,7 @@ static int pointer_argument_refused(void *method)
 
 static void test_a_pointer_argument_does_not_cross(void)
 {
-    in_sub(pointer_argument_refused, "spawn", "pointer by spawn");
-    in_sub(pointer_argument_refused, "forkserver", "pointer by forkserver");
+    by_methods(pointer_argument_refused, EXEC_METHODS);
 }
 
 static int failed_exec(void *method)
@@ -345,8 +333,7 @@ static int failed_exec(void *method)
 
 static void test_a_child_that_cannot_exec_fails_clearly(void)
 {
-    in_sub(failed_exec, "spawn", "failed exec by spawn");
-    in_sub(failed_exec, "forkserver", "failed exec by forkserver");
+    by_methods(failed_exec, EXEC_METHODS);
 }
 
 static int daemonic_dies_with_parent(void *method)
@@ -388,8 +375,7 @@ static int report_daemonic(void *method)
 
 static void test_a_daemonic_child_dies_with_its_parent(void)
 {
-    in_sub(report_daemonic, "spawn", "daemonic by spawn");
-    in_sub(report_daemonic, "forkserver", "daemonic by forkserver");
+    by_methods(report_daemonic, EXEC_METHODS);
 }
 
 static void test_freeze_support_returns_outside_a_child(void)
@@ -469,7 +455,7 @@ static int warn_once(void *unused)
 
 static void test_forking_a_threaded_program_warns_once(void)
 {
-    in_sub(warn_once, NULL, "warn once");
+    check_sub_ok(fork_sub(warn_once, NULL), 60 * TU_SLOWDOWN, "warn once");
 }
 
 /* ---- bad input ---- */

@@ -3,8 +3,7 @@
  * same checks), with initializers whose argument crosses as bytes, task functions in
  * the program and in a library loaded at run time, worker deaths and replacements.
  *
- * Each case runs in a sub-process, which owns the forkserver it starts (tu_done checks
- * that no child is left).
+ * Each case runs in a sub-process of its own for each method (start_common.h).
  *
  * ctest-timeout: 120
  */
@@ -14,10 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "start_common.h"
 #include "testutil.h"
-
-static const char *const METHODS[] = {"spawn", "forkserver", "fork"};
-#define N_METHODS (sizeof METHODS / sizeof *METHODS)
 
 /* ---- run in the workers ---- */
 
@@ -85,11 +82,6 @@ static void close_and_free(pc_pool *p)
     pc_pool_free(p);
 }
 
-static void in_sub(int (*fn)(void *), void *arg, const char *what)
-{
-    check_sub_ok(fork_sub(fn, arg), 90 * TU_SLOWDOWN, what);
-}
-
 /* ---- tests ---- */
 
 static int map_by(void *method)
@@ -131,8 +123,7 @@ static int map_by(void *method)
 
 static void test_map_apply_and_arrays_by_every_method(void)
 {
-    for (size_t i = 0; i < N_METHODS; i++)
-        in_sub(map_by, (void *)METHODS[i], METHODS[i]);
+    by_methods(map_by, ALL_METHODS);
 }
 
 static int library_task_by(void *method)
@@ -156,8 +147,7 @@ static int library_task_by(void *method)
 /* (Not under fork: a worker forked before the library was loaded does not have it.) */
 static void test_a_task_in_a_library_loaded_later(void)
 {
-    in_sub(library_task_by, "spawn", "spawn");
-    in_sub(library_task_by, "forkserver", "forkserver");
+    by_methods(library_task_by, EXEC_METHODS);
 }
 
 static int deaths_by(void *method)
@@ -179,8 +169,7 @@ static int deaths_by(void *method)
 
 static void test_a_dead_worker_is_replaced(void)
 {
-    for (size_t i = 0; i < N_METHODS; i++)
-        in_sub(deaths_by, (void *)METHODS[i], METHODS[i]);
+    by_methods(deaths_by, ALL_METHODS);
 }
 
 static int short_lived_by(void *method)
@@ -203,8 +192,7 @@ static int short_lived_by(void *method)
 
 static void test_max_tasks_per_child_replaces_workers(void)
 {
-    for (size_t i = 0; i < N_METHODS; i++)
-        in_sub(short_lived_by, (void *)METHODS[i], METHODS[i]);
+    by_methods(short_lived_by, ALL_METHODS);
 }
 
 static void test_bad_options(void)

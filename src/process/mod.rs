@@ -431,13 +431,12 @@ impl Process {
                 current::become_current(self);
                 self.bootstrap(daemon, parent)
             }
-            Forked::Parent(pid) => match watch.in_parent(pid) {
-                Ok(child) => Ok((pid, child, state)),
-                Err(err) => {
-                    crate::sys::child::kill_and_reap(pid);
-                    Err(Error::os("pidfd_open", err))
-                }
-            },
+            Forked::Parent(pid) => {
+                let child = watch
+                    .in_parent(pid)
+                    .map_err(|e| Error::os("pidfd_open", e))?;
+                Ok((pid, child, state))
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //! a daemonic child (its parent-death signal set for the server) dies with it.
 
 use std::collections::HashMap;
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -86,26 +86,7 @@ fn launch() -> Result<Server> {
     let watch = Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
     let mut keep = vec![theirs.as_raw_fd()];
     keep.extend(watch.child_end().map(|end| end.as_raw_fd()));
-    let list: Vec<String> = keep.iter().map(i32::to_string).collect();
-    let exe = super::executable();
-    let argv = [
-        exe.clone(),
-        SERVER.into(),
-        CString::new(list.join(",")).expect("digits and commas"),
-    ];
-    let pid = crate::sys::spawn::spawn(&exe, &argv, &keep).map_err(|e| {
-        Error::os(
-            &format!("posix_spawn of the forkserver {}", exe.to_string_lossy()),
-            e,
-        )
-    })?;
-    let child = match watch.in_parent(pid) {
-        Ok(child) => child,
-        Err(err) => {
-            crate::sys::child::kill_and_reap(pid);
-            return Err(Error::os("pidfd_open", err));
-        }
-    };
+    let (pid, child) = super::exec_self(SERVER, &keep, watch, "the forkserver")?;
     log::debug!("forkserver started (pid {pid})");
     Ok(Server {
         pid,

@@ -22,11 +22,13 @@ pub(crate) mod passing;
 pub(crate) mod payload;
 pub(crate) mod spawn;
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 
 use crate::error::{Error, Result};
+use crate::sys::child::{Child, Watch};
 
 /// How a child process starts (see the module's doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,4 +95,32 @@ pub fn set_executable(path: Option<CString>) {
 pub(crate) fn executable() -> CString {
     let chosen = EXECUTABLE.lock().unwrap_or_else(|p| p.into_inner()).clone();
     chosen.unwrap_or_else(|| c"/proc/self/exe".into())
+}
+
+/// Starts this program again (`posix_spawn`) as `role`, the marker `pc_freeze_support`
+/// recognises, with the descriptors `keep` open in it (listed after the marker), watched
+/// by `watch`; `what` names it in errors.
+fn exec_self(
+    role: &CStr,
+    keep: &[RawFd],
+    watch: Watch,
+    what: &str,
+) -> Result<(libc::pid_t, Child)> {
+    let list: Vec<String> = keep.iter().map(i32::to_string).collect();
+    let exe = executable();
+    let argv = [
+        exe.clone(),
+        role.into(),
+        CString::new(list.join(",")).expect("digits and commas"),
+    ];
+    let pid = crate::sys::spawn::spawn(&exe, &argv, keep).map_err(|e| {
+        Error::os(
+            &format!("posix_spawn of {what} {}", exe.to_string_lossy()),
+            e,
+        )
+    })?;
+    let child = watch
+        .in_parent(pid)
+        .map_err(|e| Error::os("pidfd_open", e))?;
+    Ok((pid, child))
 }

@@ -1,7 +1,6 @@
 //! The parent's side of the spawn start method: the program started afresh, with the
 //! payload in a memfd and the descriptors it names kept open across `exec`.
 
-use std::ffi::CString;
 use std::os::fd::AsRawFd;
 
 use super::child::SPAWNED;
@@ -21,20 +20,5 @@ pub(crate) fn spawn(mut payload: Payload, outbox: &mut Outbox) -> Result<(libc::
         .map_err(|e| Error::os("memfd_create for the spawn payload", e))?;
     let mut keep = vec![file.as_raw_fd()];
     keep.extend_from_slice(outbox.fds());
-    let fds: Vec<String> = keep.iter().map(i32::to_string).collect();
-    let exe = super::executable();
-    let argv = [
-        exe.clone(),
-        SPAWNED.into(),
-        CString::new(fds.join(",")).expect("digits and commas"),
-    ];
-    let pid = crate::sys::spawn::spawn(&exe, &argv, &keep)
-        .map_err(|e| Error::os(&format!("posix_spawn of {}", exe.to_string_lossy()), e))?;
-    match watch.in_parent(pid) {
-        Ok(child) => Ok((pid, child)),
-        Err(err) => {
-            crate::sys::child::kill_and_reap(pid);
-            Err(Error::os("pidfd_open", err))
-        }
-    }
+    super::exec_self(SPAWNED, &keep, watch, "the child")
 }

@@ -56,18 +56,26 @@ impl Watch {
     }
 
     /// In the parent after the fork.
+    /// A child that cannot be watched (no pidfd: out of descriptors) is killed and
+    /// reaped, so that it leaves no zombie.
     pub(crate) fn in_parent(self, pid: libc::pid_t) -> io::Result<Child> {
-        let pid = super::process::pid(pid).ok_or(Errno::INVAL)?;
+        let child = super::process::pid(pid).ok_or(Errno::INVAL)?;
         match self {
-            Watch::Pidfd => Ok(Child {
-                pid,
-                fd: rustix::process::pidfd_open(pid, PidfdFlags::empty())?,
-                how: How::Pidfd,
-            }),
+            Watch::Pidfd => match rustix::process::pidfd_open(child, PidfdFlags::empty()) {
+                Ok(fd) => Ok(Child {
+                    pid: child,
+                    fd,
+                    how: How::Pidfd,
+                }),
+                Err(err) => {
+                    kill_and_reap(pid);
+                    Err(err.into())
+                }
+            },
             Watch::Pipe { read, write } => {
                 drop(write);
                 Ok(Child {
-                    pid,
+                    pid: child,
                     fd: read,
                     how: How::Pipe,
                 })
@@ -227,7 +235,7 @@ fn wait_child(id: WaitId<'_>) -> io::Result<Option<ExitCode>> {
 }
 
 /// Kills and reaps a child we could not get a pidfd for, so it leaves no zombie.
-pub(crate) fn kill_and_reap(pid: libc::pid_t) {
+fn kill_and_reap(pid: libc::pid_t) {
     let Some(pid) = super::process::pid(pid) else {
         return;
     };
