@@ -4,8 +4,8 @@
 Python's own peers are recorded: `multiprocessing.connection` framing, both sides of
 the authentication handshake, and a `SyncManager`'s requests and replies (recorded in the
 client). Pickles of the types managers carry come from `pickle.dumps` at protocols 2-5.
-The pool's messages (this library's own, native-endian) are written from their layout in
-src/pool/wire.rs. Run from anywhere: `python3 fuzz/capture_corpus.py`; the output is
+The pool's messages and start payloads (this library's own, native-endian) are written
+from their layouts in src/pool/wire.rs and src/start/payload.rs. Run from anywhere: `python3 fuzz/capture_corpus.py`; the output is
 deterministic but for the handshake's random challenges.
 """
 
@@ -224,9 +224,37 @@ def pool():
     body = b"".join(struct.pack("=Q", len(i)) + i for i in items)
     write("pool_task", "items", b"\x01" + u64s(3, 0, 0x401000, len(items)) + body)
     write("pool_task", "elements", b"\x02" + u64s(1, 2, 0x401000, 0, 0, 64, 8, 128, 8, 0, 4))
+    # Workers started by exec get the function by module and offset (bit 63 set).
+    module = b"/usr/lib/libtasks.so"
+    located = u64s(1 << 63 | 0x1040, len(module)) + module
+    write("pool_task", "items-located", b"\x01" + u64s(3, 0) + located + u64s(len(items)) + body)
     results = b"".join(struct.pack("=iQ", c, len(o)) + o for c, o in [(0, b"ok"), (-1, b"")])
     write("pool_reply", "results", b"\x03" + struct.pack("=I", 5) + u64s(3, 0, 2) + results)
     write("pool_reply", "notice", b"\x04" + u64s(9))
+
+
+def spawn():
+    """Start payloads (src/start/payload.rs): what a child started by exec reads."""
+    def u64s(*words):
+        return b"".join(struct.pack("=Q", w) for w in words)
+
+    def sized(data):
+        return u64s(len(data)) + data
+
+    magic = u64s(int.from_bytes(b"pcspawn1", "big"))
+    no_fd = 2**64 - 1
+    lock = u64s(0x0000000100000003, int.from_bytes(b"lock", "big"), 0, 0x40006)
+    handles = u64s(1) + lock
+    with_target = (magic + u64s(1) + sized(b"") + u64s(0x1234) + u64s(0) + sized(b"argument")
+                   + sized(b"Process-1") + u64s(1) + struct.pack("=I", 1) + sized(bytes(32))
+                   + u64s(0, 1000, 0, no_fd) + u64s(1, 10) + sized(b"[%(levelname)s] %(message)s")
+                   + sized(handles) + sized(b""))
+    write("spawn_payload", "target", with_target)
+    entry = (magic + u64s(1) + sized(b"/usr/lib/libprocessing.so.0") + u64s(0x9000) + u64s(1)
+             + sized(b"") + sized(b"PoolWorker-1") + u64s(2) + struct.pack("=II", 1, 2)
+             + sized(bytes(32)) + u64s(1, 1000, 0, 1) + u64s(0) + sized(u64s(0))
+             + sized(u64s(0, 0)))
+    write("spawn_payload", "entry", entry)
 
 
 def addresses():
@@ -245,4 +273,5 @@ if __name__ == "__main__":
     manager_traffic()
     pickles()
     pool()
+    spawn()
     addresses()

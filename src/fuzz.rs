@@ -18,6 +18,7 @@ use crate::managers::pickle::{self, Value};
 use crate::managers::protocol::{self, Reply};
 use crate::managers::{proxy, server};
 use crate::pool::wire::{self, Task};
+use crate::start::payload::Payload;
 
 /// The most peer bytes queued at once: well within a socket's default buffer, so that
 /// queueing them never blocks (libFuzzer's inputs are shorter, see `fuzz/run`).
@@ -137,11 +138,20 @@ pub fn pool_task(data: &[u8]) {
             let count = items.len();
             let items: Vec<&[u8]> = items.collect();
             assert_eq!(items.len(), count, "a checked item went missing");
-            wire::items(job, first, function, &items)
+            wire::items(job, first, &function, &items)
         }
         Task::Elements(chunk) => chunk.encode(),
     };
     assert!(data.starts_with(&encoded), "decoded {encoded:?}");
+}
+
+/// A start payload as a child started by exec reads it: what it decodes to encodes to
+/// its bytes.
+pub fn spawn_payload(data: &[u8]) {
+    let Ok(payload) = Payload::decode(data) else {
+        return;
+    };
+    assert_eq!(payload.encode(), data, "decoded {payload:?}");
 }
 
 /// A pool result message as the parent reads it: what it decodes to encodes to its bytes.
