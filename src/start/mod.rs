@@ -91,10 +91,19 @@ pub fn set_executable(path: Option<CString>) {
     *EXECUTABLE.lock().unwrap_or_else(|p| p.into_inner()) = path;
 }
 
-/// The program spawned children run.
+/// The program spawned children run: `/proc/self/exe`, the very file this process runs
+/// even if its path now names another build. Under valgrind that link names valgrind
+/// itself, which refuses to run so: there, the program's path, which valgrind reports.
 pub(crate) fn executable() -> CString {
     let chosen = EXECUTABLE.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    chosen.unwrap_or_else(|| c"/proc/self/exe".into())
+    let this = c"/proc/self/exe";
+    chosen.unwrap_or_else(|| match crate::sys::under_valgrind() {
+        true => std::fs::read_link("/proc/self/exe")
+            .ok()
+            .and_then(|path| CString::new(path.into_os_string().into_encoded_bytes()).ok())
+            .unwrap_or_else(|| this.into()),
+        false => this.into(),
+    })
 }
 
 /// Starts this program again (`posix_spawn`) as `role`, the marker `pc_freeze_support`

@@ -31,3 +31,13 @@ fn timespec(timeout: Duration) -> Timespec {
         tv_nsec: timeout.subsec_nanos().into(),
     }
 }
+
+/// Whether this process runs under valgrind, which preloads its `vgpreload_*` library
+/// (read once).
+pub(crate) fn under_valgrind() -> bool {
+    static UNDER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNDER.get_or_init(|| {
+        std::env::var_os("LD_PRELOAD")
+            .is_some_and(|preload| preload.to_string_lossy().contains("vgpreload"))
+    })
+}

@@ -21,16 +21,6 @@ use rustix::mm::{self, Advice, MapFlags, ProtFlags};
 /// The most address space a sparse mapping reserves under valgrind.
 const VALGRIND_SPARSE: usize = 64 << 20;
 
-/// Whether this process runs under valgrind, which preloads its `vgpreload_*` library
-/// (read once).
-fn under_valgrind() -> bool {
-    static UNDER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *UNDER.get_or_init(|| {
-        std::env::var_os("LD_PRELOAD")
-            .is_some_and(|preload| preload.to_string_lossy().contains("vgpreload"))
-    })
-}
-
 /// A shared mapping of at least one page, zero-filled, unmapped on drop (in this process),
 /// and the memfd that holds its pages.
 pub(crate) struct Mapping {
@@ -54,7 +44,7 @@ impl Mapping {
     /// Under valgrind at most [`VALGRIND_SPARSE`] bytes are reserved: its leak check reads
     /// all the address space a process maps, which would take minutes for these.
     pub(crate) fn new_sparse(len: usize, least: usize) -> io::Result<Mapping> {
-        let mut len = match under_valgrind() {
+        let mut len = match super::under_valgrind() {
             true => len.min(VALGRIND_SPARSE.max(least)),
             false => len,
         };
