@@ -89,14 +89,14 @@ impl Payload {
         if r.u64()? != MAGIC {
             return Err(r.malformed("not a payload of this library's version"));
         }
-        let target = match r.u64()? {
-            0 => None,
-            _ => Some(CodeRef {
+        let target = match flag(&mut r)? {
+            false => None,
+            true => Some(CodeRef {
                 module: CString::new(r.sized()?).map_err(|_| r.malformed("module"))?,
                 offset: r.u64()?,
             }),
         };
-        let entry = r.u64()? != 0;
+        let entry = flag(&mut r)?;
         let arg = r.sized()?.to_vec();
         let name = text(&mut r)?;
         let count = r.u64()?;
@@ -105,13 +105,13 @@ impl Payload {
         }
         let identity = (0..count).map(|_| r.u32()).collect::<Result<_>>()?;
         let authkey = r.sized()?.to_vec();
-        let daemon = r.u64()? != 0;
-        let parent = r.u64()? as i32;
+        let daemon = flag(&mut r)?;
+        let parent = small(&mut r, "parent")?;
         let heap = r.u64()?;
         let watch = r.u64()?;
-        let logging = match r.u64()? {
-            0 => None,
-            _ => Some((r.u64()? as i32, text(&mut r)?)),
+        let logging = match flag(&mut r)? {
+            false => None,
+            true => Some((small(&mut r, "level")?, text(&mut r)?)),
         };
         let handles = r.sized()?.to_vec();
         let context = r.sized()?.to_vec();
@@ -132,6 +132,21 @@ impl Payload {
             context,
         })
     }
+}
+
+/// A 0 or a 1 (only these: a payload has one encoding).
+fn flag(r: &mut Reader<'_>) -> Result<bool> {
+    match r.u64()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(r.malformed(format!("flag {other}"))),
+    }
+}
+
+/// A non-negative `i32`.
+fn small(r: &mut Reader<'_>, what: &str) -> Result<i32> {
+    let value = r.u64()?;
+    i32::try_from(value).map_err(|_| r.malformed(format!("{what} {value}")))
 }
 
 fn text(r: &mut Reader<'_>) -> Result<String> {
@@ -172,5 +187,16 @@ mod tests {
             Payload::decode(&Payload::default().encode()).unwrap(),
             Payload::default()
         );
+        // One encoding only: a flag is 0 or 1, a pid fits an i32 (found by fuzzing).
+        let mut other = bytes.clone();
+        other[8] = 2;
+        assert!(Payload::decode(&other).is_err());
+        let parent_at = bytes
+            .windows(8)
+            .position(|w| w == 42u64.to_ne_bytes())
+            .unwrap();
+        let mut negative = bytes.clone();
+        negative[parent_at..parent_at + 8].copy_from_slice(&u64::MAX.to_ne_bytes());
+        assert!(Payload::decode(&negative).is_err());
     }
 }
