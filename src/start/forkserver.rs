@@ -20,7 +20,7 @@ use super::child::Receive;
 use super::passing::Outbox;
 use super::payload::Payload;
 use crate::deadline::{self, Deadline};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::sys::child::{Child, Watch};
 use crate::sys::fork::{self, Forked};
 use crate::sys::socket::{self, Received};
@@ -56,6 +56,16 @@ pub(crate) fn start(mut payload: Payload, outbox: &mut Outbox) -> Result<(libc::
         *server = Some(launch()?);
     }
     let running = server.as_ref().expect("launched above");
+    if outbox.fds().len() + 2 > socket::MAX_FDS {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!(
+                "{} descriptors to pass: a start through the forkserver carries at most {}",
+                outbox.fds().len(),
+                socket::MAX_FDS - 2
+            ),
+        ));
+    }
     payload.parent = running.pid;
     let file = crate::sys::spawn::file_with(&payload.encode())
         .map_err(|e| Error::os("memfd_create for the start payload", e))?;
@@ -69,11 +79,14 @@ pub(crate) fn start(mut payload: Payload, outbox: &mut Outbox) -> Result<(libc::
             .map(|fd| unsafe { BorrowedFd::borrow_raw(*fd) }),
     );
     if let Err(err) = socket::send_fds(running.requests.as_fd(), b"s", &fds) {
+        // The server is gone: the next start launches another.
         *server = None;
         return Err(Error::os("sending a start to the forkserver", err));
     }
+    // Only the server holds its end of the status socket now, so a server that dies
+    // before writing reads as end-of-file here.
     drop(fds);
-    drop((theirs, file));
+    drop(theirs);
     let pid = read_code(status.as_fd(), Deadline::after(START_TIMEOUT))
         .map_err(|e| e.context("the forkserver did not start the child"))?;
     let child = Child::reported(pid, status).map_err(|e| Error::os("pidfd_open", e))?;
