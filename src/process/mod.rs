@@ -417,7 +417,6 @@ impl Process {
         self: &'s Arc<Self>,
         state: MutexGuard<'s, State>,
     ) -> Result<(libc::pid_t, Child, MutexGuard<'s, State>)> {
-        warn_if_threaded();
         fork::flush_stdio();
         let parent = os::getpid();
         let watch = Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
@@ -432,6 +431,9 @@ impl Process {
                 self.bootstrap(daemon, parent)
             }
             Forked::Parent(pid) => {
+                // After the fork, while the child starts: the threads that ran at the fork
+                // still run now (or just ended), and the child does not wait for this.
+                warn_if_threaded();
                 let child = watch
                     .in_parent(pid)
                     .map_err(|e| Error::os("pidfd_open", e))?;
@@ -705,8 +707,8 @@ impl Process {
     }
 }
 
-/// Warns, once per process, that a fork is about to copy a process in which other
-/// threads of the program run (as Python 3.12 does): through the library's log, or on
+/// Warns, once per process, that a fork copied a process in which other threads of the
+/// program run (as Python 3.12 does): through the library's log, or on
 /// standard error while logging is off.
 fn warn_if_threaded() {
     static WARNED: AtomicBool = AtomicBool::new(false);

@@ -35,11 +35,29 @@ pub(crate) fn reset_after_fork() {
 /// locks are taken around a fork): the ones a fork leaves half-done locks of. 0 where
 /// `/proc` cannot say.
 pub(crate) fn other_program_threads() -> usize {
+    if never_threaded() {
+        return 0;
+    }
     // A directory's link count is its subdirectories plus two: one per thread here. One
     // `stat`, a third of the cost of reading the count from `/proc/self/stat`.
     let threads = rustix::fs::stat("/proc/self/task")
         .map_or(1, |st| (st.st_nlink as usize).saturating_sub(2));
     threads.saturating_sub(1 + LIBRARY_THREADS.load(Relaxed))
+}
+
+/// Whether this process never started a thread, as glibc (2.32 and later) keeps it in
+/// `__libc_single_threaded`: a load instead of a `stat`, for the programs that fork most.
+/// False where the C library does not say.
+fn never_threaded() -> bool {
+    static FLAG: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let flag = *FLAG.get_or_init(|| {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks a symbol up.
+        unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__libc_single_threaded".as_ptr()) as usize }
+    });
+    // SAFETY: a non-null result is glibc's `char __libc_single_threaded`, which lives as
+    // long as the process; glibc writes it only while one thread runs (the first
+    // `pthread_create` clears it), so a volatile read races with nothing.
+    flag != 0 && unsafe { std::ptr::read_volatile(flag as *const u8) } != 0
 }
 
 /// Starts a library thread named `name` with every signal blocked in it.
