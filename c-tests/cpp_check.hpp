@@ -5,8 +5,8 @@
  * CHECK(cond) and CHECK_THROWS(expr, status) count themselves; the first failing one
  * prints file:line and the expression, kills this process's children and exits 1.
  * cpp_check::init() arms alarm(50) as a safety net; cpp_check::done() checks that no
- * child is left and prints the summary. RUN(test) names each test as it starts. Code running in a child must not CHECK: it reports through its
- * exit code or a pc:: object.
+ * child is left and prints the summary. RUN(test) names each test as it starts. Code
+ * running in a child must not CHECK: it reports through its exit code or a pc:: object.
  */
 #ifndef CPP_CHECK_HPP
 #define CPP_CHECK_HPP
