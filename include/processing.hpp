@@ -243,7 +243,7 @@ public:
     }
 
     /// Releases it; throws PC_ERR_NOT_OWNER for a Lock not held or an RLock this thread
-    /// does not hold.
+    /// does not hold (misuse only: from std::lock_guard's destructor that terminates).
     void unlock() { check(pc_lock_release(h_)); }
 
     /// The C handle (not owned by this view).
