@@ -1168,6 +1168,284 @@ public:
 /// The number of CPUs online (at least 1).
 inline int cpu_count() noexcept { return pc_cpu_count(); }
 
+// ---------------------------------------------------------------------------------------
+// Managers
+// ---------------------------------------------------------------------------------------
+
+/// One value in a managed container (a pc_item): None, bool, int (int64), float, bytes,
+/// str (UTF-8) or, from a Python peer, any other value as its opaque pickle. Built from a
+/// C++ value; read back with kind() and the as_ accessor of that kind (another kind
+/// throws PC_ERR_TYPE).
+class Item {
+public:
+    /// None.
+    Item() noexcept = default;
+    Item(std::nullptr_t) noexcept {}
+    Item(bool b) noexcept : kind_(PC_KIND_BOOL), i_(b) {}
+    /// Any integer but bool: int.
+    template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool> &&
+                                            !std::is_same_v<I, char>,
+                                        int> = 0>
+    Item(I i) noexcept : kind_(PC_KIND_INT), i_(static_cast<std::int64_t>(i))
+    {
+    }
+    Item(double f) noexcept : kind_(PC_KIND_FLOAT), f_(f) {}
+    /// str.
+    Item(std::string_view s) : kind_(PC_KIND_STR), data_(s) {}
+    Item(const char *s) : Item(std::string_view(s)) {}
+    Item(const std::string &s) : Item(std::string_view(s)) {}
+    /// bytes.
+    Item(const std::vector<std::byte> &b)
+        : kind_(PC_KIND_BYTES), data_(reinterpret_cast<const char *>(b.data()), b.size())
+    {
+    }
+
+    /// A copy of an item the library filled.
+    static Item from_c(const pc_item &c)
+    {
+        Item it;
+        it.kind_ = static_cast<pc_kind>(c.kind);
+        it.i_ = c.i;
+        it.f_ = c.f;
+        if (c.len)
+            it.data_.assign(static_cast<const char *>(c.data), c.len);
+        return it;
+    }
+
+    /// A pc_item borrowing this item's bytes (valid while this item lives, unchanged).
+    pc_item to_c() const noexcept
+    {
+        pc_item c{};
+        c.kind = kind_;
+        c.i = i_;
+        c.f = f_;
+        c.data = data_.empty() ? nullptr : data_.data();
+        c.len = data_.size();
+        return c;
+    }
+
+    pc_kind kind() const noexcept { return kind_; }
+    bool is_none() const noexcept { return kind_ == PC_KIND_NONE; }
+    bool as_bool() const { return want(PC_KIND_BOOL).i_ != 0; }
+    std::int64_t as_int() const { return want(PC_KIND_INT).i_; }
+    double as_float() const { return want(PC_KIND_FLOAT).f_; }
+    const std::string &as_str() const { return want(PC_KIND_STR).data_; }
+    std::vector<std::byte> as_bytes() const
+    {
+        const std::string &d = want(PC_KIND_BYTES).data_;
+        const std::byte *p = reinterpret_cast<const std::byte *>(d.data());
+        return std::vector<std::byte>(p, p + d.size());
+    }
+    /// A PC_KIND_PICKLE item's pickle.
+    const std::string &pickle() const { return want(PC_KIND_PICKLE).data_; }
+
+    friend bool operator==(const Item &a, const Item &b) noexcept
+    {
+        return a.kind_ == b.kind_ && a.i_ == b.i_ && a.f_ == b.f_ && a.data_ == b.data_;
+    }
+    friend bool operator!=(const Item &a, const Item &b) noexcept { return !(a == b); }
+
+private:
+    const Item &want(pc_kind k) const
+    {
+        if (kind_ != k)
+            throw error(PC_ERR_TYPE, "an item of kind " + std::to_string(kind_) +
+                                         ", asked for kind " + std::to_string(k));
+        return *this;
+    }
+
+    pc_kind kind_ = PC_KIND_NONE;
+    std::int64_t i_ = 0;
+    double f_ = 0.0;
+    std::string data_;
+};
+
+namespace detail {
+
+/// Takes an item the library filled: copies it out and releases it.
+inline Item take_item(pc_item &c)
+{
+    struct release {
+        pc_item *c;
+        ~release() { pc_item_release(c); }
+    } guard{&c};
+    return Item::from_c(c);
+}
+
+/// Takes an array of items the library filled.
+inline std::vector<Item> take_items(pc_item *items, std::size_t n)
+{
+    struct release {
+        pc_item *items;
+        std::size_t n;
+        ~release() { pc_items_release(items, n); }
+    } guard{items, n};
+    std::vector<Item> out;
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; i++)
+        out.push_back(Item::from_c(items[i]));
+    return out;
+}
+
+} // namespace detail
+
+/// A managed dict (each call one round trip to the manager's server). Any process holding
+/// it may use it, children forked after it too. Owns its handle (this process's reference).
+class Dict : public detail::owner<pc_dict, pc_dict_free> {
+public:
+    Dict(detail::adopt_t, pc_dict *h) noexcept : owner(h) {}
+
+    void set(const Item &key, const Item &val) { check(pc_dict_set(h_, key.to_c(), val.to_c())); }
+
+    /// d[key]; throws PC_ERR_KEY when missing.
+    Item get(const Item &key)
+    {
+        pc_item out{};
+        check(pc_dict_get(h_, key.to_c(), &out));
+        return detail::take_item(out);
+    }
+
+    /// d.get(key): empty when missing.
+    std::optional<Item> find(const Item &key)
+    {
+        pc_item out{};
+        if (!detail::ok_or(pc_dict_get(h_, key.to_c(), &out), PC_ERR_KEY))
+            return std::nullopt;
+        return detail::take_item(out);
+    }
+
+    bool contains(const Item &key)
+    {
+        bool in = false;
+        check(pc_dict_contains(h_, key.to_c(), &in));
+        return in;
+    }
+
+    /// del d[key]; throws PC_ERR_KEY when missing.
+    void erase(const Item &key) { check(pc_dict_del(h_, key.to_c())); }
+
+    /// d.pop(key); throws PC_ERR_KEY when missing.
+    Item pop(const Item &key)
+    {
+        pc_item out{};
+        check(pc_dict_pop(h_, key.to_c(), &out));
+        return detail::take_item(out);
+    }
+
+    std::size_t size()
+    {
+        std::size_t n = 0;
+        check(pc_dict_len(h_, &n));
+        return n;
+    }
+
+    /// One snapshot of every (key, value), in the dict's order.
+    std::vector<std::pair<Item, Item>> items()
+    {
+        pc_item *keys = nullptr, *vals = nullptr;
+        std::size_t n = 0;
+        check(pc_dict_items(h_, &keys, &vals, &n));
+        std::vector<Item> k = detail::take_items(keys, n), v = detail::take_items(vals, n);
+        std::vector<std::pair<Item, Item>> out;
+        out.reserve(n);
+        for (std::size_t i = 0; i < n; i++)
+            out.emplace_back(std::move(k[i]), std::move(v[i]));
+        return out;
+    }
+
+    void clear() { check(pc_dict_clear(h_)); }
+};
+
+/// A managed list; as pc::Dict. Negative indexes count from the end (Python's rules).
+class List : public detail::owner<pc_list, pc_list_free> {
+public:
+    List(detail::adopt_t, pc_list *h) noexcept : owner(h) {}
+
+    void append(const Item &val) { check(pc_list_append(h_, val.to_c())); }
+    void insert(std::ptrdiff_t index, const Item &val)
+    {
+        check(pc_list_insert(h_, index, val.to_c()));
+    }
+    /// l[index] = val; throws PC_ERR_INDEX out of range.
+    void set(std::ptrdiff_t index, const Item &val) { check(pc_list_set(h_, index, val.to_c())); }
+
+    /// l[index]; throws PC_ERR_INDEX out of range.
+    Item get(std::ptrdiff_t index)
+    {
+        pc_item out{};
+        check(pc_list_get(h_, index, &out));
+        return detail::take_item(out);
+    }
+
+    /// l.pop(index) (-1: the last); throws PC_ERR_INDEX when out of range or empty.
+    Item pop(std::ptrdiff_t index = -1)
+    {
+        pc_item out{};
+        check(pc_list_pop(h_, index, &out));
+        return detail::take_item(out);
+    }
+
+    std::size_t size()
+    {
+        std::size_t n = 0;
+        check(pc_list_len(h_, &n));
+        return n;
+    }
+
+    /// One snapshot of every item.
+    std::vector<Item> items()
+    {
+        pc_item *items = nullptr;
+        std::size_t n = 0;
+        check(pc_list_items(h_, &items, &n));
+        return detail::take_items(items, n);
+    }
+
+    void clear() { check(pc_list_clear(h_)); }
+};
+
+/// Python's manager: start() forks a server this process owns (shut down by shutdown() or
+/// the destructor), connect() joins one already running at the address. nullptr: a
+/// private unix address; an empty authkey: this process's (which children inherit).
+/// Owns its handle.
+class Manager : public detail::owner<pc_manager, pc_manager_free> {
+public:
+    explicit Manager(const char *address = nullptr, std::string_view authkey = {})
+    {
+        check(pc_manager_new(address, authkey.empty() ? nullptr : authkey.data(),
+                             authkey.size(), &h_));
+    }
+
+    void start() { check(pc_manager_start(h_)); }
+    void connect() { check(pc_manager_connect(h_)); }
+    void shutdown() { check(pc_manager_shutdown(h_)); }
+
+    /// The server's address, once started or connected.
+    std::string address() const
+    {
+        const char *a = pc_manager_address(h_);
+        if (!a)
+            throw error(PC_ERR_WRONG_STATE, "the manager is not started or connected");
+        return a;
+    }
+
+    /// A new dict, or with a `name` the server's dict of that name (made on first use).
+    Dict dict(const char *name = nullptr)
+    {
+        pc_dict *d = nullptr;
+        check(pc_manager_dict(h_, name, &d));
+        return Dict(detail::adopt, d);
+    }
+
+    /// A new list, or the server's list of that name.
+    List list(const char *name = nullptr)
+    {
+        pc_list *l = nullptr;
+        check(pc_manager_list(h_, name, &l));
+        return List(detail::adopt, l);
+    }
+};
+
 } // namespace pc
 
 #endif // PROCESSING_HPP
