@@ -17,7 +17,8 @@ if(NOT _end EQUAL -1)
 endif()
 # The README's links to its own sections and to files of the repository lead nowhere in
 # the HTML: they become plain text.
-string(REGEX REPLACE "\\[([^]]+)\\]\\(#[^)]*\\)" "\\1 (in README.md)" _section "${_section}")
+string(REGEX REPLACE "\\[([^]]+)\\]\\(#[^)]*\\)" "\\1 (in README.md)"
+       _section "${_section}")
 string(REGEX REPLACE "\\[([^]]+)\\]\\(([^):]+)\\)" "\\1" _section "${_section}")
 # Doxygen 1.9 reads `'c'` as the start of a `quoted' span that a later ' ends: such a
 # code span becomes <tt>'c'</tt>.
