@@ -24,9 +24,11 @@ fn main() {
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable and valid");
     config.after_includes = Some(format!(
-        "\n/** Version of this header; pc_version() gives the library's at run time. */\n\
+        "\n/** Major version of this header; pc_version() gives the library's at run time. */\n\
          #define PC_VERSION_MAJOR {major}\n\
+         /** Minor version of this header. */\n\
          #define PC_VERSION_MINOR {minor}\n\
+         /** Patch version of this header. */\n\
          #define PC_VERSION_PATCH {patch}\n"
     ));
 

@@ -19,6 +19,11 @@ Options:
                      are kept) is replaced by this run, or, with --only, gets this run's
                      rows (replacing the same rows), marked with a note saying when
                      and on which commit they ran
+    --plot           write bench/plots/<area>.svg (process, connection, sync, queue, pool,
+                     manager) from the latest run in BENCHMARKS.md's generated part
+                     (bench/plotting.py; needs matplotlib): alone, it runs nothing; with
+                     --write, it plots once this run is written
+    --plot-dir DIR   where --plot writes (default bench/plots, which is checked in)
     --list           list the workloads and exit
 
 Each program (bench/<prog>.c, or bench/peers.py for Python) takes
@@ -59,6 +64,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 PEERS = BENCH_DIR / "peers.py"
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+PLOTS_DIR = BENCH_DIR / "plots"
 COMMAND = (
     "cmake --preset release && cmake --build --preset release --target bench"
     " && python3 bench/run.py"
@@ -636,6 +642,19 @@ def write_benchmarks_md(machine, model, rows, footer, partial):
     BENCHMARKS_MD.write_text(f"{head}{BEGIN}\n{block}\n{END}{tail}")
 
 
+def write_plots(out_dir):
+    """bench/plots/<area>.svg from the latest run in BENCHMARKS.md (see bench/plotting.py)."""
+    import plotting  # bench/plotting.py, beside this script
+
+    text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else ""
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{BENCHMARKS_MD} has no generated part to plot; run with --write")
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    for path in plotting.plot(parse_sections(block), WORKLOADS, row_label,
+                              lambda sec: sec.model or "unknown CPU", out_dir):
+        log(f"wrote {path}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -646,12 +665,18 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--plot", action="store_true")
+    ap.add_argument("--plot-dir", type=Path, default=PLOTS_DIR)
     args = ap.parse_args()
 
     if args.list:
         for w in WORKLOADS:
             print(f"{w.name}\t{w.label()}")
         return
+    if args.plot and not args.write:
+        write_plots(args.plot_dir)
+        return
+
     def chosen(w, name):
         return w.name == name or w.name.startswith(name + "_")
 
@@ -696,6 +721,8 @@ def main():
     if args.write:
         write_benchmarks_md(machine, model, rows, footer, partial=bool(args.only))
         log(f"wrote {BENCHMARKS_MD}")
+        if args.plot:
+            write_plots(args.plot_dir)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ pub struct pc_item {
     pub f: f64,
     /// `PC_KIND_BYTES`, `PC_KIND_STR`, `PC_KIND_PICKLE`: the bytes (NULL when `len` is 0).
     pub data: *const c_void,
+    /// How many bytes there are at `data`.
     pub len: usize,
 }
 

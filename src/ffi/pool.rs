@@ -73,7 +73,9 @@ pub type pc_callback_fn = Option<
 /// A borrowed input: `len` bytes at `data`.
 #[repr(C)]
 pub struct pc_slice {
+    /// The bytes.
     pub data: *const c_void,
+    /// How many bytes there are at `data`.
     pub len: usize,
 }
 
