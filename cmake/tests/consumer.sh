@@ -1,16 +1,19 @@
 #!/bin/sh
 # consumer_*: installs the build into a fresh temporary prefix, checks the installed
-# layout, then builds c-tests/consumer/consumer.c against the installed copy and runs it:
-#   pkgconfig         cc consumer.c $(pkg-config --cflags --libs processing)
+# layout, then builds c-tests/consumer/consumer.c (and the README's C++ program,
+# consumer.cpp, where a C++ compiler is given) against the installed copy and runs it:
+#   pkgconfig         cc consumer.c $(pkg-config --cflags --libs processing), and
+#                     c++ -std=c++17 consumer.cpp the same way
 #   pkgconfig_static  the same with --static, libprocessing.a instead of the .so: only
 #                     Libs.private supplies what the Rust staticlib needs
 #   find_package      c-tests/consumer/CMakeLists.txt: find_package(processing CONFIG),
 #                     processing::processing and processing::static
 # The prefix is removed afterwards. Exit 77 (ctest: skipped) when pkg-config is missing.
 # Usage: consumer.sh <mode> <build dir> <source dir> <cmake> <cc> <pkg-config> <libdir>
-#                    <includedir> <version>
+#                    <includedir> <version> <c++>
 set -eu
 mode=$1 build=$2 src=$3 cmake=$4 cc=$5 pkgconfig=$6 libdir=$7 includedir=$8 version=$9
+cxx=${10}
 major=${version%%.*}
 consumer_src=$src/c-tests/consumer
 
@@ -104,6 +107,12 @@ pkgconfig)
     needs "$tmp/consumer" yes
     step "run with LD_LIBRARY_PATH=$lib"
     LD_LIBRARY_PATH="$lib" run "$tmp/consumer" yes
+    step "c++ -std=c++17 consumer.cpp \$(pkg-config --cflags --libs processing)"
+    # shellcheck disable=SC2046
+    "$cxx" -std=c++17 -Wall -Wextra -Werror "$consumer_src/consumer.cpp" -o "$tmp/consumer_cpp" \
+        $("$pkgconfig" --cflags --libs processing) || fail "compiling/linking C++ failed"
+    needs "$tmp/consumer_cpp" yes
+    LD_LIBRARY_PATH="$lib" run "$tmp/consumer_cpp" yes
     ;;
 pkgconfig_static)
     export PKG_CONFIG_PATH="$lib/pkgconfig"
@@ -129,7 +138,7 @@ find_package)
     step "find_package(processing $version CONFIG REQUIRED) with CMAKE_PREFIX_PATH=$prefix"
     # The top project's CMAKE_* cache must not leak into the consumer's configure.
     env -u CMAKE_BUILD_TYPE -u CMAKE_PREFIX_PATH "$cmake" -S "$consumer_src" -B "$tmp/build" \
-        -DCMAKE_C_COMPILER="$cc" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" \
         -DPC_REQUIRE_VERSION="$version" -DCMAKE_C_FLAGS="$cflags" \
         >"$tmp/configure.log" 2>&1 || { cat "$tmp/configure.log"; fail "configure failed"; }
     "$cmake" --build "$tmp/build" >"$tmp/build.log" 2>&1 ||
@@ -138,6 +147,9 @@ find_package)
     needs "$tmp/build/consumer_static" no
     step "run consumer (processing::processing, through its build RPATH)"
     run "$tmp/build/consumer" yes
+    needs "$tmp/build/consumer_cpp" yes
+    step "run consumer_cpp (the README's C++ program)"
+    run "$tmp/build/consumer_cpp" yes
     step "run consumer_static (processing::static)"
     run "$tmp/build/consumer_static" no
     step "find_package(processing $((major + 1)).0) must fail (SameMajorVersion)"
