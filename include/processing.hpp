@@ -250,6 +250,7 @@ public:
     pc_lock *native_handle() const noexcept { return h_; }
 
 protected:
+    /// The C handle (null once a Lock was moved from).
     pc_lock *h_;
 };
 
@@ -259,7 +260,9 @@ protected:
 class Lock : public LockRef {
 public:
     Lock() : LockRef(nullptr) { check(pc_lock_new(&h_)); }
+    /// Takes `o`'s lock; `o` is left empty.
     Lock(Lock &&o) noexcept : LockRef(std::exchange(o.h_, nullptr)) {}
+    /// Frees this lock (pc_lock_free) and takes `o`'s; `o` is left empty.
     Lock &operator=(Lock &&o) noexcept
     {
         if (this != &o)
@@ -270,6 +273,7 @@ public:
 
 protected:
     struct recursive {};
+    /// For pc::RLock: a recursive lock (pc_rlock_new).
     explicit Lock(recursive) : LockRef(nullptr) { check(pc_rlock_new(&h_)); }
 };
 
@@ -320,7 +324,9 @@ public:
 
     /// BasicLockable spelling of acquire/release, for std::lock_guard.
     void lock() { acquire(); }
+    /// As release().
     void unlock() { release(); }
+    /// As try_acquire(): true when decremented.
     bool try_lock() { return try_acquire(); }
 
 private:
@@ -339,13 +345,17 @@ public:
     /// A condition on `lock` (a pc::Lock or pc::RLock; not a manager's).
     explicit Condition(LockRef lock) { check(pc_condition_new(lock.native_handle(), &h_)); }
 
+    /// Acquires its lock, waiting without limit (pc_condition_acquire).
     void lock() { detail::acquired(pc_condition_acquire(h_, PC_FOREVER)); }
+    /// Tries once to acquire its lock: true when acquired.
     bool try_lock() { return detail::acquired(pc_condition_acquire(h_, 0.0)); }
+    /// Waits at most `d` for its lock: true when acquired, false on timeout.
     template <class Rep, class Period>
     bool try_lock_for(std::chrono::duration<Rep, Period> d)
     {
         return detail::acquired(pc_condition_acquire(h_, detail::seconds(d)));
     }
+    /// Releases its lock; throws PC_ERR_NOT_OWNER when not held by this thread.
     void unlock() { check(pc_condition_release(h_)); }
 
     /// Waits to be notified, the lock held by the caller (released while waiting, held
@@ -421,8 +431,11 @@ private:
 class Event : public detail::owner<pc_event, pc_event_free> {
 public:
     Event() { check(pc_event_new(&h_)); }
+    /// Sets the flag and wakes every waiter (pc_event_set).
     void set() { check(pc_event_set(h_)); }
+    /// Clears the flag.
     void clear() { check(pc_event_clear(h_)); }
+    /// Whether the flag is set now.
     bool is_set() const { return pc_event_is_set(h_); }
     /// Waits until the flag is set.
     void wait() { check(pc_event_wait(h_, PC_FOREVER)); }
@@ -437,6 +450,7 @@ public:
 /// Python 3's Barrier for `parties` waiters. Owns its handle.
 class Barrier : public detail::owner<pc_barrier, pc_barrier_free> {
 public:
+    /// A barrier that releases its waiters once `parties` of them wait.
     explicit Barrier(std::size_t parties) { check(pc_barrier_new(parties, &h_)); }
     /// Waits for every party; returns this waiter's arrival index. Throws PC_ERR_BROKEN.
     std::size_t wait()
@@ -454,10 +468,15 @@ public:
         check(pc_barrier_wait(h_, detail::seconds(d), &i));
         return i;
     }
+    /// Breaks the barrier: waiters now and later throw PC_ERR_BROKEN until reset().
     void abort() { check(pc_barrier_abort(h_)); }
+    /// Returns it to its initial state; waiters now throw PC_ERR_BROKEN.
     void reset() { check(pc_barrier_reset(h_)); }
+    /// The number of parties it waits for.
     std::size_t parties() const { return pc_barrier_parties(h_); }
+    /// The number of waiters now waiting for it to fill (0 while released or reset).
     std::size_t n_waiting() const { return pc_barrier_n_waiting(h_); }
+    /// Whether it is broken (abort(), or a wait timed out).
     bool broken() const { return pc_barrier_broken(h_); }
 };
 
@@ -523,7 +542,9 @@ public:
     /// Lockable through its lock (`std::lock_guard g(value); *value.ptr() += 1;`); a raw
     /// value has none (PC_ERR_INVALID_ARGUMENT).
     void lock() { get_lock().lock(); }
+    /// Tries once to take its lock: true when acquired.
     bool try_lock() { return get_lock().try_lock(); }
+    /// Releases its lock.
     void unlock() { get_lock().unlock(); }
 
 private:
@@ -538,8 +559,11 @@ private:
 template <class T>
 class Array : public detail::owner<pc_array, pc_array_free> {
 public:
+    /// The element type.
     using value_type = T;
+    /// An iterator over the shared elements.
     using iterator = T *;
+    /// A read-only iterator over the shared elements.
     using const_iterator = const T *;
 
     /// `n` zeroed elements (guarded by an RLock of their own for an arithmetic T).
@@ -556,7 +580,9 @@ public:
         return a;
     }
 
+    /// The number of elements.
     std::size_t size() const noexcept { return pc_array_len(h_); }
+    /// Whether it has no element.
     bool empty() const noexcept { return size() == 0; }
 
     /// The first element in shared memory (the same address in forked children).
@@ -567,8 +593,11 @@ public:
             throw error(PC_ERR_INVALID_ARGUMENT);
         return static_cast<T *>(p);
     }
+    /// Element `i` in shared memory, unchecked and without the lock.
     T &operator[](std::size_t i) const { return data()[i]; }
+    /// The first element (see data()).
     iterator begin() const { return data(); }
+    /// One past the last element.
     iterator end() const { return data() + size(); }
 
     /// Element `i` under the lock; throws PC_ERR_INDEX out of range.
@@ -601,7 +630,9 @@ public:
 
     /// Lockable through its lock, as pc::Value; a raw array has none.
     void lock() { get_lock().lock(); }
+    /// Tries once to take its lock: true when acquired.
     bool try_lock() { return get_lock().try_lock(); }
+    /// Releases its lock.
     void unlock() { get_lock().unlock(); }
 
 private:
@@ -646,7 +677,9 @@ public:
     {
         check(pc_queue_put(h_, data, len, PC_FOREVER));
     }
+    /// Puts a copy of `msg`, waiting without limit for room.
     void put(std::string_view msg) { put_bytes(msg.data(), msg.size()); }
+    /// As put(std::string_view), from bytes.
     void put(const std::vector<std::byte> &msg) { put_bytes(msg.data(), msg.size()); }
 
     /// Puts the bytes of `v`.
@@ -711,13 +744,16 @@ public:
         return get_value_into(out, detail::seconds(d));
     }
 
+    /// The approximate number of messages in it (pc_queue_qsize).
     std::size_t qsize() const
     {
         std::size_t n = 0;
         check(pc_queue_qsize(h_, &n));
         return n;
     }
+    /// Whether it holds no message now (it may change at once).
     bool empty() const { return pc_queue_empty(h_); }
+    /// Whether a bounded queue holds `maxsize` messages now (never for an unbounded one).
     bool full() const { return pc_queue_full(h_); }
 
     /// This process puts no more (put then throws PC_ERR_CLOSED); it may still get.
@@ -767,11 +803,15 @@ public:
     /// Takes ownership of a C handle.
     explicit Connection(pc_connection *h) noexcept : owner(h) {}
 
+    /// Sends `len` bytes at `data` as one message; throws PC_ERR_EOF when the peer closed its end
+    /// and PC_ERR_TIMEOUT past set_timeout().
     void send_bytes(const void *data, std::size_t len)
     {
         check(pc_connection_send_bytes(h_, data, len));
     }
+    /// Sends `msg` as one message, as send_bytes().
     void send(std::string_view msg) { send_bytes(msg.data(), msg.size()); }
+    /// As send(std::string_view), from bytes.
     void send(const std::vector<std::byte> &msg) { send_bytes(msg.data(), msg.size()); }
 
     /// Sends the bytes of `v`.
@@ -846,6 +886,8 @@ inline std::pair<Connection, Connection> Pipe(bool duplex = true)
 /// Owns its handle.
 class Listener : public detail::owner<pc_listener, pc_listener_free> {
 public:
+    /// Listens at `address` (nullptr: a fresh private name), queueing up to `backlog`
+    /// clients; throws pc::error (PC_ERR_OS) when it cannot bind.
     explicit Listener(const char *address = nullptr, std::string_view authkey = {},
                       int backlog = 1)
     {
@@ -879,6 +921,8 @@ public:
         return a;
     }
 
+    /// Stops listening (removing a unix socket file it bound); later accepts throw
+    /// PC_ERR_CLOSED. Twice is fine.
     void close() { check(pc_listener_close(h_)); }
 };
 
@@ -951,6 +995,7 @@ inline int run_target(void *arg)
 /// kill() it first to not wait. Owns its handle and the callable.
 class Process : public detail::owner<pc_process, pc_process_free> {
 public:
+    /// A process that will run `f` in a forked child once started (pc_process_new).
     template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Process>>>
     explicit Process(F &&f)
         : target_(std::make_unique<detail::target<std::decay_t<F>>>(std::forward<F>(f)))
@@ -968,7 +1013,9 @@ public:
         return p;
     }
 
+    /// Takes `o`'s process and callable.
     Process(Process &&) noexcept = default;
+    /// Joins this process if started and not joined, then takes `o`'s.
     Process &operator=(Process &&o) noexcept
     {
         if (this != &o) {
@@ -993,6 +1040,7 @@ public:
         return detail::ok_or(pc_process_join(h_, detail::seconds(d)), PC_ERR_TIMEOUT);
     }
 
+    /// Whether the child is running now: false before start and after it ended.
     bool is_alive() const { return pc_process_is_alive(h_); }
 
     /// The exit code once the child ended (0-255, or -N when signal N killed it); empty
@@ -1013,8 +1061,10 @@ public:
     /// Sends SIGKILL (PC_ERR_NOT_SUPPORTED for a dummy process).
     void kill() { check(pc_process_kill(h_)); }
 
+    /// The child's pid, 0 before start.
     int pid() const noexcept { return pc_process_pid(h_); }
 
+    /// Its name (Python's `name`: "Process-1", ... unless set).
     std::string name() const
     {
         const char *n = pc_process_name(h_);
@@ -1022,8 +1072,10 @@ public:
             throw error(PC_ERR_INVALID_ARGUMENT);
         return n;
     }
+    /// Sets its name, any time.
     void set_name(const std::string &name) { check(pc_process_set_name(h_, name.c_str())); }
 
+    /// The daemon flag (Python's `daemon`).
     bool daemon() const { return pc_process_daemon(h_); }
     /// Before start() only.
     void set_daemon(bool daemon) { check(pc_process_set_daemon(h_, daemon)); }
@@ -1180,7 +1232,9 @@ class Item {
 public:
     /// None.
     Item() noexcept = default;
+    /// None.
     Item(std::nullptr_t) noexcept {}
+    /// bool.
     Item(bool b) noexcept : kind_(PC_KIND_BOOL), i_(b) {}
     /// Any integer but bool: int.
     template <class I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool> &&
@@ -1189,10 +1243,13 @@ public:
     Item(I i) noexcept : kind_(PC_KIND_INT), i_(static_cast<std::int64_t>(i))
     {
     }
+    /// float.
     Item(double f) noexcept : kind_(PC_KIND_FLOAT), f_(f) {}
     /// str.
     Item(std::string_view s) : kind_(PC_KIND_STR), data_(s) {}
+    /// str, from a NUL-terminated string.
     Item(const char *s) : Item(std::string_view(s)) {}
+    /// str.
     Item(const std::string &s) : Item(std::string_view(s)) {}
     /// bytes.
     Item(const std::vector<std::byte> &b)
@@ -1224,12 +1281,19 @@ public:
         return c;
     }
 
+    /// Its kind (PC_KIND_NONE, PC_KIND_BOOL, ...).
     pc_kind kind() const noexcept { return kind_; }
+    /// Whether it is None.
     bool is_none() const noexcept { return kind_ == PC_KIND_NONE; }
+    /// A bool item's value; another kind throws PC_ERR_TYPE.
     bool as_bool() const { return want(PC_KIND_BOOL).i_ != 0; }
+    /// An int item's value; another kind throws PC_ERR_TYPE.
     std::int64_t as_int() const { return want(PC_KIND_INT).i_; }
+    /// A float item's value; another kind throws PC_ERR_TYPE.
     double as_float() const { return want(PC_KIND_FLOAT).f_; }
+    /// A str item's UTF-8 text; another kind throws PC_ERR_TYPE.
     const std::string &as_str() const { return want(PC_KIND_STR).data_; }
+    /// A bytes item's bytes; another kind throws PC_ERR_TYPE.
     std::vector<std::byte> as_bytes() const
     {
         const std::string &d = want(PC_KIND_BYTES).data_;
@@ -1239,10 +1303,12 @@ public:
     /// A PC_KIND_PICKLE item's pickle.
     const std::string &pickle() const { return want(PC_KIND_PICKLE).data_; }
 
+    /// Whether `a` and `b` have the same kind and value.
     friend bool operator==(const Item &a, const Item &b) noexcept
     {
         return a.kind_ == b.kind_ && a.i_ == b.i_ && a.f_ == b.f_ && a.data_ == b.data_;
     }
+    /// !(a == b).
     friend bool operator!=(const Item &a, const Item &b) noexcept { return !(a == b); }
 
 private:
@@ -1293,8 +1359,10 @@ inline std::vector<Item> take_items(pc_item *items, std::size_t n)
 /// it may use it, children forked after it too. Owns its handle (this process's reference).
 class Dict : public detail::owner<pc_dict, pc_dict_free> {
 public:
+    /// Takes ownership of a C handle (e.g. from pc_manager_dict).
     Dict(detail::adopt_t, pc_dict *h) noexcept : owner(h) {}
 
+    /// d[key] = val.
     void set(const Item &key, const Item &val) { check(pc_dict_set(h_, key.to_c(), val.to_c())); }
 
     /// d[key]; throws PC_ERR_KEY when missing.
@@ -1314,6 +1382,7 @@ public:
         return detail::take_item(out);
     }
 
+    /// key in d.
     bool contains(const Item &key)
     {
         bool in = false;
@@ -1332,6 +1401,7 @@ public:
         return detail::take_item(out);
     }
 
+    /// len(d).
     std::size_t size()
     {
         std::size_t n = 0;
@@ -1353,15 +1423,19 @@ public:
         return out;
     }
 
+    /// d.clear().
     void clear() { check(pc_dict_clear(h_)); }
 };
 
 /// A managed list; as pc::Dict. Negative indexes count from the end (Python's rules).
 class List : public detail::owner<pc_list, pc_list_free> {
 public:
+    /// Takes ownership of a C handle (e.g. from pc_manager_list).
     List(detail::adopt_t, pc_list *h) noexcept : owner(h) {}
 
+    /// l.append(val).
     void append(const Item &val) { check(pc_list_append(h_, val.to_c())); }
+    /// l.insert(index, val) (Python's rules: an index past either end inserts there).
     void insert(std::ptrdiff_t index, const Item &val)
     {
         check(pc_list_insert(h_, index, val.to_c()));
@@ -1385,6 +1459,7 @@ public:
         return detail::take_item(out);
     }
 
+    /// len(l).
     std::size_t size()
     {
         std::size_t n = 0;
@@ -1401,6 +1476,7 @@ public:
         return detail::take_items(items, n);
     }
 
+    /// l.clear().
     void clear() { check(pc_list_clear(h_)); }
 };
 
@@ -1410,14 +1486,21 @@ public:
 /// Owns its handle.
 class Manager : public detail::owner<pc_manager, pc_manager_free> {
 public:
+    /// A manager for `address` with `authkey`, neither started nor connected yet.
     explicit Manager(const char *address = nullptr, std::string_view authkey = {})
     {
         check(pc_manager_new(address, authkey.empty() ? nullptr : authkey.data(),
                              authkey.size(), &h_));
     }
 
+    /// Forks the server and binds its address; throws PC_ERR_WRONG_STATE if already
+    /// started or connected, PC_ERR_OS when the address cannot be bound.
     void start() { check(pc_manager_start(h_)); }
+    /// Connects to a server already running at the address; throws PC_ERR_EOF when
+    /// nothing answers, PC_ERR_AUTH for a wrong authkey.
     void connect() { check(pc_manager_connect(h_)); }
+    /// Stops the server (a connected one too); every proxy's calls then throw PC_ERR_EOF.
+    /// Twice is fine.
     void shutdown() { check(pc_manager_shutdown(h_)); }
 
     /// The server's address, once started or connected.
