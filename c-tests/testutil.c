@@ -618,7 +618,20 @@ void tu_cpu_load_stop(void)
 
 void resources_before(struct tu_resources *before)
 {
-    before->fds = count_open_fds();
+    /* Children of earlier subtests may still be ending: once the library has reaped them
+     * (a library thread may, a moment later), the descriptors it watched them by close.
+     * Count when none is left and the count holds still. */
+    if (!wait_no_children(10.0 * TU_SLOWDOWN))
+        FAIL("children of earlier subtests are still running");
+    int fds = count_open_fds();
+    for (int settled = 0; settled < 50; settled++) {
+        sleep_s(0.02);
+        int again = count_open_fds();
+        if (again == fds)
+            break;
+        fds = again;
+    }
+    before->fds = fds;
     before->maps = count_maps("");
     before->shm = dev_shm_listing();
 }

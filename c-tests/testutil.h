@@ -233,7 +233,8 @@ struct tu_resources {
     int maps;
     char *shm;
 };
-/* Records them now (before->shm is malloc'ed: check_resources_after frees it). */
+/* Records them once the children of earlier subtests are gone and the fd count holds
+ * still (before->shm is malloc'ed: check_resources_after frees it). */
 void resources_before(struct tu_resources *before);
 /* Fails unless, compared with `before`, the open fds are the same, the mappings grew by
  * at most 20 and /dev/shm has no new name; `n` and `what` ("locks") say what was made and
