@@ -124,12 +124,11 @@ type Started = (Arc<Process>, Option<(Entry, Vec<u8>)>);
 
 /// Joins the parent's heap, takes the child's identity and makes its handles again.
 fn become_child(payload: Payload, fds: &[OwnedFd], receive: Receive) -> Result<Started> {
-    let reader = Reader::new(&[], "spawn payload");
     if payload.heap != NO_FD {
-        crate::heap::join(take_fd(fds, payload.heap, &reader)?)?;
+        crate::heap::join(take_fd(fds, payload.heap)?)?;
     }
     if payload.watch != NO_FD {
-        crate::sys::child::keep_watched_end(take_fd(fds, payload.watch, &reader)?);
+        crate::sys::child::keep_watched_end(take_fd(fds, payload.watch)?);
     }
     let target = match &payload.target {
         None => None,

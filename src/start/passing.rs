@@ -127,16 +127,16 @@ impl<'a> Inbox<'a> {
     /// the same one).
     pub(crate) fn fd(&mut self) -> Result<OwnedFd> {
         let index = self.u64()?;
-        take_fd(self.fds, index, &self.reader)
+        take_fd(self.fds, index)
     }
 }
 
-/// Descriptor `index` of `fds`, copied.
-pub(crate) fn take_fd(fds: &[OwnedFd], index: u64, reader: &Reader<'_>) -> Result<OwnedFd> {
+/// Descriptor `index` of `fds` (passed to this process), copied.
+pub(crate) fn take_fd(fds: &[OwnedFd], index: u64) -> Result<OwnedFd> {
     let fd = usize::try_from(index)
         .ok()
         .and_then(|i| fds.get(i))
-        .ok_or_else(|| reader.malformed(format!("descriptor {index}")))?;
+        .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("no passed descriptor {index}")))?;
     fd.try_clone()
         .map_err(|e| Error::os("dup of a passed descriptor", e))
 }

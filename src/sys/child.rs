@@ -227,11 +227,13 @@ pub(crate) type ExitCode = i32;
 /// `Ok(None)` while it runs.
 fn wait_child(id: WaitId<'_>) -> io::Result<Option<ExitCode>> {
     let status = rustix::process::waitid(id, WaitIdOptions::EXITED | WaitIdOptions::NOHANG)?;
-    Ok(status.map(|status| match status.exit_status() {
-        Some(code) => code,
-        // Killed, or killed and dumped core: the only other ways to end.
-        None => -status.terminating_signal().unwrap_or(0),
-    }))
+    Ok(status.map(|status| exit_code(status.exit_status(), status.terminating_signal())))
+}
+
+/// An ended child's exit code from its status's exit status or terminating signal.
+fn exit_code(status: Option<i32>, signal: Option<i32>) -> ExitCode {
+    // Killed, or killed and dumped core: the only other ways to end.
+    status.unwrap_or_else(|| -signal.unwrap_or(0))
 }
 
 /// Kills and reaps a child we could not get a pidfd for, so it leaves no zombie.
@@ -249,10 +251,7 @@ fn kill_and_reap(pid: libc::pid_t) {
 pub(crate) fn reap_any() -> io::Result<Option<(libc::pid_t, ExitCode)>> {
     match rustix::process::wait(WaitOptions::NOHANG) {
         Ok(Some((pid, status))) => {
-            let code = match status.exit_status() {
-                Some(code) => code,
-                None => -status.terminating_signal().unwrap_or(0),
-            };
+            let code = exit_code(status.exit_status(), status.terminating_signal());
             Ok(Some((pid.as_raw_nonzero().get(), code)))
         }
         Ok(None) | Err(Errno::CHILD) => Ok(None),
