@@ -114,6 +114,30 @@
 #define PC_QUEUE_MAX_SIZE 2147483647
 
 /**
+ * `pc_pool_options.backend`: the workers are on this machine, processes (children of
+ * this one) or, with `threads`, threads. The default.
+ */
+#define PC_POOL_LOCAL 0
+
+/**
+ * `pc_pool_options.backend`: the workers are the other ranks of the MPI job this program
+ * is rank 0 of. The program is started with `mpiexec -n N` (N >= 2) and calls
+ * `pc_freeze_support(argc, argv)` first in `main`: rank 0 runs `main`, the other N - 1
+ * ranks serve its pools from there. `processes` 0 is every worker rank (at most N - 1).
+ * Every pool function works as with processes; task functions, the initializer and
+ * `map_array`'s element function must be functions of the program or of a library it
+ * loaded (they are found again in each rank by module and offset), arguments, results
+ * and `map_array`'s elements and context cross as bytes (at most 2 GiB per message:
+ * a larger one fails its task with `PC_ERR_TOO_LARGE`), and the initializer's argument
+ * needs `initarg_len`. One MPI pool at a time uses the ranks. A rank that ends fails its
+ * task with `PC_ERR_WORKER_DIED` and the pool goes on without it (when every rank ended,
+ * every task fails so); but Open MPI's `mpiexec` ends the whole job when one rank dies,
+ * unless it runs with `--enable-recovery`. `pc_pool_terminate` does not stop a task a
+ * rank is running: the rank finishes it, then serves the next pool.
+ */
+#define PC_POOL_MPI 1
+
+/**
  * The most worker processes of a pool.
  */
 #define PC_POOL_MAX_PROCESSES 1024
@@ -612,6 +636,11 @@ typedef struct {
      * a dummy process (see `pc_dummy_process_new`). No fork happens. See `pc_pool_new`.
      */
     bool threads;
+    /**
+     * Where the workers are: `PC_POOL_LOCAL` (0: processes, or threads with `threads`)
+     * or `PC_POOL_MPI` (the other ranks of the MPI job; see `PC_POOL_MPI`).
+     */
+    int backend;
 } pc_pool_options;
 
 /**
@@ -990,6 +1019,12 @@ pc_status pc_set_executable(const char *path);
  *
  * A spawned program whose `main` does not call it runs `main` again instead: its
  * child does not do its work, and exits as `main` does.
+ *
+ * In a program started by `mpiexec -n N` (N >= 2) it also joins the MPI job (see
+ * `PC_POOL_MPI`): rank 0 returns and runs the program; every other rank serves rank
+ * 0's MPI pools from here and exits, never returning, when rank 0 exits (or dies).
+ * Where the MPI back end is not available, each rank returns and runs `main`, after a
+ * line on standard error saying why.
  */
 void pc_freeze_support(int argc, char **argv);
 
@@ -1928,11 +1963,29 @@ pc_status pc_buffer_write(pc_buffer *b, const void *data, size_t len);
  * drops the tasks not started, which fail with `PC_ERR_CLOSED`, and waits for the
  * running ones to return (as Python's `ThreadPool.terminate` does).
  *
+ * With `opts->backend` `PC_POOL_MPI`, the workers are the other ranks of the MPI job
+ * (see `PC_POOL_MPI`).
+ *
  * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
- * processes; `PC_ERR_WRONG_STATE` in a daemonic process (but for a thread pool);
- * `PC_ERR_OS` if a worker or the pool's thread could not be started.
+ * processes (with MPI: more than the job's worker ranks), an unknown backend, or
+ * `threads` with MPI; `PC_ERR_WRONG_STATE` in a daemonic process (but for a thread
+ * pool), and with MPI outside an MPI job of 2 ranks or more, before
+ * `pc_freeze_support`, or while another MPI pool has the ranks; `PC_ERR_NOT_SUPPORTED`
+ * for MPI where the library was built without it (or its plugin, `libprocessing-mpi.so`,
+ * is not installed beside it), or with `max_tasks_per_child`; `PC_ERR_OS` if a worker
+ * or the pool's thread could not be started.
  */
 pc_status pc_pool_new(const pc_pool_options *opts, pc_pool **out);
+
+/**
+ * The number of worker ranks of the MPI job this program is rank 0 of (its size less
+ * one): what `PC_POOL_MPI` pools may use.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_WRONG_STATE`
+ * outside an MPI job of 2 ranks or more (a program not started by `mpiexec`), or before
+ * `pc_freeze_support`; `PC_ERR_NOT_SUPPORTED` where the library was built without MPI.
+ */
+pc_status pc_mpi_worker_ranks(size_t *out);
 
 /**
  * Runs `fn` on the `len` bytes at `arg` in a worker and waits for its result, stored in

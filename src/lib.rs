@@ -21,6 +21,7 @@ pub mod synchronize;
 
 mod backing;
 mod heap;
+mod mpi;
 mod shared;
 mod wire;
 

@@ -43,6 +43,8 @@ type Held = (
 const AT_EXIT: &[fn()] = &[
     crate::process::join_threads_at_exit,
     crate::pool::terminate_all,
+    // After the pools: their bridges stop using MPI first.
+    crate::mpi::leave,
     crate::managers::shutdown_started,
     crate::process::shutdown_children,
     // After the children: those the forkserver started report their ends through it.

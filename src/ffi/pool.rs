@@ -11,6 +11,7 @@ use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::pool::{
     Callback, ElementFn, InitFn, Job, Options, Outcome, Pool, ResultIter, TaskFn, TaskOutput,
+    Workers,
 };
 use crate::process::Argument;
 use crate::start::StartMethod;
@@ -104,6 +105,44 @@ pub struct pc_pool_options {
     /// `multiprocessing.pool.ThreadPool`): `processes` is then the number of threads, each
     /// a dummy process (see `pc_dummy_process_new`). No fork happens. See `pc_pool_new`.
     pub threads: bool,
+    /// Where the workers are: `PC_POOL_LOCAL` (0: processes, or threads with `threads`)
+    /// or `PC_POOL_MPI` (the other ranks of the MPI job; see `PC_POOL_MPI`).
+    pub backend: c_int,
+}
+
+/// `pc_pool_options.backend`: the workers are on this machine, processes (children of
+/// this one) or, with `threads`, threads. The default.
+pub const PC_POOL_LOCAL: c_int = 0;
+
+/// `pc_pool_options.backend`: the workers are the other ranks of the MPI job this program
+/// is rank 0 of. The program is started with `mpiexec -n N` (N >= 2) and calls
+/// `pc_freeze_support(argc, argv)` first in `main`: rank 0 runs `main`, the other N - 1
+/// ranks serve its pools from there. `processes` 0 is every worker rank (at most N - 1).
+/// Every pool function works as with processes; task functions, the initializer and
+/// `map_array`'s element function must be functions of the program or of a library it
+/// loaded (they are found again in each rank by module and offset), arguments, results
+/// and `map_array`'s elements and context cross as bytes (at most 2 GiB per message:
+/// a larger one fails its task with `PC_ERR_TOO_LARGE`), and the initializer's argument
+/// needs `initarg_len`. One MPI pool at a time uses the ranks. A rank that ends fails its
+/// task with `PC_ERR_WORKER_DIED` and the pool goes on without it (when every rank ended,
+/// every task fails so); but Open MPI's `mpiexec` ends the whole job when one rank dies,
+/// unless it runs with `--enable-recovery`. `pc_pool_terminate` does not stop a task a
+/// rank is running: the rank finishes it, then serves the next pool.
+pub const PC_POOL_MPI: c_int = 1;
+
+/// Where `opts` puts the workers.
+fn workers(o: &pc_pool_options) -> Result<Workers> {
+    match (o.backend, o.threads) {
+        (PC_POOL_LOCAL, false) => Ok(Workers::Processes),
+        (PC_POOL_LOCAL, true) => Ok(Workers::Threads),
+        (PC_POOL_MPI, false) => Ok(Workers::MpiRanks),
+        (PC_POOL_MPI, true) => Err(Error::invalid_argument(
+            "opts->threads with opts->backend PC_POOL_MPI: the workers are MPI ranks",
+        )),
+        (backend, _) => Err(Error::invalid_argument(format!(
+            "opts->backend {backend} is neither PC_POOL_LOCAL (0) nor PC_POOL_MPI (1)"
+        ))),
+    }
 }
 
 /// The most worker processes of a pool.
@@ -229,9 +268,17 @@ pub extern "C" fn pc_buffer_write(b: *mut pc_buffer, data: *const c_void, len: u
 /// drops the tasks not started, which fail with `PC_ERR_CLOSED`, and waits for the
 /// running ones to return (as Python's `ThreadPool.terminate` does).
 ///
+/// With `opts->backend` `PC_POOL_MPI`, the workers are the other ranks of the MPI job
+/// (see `PC_POOL_MPI`).
+///
 /// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for more than `PC_POOL_MAX_PROCESSES`
-/// processes; `PC_ERR_WRONG_STATE` in a daemonic process (but for a thread pool);
-/// `PC_ERR_OS` if a worker or the pool's thread could not be started.
+/// processes (with MPI: more than the job's worker ranks), an unknown backend, or
+/// `threads` with MPI; `PC_ERR_WRONG_STATE` in a daemonic process (but for a thread
+/// pool), and with MPI outside an MPI job of 2 ranks or more, before
+/// `pc_freeze_support`, or while another MPI pool has the ranks; `PC_ERR_NOT_SUPPORTED`
+/// for MPI where the library was built without it (or its plugin, `libprocessing-mpi.so`,
+/// is not installed beside it), or with `max_tasks_per_child`; `PC_ERR_OS` if a worker
+/// or the pool's thread could not be started.
 #[no_mangle]
 pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_pool) -> pc_status {
     ffi_new!(out, {
@@ -247,10 +294,26 @@ pub extern "C" fn pc_pool_new(opts: *const pc_pool_options, out: *mut *mut pc_po
                 start_method: handle::c_str_opt(o.start_method, "opts->start_method")?
                     .map(StartMethod::parse)
                     .transpose()?,
-                threads: o.threads,
+                workers: workers(o)?,
             },
         };
         Pool::new(options)
+    })
+}
+
+/// The number of worker ranks of the MPI job this program is rank 0 of (its size less
+/// one): what `PC_POOL_MPI` pools may use.
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a NULL `out`; `PC_ERR_WRONG_STATE`
+/// outside an MPI job of 2 ranks or more (a program not started by `mpiexec`), or before
+/// `pc_freeze_support`; `PC_ERR_NOT_SUPPORTED` where the library was built without MPI.
+#[no_mangle]
+pub extern "C" fn pc_mpi_worker_ranks(out: *mut usize) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let world = crate::mpi::world()?;
+        out.write((world.size() - 1) as usize);
+        Ok(())
     })
 }
 

@@ -80,11 +80,18 @@ pub extern "C" fn pc_set_executable(path: *const c_char) -> pc_status {
 ///
 /// A spawned program whose `main` does not call it runs `main` again instead: its
 /// child does not do its work, and exits as `main` does.
+///
+/// In a program started by `mpiexec -n N` (N >= 2) it also joins the MPI job (see
+/// `PC_POOL_MPI`): rank 0 returns and runs the program; every other rank serves rank
+/// 0's MPI pools from here and exits, never returning, when rank 0 exits (or dies).
+/// Where the MPI back end is not available, each rank returns and runs `main`, after a
+/// line on standard error saying why.
 #[no_mangle]
 pub extern "C" fn pc_freeze_support(argc: c_int, argv: *mut *mut c_char) {
     // The marker and its argument: the first three strings are all it reads.
     let args = handle::c_str_list(argv, usize::try_from(argc).unwrap_or(0).min(3));
     start::child::freeze_support(&args, receive);
+    crate::pool::mpi::rank::freeze_support();
 }
 
 /// Creates a process object whose target can run in a child however it starts: it will

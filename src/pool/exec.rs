@@ -41,11 +41,8 @@ impl Passable for WorkerStart {
                 out.u64(1);
                 out.bytes(code.module.as_bytes());
                 out.u64(code.offset);
-                match arg {
-                    Argument::Bytes(bytes) => out.bytes(bytes),
-                    // `Pool::new` refused any other pointer than NULL.
-                    Argument::Pointer(_) => out.bytes(&[]),
-                }
+                // `Pool::new` refused any other pointer than NULL.
+                out.bytes(arg.crossing());
             }
         }
         Ok(())
@@ -73,11 +70,7 @@ impl Passable for WorkerStart {
                 // SAFETY: the pool located an `InitFn` of this program at that module and
                 // offset, and `resolve` checked it lies in code.
                 let init = unsafe { std::mem::transmute::<usize, InitFn>(at) };
-                let arg = match inbox.bytes()? {
-                    [] => Argument::Pointer(std::ptr::null_mut()),
-                    bytes => Argument::Bytes(bytes.to_vec()),
-                };
-                Some((init, arg))
+                Some((init, Argument::crossed(inbox.bytes()?)))
             }
         };
         Ok(Arc::new(WorkerStart {

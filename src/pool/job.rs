@@ -50,6 +50,8 @@ pub enum Outcome {
     Failed { code: i32, output: Vec<u8> },
     /// The worker running it died (`exitcode`: its exit code, or minus the signal).
     WorkerDied { pid: i32, exitcode: i32 },
+    /// The worker running it was lost, as the text says (an MPI pool's rank that ended).
+    Lost(String),
     /// The pool was terminated first.
     Terminated,
 }
@@ -72,6 +74,10 @@ impl Outcome {
                     "task {index}: its worker (pid {pid}) died running it ({})",
                     describe_exit(*exitcode)
                 ),
+            )),
+            Outcome::Lost(why) => Some(Error::new(
+                ErrorKind::WorkerDied,
+                format!("task {index}: {why} while it ran the task"),
             )),
             Outcome::Terminated => Some(Error::new(
                 ErrorKind::Closed,

@@ -10,6 +10,7 @@
 mod array;
 mod exec;
 mod job;
+pub(crate) mod mpi;
 mod reading;
 mod results;
 pub(crate) mod wire;
@@ -48,8 +49,20 @@ pub struct Options {
     pub max_tasks_per_child: usize,
     /// How the workers start; `None`: the process's default when the pool is made.
     pub start_method: Option<StartMethod>,
-    /// The workers are threads of this process (dummy processes), not forked children.
-    pub threads: bool,
+    /// Where the tasks run.
+    pub workers: Workers,
+}
+
+/// Where a pool's tasks run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Workers {
+    /// In worker processes, children of this one.
+    #[default]
+    Processes,
+    /// On threads of this process (dummy processes): Python's `ThreadPool`.
+    Threads,
+    /// In the other ranks of the MPI job this process is rank 0 of (`pool::mpi`).
+    MpiRanks,
 }
 
 /// A pool of worker processes (or threads). Only the process that made it may use it.
@@ -105,15 +118,23 @@ struct Core {
     terminated: Arc<AtomicBool>,
     state: Mutex<State>,
     readers: Readers,
+    /// An MPI pool's job and tag (`pool::mpi`).
+    mpi: Option<(&'static crate::mpi::World, i32)>,
 }
 
 impl Core {
+    /// Whether the workers run on threads of this process: a thread pool's, and an MPI
+    /// pool's bridges. They cannot be killed; they see the pool's terminated flag.
+    fn on_threads(&self) -> bool {
+        self.options.workers != Workers::Processes
+    }
+
     /// How a task message names `function` (a `TaskFn` or `ElementFn` of this program):
     /// by address for workers forked from this process, else by module and offset.
     fn function(&self, function: usize) -> Result<wire::Function<Vec<u8>>> {
-        match self.options.start_method {
-            Some(StartMethod::Fork) | None => Ok(wire::Function::Address(function)),
-            Some(_) => {
+        match located(&self.options) {
+            false => Ok(wire::Function::Address(function)),
+            true => {
                 let code = crate::sys::code::locate(function)
                     .map_err(|e| Error::os("locating the task function", e))?;
                 Ok(wire::Function::Located(
@@ -127,38 +148,42 @@ impl Core {
 
 impl Pool {
     /// Starts a pool of `options.processes` workers (0: the CPU count).
-    pub fn new(options: Options) -> Result<Arc<Pool>> {
-        let processes = match options.processes {
-            0 => process::cpu_count().max(1) as usize,
-            n if n > MAX_WORKERS => {
-                return Err(Error::invalid_argument(format!(
-                    "processes {n} is more than {MAX_WORKERS}"
-                )))
-            }
-            n => n,
+    pub fn new(mut options: Options) -> Result<Arc<Pool>> {
+        if options.processes > MAX_WORKERS {
+            return Err(Error::invalid_argument(format!(
+                "processes {} is more than {MAX_WORKERS}",
+                options.processes
+            )));
+        }
+        let claim = match options.workers {
+            Workers::MpiRanks => Some(mpi_ranks(&mut options)?),
+            _ => None,
         };
+        if options.processes == 0 {
+            options.processes = process::cpu_count().max(1) as usize;
+        }
         let start_method = options
             .start_method
             .unwrap_or_else(crate::start::default_method);
-        if start_method != StartMethod::Fork {
+        options.start_method = Some(start_method);
+        if located(&options) {
             if let Some((_, Argument::Pointer(arg))) = &options.initializer {
                 if !arg.is_null() {
+                    let workers = match claim {
+                        Some(_) => "an MPI rank".to_owned(),
+                        None => format!("a worker started by {}", start_method.name()),
+                    };
                     return Err(Error::new(
                         ErrorKind::NotSupported,
                         format!(
                             "the initializer's argument is a pointer, which means nothing in \
-                             a worker started by {}: give its length to copy its bytes",
-                            start_method.name()
+                             {workers}: give its length to copy its bytes"
                         ),
                     ));
                 }
             }
         }
-        let options = Options {
-            processes,
-            start_method: Some(start_method),
-            ..options
-        };
+        let processes = options.processes;
         let core = Arc::new(Core {
             tasks: Arc::new(LocalQueue::new(0)?),
             results: Arc::new(LocalQueue::new(0)?),
@@ -177,9 +202,10 @@ impl Pool {
                 started: 0,
             }),
             readers: Readers::default(),
+            mpi: claim.as_ref().map(|(claim, tag)| (claim.world(), *tag)),
         });
         let (started_tx, started_rx) = mpsc::channel();
-        let thread = results::spawn(core.clone(), started_tx)?;
+        let thread = results::spawn(core.clone(), started_tx, claim.map(|(claim, _)| claim))?;
         let pool = Arc::new(Pool {
             core,
             creator: os::getpid(),
@@ -460,6 +486,36 @@ pub(crate) fn terminate_all() {
     }
 }
 
+/// Whether the workers name functions by module and offset: they are not forks of this
+/// process (spawn, forkserver, MPI ranks).
+fn located(options: &Options) -> bool {
+    options.workers == Workers::MpiRanks
+        || !matches!(options.start_method, Some(StartMethod::Fork) | None)
+}
+
+/// An MPI pool's options checked against the job, and its claim on the worker ranks with
+/// its tag: `processes` 0 becomes every worker rank.
+fn mpi_ranks(options: &mut Options) -> Result<(crate::mpi::Claim, i32)> {
+    if options.max_tasks_per_child != 0 {
+        return Err(Error::new(
+            ErrorKind::NotSupported,
+            "max_tasks_per_child: an MPI rank is not replaced",
+        ));
+    }
+    let world = crate::mpi::world()?;
+    let ranks = (world.size() - 1) as usize;
+    options.processes = match options.processes {
+        0 => ranks.min(MAX_WORKERS),
+        n if n > ranks => {
+            return Err(Error::invalid_argument(format!(
+                "processes {n} is more than the MPI job's {ranks} worker ranks"
+            )))
+        }
+        n => n,
+    };
+    world.claim()
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -547,7 +603,7 @@ impl Core {
         state.phase = Phase::Terminated;
         self.terminated.store(true, SeqCst);
         for worker in state.workers.iter().flatten() {
-            match self.options.threads {
+            match self.on_threads() {
                 true => {
                     let _ = self.tasks.put(&wire::stop(), Deadline::Never);
                 }
@@ -787,7 +843,7 @@ mod tests {
     fn a_thread_pool_runs_tasks_on_threads_and_terminate_waits_for_them() {
         let pool = Pool::new(Options {
             processes: 3,
-            threads: true,
+            workers: Workers::Threads,
             ..Options::default()
         })
         .unwrap();

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use super::exec::{self, WorkerStart};
 use super::job::{Job, Outcome, Output, ResultReader};
+use super::mpi::bridge::{self, Link};
 use super::reading::PARKED_WITH_WORK;
 use super::wire::{self, Reply};
 use super::worker;
-use super::{Core, Phase, Sent};
+use super::{Core, Phase, Sent, Workers};
 use crate::deadline::{Deadline, Interrupts};
 use crate::error::{Error, ErrorKind, Result};
 use crate::process::Process;
@@ -44,7 +45,13 @@ enum Filer {
 
 /// Starts a new pool's result thread: it starts the workers, sends on `started` whether
 /// they all started, then serves the pool until its end.
-pub(super) fn spawn(core: Arc<Core>, started: mpsc::Sender<Result<()>>) -> Result<JoinHandle<()>> {
+///
+/// An MPI pool's claim on the worker ranks is let go once its bridges ended.
+pub(super) fn spawn(
+    core: Arc<Core>,
+    started: mpsc::Sender<Result<()>>,
+    claim: Option<crate::mpi::Claim>,
+) -> Result<JoinHandle<()>> {
     crate::sys::thread::spawn("pool-results", move || {
         let workers = (0..core.options.processes).try_for_each(|slot| core.start_worker(slot));
         let ok = workers.is_ok();
@@ -55,6 +62,7 @@ pub(super) fn spawn(core: Arc<Core>, started: mpsc::Sender<Result<()>>) -> Resul
             core.state().phase = Phase::Terminated;
         }
         core.wind_up();
+        drop(claim);
     })
     .map_err(|e| Error::os("starting the pool's result thread", e))
 }
@@ -69,7 +77,7 @@ impl Core {
             arena: self.arena.clone(),
             initializer: self.options.initializer.clone(),
             max_tasks: self.options.max_tasks_per_child,
-            threads: self.options.threads,
+            threads: self.on_threads(),
             terminated: self.terminated.clone(),
             signal_mask: self.signal_mask,
         }
@@ -80,12 +88,26 @@ impl Core {
     fn start_worker(&self, slot: usize) -> Result<()> {
         let context = self.worker_context();
         let method = self.options.start_method.unwrap_or(StartMethod::Fork);
-        let worker = match (self.options.threads, method) {
-            (true, _) => Process::new_thread(Some(Box::new(move || worker::run(&context, slot)))),
-            (false, StartMethod::Fork) => {
+        let worker = match (self.options.workers, method) {
+            (Workers::Threads, _) => {
+                Process::new_thread(Some(Box::new(move || worker::run(&context, slot))))
+            }
+            (Workers::MpiRanks, _) => {
+                let (world, tag) = self.mpi.expect("an MPI pool has its job");
+                let rank = slot as i32 + 1;
+                if world.ended(rank) {
+                    return Err(Error::new(
+                        ErrorKind::WorkerDied,
+                        format!("MPI rank {rank} ended"),
+                    ));
+                }
+                let link = Link { world, rank, tag };
+                Process::new_thread(Some(Box::new(move || bridge::run(&context, slot, &link))))
+            }
+            (Workers::Processes, StartMethod::Fork) => {
                 Process::new(Some(Box::new(move || worker::run(&context, slot))))
             }
-            (false, _) => {
+            (Workers::Processes, _) => {
                 let start = WorkerStart { context, slot };
                 let worker = Process::new_entry(exec::run_worker, Arc::new(start));
                 worker.set_start_method(Some(method))?;
@@ -190,6 +212,24 @@ impl Core {
                     self.finish(&job, by);
                 }
             }
+            Ok(Reply::Died {
+                seq,
+                job,
+                first,
+                count,
+                why,
+            }) => {
+                let job = {
+                    let mut state = self.state();
+                    state.sent.remove(&seq);
+                    state.jobs.get(&job).cloned()
+                };
+                if let Some(job) = job {
+                    let lost = Outcome::Lost(String::from_utf8_lossy(why).into_owned());
+                    job.settle(first as usize, std::iter::repeat_n(lost, count as usize));
+                    self.finish(&job, by);
+                }
+            }
             Ok(Reply::Notice { job }) => {
                 let job = self.state().jobs.get(&job).cloned();
                 if let Some(job) = job {
@@ -222,6 +262,46 @@ impl Core {
         for (slot, worker) in workers {
             if !worker.is_alive() {
                 self.worker_ended(slot, &worker);
+            }
+        }
+        let unserved = {
+            let state = self.state();
+            self.mpi.is_some()
+                && state.phase == Phase::Running
+                && state.workers.iter().all(Option::is_none)
+        };
+        if unserved {
+            self.fail_unserved();
+        }
+    }
+
+    /// In an MPI pool whose every rank ended: the task messages in the queue, which no
+    /// worker will take, fail (checked again as long as the pool runs, for new ones).
+    fn fail_unserved(&self) {
+        let mut seq = 0;
+        while self
+            .tasks
+            .get_noting(Deadline::At(Instant::now()), Interrupts::Ignore, |place| {
+                seq = place
+            })
+            .is_ok()
+        {
+            let (sent, job) = {
+                let mut state = self.state();
+                let sent = state.sent.remove(&seq);
+                let job = match sent {
+                    Some(Sent::Chunk { job, .. }) => state.jobs.get(&job).cloned(),
+                    _ => None,
+                };
+                (sent, job)
+            };
+            if let (Some(Sent::Chunk { first, count, .. }), Some(job)) = (sent, job) {
+                let lost = Outcome::Lost("every MPI worker rank ended".into());
+                job.settle(first, std::iter::repeat_n(lost, count));
+                self.finish(&job, Filer::ResultThread);
+                if self.readers.callers_read() {
+                    let _ = self.results.put(&wire::notice(job.id()), Deadline::Never);
+                }
             }
         }
     }
@@ -269,7 +349,12 @@ impl Core {
             }
             None => {}
         }
-        if phase != Phase::Terminated {
+        if exitcode == bridge::EXIT_RANK_ENDED {
+            log::warn!(
+                "pool: MPI rank {} ended; the pool goes on without it",
+                slot + 1
+            );
+        } else if phase != Phase::Terminated {
             if let Err(err) = self.start_worker(slot) {
                 log::error!("pool: replacing a worker failed (retrying): {err}");
             }
@@ -298,7 +383,7 @@ impl Core {
             job.finish();
         }
         for worker in &workers {
-            if !self.options.threads {
+            if !self.on_threads() {
                 let _ = worker.kill();
             }
             let _ = worker.join(Deadline::Never);

@@ -16,6 +16,7 @@ const ITEMS: u8 = 1;
 const ELEMENTS: u8 = 2;
 const RESULTS: u8 = 3;
 const NOTICE: u8 = 4;
+const DIED: u8 = 5;
 
 /// The function of a task: its address where the worker is a fork of the pool's process,
 /// else its module (`M`: the path's bytes; empty for the program) and offset there.
@@ -30,7 +31,7 @@ pub(crate) enum Function<M> {
 const LOCATED: u64 = 1 << 63;
 
 impl<M: AsRef<[u8]>> Function<M> {
-    fn put(&self, m: &mut Vec<u8>) {
+    pub(crate) fn put(&self, m: &mut Vec<u8>) {
         match self {
             Function::Address(address) => m.put_u64(*address as u64),
             Function::Located(module, offset) => {
@@ -49,7 +50,7 @@ impl<M: AsRef<[u8]>> Function<M> {
 }
 
 impl<'a> Function<&'a [u8]> {
-    fn read(r: &mut Reader<'a>) -> Result<Function<&'a [u8]>> {
+    pub(crate) fn read(r: &mut Reader<'a>) -> Result<Function<&'a [u8]>> {
         match r.u64()? {
             word if word & LOCATED != 0 => Ok(Function::Located(r.sized()?, word & !LOCATED)),
             address => Ok(Function::Address(address as usize)),
@@ -159,6 +160,15 @@ pub(crate) enum Reply<'a> {
     },
     /// From the parent itself: job `job` (0: none) needs the result thread's attention.
     Notice { job: u64 },
+    /// The task message `seq` (items `first..first + count` of job `job`) was lost with
+    /// the worker that had it, as `why` says (an MPI pool's rank that ended).
+    Died {
+        seq: u32,
+        job: u64,
+        first: u64,
+        count: u64,
+        why: &'a [u8],
+    },
 }
 
 pub(crate) fn stop() -> Vec<u8> {
@@ -199,6 +209,15 @@ pub(crate) fn start_results(m: &mut Vec<u8>, seq: u32, job: u64, first: u64, cou
 pub(crate) fn push_result(reply: &mut Vec<u8>, code: i32, output: &[u8]) {
     reply.extend_from_slice(&code.to_ne_bytes());
     reply.put_bytes(output);
+}
+
+/// A `Died` reply for the task message that `results` (a `Results` reply to it, with
+/// whatever items) answers: its worker ended, as `why` says.
+pub(crate) fn died(results: &[u8], why: &str) -> Vec<u8> {
+    let mut m = results[..1 + 4 + 8 * 3].to_vec();
+    m[0] = DIED;
+    m.put_bytes(why.as_bytes());
+    m
 }
 
 pub(crate) fn notice(job: u64) -> Vec<u8> {
@@ -250,6 +269,13 @@ pub(crate) fn read_reply(message: &[u8]) -> Result<Reply<'_>> {
             })
         }
         NOTICE => Ok(Reply::Notice { job: r.u64()? }),
+        DIED => Ok(Reply::Died {
+            seq: r.u32()?,
+            job: r.u64()?,
+            first: r.u64()?,
+            count: r.u64()?,
+            why: r.sized()?,
+        }),
         kind => Err(r.malformed(kind)),
     }
 }

@@ -290,25 +290,14 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
         arg.call(|arg| init(arg));
     }
     let mut found = Code::default();
-    let taken = &ctx.slots.taken[slot];
     let mut tasks_run = 0;
     // One buffer for every reply: `put` copies it into the queue.
     let mut reply = Vec::new();
     while ctx.max_tasks == 0 || tasks_run < ctx.max_tasks {
-        let mut seq = 0;
-        let message = ctx
-            .tasks
-            .get_noting(Deadline::Never, Interrupts::Ignore, |place| {
-                seq = place;
-                taken.store(TAKEN | u64::from(place), SeqCst)
-            });
-        let Ok(message) = message else {
-            return EXIT_BROKEN;
+        let (seq, message) = match ctx.take(slot) {
+            Ok(taken) => taken,
+            Err(exit) => return exit,
         };
-        if ctx.terminated.load(SeqCst) {
-            // The pool dropped what is left: this task fails with it.
-            return 0;
-        }
         match wire::read_task(&message) {
             Ok(Task::Stop) => return 0,
             Ok(task) => answer(ctx, &mut found, slot, seq, task, &mut reply),
@@ -317,10 +306,37 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
         if ctx.results.put(&reply, Deadline::Never).is_err() {
             return EXIT_BROKEN;
         }
-        taken.store(0, SeqCst);
+        ctx.answered(slot);
         tasks_run += 1;
     }
     0
+}
+
+impl Context {
+    /// The next task message and its place in the queue, noted in the worker's slot as it
+    /// is taken (see the module's doc); `Err` with the worker's exit code when it must end
+    /// instead: the queue failed, or the pool was terminated (it drops what is left, this
+    /// task with it).
+    pub(super) fn take(&self, slot: usize) -> Result<(u32, Vec<u8>), i32> {
+        let taken = &self.slots.taken[slot];
+        let mut seq = 0;
+        let message = self
+            .tasks
+            .get_noting(Deadline::Never, Interrupts::Ignore, |place| {
+                seq = place;
+                taken.store(TAKEN | u64::from(place), SeqCst)
+            })
+            .map_err(|_| EXIT_BROKEN)?;
+        match self.terminated.load(SeqCst) {
+            true => Err(0),
+            false => Ok((seq, message)),
+        }
+    }
+
+    /// Clears the worker's slot once the reply to its task is in the result queue.
+    pub(super) fn answered(&self, slot: usize) {
+        self.slots.taken[slot].store(0, SeqCst);
+    }
 }
 
 /// Runs a task message and writes its `Results` reply into `reply`.
@@ -341,21 +357,7 @@ fn answer(
             items,
         } => {
             wire::start_results(reply, seq, job, first, items.len());
-            let function = match found.address(&function) {
-                // SAFETY: the pool named a `TaskFn` of this program (by address, where the
-                // worker is its fork; else found again in the same module).
-                Ok(at) => unsafe { std::mem::transmute::<usize, TaskFn>(at) },
-                Err(err) => {
-                    let message = err.to_string();
-                    items.for_each(|_| wire::push_result(reply, -1, message.as_bytes()));
-                    return;
-                }
-            };
-            let mut output = Vec::new();
-            for item in items {
-                let code = TaskOutput::run(function, item, slot, &mut output);
-                wire::push_result(reply, code, &output);
-            }
+            answer_items(found, slot, &function, items, reply);
         }
         Task::Elements(ElementChunk {
             job,
@@ -371,11 +373,6 @@ fn answer(
             count,
         }) => {
             wire::start_results(reply, seq, job, chunk, 1);
-            let function = match found.address(&function) {
-                // SAFETY: as above, an `ElementFn` of this program.
-                Ok(at) => unsafe { std::mem::transmute::<usize, ElementFn>(at) },
-                Err(err) => return wire::push_result(reply, -1, err.to_string().as_bytes()),
-            };
             let context = match context_len {
                 0 => Some(std::ptr::null_mut()),
                 len => ctx.arena.range(context_at, len),
@@ -384,18 +381,66 @@ fn answer(
                 wire::push_result(reply, -1, b"the context lies outside the arena");
                 return;
             };
-            let (code, detail) = (first..first + count)
-                .find_map(|i| {
-                    let input = ctx.arena.range(input_at + i * in_size, in_size);
-                    let output = ctx.arena.range(output_at + i * out_size, out_size);
-                    let (Some(input), Some(output)) = (input, output) else {
-                        return Some((-1, format!("element {i} lies outside the arena")));
-                    };
-                    let code = function(input.cast(), output.cast(), context.cast());
-                    (code != 0).then(|| (code, format!("element {i}")))
-                })
-                .unwrap_or((0, String::new()));
+            let (code, detail) =
+                run_elements(found, &function, context, first..first + count, |i| {
+                    let input = ctx.arena.range(input_at + i * in_size, in_size)?;
+                    let output = ctx.arena.range(output_at + i * out_size, out_size)?;
+                    Some((input, output))
+                });
             wire::push_result(reply, code, detail.as_bytes());
         }
     }
+}
+
+/// Runs `function` (as the pool named it) on each item, pushing each result onto `reply`
+/// (started by the caller for `items.len()` results).
+pub(super) fn answer_items(
+    found: &mut Code,
+    slot: usize,
+    function: &wire::Function<&[u8]>,
+    items: wire::Items<'_>,
+    reply: &mut Vec<u8>,
+) {
+    let function = match found.address(function) {
+        // SAFETY: the pool named a `TaskFn` of this program (by address, where the
+        // worker is its fork; else found again in the same module).
+        Ok(at) => unsafe { std::mem::transmute::<usize, TaskFn>(at) },
+        Err(err) => {
+            let message = err.to_string();
+            items.for_each(|_| wire::push_result(reply, -1, message.as_bytes()));
+            return;
+        }
+    };
+    let mut output = Vec::new();
+    for item in items {
+        let code = TaskOutput::run(function, item, slot, &mut output);
+        wire::push_result(reply, code, &output);
+    }
+}
+
+/// Runs the element function `function` (as the pool named it) on the elements `range`,
+/// where `element(i)` is element i's input and output (`None`: out of bounds); the code
+/// of the first that failed and which it was, or `(0, "")`.
+pub(super) fn run_elements(
+    found: &mut Code,
+    function: &wire::Function<&[u8]>,
+    context: *mut u8,
+    range: std::ops::Range<u64>,
+    element: impl Fn(u64) -> Option<(*mut u8, *mut u8)>,
+) -> (c_int, String) {
+    let function = match found.address(function) {
+        // SAFETY: as in `answer_items`, an `ElementFn` of this program.
+        Ok(at) => unsafe { std::mem::transmute::<usize, ElementFn>(at) },
+        Err(err) => return (-1, err.to_string()),
+    };
+    range
+        .into_iter()
+        .find_map(|i| {
+            let Some((input, output)) = element(i) else {
+                return Some((-1, format!("element {i} lies outside the arena")));
+            };
+            let code = function(input.cast(), output.cast(), context.cast());
+            (code != 0).then(|| (code, format!("element {i}")))
+        })
+        .unwrap_or((0, String::new()))
 }

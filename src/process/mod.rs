@@ -63,6 +63,23 @@ impl Argument {
             }
         }
     }
+
+    /// What crosses to a process that is not a fork of this one: the bytes, or none for
+    /// a pointer (only NULL may cross: the caller checked).
+    pub(crate) fn crossing(&self) -> &[u8] {
+        match self {
+            Argument::Bytes(bytes) => bytes,
+            Argument::Pointer(_) => &[],
+        }
+    }
+
+    /// The argument [`Argument::crossing`] sent: its bytes, or NULL for none.
+    pub(crate) fn crossed(bytes: &[u8]) -> Argument {
+        match bytes {
+            [] => Argument::Pointer(std::ptr::null_mut()),
+            bytes => Argument::Bytes(bytes.to_vec()),
+        }
+    }
 }
 
 /// A function of this library that a child started by `exec` runs with what it receives

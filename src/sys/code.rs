@@ -137,6 +137,33 @@ pub(crate) fn resolve(code: &CodeRef) -> io::Result<usize> {
     find().flatten().ok_or_else(|| outside(code))
 }
 
+/// The directory of the module this library's code lies in: the shared library's, or the
+/// program's when the library is linked statically. Plugins are looked for there first.
+pub(crate) fn own_directory() -> Option<std::path::PathBuf> {
+    let own = locate(own_directory as fn() -> Option<std::path::PathBuf> as usize).ok()?;
+    let path = match own.module.is_empty() {
+        true => std::fs::read_link("/proc/self/exe").ok()?,
+        false => std::path::PathBuf::from(std::ffi::OsStr::from_bytes(own.module.as_bytes())),
+    };
+    path.parent().map(std::path::Path::to_path_buf)
+}
+
+/// Loads the library `path` for good (`RTLD_GLOBAL`: a library such as MPI loads modules
+/// of its own that expect its symbols to be global) and returns the address of `symbol`.
+pub(crate) fn load_symbol(path: &CStr, symbol: &CStr) -> io::Result<usize> {
+    // SAFETY: NUL-terminated strings; dlopen runs the library's constructors.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if handle.is_null() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, dl_error()));
+    }
+    // SAFETY: a handle dlopen returned, never closed; a NUL-terminated name.
+    let at = unsafe { libc::dlsym(handle, symbol.as_ptr()) };
+    match at.is_null() {
+        true => Err(io::Error::new(io::ErrorKind::NotFound, dl_error())),
+        false => Ok(at as usize),
+    }
+}
+
 fn outside(code: &CodeRef) -> io::Error {
     let module = std::ffi::OsStr::from_bytes(code.module.as_bytes());
     io::Error::new(

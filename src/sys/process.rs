@@ -59,6 +59,15 @@ pub(crate) fn start_time(pid: libc::pid_t) -> Option<u64> {
     }
 }
 
+/// This host's name (`gethostname`), or "localhost" if it has none.
+pub(crate) fn hostname() -> String {
+    let name = rustix::system::uname();
+    match name.nodename().to_str() {
+        Ok(name) if !name.is_empty() => name.to_owned(),
+        _ => "localhost".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
