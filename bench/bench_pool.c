@@ -36,6 +36,11 @@
  *                        LIFECYCLE_TASKS tasks, close and join: microseconds per pool,
  *                        starting its workers included (the forkserver is started by the
  *                        warm-up, as Python's is by its first pool).
+ * pool_map_10k_chunk1_mpi, pool_map_100k_default_mpi, pool_apply_async_rtt_mpi,
+ * pool_map_array_cpu_mpi the first four on a pool whose workers are MPI ranks
+ *                        (PC_POOL_MPI): run by `mpiexec -n 3` (rank 0 and POOL_WORKERS
+ *                        worker ranks), as run.py does. Python's peer:
+ *                        mpi4py.futures.MPIPoolExecutor; the floor: raw_mpi.c.
  */
 #define _GNU_SOURCE /* bench_pin_cpu */
 #include "bench_lib.h"
@@ -44,6 +49,7 @@
 static pc_pool *pool;
 static pc_pool *thread_pool;
 static pc_pool *spawn_pool;
+static pc_pool *mpi_pool;
 
 /* The tasks of one pool_lifecycle_* iteration. */
 #define LIFECYCLE_TASKS 100
@@ -76,6 +82,8 @@ static void close_pools(void)
         close_pool(thread_pool);
     if (spawn_pool)
         close_pool(spawn_pool);
+    if (mpi_pool)
+        close_pool(mpi_pool);
     pc_array_free(spread_shm);
 }
 
@@ -115,6 +123,17 @@ static pc_pool *the_spawn_pool(void)
         BENCH_CHECK(atexit(close_pools) == 0, "atexit");
     }
     return spawn_pool;
+}
+
+/* The pool of the *_mpi workloads, made on first use: every worker rank of the job. */
+static pc_pool *the_mpi_pool(void)
+{
+    if (!mpi_pool) {
+        pc_pool_options opts = {.backend = PC_POOL_MPI};
+        PC_CHECK(pc_pool_new(&opts, &mpi_pool));
+        BENCH_CHECK(atexit(close_pools) == 0, "atexit");
+    }
+    return mpi_pool;
 }
 
 /* A worker's initializer for pool_map_array_cpu_spread: pins the worker to one CPU, the
@@ -226,6 +245,12 @@ static void map_array(const double *in, double *out, size_t n)
         pc_pool_map_array(pool, pool_elem, NULL, 0, in, sizeof *in, out, sizeof *out, n, 0));
 }
 
+static void map_array_mpi(const double *in, double *out, size_t n)
+{
+    PC_CHECK(pc_pool_map_array(mpi_pool, pool_elem, NULL, 0, in, sizeof *in, out, sizeof *out,
+                               n, 0));
+}
+
 static double pool_map_array_cpu(long iters)
 {
     the_pool(NULL); /* made before the clock runs */
@@ -244,6 +269,27 @@ static double pool_map_array_cpu_spread(long iters)
 static double pool_map_10k_chunk1_spawn(long iters)
 {
     return map_tasks(the_spawn_pool(), iters, POOL_MAP_CHUNK1_TASKS, 1);
+}
+
+static double pool_map_10k_chunk1_mpi(long iters)
+{
+    return map_tasks(the_mpi_pool(), iters, POOL_MAP_CHUNK1_TASKS, 1);
+}
+
+static double pool_map_100k_default_mpi(long iters)
+{
+    return map_tasks(the_mpi_pool(), iters, POOL_MAP_DEFAULT_TASKS, 0);
+}
+
+static double pool_apply_async_rtt_mpi(long iters)
+{
+    return apply_async_rtt(the_mpi_pool(), iters);
+}
+
+static double pool_map_array_cpu_mpi(long iters)
+{
+    the_mpi_pool(); /* made before the clock runs */
+    return pool_array_run(iters, map_array_mpi);
 }
 
 /* Microseconds per pool made by `method`, LIFECYCLE_TASKS tasks mapped, closed, joined. */
@@ -288,6 +334,10 @@ static const bench_mode modes[] = {
     {"pool_lifecycle_fork", BENCH_NS_PER_OP, pool_lifecycle_fork, 200},
     {"pool_lifecycle_spawn", BENCH_NS_PER_OP, pool_lifecycle_spawn, 100},
     {"pool_lifecycle_forkserver", BENCH_NS_PER_OP, pool_lifecycle_forkserver, 200},
+    {"pool_map_10k_chunk1_mpi", BENCH_OPS_PER_S, pool_map_10k_chunk1_mpi, 200000},
+    {"pool_map_100k_default_mpi", BENCH_OPS_PER_S, pool_map_100k_default_mpi, 2000000},
+    {"pool_apply_async_rtt_mpi", BENCH_NS_PER_OP, pool_apply_async_rtt_mpi, 10000},
+    {"pool_map_array_cpu_mpi", BENCH_OPS_PER_S, pool_map_array_cpu_mpi, 2000000},
 };
 
 int main(int argc, char **argv)

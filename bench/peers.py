@@ -588,6 +588,59 @@ def pool_lifecycle_forkserver(iters):
     return _pool_lifecycle(iters, "forkserver")
 
 
+# ---- pools over MPI (bench_pool.c's *_mpi) ---------------------------------------------
+# Run by `mpiexec -n 3 python3 -m mpi4py.futures peers.py ...` (bench/run.py does): rank 0
+# runs this script, the other ranks are mpi4py.futures' workers. mpi4py comes from PyPI
+# (`pip install mpi4py`, built against the MPI that mpiexec belongs to).
+
+class _ExecutorPool:
+    """An MPIPoolExecutor with the two Pool calls the pool peers make."""
+
+    def __init__(self, executor):
+        self.executor = executor
+
+    def map(self, fn, items, chunksize=None):
+        # Python's Pool rule for the default, as bench_pool.c's maps use it
+        # (MPIPoolExecutor's own default is 1).
+        chunksize = chunksize or -(-len(items) // (4 * POOL_WORKERS))
+        return list(self.executor.map(fn, items, chunksize=chunksize))
+
+    def apply_async(self, fn, args):
+        future = self.executor.submit(fn, *args)
+
+        class Result:
+            get = future.result
+
+        return Result()
+
+
+def _mpi_pool():
+    """The MPIPoolExecutor of every MPI peer, made by the untimed warm-up as _pool's."""
+    def make():
+        from mpi4py.futures import MPIPoolExecutor
+        executor = MPIPoolExecutor()
+        _check(executor.num_workers == POOL_WORKERS,
+               f"{executor.num_workers} workers: run by mpiexec -n {POOL_WORKERS + 1}")
+        return _ExecutorPool(executor)
+
+    return _once("mpi_pool", make, lambda p: p.executor.shutdown())
+
+
+@peer("pool_map_10k_chunk1_mpi", OPS_PER_S, 10_000)
+def pool_map_10k_chunk1_mpi(iters):
+    return _pool_map(iters, 10_000, 1, pool=_mpi_pool())
+
+
+@peer("pool_map_100k_default_mpi", OPS_PER_S, 500_000)
+def pool_map_100k_default_mpi(iters):
+    return _pool_map(iters, 100_000, pool=_mpi_pool())
+
+
+@peer("pool_apply_async_rtt_mpi", NS_PER_OP, 1_000)
+def pool_apply_async_rtt_mpi(iters):
+    return _apply_async_rtt(iters, _mpi_pool())
+
+
 # pool_map_array_cpu has no peer: Python has no map over a C array with a C element
 # function, and pool.map of a Python function over floats would time the interpreter's
 # arithmetic (tens of times slower than C), not the pool.

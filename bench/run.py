@@ -141,6 +141,7 @@ class Workload:
     pin: bool = False  # run under `taskset -c 0` (one CPU)
     mode: str = ""
     lib_peer: str = ""  # libprocessing's side is `lib`, a C server timed by this peers.py mode
+    mpi: bool = False  # lib, the MPI floors and Python run by `mpiexec -n 3` (MPI_LAUNCH)
 
     @property
     def metric(self):
@@ -163,7 +164,17 @@ class Workload:
 # program -> what it needs. A missing one is shown as "not built" in its rows.
 OPTIONAL_PROGRAMS = {
     "boost_queue": "Boost.Interprocess headers (libboost-dev) when CMake configured bench/",
+    "raw_mpi": "an MPI (libopenmpi-dev) when CMake configured the build",
 }
+
+# The MPI rows' launcher: rank 0 and two worker ranks (a pool of 2, as the other pool
+# rows), on the machine's cores whatever their number (Open MPI's oversubscribe and
+# run-as-root switches are set in the environment: other MPIs ignore them). Floors that
+# are MPI programs run under it too; Python's peer runs as mpi4py.futures' main script.
+MPI_LAUNCH = ["mpiexec", "-n", "3"]
+MPI_PROGRAMS = {"raw_mpi"}
+MPI_ENVIRONMENT = {"OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
+                   "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
 
 # The floors of the map_array rows: the loop calling the same element function as the
 # workers (the target's), and the loop the compiler vectorizes once it inlines the arithmetic.
@@ -313,6 +324,36 @@ WORKLOADS = [
              "µs/round trip", lib="bench_pool", raw=[],
              iters={"lib": 10_000, "python": 1_000}),
 ] + [
+    # Pools over MPI: bench_pool.c's pool of every worker rank (PC_POOL_MPI), raw_mpi.c
+    # (plain MPI_Send/MPI_Recv of the 8 bytes), Python's mpi4py.futures.MPIPoolExecutor;
+    # all by `mpiexec -n 3`. The fork back end's own row is shown beside each, as a floor.
+    Workload("pool_map_10k_chunk1_mpi",
+             "Pool map over MPI, 10k trivial tasks, chunksize 1, 2 worker ranks", "k tasks/s",
+             lib="bench_pool",
+             raw=[("MPI send/recv, one task in flight per rank", "raw_mpi"),
+                  ("the fork back end", "bench_pool", "pool_map_10k_chunk1")],
+             iters={"lib": 100_000, "raw": 200_000, "python": 10_000,
+                    "the fork back end": 200_000},
+             targets=[Target("python", 10, speedup=True)], mpi=True),
+    Workload("pool_map_100k_default_mpi",
+             "Pool map over MPI, 100k trivial tasks, default chunksize, 2 worker ranks",
+             "M tasks/s", lib="bench_pool",
+             raw=[("the fork back end", "bench_pool", "pool_map_100k_default")],
+             iters={"lib": 2_000_000, "raw": 2_000_000, "python": 500_000}, mpi=True),
+    Workload("pool_apply_async_rtt_mpi", "Pool apply_async + get over MPI, one at a time",
+             "µs/round trip", lib="bench_pool",
+             raw=[("MPI send/recv ping-pong", "raw_mpi"),
+                  ("the fork back end", "bench_pool", "pool_apply_async_rtt")],
+             iters={"lib": 5_000, "raw": 10_000, "python": 500, "the fork back end": 10_000},
+             mpi=True),
+    Workload("pool_map_array_cpu_mpi",
+             "Pool map_array over MPI, CPU-bound element function, 2 worker ranks",
+             "M elements/s", lib="bench_pool",
+             raw=[MAP_ARRAY_FLOORS[0],
+                  ("the fork back end", "bench_pool", "pool_map_array_cpu")],
+             iters={"lib": 2_000_000, "raw": 1_000_000, "the fork back end": 2_000_000},
+             peer=False, mpi=True),
+] + [
     # Managers: bench_manager.c (one manager per program, started untimed, as the Python
     # peers' SyncManager().start()), raw_manager.c (a key-value server in a forked child on
     # a socketpair: one framed request and reply per operation), bench_manager_server.c
@@ -439,19 +480,23 @@ def commands(w, build_dir, reps, scale):
         return [mode, "--reps", str(reps), "--iters", str(iters)]
 
     pin = ["taskset", "-c", "0"] if w.pin else []
+    mpi = MPI_LAUNCH if w.mpi else []
     if w.lib_peer:
         out = [("lib", "libprocessing", w.lib_peer,
                 pin + [sys.executable, str(PEERS)] + args("lib", w.lib_peer)
                 + ["--server", str(build_dir / w.lib)])]
     else:
-        out = [("lib", "libprocessing", mode, pin + [str(build_dir / w.lib)] + args("lib"))]
+        out = [("lib", "libprocessing", mode,
+                pin + mpi + [str(build_dir / w.lib)] + args("lib"))]
     for label, prog, raw_mode in w.floors():
         if built(build_dir, prog):
+            launch = mpi if prog in MPI_PROGRAMS else []
             out.append(("raw", label, raw_mode,
-                        pin + [str(build_dir / prog)] + args(label, raw_mode)))
+                        pin + launch + [str(build_dir / prog)] + args(label, raw_mode)))
     if w.peer:
+        futures = ["-m", "mpi4py.futures"] if w.mpi else []
         out.append(("python", "Python", mode,
-                    pin + [sys.executable, str(PEERS)] + args("python")))
+                    pin + mpi + [sys.executable] + futures + [str(PEERS)] + args("python")))
     return out
 
 
@@ -655,6 +700,20 @@ def write_plots(out_dir):
         log(f"wrote {path}")
 
 
+def mpi_unavailable(build_dir):
+    """Why the MPI rows cannot run here, or None: they need mpiexec, the library's MPI
+    back end (its plugin, built where CMake found an MPI: raw_mpi is built then too) and
+    mpi4py for Python's peer."""
+    if not shutil.which(MPI_LAUNCH[0]):
+        return f"no {MPI_LAUNCH[0]} (apt-get install -y openmpi-bin libopenmpi-dev)"
+    if not built(build_dir, "raw_mpi"):
+        return "the build found no MPI (reconfigure once libopenmpi-dev is installed)"
+    probe = subprocess.run([sys.executable, "-c", "import mpi4py"], capture_output=True)
+    if probe.returncode != 0:
+        return "no mpi4py for Python's peer (python3 -m pip install mpi4py)"
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -692,6 +751,13 @@ def main():
         ap.error("--rounds must be >= 1 and --scale > 0")
 
     build_dir = args.build_dir.resolve()
+    mpi_missing = mpi_unavailable(build_dir) if any(w.mpi for w in selected) else None
+    if mpi_missing:
+        log(f"note: the MPI rows are left out: {mpi_missing}")
+        selected = [w for w in selected if not w.mpi]
+    if any(w.mpi for w in selected):
+        for name, value in MPI_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
     missing = sorted({p for w in selected for p in [w.lib] + [f[1] for f in w.raw]
                       if not built(build_dir, p) and p not in OPTIONAL_PROGRAMS})
     if missing:

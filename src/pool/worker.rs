@@ -294,8 +294,9 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
     // One buffer for every reply: `put` copies it into the queue.
     let mut reply = Vec::new();
     while ctx.max_tasks == 0 || tasks_run < ctx.max_tasks {
-        let (seq, message) = match ctx.take(slot) {
-            Ok(taken) => taken,
+        let (seq, message) = match ctx.take(slot, Deadline::Never) {
+            Ok(Some(taken)) => taken,
+            Ok(None) => continue,
             Err(exit) => return exit,
         };
         match wire::read_task(&message) {
@@ -314,22 +315,30 @@ pub(super) fn run(ctx: &Context, slot: usize) -> i32 {
 
 impl Context {
     /// The next task message and its place in the queue, noted in the worker's slot as it
-    /// is taken (see the module's doc); `Err` with the worker's exit code when it must end
-    /// instead: the queue failed, or the pool was terminated (it drops what is left, this
-    /// task with it).
-    pub(super) fn take(&self, slot: usize) -> Result<(u32, Vec<u8>), i32> {
+    /// is taken (see the module's doc), or `None` if none came before `deadline`; `Err`
+    /// with the worker's exit code when it must end instead: the queue failed, or the
+    /// pool was terminated (it drops what is left, this task with it).
+    pub(super) fn take(
+        &self,
+        slot: usize,
+        deadline: Deadline,
+    ) -> Result<Option<(u32, Vec<u8>)>, i32> {
         let taken = &self.slots.taken[slot];
         let mut seq = 0;
         let message = self
             .tasks
-            .get_noting(Deadline::Never, Interrupts::Ignore, |place| {
+            .get_noting(deadline, Interrupts::Ignore, |place| {
                 seq = place;
                 taken.store(TAKEN | u64::from(place), SeqCst)
-            })
-            .map_err(|_| EXIT_BROKEN)?;
+            });
+        let message = match message {
+            Ok(message) => message,
+            Err(err) if err.kind() == crate::error::ErrorKind::Empty => return Ok(None),
+            Err(_) => return Err(EXIT_BROKEN),
+        };
         match self.terminated.load(SeqCst) {
             true => Err(0),
-            false => Ok((seq, message)),
+            false => Ok(Some((seq, message))),
         }
     }
 
