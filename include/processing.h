@@ -2546,6 +2546,14 @@ pc_status pc_enable_logging(int level, pc_log_handler handler, void *ctx, const 
 bool pc_logging_enabled(void);
 
 /**
+ * The level set by the last `pc_enable_logging` of this process or of the parent it
+ * inherited the configuration from (Python's `getLogger().getEffectiveLevel()`):
+ * messages below it are dropped. -1 while logging is not enabled (the seed's
+ * `getLogger()` is `None`, and nothing is logged); never fails.
+ */
+int pc_log_level(void);
+
+/**
  * Logs `message` (copied) at `level`, as `getLogger().log(level, message)`: it is
  * written when logging is enabled at that level, dropped otherwise.
  *
