@@ -1109,6 +1109,21 @@ pc_status pc_connection_set_timeout(pc_connection *c, double timeout);
 int pc_connection_fileno(const pc_connection *c);
 
 /**
+ * Whether this end can receive (Python's `readable`): false for the sending end of a
+ * one-way pipe (`pc_pipe` with `duplex` false, its `*c2`), true for every other end.
+ * It describes the end, not its state: a closed end keeps it, as in Python. False for a
+ * NULL or invalid `c` (see `pc_last_error`).
+ */
+bool pc_connection_readable(const pc_connection *c);
+
+/**
+ * Whether this end can send (Python's `writable`): false for the receiving end of a
+ * one-way pipe (`pc_pipe` with `duplex` false, its `*c1`), true for every other end,
+ * closed or not. False for a NULL or invalid `c` (see `pc_last_error`).
+ */
+bool pc_connection_writable(const pc_connection *c);
+
+/**
  * Closes this end in this process; the peer then sees EOF once every process closed its
  * copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
  *

@@ -107,6 +107,18 @@ impl Connection {
             .map_or(-1, |fd| fd.as_raw_fd())
     }
 
+    /// Whether this end receives (Python's `readable`): false only for the sending end
+    /// of a one-way pipe. Unchanged by `close`, as in Python.
+    pub fn readable(&self) -> bool {
+        self.readable
+    }
+
+    /// Whether this end sends (Python's `writable`): false only for the receiving end of
+    /// a one-way pipe.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
     pub fn is_closed(&self) -> bool {
         self.fileno() < 0
     }

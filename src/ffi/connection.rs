@@ -175,6 +175,23 @@ pub extern "C" fn pc_connection_fileno(c: *const pc_connection) -> c_int {
     ffi_value!(-1, { Ok(arg_handle!(c).fileno()) })
 }
 
+/// Whether this end can receive (Python's `readable`): false for the sending end of a
+/// one-way pipe (`pc_pipe` with `duplex` false, its `*c2`), true for every other end.
+/// It describes the end, not its state: a closed end keeps it, as in Python. False for a
+/// NULL or invalid `c` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_connection_readable(c: *const pc_connection) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(c).readable()) })
+}
+
+/// Whether this end can send (Python's `writable`): false for the receiving end of a
+/// one-way pipe (`pc_pipe` with `duplex` false, its `*c1`), true for every other end,
+/// closed or not. False for a NULL or invalid `c` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_connection_writable(c: *const pc_connection) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(c).writable()) })
+}
+
 /// Closes this end in this process; the peer then sees EOF once every process closed its
 /// copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
 ///
