@@ -1110,6 +1110,41 @@ pc_status pc_connection_set_timeout(pc_connection *c, double timeout);
 int pc_connection_fileno(const pc_connection *c);
 
 /**
+ * Sends the file descriptor `fd` to the peer (Python's
+ * `multiprocessing.reduction.send_handle`): the peer's `pc_connection_recv_fd` gets a
+ * duplicate of it, as `dup` would make; `fd` stays open here (close it when done). It
+ * goes outside the messages, as Python sends it on Linux (one byte carrying the
+ * descriptor as `SCM_RIGHTS`), so a Python peer's `recv_handle` takes it too, and each
+ * descriptor must be received with `pc_connection_recv_fd` in the order sent, between
+ * the messages. Only a unix socket carries descriptors (a pipe's ends, a unix listener's
+ * and client's connections). Blocks while the socket is full, up to the connection's
+ * timeout (`pc_connection_set_timeout`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a negative or closed `fd`, or the
+ * receiving end of a one-way pipe; `PC_ERR_NOT_SUPPORTED` for a TCP connection;
+ * `PC_ERR_EOF` when the peer closed its end; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+ * `pc_interrupt()`; `PC_ERR_CLOSED` after `pc_connection_close`; `PC_ERR_OS` when the
+ * kernel refused it (as `EMFILE`, `ETOOMANYREFS`).
+ */
+pc_status pc_connection_send_fd(pc_connection *c, int fd);
+
+/**
+ * Receives a file descriptor the peer sent with `pc_connection_send_fd` or Python's
+ * `multiprocessing.reduction.send_handle` (Python's `recv_handle`), waiting at most
+ * `timeout` seconds, and stores it in `*out`: a new descriptor, the caller's to close,
+ * with close-on-exec set (`MSG_CMSG_CLOEXEC`).
+ *
+ * Returns `PC_OK`; `PC_ERR_TYPE` when what comes next is a message, not a descriptor
+ * (the message stays whole for the next `pc_connection_recv_bytes`);
+ * `PC_ERR_PROTOCOL` when what came is not Python's form (several descriptors, or a
+ * count byte other than 1: they are closed, and so is the connection); `PC_ERR_EOF` when the peer closed
+ * its end; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`;
+ * `PC_ERR_NOT_SUPPORTED` for a TCP connection; `PC_ERR_INVALID_ARGUMENT` for the sending
+ * end of a one-way pipe.
+ */
+pc_status pc_connection_recv_fd(pc_connection *c, double timeout, int *out);
+
+/**
  * Whether this end can receive (Python's `readable`): false for the sending end of a
  * one-way pipe (`pc_pipe` with `duplex` false, its `*c2`), true for every other end.
  * It describes the end, not its state: a closed end keeps it, as in Python. False for a

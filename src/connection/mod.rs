@@ -11,6 +11,7 @@
 
 pub(crate) mod address;
 pub mod auth;
+mod fds;
 mod framing;
 mod handshakes;
 pub mod listener;
@@ -305,6 +306,17 @@ impl Connection {
                 }
             }
         };
+        self.rest_of_header(fd, short, got, deadline)
+    }
+
+    /// Reads the rest of a frame header whose first `got` bytes are in `short`.
+    fn rest_of_header(
+        &self,
+        fd: BorrowedFd<'_>,
+        mut short: [u8; 4],
+        got: usize,
+        deadline: Deadline,
+    ) -> Result<u64> {
         self.read_exact(fd, &mut short[got..], deadline)?;
         match framing::parse_short(short) {
             framing::Short::Length(n) => Ok(n),
