@@ -523,6 +523,13 @@ typedef struct {
 typedef bool (*pc_predicate_fn)(void *ctx);
 
 /**
+ * A barrier's action (Python's `Barrier(action=…)`): called with its `ctx` by the last
+ * waiter of each round, before the others are released; a non-zero return breaks the
+ * barrier.
+ */
+typedef int (*pc_barrier_action_fn)(void *ctx);
+
+/**
  * A borrowed input: `len` bytes at `data`.
  */
 typedef struct {
@@ -1491,6 +1498,30 @@ void pc_event_free(pc_event *e);
 pc_status pc_barrier_new(size_t parties, pc_barrier **out);
 
 /**
+ * Creates a `Barrier` for `parties` waiters with Python's `action` and default `timeout`
+ * (Python 3's `Barrier(parties, action, timeout)`). `*out` is a new handle owned by the
+ * caller (`pc_barrier_free`).
+ *
+ * `action` (NULL: none) is called as `action(ctx)` once per round, by the last waiter to
+ * arrive, in its process and thread, with the barrier's lock held, before any waiter of
+ * the round is released; it must not wait on the barrier. The function and `ctx` are
+ * used as they are, so they must mean the same in every process that waits: a process
+ * forked after the barrier was made (for a shared `ctx`, memory shared before the fork).
+ * Such a barrier is not passed to a child started by spawn or forkserver
+ * (`pc_process_start` fails with `PC_ERR_NOT_SUPPORTED`). A non-zero return breaks the
+ * barrier: the waiter that ran it gets `PC_ERR_TASK_FAILED` (the value in
+ * `pc_last_error()`), the others `PC_ERR_BROKEN`.
+ *
+ * `timeout` is the limit of `pc_barrier_wait_default`, in seconds (Python's `wait()`):
+ * negative (`PC_FOREVER`) for none; `pc_barrier_wait` keeps its own timeout.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `parties` 0 or above
+ * `PC_BARRIER_MAX_PARTIES`, or a NaN `timeout`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared
+ * memory could not be mapped.
+ */
+pc_status pc_barrier_new_with(size_t parties, pc_barrier_action_fn action, void *ctx, double timeout, pc_barrier **out);
+
+/**
  * Waits until `parties` waiters have arrived, at most `timeout` seconds, and stores this
  * waiter's arrival index (0 to parties-1) in `*index` (`index` may be NULL).
  *
@@ -1504,6 +1535,17 @@ pc_status pc_barrier_new(size_t parties, pc_barrier **out);
  * cannot complete (waiters with a timeout break it), so make a new barrier.
  */
 pc_status pc_barrier_wait(pc_barrier *b, double timeout, size_t *index);
+
+/**
+ * Waits as `pc_barrier_wait`, for at most the barrier's default timeout (Python's
+ * `wait()` without a timeout): the `timeout` given to `pc_barrier_new_with`, or without
+ * limit when it had none (and for a barrier from `pc_barrier_new` or
+ * `pc_manager_barrier`). Stores this waiter's arrival index in `*index` (`index` may be
+ * NULL).
+ *
+ * Returns the statuses of `pc_barrier_wait`.
+ */
+pc_status pc_barrier_wait_default(pc_barrier *b, size_t *index);
 
 /**
  * Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
