@@ -823,7 +823,8 @@ bool pc_process_daemon(const pc_process *p);
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
  * process than the creator, on the current process, or (but for a dummy process) from a
- * daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed.
+ * daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed;
+ * `PC_ERR_CLOSED` after `pc_process_close`.
  */
 pc_status pc_process_start(pc_process *p);
 
@@ -841,20 +842,22 @@ pc_status pc_process_run(pc_process *p, int *ret);
  *
  * Returns `PC_OK` once the child ended; `PC_ERR_TIMEOUT` when it still runs at the
  * deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before
- * start, on the current process or from another process than the creator.
+ * start, on the current process or from another process than the creator;
+ * `PC_ERR_CLOSED` after `pc_process_close`.
  */
 pc_status pc_process_join(pc_process *p, double timeout);
 
 /**
  * Whether the child is running now (reaping it if it ended): false before start and after
- * it ended, true for the current process. False for a NULL or invalid `p`, and when asked
- * from another process than the creator.
+ * it ended, true for the current process. False for a NULL or invalid `p`, when asked
+ * from another process than the creator, and after `pc_process_close` (which
+ * `pc_last_error()` then says).
  */
 bool pc_process_is_alive(pc_process *p);
 
 /**
  * The child's pid, 0 before start; the OS pid for the current process. 0 for a NULL or
- * invalid `p` (see `pc_last_error`).
+ * invalid `p`, and after `pc_process_close` (see `pc_last_error`).
  */
 int pc_process_pid(const pc_process *p);
 
@@ -864,7 +867,8 @@ int pc_process_pid(const pc_process *p);
  * `pc_process_terminate`). `*out` is written on success only.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, while running, on the current
- * process or from another process than the creator.
+ * process or from another process than the creator; `PC_ERR_CLOSED` after
+ * `pc_process_close`.
  */
 pc_status pc_process_exitcode(const pc_process *p, int *out);
 
@@ -875,7 +879,7 @@ pc_status pc_process_exitcode(const pc_process *p, int *out);
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
  * another process than the creator; `PC_ERR_OS` if the signal could not be sent;
  * `PC_ERR_NOT_SUPPORTED` for a dummy process, always (a thread cannot be stopped from
- * outside).
+ * outside); `PC_ERR_CLOSED` after `pc_process_close`.
  */
 pc_status pc_process_terminate(pc_process *p);
 
@@ -887,10 +891,27 @@ pc_status pc_process_kill(pc_process *p);
 
 /**
  * A file descriptor that becomes readable when the child ends (its pidfd; a dummy
- * process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned by the process object: do not close it; valid until
- * `pc_process_free`. -1 before start, for the current process, or for a NULL or invalid `p`.
+ * process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned
+ * by the process object: do not close it; valid until `pc_process_close` or
+ * `pc_process_free`. -1 before start, for the current process, for a NULL or invalid `p`,
+ * and after `pc_process_close` (see `pc_last_error`).
  */
 int pc_process_sentinel(const pc_process *p);
+
+/**
+ * Releases what the process object holds of its child (Python 3.7's `close()`): the
+ * sentinel (the pidfd, or the socket or eventfd standing in for it) is closed and the
+ * child leaves `pc_active_children`. The name, daemon flag and authkey stay readable.
+ * Afterwards `pc_process_start`, `_join`, `_exitcode`, `_terminate` and `_kill` return
+ * `PC_ERR_CLOSED`, and `_is_alive`, `_pid` and `_sentinel` their fallbacks (false, 0,
+ * -1), each with a `pc_last_error()` naming the closed process; `pc_process_free` still
+ * releases the handle. Closing again, or before start, is fine.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` while the child runs (join or terminate it first,
+ * as Python's `ValueError`), while another thread joins it, on the current process, and
+ * from another process than the creator.
+ */
+pc_status pc_process_close(pc_process *p);
 
 /**
  * The authentication key (Python's `authkey`): 32 random bytes in the main process,

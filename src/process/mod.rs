@@ -9,7 +9,7 @@ mod thread;
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use current::{current, current_arc};
@@ -93,6 +93,9 @@ pub struct Process {
     creator: libc::pid_t,
     /// A dummy process: its target runs on a thread of the creator (see `thread`).
     on_thread: bool,
+    /// Threads in `join` now, which poll the sentinel outside the lock: `close` waits
+    /// for none (it refuses while there are some).
+    joiners: AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -125,6 +128,9 @@ enum Run {
         child: Watched,
         exitcode: i32,
     },
+    /// After `close` (Python's `close()`): the sentinel is closed, and the object is
+    /// only a name.
+    Closed,
 }
 
 impl Process {
@@ -176,6 +182,7 @@ impl Process {
             identity,
             creator: os::getpid(),
             on_thread,
+            joiners: AtomicUsize::new(0),
             state: Mutex::new(State {
                 name: CString::new(name).expect("generated names have no NUL"),
                 daemon: parent_state.daemon,
@@ -233,6 +240,7 @@ impl Process {
             identity,
             creator: os::getpid(),
             on_thread: false,
+            joiners: AtomicUsize::new(0),
             state: Mutex::new(State {
                 name,
                 daemon,
@@ -379,6 +387,7 @@ impl Process {
     pub fn start(self: &Arc<Self>) -> Result<()> {
         let state = self.lock();
         self.check_parent(&state, "start")?;
+        check_open(&state)?;
         if !matches!(state.run, Run::Initial) {
             return Err(Error::wrong_state(format!(
                 "{}: cannot start a process twice",
@@ -562,7 +571,7 @@ impl Process {
         let mut state = self.lock();
         let (pid, child) = match &state.run {
             Run::Initial => return Ok(false),
-            Run::Ended { .. } => return Ok(true),
+            Run::Ended { .. } | Run::Closed => return Ok(true),
             Run::Running { pid, child } => (*pid, child),
         };
         let Some(exitcode) = child.try_reap().map_err(|e| Error::os("waitid", e))? else {
@@ -606,6 +615,7 @@ impl Process {
             let state = self.lock();
             self.check_parent(&state, "join")?;
             let name = state.name.to_string_lossy().into_owned();
+            check_open(&state)?;
             match &state.run {
                 Run::Initial => {
                     return Err(Error::wrong_state(format!(
@@ -613,12 +623,23 @@ impl Process {
                     )))
                 }
                 Run::Running { child, .. } | Run::Ended { child, .. } => {
+                    // Counted under the lock, so `close` sees this join.
+                    self.joiners.fetch_add(1, Relaxed);
                     (child.fd().as_raw_fd(), name)
                 }
+                Run::Closed => unreachable!("checked above"),
             }
         };
         // Once started, the sentinel moves from Running to Ended but stays open until the
-        // process object is dropped, which cannot happen while `self` is borrowed.
+        // process object is dropped, which cannot happen while `self` is borrowed, or it
+        // is closed, which `close` refuses while a join runs.
+        struct Joining<'a>(&'a AtomicUsize);
+        impl Drop for Joining<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Relaxed);
+            }
+        }
+        let _joining = Joining(&self.joiners);
         deadline::block_until(
             deadline,
             || self.try_reap(),
@@ -651,7 +672,7 @@ impl Process {
             return os::getpid();
         }
         match &self.lock().run {
-            Run::Initial => 0,
+            Run::Initial | Run::Closed => 0,
             Run::Running { pid, .. } | Run::Ended { pid, .. } => *pid,
         }
     }
@@ -667,6 +688,7 @@ impl Process {
             Run::Initial => Err(Error::wrong_state(format!("{name} was not started"))),
             Run::Running { .. } => Err(Error::wrong_state(format!("{name} is still running"))),
             Run::Ended { exitcode, .. } => Ok(*exitcode),
+            Run::Closed => Err(closed(&name)),
         }
     }
 
@@ -693,6 +715,7 @@ impl Process {
             ))),
             Run::Ended { .. } => Ok(()),
             Run::Running { child, .. } => child.signal(sig).map_err(|e| Error::os("kill", e)),
+            Run::Closed => Err(closed(&state.name.to_string_lossy())),
         }
     }
 
@@ -701,10 +724,61 @@ impl Process {
     /// process object.
     pub fn sentinel(&self) -> i32 {
         match &self.lock().run {
-            Run::Initial => -1,
+            Run::Initial | Run::Closed => -1,
             Run::Running { child, .. } | Run::Ended { child, .. } => child.fd().as_raw_fd(),
         }
     }
+
+    /// Releases what the object holds of the child (Python's `close()`): its sentinel
+    /// (pidfd, socket or eventfd) and its place among the children. Refused while the child
+    /// runs; closing twice, or before start, is fine. Afterwards `start`, `join`,
+    /// `exitcode`, `terminate` and `kill` fail with `Closed`.
+    pub fn close(&self) -> Result<()> {
+        let mut state = self.lock();
+        self.check_parent(&state, "close")?;
+        let name = state.name.to_string_lossy().into_owned();
+        match &state.run {
+            Run::Closed => return Ok(()),
+            Run::Initial | Run::Ended { .. } => {}
+            Run::Running { .. } => {
+                drop(state);
+                if !self.try_reap()? {
+                    return Err(Error::wrong_state(format!(
+                        "{name} is still running: join or terminate it before closing it"
+                    )));
+                }
+                state = self.lock();
+            }
+        }
+        if self.joiners.load(Relaxed) > 0 {
+            return Err(Error::wrong_state(format!(
+                "{name} is being joined by another thread: close it after"
+            )));
+        }
+        let run = std::mem::replace(&mut state.run, Run::Closed);
+        drop(state);
+        registry::forget(self);
+        // The sentinel closes here, outside the lock.
+        drop(run);
+        log::debug!("{name} closed");
+        Ok(())
+    }
+
+    /// `Closed` once `close` was called, naming the process.
+    pub fn check_open(&self) -> Result<()> {
+        check_open(&self.lock())
+    }
+}
+
+fn check_open(state: &State) -> Result<()> {
+    match state.run {
+        Run::Closed => Err(closed(&state.name.to_string_lossy())),
+        _ => Ok(()),
+    }
+}
+
+fn closed(name: &str) -> Error {
+    Error::new(ErrorKind::Closed, format!("{name} is closed"))
 }
 
 /// Warns, once per process, that a fork copied a process in which other threads of the
