@@ -282,8 +282,9 @@ pub extern "C" fn pc_process_sentinel(p: *const pc_process) -> c_int {
 }
 
 /// Releases what the process object holds of its child (Python 3.7's `close()`): the
-/// sentinel (the pidfd, or the socket or eventfd standing in for it) is closed and the
-/// child leaves `pc_active_children`. The name, daemon flag and authkey stay readable.
+/// sentinel (the pidfd, or the socket or eventfd standing in for it) is closed (a dummy
+/// process's eventfd once its thread, which ends right after its target, let go of it
+/// too) and the child leaves `pc_active_children`. The name, daemon flag and authkey stay readable.
 /// Afterwards `pc_process_start`, `_join`, `_exitcode`, `_terminate` and `_kill` return
 /// `PC_ERR_CLOSED`, and `_is_alive`, `_pid` and `_sentinel` their fallbacks (false, 0,
 /// -1), each with a `pc_last_error()` naming the closed process; `pc_process_free` still
