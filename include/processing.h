@@ -952,6 +952,28 @@ void pc_process_free(pc_process *p);
 pc_status pc_current_process(const pc_process **out);
 
 /**
+ * The process that started this one (Python 3.8's `parent_process()`): in a child
+ * started by `pc_process_start` (forked, spawned or through the forkserver), an object
+ * for its parent; `*out` is NULL in the main program, which has none (Python's `None`).
+ * Lent, and the same each time: valid for the life of the process; do not free it. On a
+ * dummy process's thread it is that of the process the thread runs in (a thread has no
+ * parent process of its own), so NULL in the main program.
+ *
+ * Its `pc_process_name` is the parent's name when it started this child, its
+ * `pc_process_pid` the parent's pid. `pc_process_is_alive` says whether the parent still
+ * runs, and `pc_process_join(parent, timeout)` waits until it ends (both through a pidfd
+ * of the parent, opened on first use; where pidfds do not exist, by checking that the
+ * parent is still this process's OS parent, or for a child of the forkserver that its
+ * pid still has its start time; a join then checks every 10 ms).
+ * `pc_process_sentinel` is that pidfd (-1 where there is none), readable once the parent
+ * ended. What only a parent does to its child (start, exit code, terminate, kill,
+ * close) is `PC_ERR_WRONG_STATE`.
+ *
+ * Returns `PC_OK`.
+ */
+pc_status pc_parent_process(const pc_process **out);
+
+/**
  * The live children of the current process (Python's `active_children()`), reaping those
  * that ended, and its dummy processes that run (`pc_dummy_process_new`, pool threads). `*count` is the number of live children; the first `cap` of them are written
  * to `out` (which may be NULL when `cap` is 0). Each is the caller's own `pc_process`

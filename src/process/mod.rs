@@ -3,6 +3,7 @@
 //! or, for a dummy process, a thread of this process running it (`thread`).
 
 mod current;
+mod parent;
 mod registry;
 mod thread;
 
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use current::{current, current_arc};
+pub use parent::parent;
+pub(crate) use parent::{set as set_parent, Check as ParentCheck};
 pub(crate) use registry::{before_fork, shutdown_children, ForkGuard};
 pub(crate) use thread::join_at_exit as join_threads_at_exit;
 
@@ -131,6 +134,8 @@ enum Run {
     /// After `close` (Python's `close()`): the sentinel is closed, and the object is
     /// only a name.
     Closed,
+    /// The object of this process's parent (`parent::parent`), watched by `link`.
+    Parent(Arc<parent::Link>),
 }
 
 impl Process {
@@ -250,6 +255,26 @@ impl Process {
                 run: Run::Initial,
             }),
         }
+    }
+
+    /// The object of this process's parent (see `parent`): its name and pid, the current
+    /// process's identity but the last number, and its authkey. Only `is_alive`, `join`,
+    /// `pid` and `sentinel` say anything of it; what a parent does to its child is
+    /// `WrongState`, as for any process this one did not create.
+    fn parent_object(info: &parent::ParentInfo, link: parent::Link) -> Process {
+        let me = current();
+        let mut identity = me.identity.clone();
+        identity.pop();
+        let mut process = Process::current_as(
+            CString::new(info.name()).unwrap_or_default(),
+            identity,
+            me.authkey(),
+            false,
+        );
+        // Not this process: nothing here is its creator.
+        process.creator = 0;
+        process.state.get_mut().expect("not shared yet").run = Run::Parent(Arc::new(link));
+        process
     }
 
     /// The handle C knows this object by (see the field).
@@ -428,6 +453,7 @@ impl Process {
     ) -> Result<(libc::pid_t, Child, MutexGuard<'s, State>)> {
         fork::flush_stdio();
         let parent = os::getpid();
+        let parent_name = current().name_string();
         let watch = Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
         // The fork handlers (crate::lifecycle) take the library's locks around the fork
         // and reset the child's copy of the parent's state.
@@ -437,6 +463,7 @@ impl Process {
                 let daemon = state.daemon;
                 drop(state);
                 current::become_current(self);
+                parent::set(parent_name, parent, parent::Check::OsParent);
                 self.bootstrap(daemon, parent)
             }
             Forked::Parent(pid) => {
@@ -512,6 +539,13 @@ impl Process {
             authkey: state.authkey.clone(),
             daemon: state.daemon,
             parent: os::getpid(),
+            creator: os::getpid(),
+            creator_name: current().name_string(),
+            // A child of the forkserver is not ours: it checks our pid by our start time.
+            creator_start: match method {
+                StartMethod::Forkserver => os::start_time(os::getpid()).unwrap_or(0),
+                _ => 0,
+            },
             heap: heap.unwrap_or(NO_FD),
             watch: NO_FD,
             logging: crate::logging::for_child(),
@@ -570,7 +604,7 @@ impl Process {
     fn try_reap(&self) -> Result<bool> {
         let mut state = self.lock();
         let (pid, child) = match &state.run {
-            Run::Initial => return Ok(false),
+            Run::Initial | Run::Parent(_) => return Ok(false),
             Run::Ended { .. } | Run::Closed => return Ok(true),
             Run::Running { pid, child } => (*pid, child),
         };
@@ -611,6 +645,13 @@ impl Process {
     /// Waits until the child ends or `deadline` passes (`Timeout`); `Interrupted` by
     /// `pc_interrupt()`. May be called many times.
     pub fn join(&self, deadline: Deadline) -> Result<()> {
+        let parent = match &self.lock().run {
+            Run::Parent(link) => Some(Arc::clone(link)),
+            _ => None,
+        };
+        if let Some(link) = parent {
+            return link.join(deadline);
+        }
         let (sentinel, name) = {
             let state = self.lock();
             self.check_parent(&state, "join")?;
@@ -627,7 +668,7 @@ impl Process {
                     self.joiners.fetch_add(1, Relaxed);
                     (child.fd().as_raw_fd(), name)
                 }
-                Run::Closed => unreachable!("checked above"),
+                Run::Closed | Run::Parent(_) => unreachable!("checked above"),
             }
         };
         // Once started, the sentinel moves from Running to Ended but stays open until the
@@ -659,6 +700,9 @@ impl Process {
         if self.is_current() {
             return true;
         }
+        if let Run::Parent(link) = &self.lock().run {
+            return link.is_alive();
+        }
         if self.creator != os::getpid() {
             return false;
         }
@@ -674,6 +718,7 @@ impl Process {
         match &self.lock().run {
             Run::Initial | Run::Closed => 0,
             Run::Running { pid, .. } | Run::Ended { pid, .. } => *pid,
+            Run::Parent(link) => link.pid(),
         }
     }
 
@@ -689,6 +734,7 @@ impl Process {
             Run::Running { .. } => Err(Error::wrong_state(format!("{name} is still running"))),
             Run::Ended { exitcode, .. } => Ok(*exitcode),
             Run::Closed => Err(closed(&name)),
+            Run::Parent(_) => Err(not_ours(&name)),
         }
     }
 
@@ -716,6 +762,7 @@ impl Process {
             Run::Ended { .. } => Ok(()),
             Run::Running { child, .. } => child.signal(sig).map_err(|e| Error::os("kill", e)),
             Run::Closed => Err(closed(&state.name.to_string_lossy())),
+            Run::Parent(_) => Err(not_ours(&state.name.to_string_lossy())),
         }
     }
 
@@ -726,6 +773,7 @@ impl Process {
         match &self.lock().run {
             Run::Initial | Run::Closed => -1,
             Run::Running { child, .. } | Run::Ended { child, .. } => child.fd().as_raw_fd(),
+            Run::Parent(link) => link.sentinel(),
         }
     }
 
@@ -739,6 +787,7 @@ impl Process {
         let name = state.name.to_string_lossy().into_owned();
         match &state.run {
             Run::Closed => return Ok(()),
+            Run::Parent(_) => return Err(not_ours(&name)),
             Run::Initial | Run::Ended { .. } => {}
             Run::Running { .. } => {
                 drop(state);
@@ -775,6 +824,13 @@ fn check_open(state: &State) -> Result<()> {
         Run::Closed => Err(closed(&state.name.to_string_lossy())),
         _ => Ok(()),
     }
+}
+
+/// For the parent's object, which `check_parent` refuses first.
+fn not_ours(name: &str) -> Error {
+    Error::wrong_state(format!(
+        "{name} is the parent of this process, not its child"
+    ))
 }
 
 fn closed(name: &str) -> Error {
