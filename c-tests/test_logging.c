@@ -422,12 +422,8 @@ static int sub_level(void *arg)
     pc_process *p = NULL;
     if (pc_process_new(report_level, &level, &p) != PC_OK || pc_process_start(p) != PC_OK)
         return 13;
-    int code = -1;
-    if (pc_process_join(p, 10.0) != PC_OK || pc_process_exitcode(p, &code) != PC_OK)
+    if (finish_quietly(p, 10.0) != 0)
         return 14;
-    pc_process_free(p);
-    if (code != 0)
-        return 15;
     /* A refused level leaves the configuration as it was. */
     if (pc_enable_logging(-5, NULL, NULL, NULL) != PC_ERR_INVALID_ARGUMENT)
         return 16;
@@ -438,10 +434,7 @@ static int sub_level(void *arg)
         return 18;
     if (pc_process_new(report_level, &level, &p) != PC_OK || pc_process_start(p) != PC_OK)
         return 19;
-    if (pc_process_join(p, 10.0) != PC_OK || pc_process_exitcode(p, &code) != PC_OK)
-        return 20;
-    pc_process_free(p);
-    return code == 0 ? 0 : 21;
+    return finish_quietly(p, 10.0) == 0 ? 0 : 20;
 }
 
 static void test_level(void)

@@ -91,11 +91,7 @@ static int started_by(void *method)
         return 100;
     if (pc_process_set_start_method(p, method) != PC_OK || pc_process_start(p) != PC_OK)
         return 101;
-    int code = -1;
-    if (pc_process_join(p, 20.0) != PC_OK || pc_process_exitcode(p, &code) != PC_OK)
-        return 102;
-    pc_process_free(p);
-    return code;
+    return finish_quietly(p, 20.0);
 }
 
 /* The same checks in children started by spawn and by the forkserver. */
@@ -181,11 +177,7 @@ static int child_with_dummy(void *arg)
     pc_process *d;
     if (pc_dummy_process_new(dummy_sees, &parent, &d) != PC_OK || pc_process_start(d) != PC_OK)
         return 11;
-    int code = -1;
-    if (pc_process_join(d, 10.0) != PC_OK || pc_process_exitcode(d, &code) != PC_OK)
-        return 12;
-    pc_process_free(d);
-    return code == 0 ? 0 : 13;
+    return finish_quietly(d, 10.0) == 0 ? 0 : 12;
 }
 
 static void test_dummy_process(void)
@@ -195,11 +187,7 @@ static void test_dummy_process(void)
     pc_process *d;
     CHECK_OK(pc_dummy_process_new(dummy_sees, &none, &d));
     CHECK_OK(pc_process_start(d));
-    CHECK_OK(pc_process_join(d, 10.0));
-    int code = -1;
-    CHECK_OK(pc_process_exitcode(d, &code));
-    CHECK(code == 0);
-    pc_process_free(d);
+    CHECK(finish(d, 10.0) == 0);
     CHECK(finish(start(child_with_dummy, NULL), 10.0) == 0);
 }
 
