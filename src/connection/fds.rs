@@ -86,6 +86,8 @@ impl Connection {
                 // looks past it): this byte began a message, kept whole for the next
                 // receive.
                 Some((Received::Bytes(1), fds)) if fds.is_empty() => {
+                    // Read as a receive reads it (the call's timeout was for a descriptor).
+                    let deadline = self.call_deadline();
                     let size = self.rest_of_header(socket_fd, [byte[0], 0, 0, 0], 1, deadline)?;
                     *pending = Some(self.read_body(socket_fd, size, deadline)?);
                     Err(not_an_fd())
