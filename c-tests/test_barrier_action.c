@@ -148,8 +148,9 @@ static void test_failing_action(void)
 }
 
 /* CPython's _test_default_timeout_f: a first round (with a timeout of its own), after which
- * waiter 0 sleeps past the default timeout; in the second round the others wait with the default timeout. Exit
- * code: 0 when the second wait timed out, 1 when it was broken, more on other results. */
+ * waiter 0 sleeps past the default timeout; in the second round the others wait with the
+ * default timeout. Exit code: 0 when the second wait timed out, 1 when it was broken, more
+ * on other results. */
 static int late_waiter(void *arg)
 {
     (void)arg;
