@@ -123,6 +123,7 @@ int main(void)
     }
     int port = ntohs(addr.sin_port);
 
+    printf("the parent accepts, %d workers answer:\n", NWORKERS);
     pc_process *workers[NWORKERS];
     for (int i = 0; i < NWORKERS; i++)
         TRY(pc_pipe(false, &from_parent[i], &to_worker[i]));
@@ -136,7 +137,6 @@ int main(void)
     for (int i = 0; i < NWORKERS; i++)
         pc_connection_free(from_parent[i]); /* the workers' ends */
 
-    printf("the parent accepts, %d workers answer:\n", NWORKERS);
     for (int i = 0; i < NREQUESTS; i++) {
         pc_waitable items[2] = {{.conn = NULL, .fd = listen_fd},
                                 {.conn = NULL, .fd = pc_process_sentinel(c)}};
