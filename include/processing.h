@@ -13,13 +13,14 @@
  * Ownership. A handle the library writes to an out-parameter (pc_lock *, pc_queue *, ...)
  *   is the caller's: release it once with its own _free (pc_lock_free, ...); a _free of
  *   NULL does nothing, a second _free of the same handle is refused. A handle the library
- *   returns or passes to a callback (pc_value_lock, pc_current_process, a task's
- *   pc_buffer, ...) is lent: its function says how long it stays valid, and a _free of it
- *   is refused. A pc_bytes the library fills is the caller's: release it with
- *   pc_bytes_free (which empties it). A pc_item the library fills: pc_item_release; an
- *   array of items: pc_items_release. A string the library returns (const char *) is the
- *   library's: never free it; its function says how long it stays valid. What the caller
- *   passes in is borrowed for the call only, unless the function says it keeps it.
+ *   returns or passes to a callback (pc_value_lock, pc_current_process,
+ *   pc_parent_process, a task's pc_buffer, ...) is lent: its function says how long it
+ *   stays valid, and a _free of it is refused. A pc_bytes the library fills is the
+ *   caller's: release it with pc_bytes_free (which empties it). A pc_item the library
+ *   fills: pc_item_release; an array of items: pc_items_release. A string the library
+ *   returns (const char *) is the library's: never free it; its function says how long it
+ *   stays valid. What the caller passes in is borrowed for the call only, unless the
+ *   function says it keeps it.
  *
  * NULL and invalid handles. A handle is a value the library made, not an address: never
  *   dereference it; compare handles for equality only. A NULL handle, a handle of another
