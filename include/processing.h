@@ -38,9 +38,10 @@
  * Timeouts. A timeout is a double in seconds: negative (PC_FOREVER) waits without limit,
  *   0 only tries, a positive value waits at most that long (monotonic clock); NaN is
  *   PC_ERR_INVALID_ARGUMENT. Unlike Python, whose join, poll and wait treat a negative
- *   timeout as 0, every negative timeout here means forever. A wait interrupted by a signal is resumed, not cut short.
- *   pc_interrupt() (async-signal-safe; pc_install_sigint_handler() calls it on Ctrl-C)
- *   makes one blocking call return PC_ERR_INTERRUPTED, with nothing acquired or lost.
+ *   timeout as 0, every negative timeout here means forever. A wait interrupted by a
+ *   signal is resumed, not cut short. pc_interrupt() (async-signal-safe;
+ *   pc_install_sigint_handler() calls it on Ctrl-C) makes one blocking call return
+ *   PC_ERR_INTERRUPTED, with nothing acquired or lost.
  *
  * Outputs. Out-parameters are written only when the call returns PC_OK; on an error they
  *   keep what they held. Exceptions: *len of pc_connection_recv_bytes_into and of
