@@ -240,6 +240,20 @@ static void test_bad_arguments(void)
     close(fd);
     free_pipe(r, w);
 
+    /* A unix Listener's and Client's connections carry them. */
+    pc_listener *ul;
+    CHECK_OK(pc_listener_new(NULL, 1, NULL, 0, &ul));
+    pc_connection *uc, *us;
+    CHECK_OK(pc_client_connect(pc_listener_address(ul), NULL, 0, &uc));
+    CHECK_OK(pc_listener_accept(ul, 5.0, &us));
+    CHECK_OK(pc_connection_send_fd(uc, 1));
+    CHECK_OK(pc_connection_recv_fd(us, 5.0, &fd));
+    CHECK(fd > 2);
+    close(fd);
+    pc_connection_free(uc);
+    pc_connection_free(us);
+    pc_listener_free(ul);
+
     /* TCP carries no descriptor: refused, and the connection stays usable. */
     pc_listener *l;
     CHECK_OK(pc_listener_new("tcp://127.0.0.1:0", 1, NULL, 0, &l));
