@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,18 +44,14 @@ static void close_inherited(int keep)
     }
 }
 
-static int fail(const char *what, pc_status status)
+/* Whether a call returned PC_OK; if not, says which and why. */
+static bool ok(pc_status status, const char *what)
 {
-    fprintf(stderr, "%s: %s (%s)\n", what, pc_status_str(status), pc_last_error());
-    return 1;
+    if (status != PC_OK)
+        fprintf(stderr, "%s: %s (%s)\n", what, pc_status_str(status), pc_last_error());
+    return status == PC_OK;
 }
-
-#define TRY(call)                                                                            \
-    do {                                                                                     \
-        pc_status try_status_ = (call);                                                      \
-        if (try_status_ != PC_OK)                                                            \
-            return fail(#call, try_status_);                                                 \
-    } while (0)
+#define OK(call) ok((call), #call)
 
 /* A worker: answers each connection it is handed, until its pipe ends. */
 static int worker(void *arg)
@@ -62,13 +59,15 @@ static int worker(void *arg)
     int index = (int)(intptr_t)arg;
     close_inherited(index);
     const pc_process *me;
-    TRY(pc_current_process(&me));
+    if (!OK(pc_current_process(&me)))
+        return 1;
     for (;;) {
         int conn = -1;
         pc_status st = pc_connection_recv_fd(from_parent[index], 10.0, &conn);
         if (st == PC_ERR_EOF)
             return 0; /* the parent is done */
-        TRY(st);
+        if (!ok(st, "pc_connection_recv_fd"))
+            return 1;
         char line[128] = "";
         ssize_t n = recv(conn, line, sizeof line - 1, 0);
         line[n > 0 ? n : 0] = '\0';
@@ -126,21 +125,27 @@ int main(void)
     printf("the parent accepts, %d workers answer:\n", NWORKERS);
     pc_process *workers[NWORKERS];
     for (int i = 0; i < NWORKERS; i++)
-        TRY(pc_pipe(false, &from_parent[i], &to_worker[i]));
+        if (!OK(pc_pipe(false, &from_parent[i], &to_worker[i])))
+            return 1;
     for (int i = 0; i < NWORKERS; i++) {
-        TRY(pc_process_new(worker, (void *)(intptr_t)i, &workers[i]));
-        TRY(pc_process_start(workers[i]));
+        if (!OK(pc_process_new(worker, (void *)(intptr_t)i, &workers[i])))
+            return 1;
+        if (!OK(pc_process_start(workers[i])))
+            return 1;
     }
     pc_process *c;
-    TRY(pc_process_new(client, &port, &c));
-    TRY(pc_process_start(c));
+    if (!OK(pc_process_new(client, &port, &c)))
+        return 1;
+    if (!OK(pc_process_start(c)))
+        return 1;
     for (int i = 0; i < NWORKERS; i++)
         pc_connection_free(from_parent[i]); /* the workers' ends */
 
     for (int i = 0; i < NREQUESTS; i++) {
         pc_waitable items[2] = {{.conn = NULL, .fd = listen_fd},
                                 {.conn = NULL, .fd = pc_process_sentinel(c)}};
-        TRY(pc_wait_any(items, 2, 10.0));
+        if (!OK(pc_wait_any(items, 2, 10.0)))
+            return 1;
         if (!items[0].ready)
             break; /* the client ended early */
         int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -148,18 +153,23 @@ int main(void)
             perror("accept");
             return 1;
         }
-        TRY(pc_connection_send_fd(to_worker[i % NWORKERS], conn));
+        if (!OK(pc_connection_send_fd(to_worker[i % NWORKERS], conn)))
+            return 1;
         close(conn); /* the worker has its own descriptor of it now */
     }
-    TRY(pc_process_join(c, 10.0));
+    if (!OK(pc_process_join(c, 10.0)))
+        return 1;
     int code = -1;
-    TRY(pc_process_exitcode(c, &code));
+    if (!OK(pc_process_exitcode(c, &code)))
+        return 1;
     pc_process_free(c);
     for (int i = 0; i < NWORKERS; i++) {
         pc_connection_free(to_worker[i]); /* the worker sees EOF and returns */
-        TRY(pc_process_join(workers[i], 10.0));
+        if (!OK(pc_process_join(workers[i], 10.0)))
+            return 1;
         int wcode = -1;
-        TRY(pc_process_exitcode(workers[i], &wcode));
+        if (!OK(pc_process_exitcode(workers[i], &wcode)))
+            return 1;
         code |= wcode;
         pc_process_free(workers[i]);
     }
