@@ -140,6 +140,8 @@ void test_pipe()
 
     // A one-way pipe: the first end only receives.
     auto [r, w] = pc::Pipe(false);
+    CHECK(r.readable() && !r.writable());
+    CHECK(w.writable() && !w.readable());
     w.send_value(3.25);
     CHECK_THROWS(r.recv_value<float>(), PC_ERR_VALUE); // 8 bytes, not 4
     CHECK_THROWS(r.send("x"), PC_ERR_INVALID_ARGUMENT);

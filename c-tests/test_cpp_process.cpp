@@ -74,6 +74,9 @@ void test_exception_exits_1()
     p.start();
     CHECK(p.try_join(10s));
     CHECK(p.exitcode() == 1);
+    p.close(); // Python's close(): the sentinel goes, the handle stays
+    CHECK_THROWS(p.exitcode(), PC_ERR_CLOSED);
+    CHECK(!p.is_alive());
 }
 
 void test_names_timeouts_terminate_and_kill()

@@ -1,7 +1,8 @@
 /*
- * test_logging.c: pc_enable_logging, pc_logging_enabled, pc_log (include/processing.h): the seed's
- * format and levels, custom formats, bad arguments, standard error as the default
- * handler, and the library's own messages about children (in the child and the parent).
+ * test_logging.c: pc_enable_logging, pc_logging_enabled, pc_log, pc_log_level
+ * (include/processing.h): the seed's format and levels, the level children inherit, custom
+ * formats, bad arguments, standard error as the default handler, and the library's own
+ * messages about children (in the child and the parent).
  *
  * The logging configuration is global: what needs a fresh one runs in a sub-process.
  */
@@ -396,10 +397,56 @@ static void test_child_messages_at_info(void)
         FAIL("at INFO, logged:\n%s\nexpected:\n%s", out, want);
 }
 
+/* ---- the level (CPython: test_level) ---- */
+
+/* A library child's target: exit 0 when it sees the level `*(int *)arg`. */
+static int report_level(void *arg)
+{
+    return pc_log_level() == *(int *)arg ? 0 : 1;
+}
+
+/* In a sub-process (the configuration is global): the level is -1 until logging is
+ * enabled, then the last pc_enable_logging's, here and in the children started after it
+ * (Python's child sees getLogger().getEffectiveLevel() of its parent). */
+static int sub_level(void *arg)
+{
+    (void)arg;
+    if (pc_log_level() != -1)
+        return 10;
+    static int counted = 0;
+    int level = 32;
+    if (pc_enable_logging(level, count_only, &counted, NULL) != PC_OK)
+        return 11;
+    if (pc_log_level() != 32)
+        return 12;
+    pc_process *p = NULL;
+    if (pc_process_new(report_level, &level, &p) != PC_OK || pc_process_start(p) != PC_OK)
+        return 13;
+    if (finish_quietly(p, 10.0) != 0)
+        return 14;
+    /* A refused level leaves the configuration as it was. */
+    if (pc_enable_logging(-5, NULL, NULL, NULL) != PC_ERR_INVALID_ARGUMENT)
+        return 16;
+    if (pc_log_level() != 32)
+        return 17;
+    level = 37;
+    if (pc_enable_logging(level, count_only, &counted, NULL) != PC_OK || pc_log_level() != 37)
+        return 18;
+    if (pc_process_new(report_level, &level, &p) != PC_OK || pc_process_start(p) != PC_OK)
+        return 19;
+    return finish_quietly(p, 10.0) == 0 ? 0 : 20;
+}
+
+static void test_level(void)
+{
+    check_sub_ok(fork_sub(sub_level, NULL), 20.0, "sub_level");
+}
+
 int main(void)
 {
     tu_init("test_logging", 60);
-    RUN(test_fresh_process_and_stderr); /* first: logging not enabled here yet */
+    RUN(test_level);                    /* logging not enabled here yet */
+    RUN(test_fresh_process_and_stderr); /* logging not enabled here yet */
     CHECK(!pc_logging_enabled());
     RUN(test_handler_and_levels);
     RUN(test_formats);

@@ -260,6 +260,8 @@ static void test_duplex(void)
 
     /* In one process: each end sends and receives. */
     new_pipe(true, &a, &b);
+    CHECK(pc_connection_readable(a) && pc_connection_writable(a));
+    CHECK(pc_connection_readable(b) && pc_connection_writable(b));
     send_str(a, "a->b");
     send_str(b, "b->a");
     recv_str(a, "b->a");
@@ -267,10 +269,13 @@ static void test_duplex(void)
     free_pipe(a, b);
 }
 
+/* CPython: test_duplex_false, test_connection (readable, writable) */
 static void test_one_way(void)
 {
     pc_connection *r, *w;
     new_pipe(false, &r, &w);
+    CHECK(pc_connection_readable(r) && !pc_connection_writable(r));
+    CHECK(!pc_connection_readable(w) && pc_connection_writable(w));
     /* Misuse: refused, and nothing happens to the pipe. */
     CHECK_STATUS(pc_connection_send_bytes(r, "x", 1), PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("pc_connection_send_bytes");
@@ -305,6 +310,8 @@ static void test_one_way(void)
     /* The read end closed: the write end's send is EOF. */
     CHECK_OK(pc_connection_close(r));
     CHECK_STATUS(pc_connection_send_bytes(w, "x", 1), PC_ERR_EOF);
+    /* The direction is the end's, closed or not (as Python's properties). */
+    CHECK(pc_connection_readable(r) && !pc_connection_writable(r));
     free_pipe(r, w);
 
     /* Across processes: the child writes, exits; the parent reads, then EOF. */

@@ -366,6 +366,10 @@ static void test_bad_arguments(void)
     CHECK_ERRMSG("pc_connection_set_timeout");
     CHECK(pc_connection_fileno(NULL) == -1);
     CHECK_ERRMSG("pc_connection_fileno");
+    CHECK(!pc_connection_readable(NULL));
+    CHECK_ERRMSG("pc_connection_readable: c is NULL");
+    CHECK(!pc_connection_writable(NULL));
+    CHECK_ERRMSG("pc_connection_writable: c is NULL");
     CHECK_STATUS(pc_connection_close(NULL), PC_ERR_INVALID_ARGUMENT);
     CHECK_ERRMSG("pc_connection_close");
     pc_connection_free(NULL); /* a no-op */
@@ -438,6 +442,8 @@ static void test_bad_arguments(void)
         CHECK_STATUS(pc_connection_poll(w, 0), PC_ERR_INVALID_ARGUMENT);
         CHECK_STATUS(pc_connection_set_timeout(w, 1.0), PC_ERR_INVALID_ARGUMENT);
         CHECK(pc_connection_fileno(w) == -1);
+        CHECK_ERRMSG("is not a pc_connection");
+        CHECK(!pc_connection_readable(w) && !pc_connection_writable(w));
         CHECK_ERRMSG("is not a pc_connection");
         CHECK_STATUS(pc_connection_close(w), PC_ERR_INVALID_ARGUMENT);
         pc_connection *ws[2] = {a, w};

@@ -493,6 +493,15 @@ int finish(pc_process *p, double timeout)
     return code;
 }
 
+int finish_quietly(pc_process *p, double timeout)
+{
+    int code = TU_NO_EXITCODE;
+    if (pc_process_join(p, timeout) != PC_OK || pc_process_exitcode(p, &code) != PC_OK)
+        code = TU_NO_EXITCODE;
+    pc_process_free(p);
+    return code;
+}
+
 int count_alive(pc_process **ps, int n)
 {
     int alive = 0;

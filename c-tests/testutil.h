@@ -199,6 +199,10 @@ void shared_free(void *p, size_t size);
 pc_process *start(pc_target_fn fn, void *arg);
 /* Joins `p` (at most `timeout` s), frees it and returns its exit code. */
 int finish(pc_process *p, double timeout);
+/* As finish, for child targets (no CHECK): joins `p` (at most `timeout` s), frees it and
+ * returns its exit code, or TU_NO_EXITCODE when the join or the exit code failed. */
+#define TU_NO_EXITCODE (-1000)
+int finish_quietly(pc_process *p, double timeout);
 /* How many of the `n` processes in `ps` are alive. */
 int count_alive(pc_process **ps, int n);
 

@@ -241,18 +241,20 @@ def spawn():
     def sized(data):
         return u64s(len(data)) + data
 
-    magic = u64s(int.from_bytes(b"pcspawn1", "big"))
+    magic = u64s(int.from_bytes(b"pcspawn2", "big"))
+    # After the parent's pid: the creator's pid, name and start time (0: its OS child).
+    creator = u64s(1000) + sized(b"MainProcess") + u64s(0)
     no_fd = 2**64 - 1
     lock = u64s(0x0000000100000003, int.from_bytes(b"lock", "big"), 0, 0x40006)
     handles = u64s(1) + lock
     with_target = (magic + u64s(1) + sized(b"") + u64s(0x1234) + u64s(0) + sized(b"argument")
                    + sized(b"Process-1") + u64s(1) + struct.pack("=I", 1) + sized(bytes(32))
-                   + u64s(0, 1000, 0, no_fd) + u64s(1, 10) + sized(b"[%(levelname)s] %(message)s")
+                   + u64s(0, 1000) + creator + u64s(0, no_fd) + u64s(1, 10) + sized(b"[%(levelname)s] %(message)s")
                    + sized(handles) + sized(b""))
     write("spawn_payload", "target", with_target)
     entry = (magic + u64s(1) + sized(b"/usr/lib/libprocessing.so.0") + u64s(0x9000) + u64s(1)
              + sized(b"") + sized(b"PoolWorker-1") + u64s(2) + struct.pack("=II", 1, 2)
-             + sized(bytes(32)) + u64s(1, 1000, 0, 1) + u64s(0) + sized(u64s(0))
+             + sized(bytes(32)) + u64s(1, 1000) + creator + u64s(0, 1) + u64s(0) + sized(u64s(0))
              + sized(u64s(0, 0)))
     write("spawn_payload", "entry", entry)
 

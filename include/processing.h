@@ -13,13 +13,14 @@
  * Ownership. A handle the library writes to an out-parameter (pc_lock *, pc_queue *, ...)
  *   is the caller's: release it once with its own _free (pc_lock_free, ...); a _free of
  *   NULL does nothing, a second _free of the same handle is refused. A handle the library
- *   returns or passes to a callback (pc_value_lock, pc_current_process, a task's
- *   pc_buffer, ...) is lent: its function says how long it stays valid, and a _free of it
- *   is refused. A pc_bytes the library fills is the caller's: release it with
- *   pc_bytes_free (which empties it). A pc_item the library fills: pc_item_release; an
- *   array of items: pc_items_release. A string the library returns (const char *) is the
- *   library's: never free it; its function says how long it stays valid. What the caller
- *   passes in is borrowed for the call only, unless the function says it keeps it.
+ *   returns or passes to a callback (pc_value_lock, pc_current_process,
+ *   pc_parent_process, a task's pc_buffer, ...) is lent: its function says how long it
+ *   stays valid, and a _free of it is refused. A pc_bytes the library fills is the
+ *   caller's: release it with pc_bytes_free (which empties it). A pc_item the library
+ *   fills: pc_item_release; an array of items: pc_items_release. A string the library
+ *   returns (const char *) is the library's: never free it; its function says how long it
+ *   stays valid. What the caller passes in is borrowed for the call only, unless the
+ *   function says it keeps it.
  *
  * NULL and invalid handles. A handle is a value the library made, not an address: never
  *   dereference it; compare handles for equality only. A NULL handle, a handle of another
@@ -36,9 +37,11 @@
  *
  * Timeouts. A timeout is a double in seconds: negative (PC_FOREVER) waits without limit,
  *   0 only tries, a positive value waits at most that long (monotonic clock); NaN is
- *   PC_ERR_INVALID_ARGUMENT. A wait interrupted by a signal is resumed, not cut short.
- *   pc_interrupt() (async-signal-safe; pc_install_sigint_handler() calls it on Ctrl-C)
- *   makes one blocking call return PC_ERR_INTERRUPTED, with nothing acquired or lost.
+ *   PC_ERR_INVALID_ARGUMENT. Unlike Python, whose join, poll and wait treat a negative
+ *   timeout as 0, every negative timeout here means forever. A wait interrupted by a
+ *   signal is resumed, not cut short. pc_interrupt() (async-signal-safe;
+ *   pc_install_sigint_handler() calls it on Ctrl-C) makes one blocking call return
+ *   PC_ERR_INTERRUPTED, with nothing acquired or lost.
  *
  * Outputs. Out-parameters are written only when the call returns PC_OK; on an error they
  *   keep what they held. Exceptions: *len of pc_connection_recv_bytes_into and of
@@ -546,6 +549,13 @@ typedef struct {
 typedef bool (*pc_predicate_fn)(void *ctx);
 
 /**
+ * A barrier's action (Python's `Barrier(action=…)`): called with its `ctx` by the last
+ * waiter of each round, before the others are released; a non-zero return breaks the
+ * barrier.
+ */
+typedef int (*pc_barrier_action_fn)(void *ctx);
+
+/**
  * A borrowed input: `len` bytes at `data`.
  */
 typedef struct {
@@ -844,7 +854,8 @@ bool pc_process_daemon(const pc_process *p);
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
  * process than the creator, on the current process, or (but for a dummy process) from a
- * daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed.
+ * daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed;
+ * `PC_ERR_CLOSED` after `pc_process_close`.
  */
 pc_status pc_process_start(pc_process *p);
 
@@ -862,20 +873,22 @@ pc_status pc_process_run(pc_process *p, int *ret);
  *
  * Returns `PC_OK` once the child ended; `PC_ERR_TIMEOUT` when it still runs at the
  * deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before
- * start, on the current process or from another process than the creator.
+ * start, on the current process or from another process than the creator;
+ * `PC_ERR_CLOSED` after `pc_process_close`.
  */
 pc_status pc_process_join(pc_process *p, double timeout);
 
 /**
  * Whether the child is running now (reaping it if it ended): false before start and after
- * it ended, true for the current process. False for a NULL or invalid `p`, and when asked
- * from another process than the creator.
+ * it ended, true for the current process. False for a NULL or invalid `p`, when asked
+ * from another process than the creator, and after `pc_process_close` (which
+ * `pc_last_error()` then says).
  */
 bool pc_process_is_alive(pc_process *p);
 
 /**
  * The child's pid, 0 before start; the OS pid for the current process. 0 for a NULL or
- * invalid `p` (see `pc_last_error`).
+ * invalid `p`, and after `pc_process_close` (see `pc_last_error`).
  */
 int pc_process_pid(const pc_process *p);
 
@@ -885,7 +898,8 @@ int pc_process_pid(const pc_process *p);
  * `pc_process_terminate`). `*out` is written on success only.
  *
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, while running, on the current
- * process or from another process than the creator.
+ * process or from another process than the creator; `PC_ERR_CLOSED` after
+ * `pc_process_close`.
  */
 pc_status pc_process_exitcode(const pc_process *p, int *out);
 
@@ -896,7 +910,7 @@ pc_status pc_process_exitcode(const pc_process *p, int *out);
  * Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
  * another process than the creator; `PC_ERR_OS` if the signal could not be sent;
  * `PC_ERR_NOT_SUPPORTED` for a dummy process, always (a thread cannot be stopped from
- * outside).
+ * outside); `PC_ERR_CLOSED` after `pc_process_close`.
  */
 pc_status pc_process_terminate(pc_process *p);
 
@@ -908,10 +922,28 @@ pc_status pc_process_kill(pc_process *p);
 
 /**
  * A file descriptor that becomes readable when the child ends (its pidfd; a dummy
- * process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned by the process object: do not close it; valid until
- * `pc_process_free`. -1 before start, for the current process, or for a NULL or invalid `p`.
+ * process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned
+ * by the process object: do not close it; valid until `pc_process_close` or
+ * `pc_process_free`. -1 before start, for the current process, for a NULL or invalid `p`,
+ * and after `pc_process_close` (see `pc_last_error`).
  */
 int pc_process_sentinel(const pc_process *p);
+
+/**
+ * Releases what the process object holds of its child (Python 3.7's `close()`): the
+ * sentinel (the pidfd, or the socket or eventfd standing in for it) is closed (a dummy
+ * process's eventfd once its thread, which ends right after its target, let go of it
+ * too) and the child leaves `pc_active_children`. The name, daemon flag and authkey stay readable.
+ * Afterwards `pc_process_start`, `_join`, `_exitcode`, `_terminate` and `_kill` return
+ * `PC_ERR_CLOSED`, and `_is_alive`, `_pid` and `_sentinel` their fallbacks (false, 0,
+ * -1), each with a `pc_last_error()` naming the closed process; `pc_process_free` still
+ * releases the handle. Closing again, or before start, is fine.
+ *
+ * Returns `PC_OK`; `PC_ERR_WRONG_STATE` while the child runs (join or terminate it first,
+ * as Python's `ValueError`), while another thread joins it, on the current process, and
+ * from another process than the creator.
+ */
+pc_status pc_process_close(pc_process *p);
 
 /**
  * The authentication key (Python's `authkey`): 32 random bytes in the main process,
@@ -949,6 +981,28 @@ void pc_process_free(pc_process *p);
  * Returns `PC_OK`.
  */
 pc_status pc_current_process(const pc_process **out);
+
+/**
+ * The process that started this one (Python 3.8's `parent_process()`): in a child
+ * started by `pc_process_start` (forked, spawned or through the forkserver), an object
+ * for its parent; `*out` is NULL in the main program, which has none (Python's `None`).
+ * Lent, and the same each time: valid for the life of the process; do not free it. On a
+ * dummy process's thread it is that of the process the thread runs in (a thread has no
+ * parent process of its own), so NULL in the main program.
+ *
+ * Its `pc_process_name` is the parent's name when it started this child, its
+ * `pc_process_pid` the parent's pid. `pc_process_is_alive` says whether the parent still
+ * runs, and `pc_process_join(parent, timeout)` waits until it ends (both through a pidfd
+ * of the parent, opened on first use; where pidfds do not exist, by checking that the
+ * parent is still this process's OS parent, or for a child of the forkserver that its
+ * pid still has its start time; a join then checks every 10 ms).
+ * `pc_process_sentinel` is that pidfd (-1 where there is none), readable once the parent
+ * ended. What only a parent does to its child (start, exit code, terminate, kill,
+ * close) is `PC_ERR_WRONG_STATE`.
+ *
+ * Returns `PC_OK`.
+ */
+pc_status pc_parent_process(const pc_process **out);
 
 /**
  * The live children of the current process (Python's `active_children()`), reaping those
@@ -1142,6 +1196,56 @@ pc_status pc_connection_set_timeout(pc_connection *c, double timeout);
  * for a NULL or invalid `c`.
  */
 int pc_connection_fileno(const pc_connection *c);
+
+/**
+ * Sends the file descriptor `fd` to the peer (Python's
+ * `multiprocessing.reduction.send_handle`): the peer's `pc_connection_recv_fd` gets a
+ * duplicate of it, as `dup` would make; `fd` stays open here (close it when done). It
+ * goes outside the messages, as Python sends it on Linux (one byte carrying the
+ * descriptor as `SCM_RIGHTS`), so a Python peer's `recv_handle` takes it too, and each
+ * descriptor must be received with `pc_connection_recv_fd` in the order sent, between
+ * the messages. Only a unix socket carries descriptors (a pipe's ends, a unix listener's
+ * and client's connections). Blocks while the socket is full, up to the connection's
+ * timeout (`pc_connection_set_timeout`).
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a negative or closed `fd`, or the
+ * receiving end of a one-way pipe; `PC_ERR_NOT_SUPPORTED` for a TCP connection;
+ * `PC_ERR_EOF` when the peer closed its end; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+ * `pc_interrupt()`; `PC_ERR_CLOSED` after `pc_connection_close`; `PC_ERR_OS` when the
+ * kernel refused it (as `EMFILE`, `ETOOMANYREFS`).
+ */
+pc_status pc_connection_send_fd(pc_connection *c, int fd);
+
+/**
+ * Receives a file descriptor the peer sent with `pc_connection_send_fd` or Python's
+ * `multiprocessing.reduction.send_handle` (Python's `recv_handle`), waiting at most
+ * `timeout` seconds, and stores it in `*out`: a new descriptor, the caller's to close,
+ * with close-on-exec set (`MSG_CMSG_CLOEXEC`).
+ *
+ * Returns `PC_OK`; `PC_ERR_TYPE` when what comes next is a message, not a descriptor
+ * (the message stays whole for the next `pc_connection_recv_bytes`);
+ * `PC_ERR_PROTOCOL` when what came is not Python's form (several descriptors, or a
+ * count byte other than 1: they are closed, and so is the connection); `PC_ERR_EOF` when the peer closed
+ * its end; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`;
+ * `PC_ERR_NOT_SUPPORTED` for a TCP connection; `PC_ERR_INVALID_ARGUMENT` for the sending
+ * end of a one-way pipe.
+ */
+pc_status pc_connection_recv_fd(pc_connection *c, double timeout, int *out);
+
+/**
+ * Whether this end can receive (Python's `readable`): false for the sending end of a
+ * one-way pipe (`pc_pipe` with `duplex` false, its `*c2`), true for every other end.
+ * It describes the end, not its state: a closed end keeps it, as in Python. False for a
+ * NULL or invalid `c` (see `pc_last_error`).
+ */
+bool pc_connection_readable(const pc_connection *c);
+
+/**
+ * Whether this end can send (Python's `writable`): false for the receiving end of a
+ * one-way pipe (`pc_pipe` with `duplex` false, its `*c1`), true for every other end,
+ * closed or not. False for a NULL or invalid `c` (see `pc_last_error`).
+ */
+bool pc_connection_writable(const pc_connection *c);
 
 /**
  * Closes this end in this process; the peer then sees EOF once every process closed its
@@ -1475,6 +1579,30 @@ void pc_event_free(pc_event *e);
 pc_status pc_barrier_new(size_t parties, pc_barrier **out);
 
 /**
+ * Creates a `Barrier` for `parties` waiters with Python's `action` and default `timeout`
+ * (Python 3's `Barrier(parties, action, timeout)`). `*out` is a new handle owned by the
+ * caller (`pc_barrier_free`).
+ *
+ * `action` (NULL: none) is called as `action(ctx)` once per round, by the last waiter to
+ * arrive, in its process and thread, with the barrier's lock held, before any waiter of
+ * the round is released; it must not wait on the barrier. The function and `ctx` are
+ * used as they are, so they must mean the same in every process that waits: a process
+ * forked after the barrier was made (for a shared `ctx`, memory shared before the fork).
+ * Such a barrier is not passed to a child started by spawn or forkserver
+ * (`pc_process_start` fails with `PC_ERR_NOT_SUPPORTED`). A non-zero return breaks the
+ * barrier: the waiter that ran it gets `PC_ERR_TASK_FAILED` (the value in
+ * `pc_last_error()`), the others `PC_ERR_BROKEN`.
+ *
+ * `timeout` is the limit of `pc_barrier_wait_default`, in seconds (Python's `wait()`):
+ * negative (`PC_FOREVER`) for none; `pc_barrier_wait` keeps its own timeout.
+ *
+ * Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `parties` 0 or above
+ * `PC_BARRIER_MAX_PARTIES`, or a NaN `timeout`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared
+ * memory could not be mapped.
+ */
+pc_status pc_barrier_new_with(size_t parties, pc_barrier_action_fn action, void *ctx, double timeout, pc_barrier **out);
+
+/**
  * Waits until `parties` waiters have arrived, at most `timeout` seconds, and stores this
  * waiter's arrival index (0 to parties-1) in `*index` (`index` may be NULL).
  *
@@ -1488,6 +1616,17 @@ pc_status pc_barrier_new(size_t parties, pc_barrier **out);
  * cannot complete (waiters with a timeout break it), so make a new barrier.
  */
 pc_status pc_barrier_wait(pc_barrier *b, double timeout, size_t *index);
+
+/**
+ * Waits as `pc_barrier_wait`, for at most the barrier's default timeout (Python's
+ * `wait()` without a timeout): the `timeout` given to `pc_barrier_new_with`, or without
+ * limit when it had none (and for a barrier from `pc_barrier_new` or
+ * `pc_manager_barrier`). Stores this waiter's arrival index in `*index` (`index` may be
+ * NULL).
+ *
+ * Returns the statuses of `pc_barrier_wait`.
+ */
+pc_status pc_barrier_wait_default(pc_barrier *b, size_t *index);
 
 /**
  * Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.
@@ -2597,6 +2736,14 @@ pc_status pc_enable_logging(int level, pc_log_handler handler, void *ctx, const 
  * `getLogger()` is not `None`).
  */
 bool pc_logging_enabled(void);
+
+/**
+ * The level set by the last `pc_enable_logging` of this process or of the parent it
+ * inherited the configuration from (Python's `getLogger().getEffectiveLevel()`):
+ * messages below it are dropped. -1 while logging is not enabled (the seed's
+ * `getLogger()` is `None`, and nothing is logged); never fails.
+ */
+int pc_log_level(void);
 
 /**
  * Logs `message` (copied) at `level`, as `getLogger().log(level, message)`: it is

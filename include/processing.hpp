@@ -870,6 +870,12 @@ public:
 
     /// The socket's fd (owned by the connection), -1 once closed.
     int fileno() const noexcept { return pc_connection_fileno(h_); }
+
+    /// Whether this end receives (Python's `readable`): false for a one-way pipe's sender.
+    bool readable() const noexcept { return pc_connection_readable(h_); }
+
+    /// Whether this end sends (Python's `writable`): false for a one-way pipe's receiver.
+    bool writable() const noexcept { return pc_connection_writable(h_); }
 };
 
 /// Python's Pipe(duplex): two connected ends. With `duplex` false, the first only
@@ -1060,6 +1066,11 @@ public:
 
     /// Sends SIGKILL (PC_ERR_NOT_SUPPORTED for a dummy process).
     void kill() { check(pc_process_kill(h_)); }
+
+    /// Releases the child's sentinel once it ended (Python's `close()`): throws
+    /// PC_ERR_WRONG_STATE while it runs; afterwards join, exitcode, terminate and kill
+    /// throw PC_ERR_CLOSED.
+    void close() { check(pc_process_close(h_)); }
 
     /// The child's pid, 0 before start.
     int pid() const noexcept { return pc_process_pid(h_); }

@@ -86,6 +86,12 @@ pub fn enabled() -> bool {
     config().is_some()
 }
 
+/// The level messages must reach to be written (Python's `getEffectiveLevel()`), `None`
+/// while logging is not enabled (the seed's `getLogger()` is `None`).
+pub fn level() -> Option<i32> {
+    config().map(|config| config.level)
+}
+
 /// Logs `message` at `level` (any number; the seed's are the constants above). Dropped
 /// while logging is not enabled.
 pub fn log(level: i32, message: &str) {
@@ -273,6 +279,16 @@ mod tests {
         for bad in ["%(bogus)s", "%(message)", "%d", "tail %", "%(levelname)d"] {
             assert!(parse_format(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn level_is_the_last_enabled_one() {
+        enable(32, None, None).unwrap();
+        assert_eq!(level(), Some(32));
+        assert!(enable(-1, None, None).is_err());
+        assert_eq!(level(), Some(32));
+        enable(37, Some(Box::new(|_, _, _| {})), None).unwrap();
+        assert_eq!(level(), Some(37));
     }
 
     #[test]

@@ -74,3 +74,33 @@ fn names_count_up_and_the_main_process_is_named() {
     assert_eq!(a.authkey(), process::current().authkey());
     assert_eq!(a.authkey().len(), 32);
 }
+
+#[test]
+fn close_refuses_a_running_child_then_closes_the_sentinel() {
+    let p = Process::new(Some(Box::new(|| {
+        std::thread::sleep(Duration::from_millis(300));
+        0
+    })));
+    p.start().unwrap();
+    let sentinel = p.sentinel();
+    assert!(sentinel >= 0);
+    assert_eq!(p.close().unwrap_err().kind(), ErrorKind::WrongState);
+    p.join(forever()).unwrap();
+    p.close().unwrap();
+    // SAFETY: fcntl on a number only. The sentinel is closed (each test is a process of
+    // its own, in which nothing else opens a descriptor meanwhile).
+    assert_eq!(unsafe { libc::fcntl(sentinel, libc::F_GETFD) }, -1);
+    assert_eq!(p.sentinel(), -1);
+    assert_eq!(p.pid(), 0);
+    assert!(!p.is_alive());
+    for err in [
+        p.check_open().unwrap_err(),
+        p.join(forever()).unwrap_err(),
+        p.exitcode().unwrap_err(),
+        p.terminate().unwrap_err(),
+        p.start().unwrap_err(),
+    ] {
+        assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
+    }
+    p.close().unwrap();
+}

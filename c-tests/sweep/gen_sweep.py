@@ -105,6 +105,7 @@ VALID = {
     "pc_target_fn": "sweep_target",
     "pc_callback_fn": "sweep_callback",
     "pc_predicate_fn": "sweep_predicate",
+    "pc_barrier_action_fn": "sweep_barrier_action",
     "pc_log_handler": "sweep_log_handler",
 }
 
@@ -202,6 +203,9 @@ ACCEPTED = {
     ("pc_condition_new", "lock", "NULL"): "on a new RLock of its own when `lock` is NULL",
     ("pc_condition_wait_for", "ctx", "NULL"): "`ctx` is the caller's",
     ("pc_barrier_wait", "index", "NULL"): "`index` may be NULL",
+    ("pc_barrier_wait_default", "index", "NULL"): "`index` may be NULL",
+    ("pc_barrier_new_with", "action", "NULL"): "`action` (NULL: none)",
+    ("pc_barrier_new_with", "ctx", "NULL"): "`action(ctx)`",
     ("pc_value_new", "init", "NULL"): "NULL for zero",
     ("pc_value_new_with_lock", "init", "NULL"): "NULL for zero",
     ("pc_raw_value_new", "init", "NULL"): "NULL for zero",
@@ -681,6 +685,12 @@ static bool sweep_predicate(void *ctx)
 {
     (void)ctx;
     return true;
+}
+
+static int sweep_barrier_action(void *ctx)
+{
+    (void)ctx;
+    return 0;
 }
 
 static void sweep_log_handler(void *ctx, int level, const char *process_name, const char *line)

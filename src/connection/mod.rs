@@ -11,6 +11,7 @@
 
 pub(crate) mod address;
 pub mod auth;
+mod fds;
 mod framing;
 mod handshakes;
 pub mod listener;
@@ -105,6 +106,18 @@ impl Connection {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    /// Whether this end receives (Python's `readable`): false only for the sending end
+    /// of a one-way pipe. Unchanged by `close`, as in Python.
+    pub fn readable(&self) -> bool {
+        self.readable
+    }
+
+    /// Whether this end sends (Python's `writable`): false only for the receiving end of
+    /// a one-way pipe.
+    pub fn writable(&self) -> bool {
+        self.writable
     }
 
     pub fn is_closed(&self) -> bool {
@@ -293,6 +306,17 @@ impl Connection {
                 }
             }
         };
+        self.rest_of_header(fd, short, got, deadline)
+    }
+
+    /// Reads the rest of a frame header whose first `got` bytes are in `short`.
+    fn rest_of_header(
+        &self,
+        fd: BorrowedFd<'_>,
+        mut short: [u8; 4],
+        got: usize,
+        deadline: Deadline,
+    ) -> Result<u64> {
         self.read_exact(fd, &mut short[got..], deadline)?;
         match framing::parse_short(short) {
             framing::Short::Length(n) => Ok(n),

@@ -175,6 +175,80 @@ pub extern "C" fn pc_connection_fileno(c: *const pc_connection) -> c_int {
     ffi_value!(-1, { Ok(arg_handle!(c).fileno()) })
 }
 
+/// Sends the file descriptor `fd` to the peer (Python's
+/// `multiprocessing.reduction.send_handle`): the peer's `pc_connection_recv_fd` gets a
+/// duplicate of it, as `dup` would make; `fd` stays open here (close it when done). It
+/// goes outside the messages, as Python sends it on Linux (one byte carrying the
+/// descriptor as `SCM_RIGHTS`), so a Python peer's `recv_handle` takes it too, and each
+/// descriptor must be received with `pc_connection_recv_fd` in the order sent, between
+/// the messages. Only a unix socket carries descriptors (a pipe's ends, a unix listener's
+/// and client's connections). Blocks while the socket is full, up to the connection's
+/// timeout (`pc_connection_set_timeout`).
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for a negative or closed `fd`, or the
+/// receiving end of a one-way pipe; `PC_ERR_NOT_SUPPORTED` for a TCP connection;
+/// `PC_ERR_EOF` when the peer closed its end; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED` after
+/// `pc_interrupt()`; `PC_ERR_CLOSED` after `pc_connection_close`; `PC_ERR_OS` when the
+/// kernel refused it (as `EMFILE`, `ETOOMANYREFS`).
+#[no_mangle]
+pub extern "C" fn pc_connection_send_fd(c: *mut pc_connection, fd: c_int) -> pc_status {
+    ffi_status!({
+        let c = arg_handle!(c);
+        if fd < 0 {
+            return Err(Error::invalid_argument(format!(
+                "fd is {fd}, not a descriptor"
+            )));
+        }
+        // SAFETY: a non-negative number, used for one sendmsg only while the caller keeps
+        // it; a closed one is `EBADF` there.
+        c.send_fd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
+    })
+}
+
+/// Receives a file descriptor the peer sent with `pc_connection_send_fd` or Python's
+/// `multiprocessing.reduction.send_handle` (Python's `recv_handle`), waiting at most
+/// `timeout` seconds, and stores it in `*out`: a new descriptor, the caller's to close,
+/// with close-on-exec set (`MSG_CMSG_CLOEXEC`).
+///
+/// Returns `PC_OK`; `PC_ERR_TYPE` when what comes next is a message, not a descriptor
+/// (the message stays whole for the next `pc_connection_recv_bytes`);
+/// `PC_ERR_PROTOCOL` when what came is not Python's form (several descriptors, or a
+/// count byte other than 1: they are closed, and so is the connection); `PC_ERR_EOF` when the peer closed
+/// its end; `PC_ERR_TIMEOUT`; `PC_ERR_INTERRUPTED`; `PC_ERR_CLOSED`;
+/// `PC_ERR_NOT_SUPPORTED` for a TCP connection; `PC_ERR_INVALID_ARGUMENT` for the sending
+/// end of a one-way pipe.
+#[no_mangle]
+pub extern "C" fn pc_connection_recv_fd(
+    c: *mut pc_connection,
+    timeout: f64,
+    out: *mut c_int,
+) -> pc_status {
+    ffi_status!({
+        let c = arg_handle!(c);
+        let out = arg_out!(out);
+        let fd = c.recv_fd(arg_timeout!(timeout))?;
+        out.write(std::os::fd::IntoRawFd::into_raw_fd(fd));
+        Ok(())
+    })
+}
+
+/// Whether this end can receive (Python's `readable`): false for the sending end of a
+/// one-way pipe (`pc_pipe` with `duplex` false, its `*c2`), true for every other end.
+/// It describes the end, not its state: a closed end keeps it, as in Python. False for a
+/// NULL or invalid `c` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_connection_readable(c: *const pc_connection) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(c).readable()) })
+}
+
+/// Whether this end can send (Python's `writable`): false for the receiving end of a
+/// one-way pipe (`pc_pipe` with `duplex` false, its `*c1`), true for every other end,
+/// closed or not. False for a NULL or invalid `c` (see `pc_last_error`).
+#[no_mangle]
+pub extern "C" fn pc_connection_writable(c: *const pc_connection) -> bool {
+    ffi_value!(false, { Ok(arg_handle!(c).writable()) })
+}
+
 /// Closes this end in this process; the peer then sees EOF once every process closed its
 /// copy. Closing twice is fine; later sends and receives return `PC_ERR_CLOSED`.
 ///

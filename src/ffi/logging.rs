@@ -71,6 +71,15 @@ pub extern "C" fn pc_logging_enabled() -> bool {
     logging::enabled()
 }
 
+/// The level set by the last `pc_enable_logging` of this process or of the parent it
+/// inherited the configuration from (Python's `getLogger().getEffectiveLevel()`):
+/// messages below it are dropped. -1 while logging is not enabled (the seed's
+/// `getLogger()` is `None`, and nothing is logged); never fails.
+#[no_mangle]
+pub extern "C" fn pc_log_level() -> c_int {
+    logging::level().unwrap_or(-1)
+}
+
 /// Logs `message` (copied) at `level`, as `getLogger().log(level, message)`: it is
 /// written when logging is enabled at that level, dropped otherwise.
 ///

@@ -160,7 +160,8 @@ pub extern "C" fn pc_process_daemon(p: *const pc_process) -> bool {
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` when started before, when called from another
 /// process than the creator, on the current process, or (but for a dummy process) from a
-/// daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed.
+/// daemonic process; `PC_ERR_OS` when fork, pidfd_open or the thread failed;
+/// `PC_ERR_CLOSED` after `pc_process_close`.
 #[no_mangle]
 pub extern "C" fn pc_process_start(p: *mut pc_process) -> pc_status {
     ffi_status!({
@@ -190,7 +191,8 @@ pub extern "C" fn pc_process_run(p: *mut pc_process, ret: *mut c_int) -> pc_stat
 ///
 /// Returns `PC_OK` once the child ended; `PC_ERR_TIMEOUT` when it still runs at the
 /// deadline; `PC_ERR_INTERRUPTED` after `pc_interrupt()`; `PC_ERR_WRONG_STATE` before
-/// start, on the current process or from another process than the creator.
+/// start, on the current process or from another process than the creator;
+/// `PC_ERR_CLOSED` after `pc_process_close`.
 #[no_mangle]
 pub extern "C" fn pc_process_join(p: *mut pc_process, timeout: f64) -> pc_status {
     ffi_status!({
@@ -200,22 +202,25 @@ pub extern "C" fn pc_process_join(p: *mut pc_process, timeout: f64) -> pc_status
 }
 
 /// Whether the child is running now (reaping it if it ended): false before start and after
-/// it ended, true for the current process. False for a NULL or invalid `p`, and when asked
-/// from another process than the creator.
+/// it ended, true for the current process. False for a NULL or invalid `p`, when asked
+/// from another process than the creator, and after `pc_process_close` (which
+/// `pc_last_error()` then says).
 #[no_mangle]
 pub extern "C" fn pc_process_is_alive(p: *mut pc_process) -> bool {
     ffi_value!(false, {
         let p = arg_handle!(p);
+        p.check_open()?;
         Ok(p.is_alive())
     })
 }
 
 /// The child's pid, 0 before start; the OS pid for the current process. 0 for a NULL or
-/// invalid `p` (see `pc_last_error`).
+/// invalid `p`, and after `pc_process_close` (see `pc_last_error`).
 #[no_mangle]
 pub extern "C" fn pc_process_pid(p: *const pc_process) -> c_int {
     ffi_value!(0, {
         let p = arg_handle!(p);
+        p.check_open()?;
         Ok(p.pid())
     })
 }
@@ -225,7 +230,8 @@ pub extern "C" fn pc_process_pid(p: *const pc_process) -> c_int {
 /// `pc_process_terminate`). `*out` is written on success only.
 ///
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, while running, on the current
-/// process or from another process than the creator.
+/// process or from another process than the creator; `PC_ERR_CLOSED` after
+/// `pc_process_close`.
 #[no_mangle]
 pub extern "C" fn pc_process_exitcode(p: *const pc_process, out: *mut c_int) -> pc_status {
     ffi_status!({
@@ -242,7 +248,7 @@ pub extern "C" fn pc_process_exitcode(p: *const pc_process, out: *mut c_int) -> 
 /// Returns `PC_OK`; `PC_ERR_WRONG_STATE` before start, on the current process or from
 /// another process than the creator; `PC_ERR_OS` if the signal could not be sent;
 /// `PC_ERR_NOT_SUPPORTED` for a dummy process, always (a thread cannot be stopped from
-/// outside).
+/// outside); `PC_ERR_CLOSED` after `pc_process_close`.
 #[no_mangle]
 pub extern "C" fn pc_process_terminate(p: *mut pc_process) -> pc_status {
     ffi_status!({
@@ -262,14 +268,34 @@ pub extern "C" fn pc_process_kill(p: *mut pc_process) -> pc_status {
 }
 
 /// A file descriptor that becomes readable when the child ends (its pidfd; a dummy
-/// process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned by the process object: do not close it; valid until
-/// `pc_process_free`. -1 before start, for the current process, or for a NULL or invalid `p`.
+/// process's eventfd, once its target returned), for `poll`, `select` or `pc_wait`. Owned
+/// by the process object: do not close it; valid until `pc_process_close` or
+/// `pc_process_free`. -1 before start, for the current process, for a NULL or invalid `p`,
+/// and after `pc_process_close` (see `pc_last_error`).
 #[no_mangle]
 pub extern "C" fn pc_process_sentinel(p: *const pc_process) -> c_int {
     ffi_value!(-1, {
         let p = arg_handle!(p);
+        p.check_open()?;
         Ok(p.sentinel())
     })
+}
+
+/// Releases what the process object holds of its child (Python 3.7's `close()`): the
+/// sentinel (the pidfd, or the socket or eventfd standing in for it) is closed (a dummy
+/// process's eventfd once its thread, which ends right after its target, let go of it
+/// too) and the child leaves `pc_active_children`. The name, daemon flag and authkey stay readable.
+/// Afterwards `pc_process_start`, `_join`, `_exitcode`, `_terminate` and `_kill` return
+/// `PC_ERR_CLOSED`, and `_is_alive`, `_pid` and `_sentinel` their fallbacks (false, 0,
+/// -1), each with a `pc_last_error()` naming the closed process; `pc_process_free` still
+/// releases the handle. Closing again, or before start, is fine.
+///
+/// Returns `PC_OK`; `PC_ERR_WRONG_STATE` while the child runs (join or terminate it first,
+/// as Python's `ValueError`), while another thread joins it, on the current process, and
+/// from another process than the creator.
+#[no_mangle]
+pub extern "C" fn pc_process_close(p: *mut pc_process) -> pc_status {
+    ffi_status!({ arg_handle!(p).close() })
 }
 
 /// The authentication key (Python's `authkey`): 32 random bytes in the main process,
@@ -349,6 +375,37 @@ pub extern "C" fn pc_current_process(out: *mut *const pc_process) -> pc_status {
         let out = arg_out!(out);
         let current = process::current_arc();
         out.write(current.handle().get_or_lend_anew::<pc_process>(&current)?);
+        Ok(())
+    })
+}
+
+/// The process that started this one (Python 3.8's `parent_process()`): in a child
+/// started by `pc_process_start` (forked, spawned or through the forkserver), an object
+/// for its parent; `*out` is NULL in the main program, which has none (Python's `None`).
+/// Lent, and the same each time: valid for the life of the process; do not free it. On a
+/// dummy process's thread it is that of the process the thread runs in (a thread has no
+/// parent process of its own), so NULL in the main program.
+///
+/// Its `pc_process_name` is the parent's name when it started this child, its
+/// `pc_process_pid` the parent's pid. `pc_process_is_alive` says whether the parent still
+/// runs, and `pc_process_join(parent, timeout)` waits until it ends (both through a pidfd
+/// of the parent, opened on first use; where pidfds do not exist, by checking that the
+/// parent is still this process's OS parent, or for a child of the forkserver that its
+/// pid still has its start time; a join then checks every 10 ms).
+/// `pc_process_sentinel` is that pidfd (-1 where there is none), readable once the parent
+/// ended. What only a parent does to its child (start, exit code, terminate, kill,
+/// close) is `PC_ERR_WRONG_STATE`.
+///
+/// Returns `PC_OK`.
+#[no_mangle]
+pub extern "C" fn pc_parent_process(out: *mut *const pc_process) -> pc_status {
+    ffi_status!({
+        let out = arg_out!(out);
+        let parent = match process::parent() {
+            None => std::ptr::null(),
+            Some(parent) => parent.handle().get_or_lend_anew::<pc_process>(&parent)?,
+        };
+        out.write(parent);
         Ok(())
     })
 }

@@ -2,12 +2,13 @@
 //! `pc_condition_*`, `pc_event_*` and `pc_barrier_*`. Their threads and fork rules are on
 //! the handle types, so that they reach the header.
 
-use std::ffi::{c_uint, c_void};
+use std::ffi::{c_int, c_uint, c_void};
+use std::time::Duration;
 
 use super::handle;
 use super::status::pc_status;
 use crate::error::{Error, ErrorKind, Result};
-use crate::synchronize::{Acquired, Barrier, Condition, Event, Lock, Semaphore};
+use crate::synchronize::{Acquired, Barrier, BarrierAction, Condition, Event, Lock, Semaphore};
 
 /// A `Lock` or an `RLock` (Python's `Lock()`/`RLock()`), shared between processes.
 ///
@@ -72,6 +73,11 @@ pub const PC_SEMAPHORE_MAX_VALUE: u32 = 2147483647;
 
 /// A predicate for `pc_condition_wait_for`: called with its `ctx`, under the lock.
 pub type pc_predicate_fn = Option<extern "C" fn(ctx: *mut c_void) -> bool>;
+
+/// A barrier's action (Python's `Barrier(action=…)`): called with its `ctx` by the last
+/// waiter of each round, before the others are released; a non-zero return breaks the
+/// barrier.
+pub type pc_barrier_action_fn = Option<extern "C" fn(ctx: *mut c_void) -> c_int>;
 
 /// `Acquired::OwnerDied` is the C API's `PC_ERR_OWNER_DEAD`: acquired, with a warning.
 fn acquired(result: Result<Acquired>) -> Result<()> {
@@ -376,6 +382,47 @@ pub extern "C" fn pc_barrier_new(parties: usize, out: *mut *mut pc_barrier) -> p
     ffi_new!(out, Barrier::new(parties))
 }
 
+/// Creates a `Barrier` for `parties` waiters with Python's `action` and default `timeout`
+/// (Python 3's `Barrier(parties, action, timeout)`). `*out` is a new handle owned by the
+/// caller (`pc_barrier_free`).
+///
+/// `action` (NULL: none) is called as `action(ctx)` once per round, by the last waiter to
+/// arrive, in its process and thread, with the barrier's lock held, before any waiter of
+/// the round is released; it must not wait on the barrier. The function and `ctx` are
+/// used as they are, so they must mean the same in every process that waits: a process
+/// forked after the barrier was made (for a shared `ctx`, memory shared before the fork).
+/// Such a barrier is not passed to a child started by spawn or forkserver
+/// (`pc_process_start` fails with `PC_ERR_NOT_SUPPORTED`). A non-zero return breaks the
+/// barrier: the waiter that ran it gets `PC_ERR_TASK_FAILED` (the value in
+/// `pc_last_error()`), the others `PC_ERR_BROKEN`.
+///
+/// `timeout` is the limit of `pc_barrier_wait_default`, in seconds (Python's `wait()`):
+/// negative (`PC_FOREVER`) for none; `pc_barrier_wait` keeps its own timeout.
+///
+/// Returns `PC_OK`; `PC_ERR_INVALID_ARGUMENT` for `parties` 0 or above
+/// `PC_BARRIER_MAX_PARTIES`, or a NaN `timeout`; `PC_ERR_OS`/`PC_ERR_NO_MEMORY` if shared
+/// memory could not be mapped.
+#[no_mangle]
+pub extern "C" fn pc_barrier_new_with(
+    parties: usize,
+    action: pc_barrier_action_fn,
+    ctx: *mut c_void,
+    timeout: f64,
+    out: *mut *mut pc_barrier,
+) -> pc_status {
+    ffi_new!(out, {
+        if timeout.is_nan() {
+            return Err(Error::invalid_argument("timeout is NaN"));
+        }
+        let timeout = (timeout >= 0.0)
+            .then(|| Duration::try_from_secs_f64(timeout).ok())
+            .flatten();
+        let ctx = handle::UserData::new(ctx);
+        let action = action.map(|f| -> BarrierAction { Box::new(move || f(ctx.get())) });
+        Barrier::with(parties, action, timeout)
+    })
+}
+
 /// Waits until `parties` waiters have arrived, at most `timeout` seconds, and stores this
 /// waiter's arrival index (0 to parties-1) in `*index` (`index` may be NULL).
 ///
@@ -395,12 +442,28 @@ pub extern "C" fn pc_barrier_wait(
 ) -> pc_status {
     ffi_status!({
         let b = arg_handle!(b);
-        let arrived = b.wait(arg_timeout!(timeout))?;
-        if let Some(index) = handle::out_opt(index) {
-            index.write(arrived);
-        }
-        Ok(())
+        arrived_at(b.wait(arg_timeout!(timeout))?, index)
     })
+}
+
+/// Waits as `pc_barrier_wait`, for at most the barrier's default timeout (Python's
+/// `wait()` without a timeout): the `timeout` given to `pc_barrier_new_with`, or without
+/// limit when it had none (and for a barrier from `pc_barrier_new` or
+/// `pc_manager_barrier`). Stores this waiter's arrival index in `*index` (`index` may be
+/// NULL).
+///
+/// Returns the statuses of `pc_barrier_wait`.
+#[no_mangle]
+pub extern "C" fn pc_barrier_wait_default(b: *mut pc_barrier, index: *mut usize) -> pc_status {
+    ffi_status!({ arrived_at(arg_handle!(b).wait_default()?, index) })
+}
+
+/// Stores a waiter's arrival index in `*index` unless `index` is NULL.
+fn arrived_at(arrived: usize, index: *mut usize) -> Result<()> {
+    if let Some(index) = handle::out_opt(index) {
+        index.write(arrived);
+    }
+    Ok(())
 }
 
 /// Breaks the barrier: waiters now and later get `PC_ERR_BROKEN` until `pc_barrier_reset`.

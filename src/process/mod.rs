@@ -3,16 +3,19 @@
 //! or, for a dummy process, a thread of this process running it (`thread`).
 
 mod current;
+mod parent;
 mod registry;
 mod thread;
 
 use std::ffi::{c_int, c_void, CString};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use current::{current, current_arc};
+pub use parent::parent;
+pub(crate) use parent::{set as set_parent, Check as ParentCheck};
 pub(crate) use registry::{before_fork, shutdown_children, ForkGuard};
 pub(crate) use thread::join_at_exit as join_threads_at_exit;
 
@@ -110,6 +113,9 @@ pub struct Process {
     creator: libc::pid_t,
     /// A dummy process: its target runs on a thread of the creator (see `thread`).
     on_thread: bool,
+    /// Threads in `join` now, which poll the sentinel outside the lock: `close` waits
+    /// for none (it refuses while there are some).
+    joiners: AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -142,6 +148,11 @@ enum Run {
         child: Watched,
         exitcode: i32,
     },
+    /// After `close` (Python's `close()`): the sentinel is closed, and the object is
+    /// only a name.
+    Closed,
+    /// The object of this process's parent (`parent::parent`), watched by `link`.
+    Parent(Arc<parent::Link>),
 }
 
 impl Process {
@@ -193,6 +204,7 @@ impl Process {
             identity,
             creator: os::getpid(),
             on_thread,
+            joiners: AtomicUsize::new(0),
             state: Mutex::new(State {
                 name: CString::new(name).expect("generated names have no NUL"),
                 daemon: parent_state.daemon,
@@ -250,6 +262,7 @@ impl Process {
             identity,
             creator: os::getpid(),
             on_thread: false,
+            joiners: AtomicUsize::new(0),
             state: Mutex::new(State {
                 name,
                 daemon,
@@ -259,6 +272,26 @@ impl Process {
                 run: Run::Initial,
             }),
         }
+    }
+
+    /// The object of this process's parent (see `parent`): its name and pid, the current
+    /// process's identity but the last number, and its authkey. Only `is_alive`, `join`,
+    /// `pid` and `sentinel` say anything of it; what a parent does to its child is
+    /// `WrongState`, as for any process this one did not create.
+    fn parent_object(info: &parent::ParentInfo, link: parent::Link) -> Process {
+        let me = current();
+        let mut identity = me.identity.clone();
+        identity.pop();
+        let mut process = Process::current_as(
+            CString::new(info.name()).unwrap_or_default(),
+            identity,
+            me.authkey(),
+            false,
+        );
+        // Not this process: nothing here is its creator.
+        process.creator = 0;
+        process.state.get_mut().expect("not shared yet").run = Run::Parent(Arc::new(link));
+        process
     }
 
     /// The handle C knows this object by (see the field).
@@ -396,6 +429,7 @@ impl Process {
     pub fn start(self: &Arc<Self>) -> Result<()> {
         let state = self.lock();
         self.check_parent(&state, "start")?;
+        check_open(&state)?;
         if !matches!(state.run, Run::Initial) {
             return Err(Error::wrong_state(format!(
                 "{}: cannot start a process twice",
@@ -436,6 +470,7 @@ impl Process {
     ) -> Result<(libc::pid_t, Child, MutexGuard<'s, State>)> {
         fork::flush_stdio();
         let parent = os::getpid();
+        let parent_name = current().name_string();
         let watch = Watch::prepare().map_err(|e| Error::os("socketpair", e))?;
         // The fork handlers (crate::lifecycle) take the library's locks around the fork
         // and reset the child's copy of the parent's state.
@@ -445,6 +480,7 @@ impl Process {
                 let daemon = state.daemon;
                 drop(state);
                 current::become_current(self);
+                parent::set(parent_name, parent, parent::Check::OsParent);
                 self.bootstrap(daemon, parent)
             }
             Forked::Parent(pid) => {
@@ -520,6 +556,13 @@ impl Process {
             authkey: state.authkey.clone(),
             daemon: state.daemon,
             parent: os::getpid(),
+            creator: os::getpid(),
+            creator_name: current().name_string(),
+            // A child of the forkserver is not ours: it checks our pid by our start time.
+            creator_start: match method {
+                StartMethod::Forkserver => os::start_time(os::getpid()).unwrap_or(0),
+                _ => 0,
+            },
             heap: heap.unwrap_or(NO_FD),
             watch: NO_FD,
             logging: crate::logging::for_child(),
@@ -578,8 +621,8 @@ impl Process {
     fn try_reap(&self) -> Result<bool> {
         let mut state = self.lock();
         let (pid, child) = match &state.run {
-            Run::Initial => return Ok(false),
-            Run::Ended { .. } => return Ok(true),
+            Run::Initial | Run::Parent(_) => return Ok(false),
+            Run::Ended { .. } | Run::Closed => return Ok(true),
             Run::Running { pid, child } => (*pid, child),
         };
         let Some(exitcode) = child.try_reap().map_err(|e| Error::os("waitid", e))? else {
@@ -619,10 +662,18 @@ impl Process {
     /// Waits until the child ends or `deadline` passes (`Timeout`); `Interrupted` by
     /// `pc_interrupt()`. May be called many times.
     pub fn join(&self, deadline: Deadline) -> Result<()> {
+        let parent = match &self.lock().run {
+            Run::Parent(link) => Some(Arc::clone(link)),
+            _ => None,
+        };
+        if let Some(link) = parent {
+            return link.join(deadline);
+        }
         let (sentinel, name) = {
             let state = self.lock();
             self.check_parent(&state, "join")?;
             let name = state.name.to_string_lossy().into_owned();
+            check_open(&state)?;
             match &state.run {
                 Run::Initial => {
                     return Err(Error::wrong_state(format!(
@@ -630,12 +681,23 @@ impl Process {
                     )))
                 }
                 Run::Running { child, .. } | Run::Ended { child, .. } => {
+                    // Counted under the lock, so `close` sees this join.
+                    self.joiners.fetch_add(1, Relaxed);
                     (child.fd().as_raw_fd(), name)
                 }
+                Run::Closed | Run::Parent(_) => unreachable!("checked above"),
             }
         };
         // Once started, the sentinel moves from Running to Ended but stays open until the
-        // process object is dropped, which cannot happen while `self` is borrowed.
+        // process object is dropped, which cannot happen while `self` is borrowed, or it
+        // is closed, which `close` refuses while a join runs.
+        struct Joining<'a>(&'a AtomicUsize);
+        impl Drop for Joining<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Relaxed);
+            }
+        }
+        let _joining = Joining(&self.joiners);
         deadline::block_until(
             deadline,
             || self.try_reap(),
@@ -655,6 +717,9 @@ impl Process {
         if self.is_current() {
             return true;
         }
+        if let Run::Parent(link) = &self.lock().run {
+            return link.is_alive();
+        }
         if self.creator != os::getpid() {
             return false;
         }
@@ -668,8 +733,9 @@ impl Process {
             return os::getpid();
         }
         match &self.lock().run {
-            Run::Initial => 0,
+            Run::Initial | Run::Closed => 0,
             Run::Running { pid, .. } | Run::Ended { pid, .. } => *pid,
+            Run::Parent(link) => link.pid(),
         }
     }
 
@@ -684,6 +750,8 @@ impl Process {
             Run::Initial => Err(Error::wrong_state(format!("{name} was not started"))),
             Run::Running { .. } => Err(Error::wrong_state(format!("{name} is still running"))),
             Run::Ended { exitcode, .. } => Ok(*exitcode),
+            Run::Closed => Err(closed(&name)),
+            Run::Parent(_) => Err(not_ours(&name)),
         }
     }
 
@@ -710,6 +778,8 @@ impl Process {
             ))),
             Run::Ended { .. } => Ok(()),
             Run::Running { child, .. } => child.signal(sig).map_err(|e| Error::os("kill", e)),
+            Run::Closed => Err(closed(&state.name.to_string_lossy())),
+            Run::Parent(_) => Err(not_ours(&state.name.to_string_lossy())),
         }
     }
 
@@ -718,10 +788,70 @@ impl Process {
     /// process object.
     pub fn sentinel(&self) -> i32 {
         match &self.lock().run {
-            Run::Initial => -1,
+            Run::Initial | Run::Closed => -1,
             Run::Running { child, .. } | Run::Ended { child, .. } => child.fd().as_raw_fd(),
+            Run::Parent(link) => link.sentinel(),
         }
     }
+
+    /// Releases what the object holds of the child (Python's `close()`): its sentinel
+    /// (pidfd, socket or eventfd) and its place among the children. Refused while the child
+    /// runs; closing twice, or before start, is fine. Afterwards `start`, `join`,
+    /// `exitcode`, `terminate` and `kill` fail with `Closed`.
+    pub fn close(&self) -> Result<()> {
+        let mut state = self.lock();
+        self.check_parent(&state, "close")?;
+        let name = state.name.to_string_lossy().into_owned();
+        match &state.run {
+            Run::Closed => return Ok(()),
+            Run::Parent(_) => return Err(not_ours(&name)),
+            Run::Initial | Run::Ended { .. } => {}
+            Run::Running { .. } => {
+                drop(state);
+                if !self.try_reap()? {
+                    return Err(Error::wrong_state(format!(
+                        "{name} is still running: join or terminate it before closing it"
+                    )));
+                }
+                state = self.lock();
+            }
+        }
+        if self.joiners.load(Relaxed) > 0 {
+            return Err(Error::wrong_state(format!(
+                "{name} is being joined by another thread: close it after"
+            )));
+        }
+        let run = std::mem::replace(&mut state.run, Run::Closed);
+        drop(state);
+        registry::forget(self);
+        // The sentinel closes here, outside the lock.
+        drop(run);
+        log::debug!("{name} closed");
+        Ok(())
+    }
+
+    /// `Closed` once `close` was called, naming the process.
+    pub fn check_open(&self) -> Result<()> {
+        check_open(&self.lock())
+    }
+}
+
+fn check_open(state: &State) -> Result<()> {
+    match state.run {
+        Run::Closed => Err(closed(&state.name.to_string_lossy())),
+        _ => Ok(()),
+    }
+}
+
+/// For the parent's object, which `check_parent` refuses first.
+fn not_ours(name: &str) -> Error {
+    Error::wrong_state(format!(
+        "{name} is the parent of this process, not its child"
+    ))
+}
+
+fn closed(name: &str) -> Error {
+    Error::new(ErrorKind::Closed, format!("{name} is closed"))
 }
 
 /// Warns, once per process, that a fork copied a process in which other threads of the

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::passing::{take_fd, Inbox};
 use super::payload::{Payload, NO_FD};
 use crate::error::{Error, ErrorKind, Result};
-use crate::process::{CFunction, Entry, Process};
+use crate::process::{self, CFunction, Entry, Process};
 use crate::sys::code;
 use crate::sys::fork;
 use crate::wire::Reader;
@@ -155,6 +155,11 @@ fn become_child(payload: Payload, fds: &[OwnedFd], receive: Receive) -> Result<S
         payload.daemon,
         function.map(|f| (f, payload.arg)),
     )?;
+    let check = match payload.creator_start {
+        0 => process::ParentCheck::OsParent,
+        start => process::ParentCheck::StartTime(start),
+    };
+    process::set_parent(payload.creator_name, payload.creator, check);
     if let Some((level, format)) = &payload.logging {
         crate::logging::enable(*level, None, Some(format))?;
     }

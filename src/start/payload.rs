@@ -12,7 +12,7 @@ use crate::sys::code::CodeRef;
 use crate::wire::{Reader, Writer};
 
 /// Marks a payload of this layout.
-const MAGIC: u64 = u64::from_be_bytes(*b"pcspawn1");
+const MAGIC: u64 = u64::from_be_bytes(*b"pcspawn2");
 
 /// No descriptor (an index).
 pub(crate) const NO_FD: u64 = u64::MAX;
@@ -34,6 +34,11 @@ pub(crate) struct Payload {
     pub(crate) daemon: bool,
     /// The process that asked for the start (a daemonic child dies with it).
     pub(crate) parent: i32,
+    /// The process that started the child (its `parent_process()`): its pid, its name,
+    /// and its start time when the child is not its OS child (0: it is).
+    pub(crate) creator: i32,
+    pub(crate) creator_name: String,
+    pub(crate) creator_start: u64,
     /// The index of the shared heap's memfd, or [`NO_FD`].
     pub(crate) heap: u64,
     /// The index of the write end of the socket the parent watches this child by, or
@@ -69,6 +74,9 @@ impl Payload {
         m.put_bytes(&self.authkey);
         m.put_u64(u64::from(self.daemon));
         m.put_u64(self.parent as u64);
+        m.put_u64(self.creator as u64);
+        m.put_bytes(self.creator_name.as_bytes());
+        m.put_u64(self.creator_start);
         m.put_u64(self.heap);
         m.put_u64(self.watch);
         match &self.logging {
@@ -107,6 +115,9 @@ impl Payload {
         let authkey = r.sized()?.to_vec();
         let daemon = flag(&mut r)?;
         let parent = small(&mut r, "parent")?;
+        let creator = small(&mut r, "creator")?;
+        let creator_name = text(&mut r)?;
+        let creator_start = r.u64()?;
         let heap = r.u64()?;
         let watch = r.u64()?;
         let logging = match flag(&mut r)? {
@@ -125,6 +136,9 @@ impl Payload {
             authkey,
             daemon,
             parent,
+            creator,
+            creator_name,
+            creator_start,
             heap,
             watch,
             logging,
@@ -171,6 +185,9 @@ mod tests {
             authkey: vec![7; 32],
             daemon: true,
             parent: 42,
+            creator: 41,
+            creator_name: "MainProcess".into(),
+            creator_start: 12345,
             heap: 0,
             watch: NO_FD,
             logging: Some((10, "[%(levelname)s] %(message)s".into())),
@@ -198,5 +215,17 @@ mod tests {
         let mut negative = bytes.clone();
         negative[parent_at..parent_at + 8].copy_from_slice(&u64::MAX.to_ne_bytes());
         assert!(Payload::decode(&negative).is_err());
+    }
+
+    #[test]
+    fn the_fuzz_seeds_are_payloads_of_this_layout() {
+        for seed in [
+            &include_bytes!("../../fuzz/corpus/spawn_payload/target")[..],
+            &include_bytes!("../../fuzz/corpus/spawn_payload/entry")[..],
+        ] {
+            let payload = Payload::decode(seed).unwrap();
+            assert_eq!(payload.creator_name, "MainProcess");
+            assert_eq!(payload.encode(), seed);
+        }
     }
 }

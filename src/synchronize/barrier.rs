@@ -4,9 +4,15 @@
 //! process killed inside `wait` is never counted out: the barrier cannot complete that
 //! round (waiters with a timeout break it), and needs replacing. A managed barrier
 //! forwards to its server.
+//!
+//! Python's `action` and default `timeout` are the object's, not the shared state's: a
+//! forked child has them as its parent had (the action is code, valid at the same address
+//! there), and the action runs in whichever process arrives last, under the barrier's
+//! lock, before any waiter is released.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::*};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::condition::{LocalCondition, MAX_WAITERS};
 use super::lock::{LocalLock, Lock};
@@ -33,15 +39,33 @@ struct BarrierState {
 // SAFETY: atomics only, valid when zero; changed under the condition's lock.
 unsafe impl ShmSafe for BarrierState {}
 
+/// What the last waiter of a round runs before the others are released (Python's
+/// `action`); a non-zero return breaks the barrier.
+pub type Action = Box<dyn Fn() -> i32 + Send + Sync>;
+
 /// A process-shared barrier for `parties` waiters, local or managed.
 pub struct Barrier {
     parties: usize,
+    /// Python's `action` (local barriers only).
+    action: Option<Action>,
+    /// Python's `timeout`: the limit of [`Barrier::wait_default`] (`None`: none).
+    timeout: Option<Duration>,
     backing: Backing<LocalBarrier, Box<dyn RemoteBarrier>>,
 }
 
 impl Barrier {
     /// A barrier for `parties` (at least 1) waiters.
     pub fn new(parties: usize) -> Result<Arc<Barrier>> {
+        Barrier::with(parties, None, None)
+    }
+
+    /// A barrier for `parties` (at least 1) waiters, with Python's `action` and default
+    /// `timeout`.
+    pub fn with(
+        parties: usize,
+        action: Option<Action>,
+        timeout: Option<Duration>,
+    ) -> Result<Arc<Barrier>> {
         // All but the last party wait on the condition at once.
         let max = MAX_WAITERS + 1;
         if parties == 0 || parties > max {
@@ -51,6 +75,8 @@ impl Barrier {
         }
         Ok(Arc::new(Barrier {
             parties,
+            action,
+            timeout,
             backing: Backing::Local(LocalBarrier {
                 cond: LocalCondition::new(Lock::new()?)?,
                 state: Shared::new(BarrierState {
@@ -65,6 +91,8 @@ impl Barrier {
     pub fn remote(remote: Box<dyn RemoteBarrier>, parties: usize) -> Arc<Barrier> {
         Arc::new(Barrier {
             parties,
+            action: None,
+            timeout: None,
             backing: Backing::Remote(remote),
         })
     }
@@ -76,11 +104,24 @@ impl Barrier {
     /// Waits until all parties arrived and returns this waiter's arrival index
     /// (0..parties). `Broken` if the barrier is or becomes broken (or is reset meanwhile);
     /// `Timeout` when the deadline passes, which breaks the barrier for the others.
+    /// The last waiter of a round runs the action first: when it fails, that waiter gets
+    /// `TaskFailed` and the barrier breaks.
     pub fn wait(&self, deadline: Deadline) -> Result<usize> {
         match &self.backing {
-            Backing::Local(barrier) => barrier.wait(self.parties, deadline),
+            Backing::Local(barrier) => barrier.wait(self.parties, deadline, self.action.as_ref()),
             Backing::Remote(remote) => remote.wait(deadline),
         }
+    }
+
+    /// [`Barrier::wait`] for the default timeout (Python's `wait()`): without limit when
+    /// the barrier has none.
+    pub fn wait_default(&self) -> Result<usize> {
+        self.wait(self.timeout.map_or(Deadline::Never, Deadline::after))
+    }
+
+    /// The default timeout (`None`: none).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     /// Breaks the barrier: current and future waiters get `Broken` until `reset`.
@@ -152,7 +193,7 @@ impl LocalBarrier {
     }
 
     /// See [`Barrier::wait`].
-    fn wait(&self, parties: usize, deadline: Deadline) -> Result<usize> {
+    fn wait(&self, parties: usize, deadline: Deadline, action: Option<&Action>) -> Result<usize> {
         let _held = self.hold()?;
         // Wait for a previous round to drain or reset.
         self.cond.wait_for(
@@ -164,7 +205,7 @@ impl LocalBarrier {
         }
         let index = self.state.count.fetch_add(1, Relaxed) as usize;
         let result = if index + 1 == parties {
-            self.set_phase(DRAINING)
+            self.release(action)
         } else {
             self.wait_for_release(deadline)
         };
@@ -173,6 +214,20 @@ impl LocalBarrier {
             self.set_phase(FILLING)?;
         }
         result.map(|()| index)
+    }
+
+    /// The last waiter's part: runs the action, then releases the round, or breaks the
+    /// barrier when the action failed.
+    fn release(&self, action: Option<&Action>) -> Result<()> {
+        let code = action.map_or(0, |action| action());
+        if code != 0 {
+            self.set_phase(BROKEN)?;
+            return Err(Error::new(
+                ErrorKind::TaskFailed,
+                format!("the barrier's action returned {code}, which broke the barrier"),
+            ));
+        }
+        self.set_phase(DRAINING)
     }
 
     fn wait_for_release(&self, deadline: Deadline) -> Result<()> {
@@ -223,7 +278,17 @@ impl Passable for Barrier {
         let Backing::Local(local) = &self.backing else {
             return Err(managed_not_passed("barrier"));
         };
+        if self.action.is_some() {
+            return Err(Error::new(
+                ErrorKind::NotSupported,
+                "a barrier with an action is not passed to a process started by exec (its \
+                 action and context mean something only in this process and its forks)",
+            ));
+        }
         out.u64(self.parties as u64);
+        out.u64(self.timeout.map_or(u64::MAX, |t| {
+            t.as_nanos().min(u128::from(u64::MAX - 1)) as u64
+        }));
         local.cond.pass(out)?;
         local.state.pass(out)
     }
@@ -233,12 +298,91 @@ impl Passable for Barrier {
         if parties == 0 || parties > MAX_WAITERS + 1 {
             return Err(inbox.reader.malformed(format!("{parties} parties")));
         }
+        let timeout = match inbox.u64()? {
+            u64::MAX => None,
+            ns => Some(Duration::from_nanos(ns)),
+        };
         Ok(Arc::new(Barrier {
             parties,
+            action: None,
+            timeout,
             backing: Backing::Local(LocalBarrier {
                 cond: LocalCondition::receive(inbox)?,
                 state: Shared::receive(inbox)?,
             }),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::thread;
+
+    use super::*;
+
+    /// Runs `wait` on `parties` threads at once; their results, in thread order.
+    fn all_wait<R: Send>(parties: usize, wait: impl Fn() -> R + Sync) -> Vec<R> {
+        thread::scope(|scope| {
+            let threads: Vec<_> = (0..parties).map(|_| scope.spawn(&wait)).collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn the_action_runs_once_per_round_before_the_release() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let action: Action = Box::new(move || {
+            counted.fetch_add(1, SeqCst);
+            0
+        });
+        let barrier = Barrier::with(3, Some(action), None).unwrap();
+        for round in 1..=2 {
+            let seen = all_wait(3, || {
+                barrier
+                    .wait(Deadline::after(Duration::from_secs(10)))
+                    .unwrap();
+                runs.load(SeqCst)
+            });
+            assert_eq!(seen, vec![round; 3]);
+        }
+    }
+
+    #[test]
+    fn a_failing_action_breaks_the_barrier() {
+        let barrier = Barrier::with(2, Some(Box::new(|| 7)), None).unwrap();
+        let mut kinds = all_wait(2, || {
+            barrier
+                .wait(Deadline::after(Duration::from_secs(10)))
+                .unwrap_err()
+                .kind()
+        });
+        kinds.sort_by_key(|kind| *kind as i32);
+        let mut want = vec![ErrorKind::TaskFailed, ErrorKind::Broken];
+        want.sort_by_key(|kind| *kind as i32);
+        assert_eq!(kinds, want);
+        assert!(barrier.broken().unwrap());
+        barrier.reset().unwrap();
+        assert!(!barrier.broken().unwrap());
+    }
+
+    #[test]
+    fn the_default_timeout_limits_wait_default_only() {
+        let barrier = Barrier::with(2, None, Some(Duration::from_millis(50))).unwrap();
+        assert_eq!(barrier.timeout(), Some(Duration::from_millis(50)));
+        let err = barrier.wait_default().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert!(barrier.broken().unwrap());
+        let lone = Barrier::new(1).unwrap();
+        assert_eq!(lone.timeout(), None);
+        assert_eq!(lone.wait_default().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_barrier_with_an_action_is_not_passed() {
+        let barrier = Barrier::with(2, Some(Box::new(|| 0)), None).unwrap();
+        let err = barrier.pass(&mut Outbox::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotSupported);
     }
 }

@@ -16,7 +16,7 @@ mod event;
 mod remote;
 mod semaphore;
 
-pub use barrier::Barrier;
+pub use barrier::{Action as BarrierAction, Barrier};
 pub use condition::{Condition, MAX_WAITERS};
 pub use event::Event;
 #[cfg(test)]

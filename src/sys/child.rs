@@ -95,6 +95,22 @@ pub(crate) fn keep_watched_end(end: OwnedFd) {
     }
 }
 
+/// A pidfd of any process (close-on-exec), for its end to be polled: `None` where pidfds
+/// do not exist here, or when no process has that pid now.
+pub(crate) fn pidfd_of(pid: libc::pid_t) -> io::Result<Option<OwnedFd>> {
+    let Some(pid) = super::process::pid(pid) else {
+        return Ok(None);
+    };
+    if !pidfds_work() {
+        return Ok(None);
+    }
+    match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::SRCH) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Whether `pidfd_open` works here (asked once per process).
 fn pidfds_work() -> bool {
     static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

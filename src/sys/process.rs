@@ -30,6 +30,11 @@ fn asked_pid() -> libc::pid_t {
     rustix::process::getpid().as_raw_nonzero().get()
 }
 
+/// The parent's pid (the process that reaps this one; 1 or a subreaper once it ended).
+pub(crate) fn getppid() -> libc::pid_t {
+    rustix::process::Pid::as_raw(rustix::process::getppid())
+}
+
 /// `pid` as rustix takes it: `None` for a number that names no single process (0 or
 /// less, which `kill` and `waitid` would read as a process group or "any").
 pub(super) fn pid(pid: libc::pid_t) -> Option<Pid> {

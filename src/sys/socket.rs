@@ -201,25 +201,84 @@ pub(crate) fn packet_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 
 /// Sends `bytes` (one packet) with `fds`, blocking until the socket takes them.
 pub(crate) fn send_fds(fd: BorrowedFd<'_>, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    loop {
+        match sendmsg_fds(fd, bytes, fds, SendFlags::NOSIGNAL) {
+            Ok(_) => return Ok(()),
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Sends `bytes` with `fds` if the socket takes them now: `Ok(false)` when it does not
+/// (nothing was sent). `EPIPE`/`ECONNRESET` when the peer is gone (never SIGPIPE).
+pub(crate) fn try_send_fds(
+    fd: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> io::Result<bool> {
+    match sendmsg_fds(fd, bytes, fds, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
+        Ok(_) => Ok(true),
+        Err(Errno::AGAIN | Errno::INTR) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// One `sendmsg` of `bytes` with `fds` as `SCM_RIGHTS`.
+fn sendmsg_fds(
+    fd: BorrowedFd<'_>,
+    bytes: &[u8],
+    fds: &[BorrowedFd<'_>],
+    flags: SendFlags,
+) -> rustix::io::Result<usize> {
     use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage};
     if fds.len() > MAX_FDS {
-        return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+        return Err(Errno::MSGSIZE);
     }
     let mut space =
         vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     control.push(SendAncillaryMessage::ScmRights(fds));
-    loop {
-        match net::sendmsg(
-            fd,
-            &[io::IoSlice::new(bytes)],
-            &mut control,
-            SendFlags::NOSIGNAL,
-        ) {
-            Ok(_) => return Ok(()),
-            Err(Errno::INTR) => {}
-            Err(err) => return Err(err.into()),
-        }
+    net::sendmsg(fd, &[io::IoSlice::new(bytes)], &mut control, flags)
+}
+
+/// Whether `fd` is a unix socket (the only kind that carries descriptors).
+pub(crate) fn is_unix(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(net::sockopt::socket_domain(fd)? == AddressFamily::UNIX)
+}
+
+/// The next byte of a stream socket, looked at without taking it (nor the descriptors
+/// sent with it).
+pub(crate) enum Peeked {
+    /// A byte with no descriptor.
+    Data,
+    /// A byte that carries descriptors.
+    Fds,
+    /// The peer closed its end.
+    Eof,
+    /// Nothing to read now.
+    Nothing,
+}
+
+/// Looks at the next byte without blocking and without taking it: with no room for
+/// control data, the kernel flags (`MSG_CTRUNC`) but does not install the descriptors
+/// that came with it.
+pub(crate) fn peek(fd: BorrowedFd<'_>) -> io::Result<Peeked> {
+    let mut byte = [0u8; 1];
+    let mut control = rustix::net::RecvAncillaryBuffer::new(&mut []);
+    let flags = RecvFlags::DONTWAIT | RecvFlags::PEEK;
+    match net::recvmsg(
+        fd,
+        &mut [io::IoSliceMut::new(&mut byte)],
+        &mut control,
+        flags,
+    ) {
+        Ok(msg) if msg.bytes == 0 => Ok(Peeked::Eof),
+        Ok(msg) if msg.flags.contains(net::ReturnFlags::CTRUNC) => Ok(Peeked::Fds),
+        Ok(_) => Ok(Peeked::Data),
+        Err(Errno::AGAIN | Errno::INTR) => Ok(Peeked::Nothing),
+        Err(Errno::CONNRESET) => Ok(Peeked::Eof),
+        Err(err) => Err(err.into()),
     }
 }
 
