@@ -432,9 +432,13 @@ class DelayRelay:
             while True:
                 try:
                     client, _ = self.listener.accept()
-                    server = socket.create_connection(target, timeout=10)
                 except OSError:
                     return  # closed
+                try:
+                    server = socket.create_connection(target, timeout=10)
+                except OSError:  # no server (any more): the client sees its end
+                    client.close()
+                    continue
                 server.settimeout(None)
                 for sock in (client, server):
                     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
