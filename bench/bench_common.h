@@ -112,6 +112,35 @@ static inline int bench_pin_cpu(int k)
     CPU_SET(cpu, &one);
     return sched_setaffinity(0, sizeof one, &one) != 0 ? errno : 0;
 }
+
+/* The rows over a network link (bench/run.py's Workload.link): run.py makes two network
+ * namespaces joined by a veth pair and names them in the environment of the programs:
+ * PC_BENCH_NETNS_SERVER and PC_BENCH_NETNS_CLIENT (the files to setns(2) to),
+ * PC_BENCH_LINK_SERVER (the HOST:PORT a server listens on, in the server's namespace) and
+ * PC_BENCH_LINK_CLIENT (the HOST:PORT its clients connect to, in theirs: the server's, or a
+ * relay that delays every reply). */
+#include <fcntl.h>
+#include <string.h>
+
+/* The value of `name`; ends the program when run.py did not set it. */
+static inline const char *bench_link_env(const char *name)
+{
+    const char *v = getenv(name);
+    BENCH_CHECK(v && *v, "%s is not set: bench/run.py makes the link of this workload", name);
+    return v;
+}
+
+/* Moves the calling thread (and the processes it forks after) into the server's namespace
+ * (`side` "SERVER") or the clients' ("CLIENT"). */
+static inline void bench_link_enter(const char *side)
+{
+    char name[64];
+    snprintf(name, sizeof name, "PC_BENCH_NETNS_%s", side);
+    int fd = open(bench_link_env(name), O_RDONLY | O_CLOEXEC);
+    BENCH_CHECK(fd >= 0 && setns(fd, CLONE_NEWNET) == 0, "entering %s: %s", name,
+                strerror(errno));
+    close(fd);
+}
 #endif
 
 /* First thing in a forked child that may block: its own alarm, and (Linux) SIGKILL when

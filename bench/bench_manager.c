@@ -24,10 +24,25 @@
  *                        the clock runs from "go" until the last client's last get. Set +
  *                        get pairs per second, all clients together.
  *
+ * manager_link_dict_rtt[_1ms]
+ *                        manager_dict_rtt's loop over a network link: the server is
+ *                        started in one network namespace on a tcp address, the dict used
+ *                        from another through its own connected manager handle (run.py
+ *                        makes the two namespaces and the veth pair between them, and, for
+ *                        _1ms, adds 1 ms to every round trip; see bench_common.h). Round
+ *                        trips per second (a set and a get are two).
+ * manager_link_update_1ms
+ *                        over the 1 ms link, N values moved BATCH (100) at a time, each
+ *                        batch in one pc_dict_update (one round trip) on BATCH keys
+ *                        ("item-000" …). Items per second.
+ * manager_link_set_1ms   the same N values, one pc_dict_set (one round trip) each. Items per
+ *                        second.
+ *
  * The clients are started with pc_process_* (daemonic, their own alarm), signal a
  * semaphore and wait for a "go" event, as bench_queue.c's children do; each writes the
  * time it finished into a shared array.
  */
+#define _GNU_SOURCE /* bench_link_enter */
 #include <stdio.h>
 
 #include "bench_lib.h"
@@ -36,6 +51,7 @@
 #define KEYS 64
 #define QUEUE_MSG 64
 #define MAX_CLIENTS 8
+#define BATCH 100
 
 static pc_manager *mgr;
 static pc_dict *dict;
@@ -81,6 +97,17 @@ static void stop_manager(void)
     pc_manager_free(mgr);
 }
 
+static void make_keys(void)
+{
+    for (int c = 0; c <= MAX_CLIENTS; c++)
+        for (int k = 0; k < KEYS; k++) {
+            if (c == 0)
+                snprintf(keys[c][k], sizeof keys[c][k], "key-%02d", k);
+            else
+                snprintf(keys[c][k], sizeof keys[c][k], "c%d-key-%02d", c - 1, k);
+        }
+}
+
 /* The manager of every workload, started on first use. */
 static pc_manager *the_manager(void)
 {
@@ -88,13 +115,7 @@ static pc_manager *the_manager(void)
         PC_CHECK(pc_manager_new(NULL, NULL, 0, &mgr));
         PC_CHECK(pc_manager_start(mgr));
         BENCH_CHECK(atexit(stop_manager) == 0, "atexit");
-        for (int c = 0; c <= MAX_CLIENTS; c++)
-            for (int k = 0; k < KEYS; k++) {
-                if (c == 0)
-                    snprintf(keys[c][k], sizeof keys[c][k], "key-%02d", k);
-                else
-                    snprintf(keys[c][k], sizeof keys[c][k], "c%d-key-%02d", c - 1, k);
-            }
+        make_keys();
     }
     return mgr;
 }
@@ -106,13 +127,13 @@ static pc_dict *the_dict(void)
     return dict;
 }
 
-/* One set + get of value `i` under `key`; the value got back must be `i`. */
-static inline void set_get(const char *key, int64_t i)
+/* One set + get of value `i` under `key` in `d`; the value got back must be `i`. */
+static inline void set_get(pc_dict *d, const char *key, int64_t i)
 {
     pc_item k = pc_item_str(key);
-    CHECK_OK(pc_dict_set(dict, k, pc_item_int(i)), "pc_dict_set");
+    CHECK_OK(pc_dict_set(d, k, pc_item_int(i)), "pc_dict_set");
     pc_item got = pc_item_none();
-    CHECK_OK(pc_dict_get(dict, k, &got), "pc_dict_get");
+    CHECK_OK(pc_dict_get(d, k, &got), "pc_dict_get");
     CHECK(got.kind == PC_KIND_INT && got.i == i, "%s: set %lld, got kind %d value %lld", key,
           (long long)i, (int)got.kind, (long long)got.i);
     pc_item_release(&got);
@@ -125,7 +146,7 @@ static double manager_dict_rtt(long iters)
     the_dict();
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < iters; i++)
-        set_get(keys[0][i % KEYS], i);
+        set_get(dict, keys[0][i % KEYS], i);
     return (double)(bench_now_ns() - t0) / (double)iters;
 }
 
@@ -159,11 +180,11 @@ static int dict_client(void *arg)
     bench_child_setup();
     in_child = true;
     /* The first call opens this process's connection and takes its reference. */
-    set_get(keys[me + 1][0], -1);
+    set_get(dict, keys[me + 1][0], -1);
     PC_CHILD_CHECK(pc_semaphore_release(cb.ready));
     PC_CHILD_CHECK(pc_event_wait(cb.go, PC_FOREVER));
     for (long i = 0; i < cb.per_client; i++)
-        set_get(keys[me + 1][i % KEYS], i);
+        set_get(dict, keys[me + 1][i % KEYS], i);
     cb.ends[me] = (int64_t)bench_now_ns();
     return 0;
 }
@@ -226,6 +247,102 @@ static double manager_dict_clients_8(long iters)
     return dict_clients(iters, 8);
 }
 
+/* ---- over a network link ---------------------------------------------------------- */
+
+static pc_manager *link_server, *link_client;
+static pc_dict *link_dict;
+
+static void stop_link(void)
+{
+    pc_dict_free(link_dict);
+    pc_manager_free(link_client);
+    pc_manager_free(link_server); /* shuts the server down, over the link */
+}
+
+/* A dict of a server started in the server's namespace, used from the clients'. */
+static pc_dict *the_link_dict(void)
+{
+    if (!link_dict) {
+        char address[128];
+        bench_link_enter("SERVER");
+        snprintf(address, sizeof address, "tcp://%s", bench_link_env("PC_BENCH_LINK_SERVER"));
+        PC_CHECK(pc_manager_new(address, NULL, 0, &link_server));
+        PC_CHECK(pc_manager_start(link_server));
+        bench_link_enter("CLIENT");
+        snprintf(address, sizeof address, "tcp://%s", bench_link_env("PC_BENCH_LINK_CLIENT"));
+        PC_CHECK(pc_manager_new(address, NULL, 0, &link_client));
+        PC_CHECK(pc_manager_connect(link_client));
+        PC_CHECK(pc_manager_dict(link_client, NULL, &link_dict));
+        BENCH_CHECK(atexit(stop_link) == 0, "atexit");
+        make_keys();
+    }
+    return link_dict;
+}
+
+static double per_second(long ops, uint64_t t0)
+{
+    return (double)ops / ((double)(bench_now_ns() - t0) * 1e-9);
+}
+
+/* Round trips per second: a set and a get each. */
+static double manager_link_dict_rtt(long iters)
+{
+    pc_dict *d = the_link_dict();
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < iters; i++)
+        set_get(d, keys[0][i % KEYS], i);
+    return per_second(2 * iters, t0);
+}
+
+static char item_keys[BATCH][16];
+
+/* Checks that item-(n-1 mod BATCH) holds n - 1, the last value moved. */
+static void check_last(pc_dict *d, long n)
+{
+    pc_item got = pc_item_none();
+    PC_CHECK(pc_dict_get(d, pc_item_str(item_keys[(n - 1) % BATCH]), &got));
+    BENCH_CHECK(got.kind == PC_KIND_INT && got.i == n - 1, "the last value moved is not there");
+}
+
+static pc_dict *the_item_dict(void)
+{
+    for (int k = 0; k < BATCH; k++)
+        snprintf(item_keys[k], sizeof item_keys[k], "item-%03d", k);
+    return the_link_dict();
+}
+
+/* Items per second, BATCH in one pc_dict_update. */
+static double manager_link_update_1ms(long iters)
+{
+    pc_dict *d = the_item_dict();
+    long calls = (iters + BATCH - 1) / BATCH;
+    pc_item k[BATCH], v[BATCH];
+    uint64_t t0 = bench_now_ns();
+    for (long c = 0; c < calls; c++) {
+        for (int j = 0; j < BATCH; j++) {
+            k[j] = pc_item_str(item_keys[j]);
+            v[j] = pc_item_int(c * BATCH + j);
+        }
+        CHECK_OK(pc_dict_update(d, k, v, BATCH), "pc_dict_update");
+    }
+    double rate = per_second(calls * BATCH, t0);
+    check_last(d, calls * BATCH);
+    return rate;
+}
+
+/* Items per second, one pc_dict_set each. */
+static double manager_link_set_1ms(long iters)
+{
+    pc_dict *d = the_item_dict();
+    uint64_t t0 = bench_now_ns();
+    for (long i = 0; i < iters; i++)
+        CHECK_OK(pc_dict_set(d, pc_item_str(item_keys[i % BATCH]), pc_item_int(i)),
+                 "pc_dict_set");
+    double rate = per_second(iters, t0);
+    check_last(d, iters);
+    return rate;
+}
+
 static const bench_mode modes[] = {
     {"manager_dict_rtt", BENCH_NS_PER_OP, manager_dict_rtt, 20000},
     {"manager_queue_rtt", BENCH_NS_PER_OP, manager_queue_rtt, 20000},
@@ -233,6 +350,10 @@ static const bench_mode modes[] = {
     {"manager_dict_clients_2", BENCH_OPS_PER_S, manager_dict_clients_2, 20000},
     {"manager_dict_clients_4", BENCH_OPS_PER_S, manager_dict_clients_4, 20000},
     {"manager_dict_clients_8", BENCH_OPS_PER_S, manager_dict_clients_8, 20000},
+    {"manager_link_dict_rtt", BENCH_OPS_PER_S, manager_link_dict_rtt, 5000},
+    {"manager_link_dict_rtt_1ms", BENCH_OPS_PER_S, manager_link_dict_rtt, 200},
+    {"manager_link_update_1ms", BENCH_OPS_PER_S, manager_link_update_1ms, 20000},
+    {"manager_link_set_1ms", BENCH_OPS_PER_S, manager_link_set_1ms, 500},
 };
 
 int main(int argc, char **argv)

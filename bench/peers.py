@@ -797,6 +797,87 @@ def manager_py_client_rtt_c_server(iters):
     return _timed_set_get(_once("c_server_dict", lambda: _client_dict(address)), iters)
 
 
+# ---- over a network link (bench/run.py makes it; bench_common.h names the variables) ---
+
+CLONE_NEWNET = 0x40000000
+LINK_BATCH = 100
+_ITEM_KEYS = [f"item-{k:03d}" for k in range(LINK_BATCH)]
+
+
+def enter_netns(path):
+    """Moves the calling thread (and the processes and threads it starts after) into the
+    network namespace of the file `path` (os.setns is Python 3.12's; this is libc's)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns({path})")
+    finally:
+        os.close(fd)
+
+
+def _link_address(side):
+    host, port = os.environ[f"PC_BENCH_LINK_{side}"].rsplit(":", 1)
+    return host, int(port)
+
+
+def _link_dict():
+    """A dict of a SyncManager server started in the server's namespace on the link's
+    address, used from the clients' namespace by SyncManager(address, authkey).connect()."""
+    def make():
+        enter_netns(os.environ["PC_BENCH_NETNS_SERVER"])
+        server = SyncManager(address=_link_address("SERVER"), authkey=MANAGER_AUTHKEY, ctx=CTX)
+        server.start()
+        enter_netns(os.environ["PC_BENCH_NETNS_CLIENT"])
+        return server
+
+    _once("link_server", make, lambda s: s.shutdown())
+    return _once("link_dict", lambda: _client_dict(_link_address("CLIENT")))
+
+
+def _link_dict_rtt(iters):
+    """manager_dict_rtt's loop over the link. Round trips per second (set and get: two)."""
+    d = _link_dict()
+    keys = _keys("")
+    t0 = time.perf_counter_ns()
+    _set_get(d, keys, iters)
+    return 2 * iters / ((time.perf_counter_ns() - t0) * 1e-9)
+
+
+for _name, _iters in (("manager_link_dict_rtt", 1_000), ("manager_link_dict_rtt_1ms", 200)):
+    peer(_name, OPS_PER_S, _iters)(_link_dict_rtt)
+
+
+def _items_per_second(d, n, t0):
+    rate = n / ((time.perf_counter_ns() - t0) * 1e-9)
+    got = d[_ITEM_KEYS[(n - 1) % LINK_BATCH]]
+    _check(got == n - 1, f"the last value moved is {got!r}, not {n - 1}")
+    return rate
+
+
+@peer("manager_link_update_1ms", OPS_PER_S, 20_000)
+def manager_link_update_1ms(iters):
+    """Over the 1 ms link, 100 values per d.update(). Items per second."""
+    d = _link_dict()
+    calls = -(-iters // LINK_BATCH)
+    t0 = time.perf_counter_ns()
+    for c in range(calls):
+        d.update({k: c * LINK_BATCH + j for j, k in enumerate(_ITEM_KEYS)})
+    return _items_per_second(d, calls * LINK_BATCH, t0)
+
+
+@peer("manager_link_set_1ms", OPS_PER_S, 500)
+def manager_link_set_1ms(iters):
+    """The same values, one d[k] = v each. Items per second."""
+    d = _link_dict()
+    t0 = time.perf_counter_ns()
+    for i in range(iters):
+        d[_ITEM_KEYS[i % LINK_BATCH]] = i
+    return _items_per_second(d, iters, t0)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("workload", choices=sorted(PEERS))

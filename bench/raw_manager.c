@@ -14,7 +14,16 @@
  *                   set + get (two round trips). The server is started before each
  *                   repetition's clock (and the table is empty at first, as the
  *                   manager's dict is on the warm-up).
+ * manager_link_dict_rtt[_1ms]
+ *                   the same over TCP (TCP_NODELAY) across bench/run.py's network link
+ *                   (bench_common.h): the server listens in the server's namespace, the
+ *                   client connects from the clients'. Round trips per second (a set and
+ *                   a get are two).
  */
+#define _GNU_SOURCE /* bench_link_enter */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -125,25 +134,82 @@ static bool get(const char *key, size_t klen, int64_t *value)
     return true;
 }
 
-static double manager_dict_rtt(long iters)
+/* Forks the server, which serves fds[1] (or, with `listener`, the one connection it
+ * accepts there); the parent keeps fds[0]. */
+static pid_t start_server(int listener)
 {
-    static char keys[KEYS][16];
-    static size_t klens[KEYS];
-    for (int k = 0; k < KEYS; k++)
-        klens[k] = (size_t)snprintf(keys[k], sizeof keys[k], "key-%02d", k);
-
-    BENCH_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, "socketpair: %s",
-                strerror(errno));
     fflush(NULL);
     pid_t pid = fork();
     BENCH_CHECK(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         in_child = 1;
         bench_child_setup();
-        close(fds[0]);
+        if (listener >= 0) {
+            fds[1] = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+            CHECK(fds[1] >= 0, "accept: %s", strerror(errno));
+            CHECK(setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int)) == 0,
+                  "TCP_NODELAY: %s", strerror(errno));
+        } else {
+            close(fds[0]);
+        }
         _exit(kv_server());
     }
+    return pid;
+}
+
+static pid_t start_on_socketpair(void)
+{
+    BENCH_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, "socketpair: %s",
+                strerror(errno));
+    pid_t pid = start_server(-1);
     close(fds[1]);
+    return pid;
+}
+
+/* HOST:PORT of the environment variable `name` (bench_common.h's link). */
+static struct sockaddr_in link_address(const char *name)
+{
+    const char *text = bench_link_env(name);
+    char host[64];
+    int port = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    BENCH_CHECK(sscanf(text, "%63[^:]:%d", host, &port) == 2 &&
+                    inet_pton(AF_INET, host, &a.sin_addr) == 1,
+                "%s=%s is not an IPv4 HOST:PORT", name, text);
+    a.sin_port = htons((uint16_t)port);
+    return a;
+}
+
+static pid_t start_on_link(void)
+{
+    bench_link_enter("SERVER");
+    struct sockaddr_in at = link_address("PC_BENCH_LINK_SERVER");
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    BENCH_CHECK(listener >= 0 &&
+                    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int)) == 0 &&
+                    bind(listener, (struct sockaddr *)&at, sizeof at) == 0 &&
+                    listen(listener, 1) == 0,
+                "listening on %s: %s", bench_link_env("PC_BENCH_LINK_SERVER"), strerror(errno));
+    pid_t pid = start_server(listener);
+    close(listener);
+    bench_link_enter("CLIENT");
+    struct sockaddr_in to = link_address("PC_BENCH_LINK_CLIENT");
+    fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    BENCH_CHECK(fds[0] >= 0 && connect(fds[0], (struct sockaddr *)&to, sizeof to) == 0 &&
+                    setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int)) == 0,
+                "connecting to %s: %s", bench_link_env("PC_BENCH_LINK_CLIENT"), strerror(errno));
+    return pid;
+}
+
+/* Nanoseconds per set + get with a server started by `start`. */
+static double dict_rtt(long iters, pid_t (*start)(void))
+{
+    static char keys[KEYS][16];
+    static size_t klens[KEYS];
+    for (int k = 0; k < KEYS; k++)
+        klens[k] = (size_t)snprintf(keys[k], sizeof keys[k], "key-%02d", k);
+
+    pid_t pid = start();
     int64_t v = 0;
     BENCH_CHECK(!get(keys[0], klens[0], &v), "a key before any set"); /* the server runs */
 
@@ -165,8 +231,21 @@ static double manager_dict_rtt(long iters)
     return ns;
 }
 
+static double manager_dict_rtt(long iters)
+{
+    return dict_rtt(iters, start_on_socketpair);
+}
+
+/* Round trips per second. */
+static double manager_link_dict_rtt(long iters)
+{
+    return 2e9 / dict_rtt(iters, start_on_link);
+}
+
 static const bench_mode modes[] = {
     {"manager_dict_rtt", BENCH_NS_PER_OP, manager_dict_rtt, 20000},
+    {"manager_link_dict_rtt", BENCH_OPS_PER_S, manager_link_dict_rtt, 5000},
+    {"manager_link_dict_rtt_1ms", BENCH_OPS_PER_S, manager_link_dict_rtt, 200},
 };
 
 int main(int argc, char **argv)

@@ -42,6 +42,10 @@ for the "raw" iteration count unless the workload's iters name its label. A floo
 program is in OPTIONAL_PROGRAMS (built only where its library was found) and was not built
 is shown as "not built" instead of stopping the run.
 
+A workload with `link` runs its programs across a network link that run.py makes for it
+(NetworkLink: two network namespaces joined by a veth pair, and `link` ms added to every
+round trip); it needs root and ip (iproute2), and is skipped with a note without them.
+
 Ratios are ratios of cost (time per operation; 1/throughput for throughput workloads),
 whatever the workload's unit: "lib/raw" > 1 means libprocessing is that many times slower
 than the floor, "Python/lib" > 1 means libprocessing is that many times faster than Python.
@@ -49,14 +53,20 @@ Targets are checked in the workload's own unit, as PERFORMANCE.md words them.
 """
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
+import queue
 import re
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +97,8 @@ UNITS = {
     "M tasks/s": (OPS_PER_S, 1e-6),
     "M elements/s": (OPS_PER_S, 1e-6),
     "k set+get/s": (OPS_PER_S, 1e-3),
+    "round trips/s": (OPS_PER_S, 1.0),
+    "k items/s": (OPS_PER_S, 1e-3),
     "GB/s": (OPS_PER_S, 1e-9),  # ops are bytes
 }
 
@@ -142,6 +154,7 @@ class Workload:
     mode: str = ""
     lib_peer: str = ""  # libprocessing's side is `lib`, a C server timed by this peers.py mode
     mpi: bool = False  # lib, the MPI floors and Python run by `mpiexec -n 3` (MPI_LAUNCH)
+    link: float = None  # run across a NetworkLink with this many ms added per round trip
 
     @property
     def metric(self):
@@ -392,11 +405,190 @@ WORKLOADS = [
              targets=[Target("python", 1, speedup=True, strict=True)], pin=pin,
              mode="manager_py_client_rtt", lib_peer="manager_py_client_rtt_c_server")
     for suffix, pin in (("_1cpu", True), ("", False))
+] + [
+    # Managers across hosts: the server in one network namespace, its client in another,
+    # joined by a veth pair (NetworkLink); _1ms adds 1 ms to every round trip.
+    # bench_manager.c, raw_manager.c (its key-value server on TCP across the same link)
+    # and peers.py each start their server on one side and time a client on the other.
+    Workload(f"manager_link_dict_rtt{suffix}",
+             f"Manager dict set + get across a veth link between two network namespaces"
+             f"{latency}", "round trips/s", lib="bench_manager",
+             raw=[("key-value server on TCP, same link", "raw_manager")],
+             iters={"lib": n, "raw": n, "python": n_python}, link=delay)
+    for suffix, latency, delay, n, n_python in (
+        ("", "", 0.0, 5_000, 1_000),
+        ("_1ms", ", 1 ms added per round trip", 1.0, 200, 200))
+] + [
+    # Batching over that 1 ms link: the same values, 100 per call or one per call.
+    Workload("manager_link_update_1ms",
+             "100 values per pc_dict_update (Python: d.update) across the veth link, 1 ms "
+             "added per round trip", "k items/s", lib="bench_manager", raw=[],
+             iters={"lib": 20_000, "python": 20_000}, link=1.0),
+    Workload("manager_link_set_1ms",
+             "The same values, one pc_dict_set each (Python: d[k] = v), across the veth "
+             "link, 1 ms added per round trip", "k items/s", lib="bench_manager", raw=[],
+             iters={"lib": 500, "python": 500}, link=1.0),
 ]
 
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+# ---- the network link of Workload(link=…) (bench_common.h: what the programs read) ------
+
+LINK_ADDRESS = {"SERVER": "10.243.118.1", "CLIENT": "10.243.118.2"}  # a /30: nothing else
+LINK_DEVICE = {"SERVER": "pcbench-s", "CLIENT": "pcbench-c"}
+LINK_PORT = 50000  # the server's: nothing else listens in these namespaces
+RELAY_PORT = 50001
+
+
+def link_unavailable():
+    """Why this machine cannot make a NetworkLink; None when it can."""
+    if os.geteuid() != 0:
+        return "needs root (it makes network namespaces)"
+    if not shutil.which("ip"):
+        return "needs ip (iproute2)"
+    return None
+
+
+class DelayRelay:
+    """A TCP relay for a kernel without netem: it accepts on `listen` (in the namespace of
+    the file `netns`) and connects each client on to `target`, passing on what the client
+    sends at once and what the server sends `delay` s after it was read. Its threads run
+    in run.py."""
+
+    def __init__(self, netns, listen, target, delay):
+        from peers import enter_netns  # bench/peers.py, beside this script
+
+        self.listener = None
+        started = threading.Event()
+
+        def serve():
+            try:
+                enter_netns(netns)  # this thread's, and the threads' it starts
+                self.listener = socket.create_server(listen)
+            finally:
+                started.set()
+            while True:
+                try:
+                    client, _ = self.listener.accept()
+                except OSError:
+                    return  # closed
+                try:
+                    server = socket.create_connection(target, timeout=10)
+                except OSError:  # no server (any more): the client sees its end
+                    client.close()
+                    continue
+                server.settimeout(None)
+                for sock in (client, server):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for src, dst, wait in ((client, server, 0.0), (server, client, delay)):
+                    threading.Thread(target=self.pump, args=(src, dst, wait), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        if not started.wait(10) or self.listener is None:
+            raise RuntimeError(f"the delay relay could not listen on {listen}")
+
+    @staticmethod
+    def pump(src, dst, delay):
+        """src to dst, each chunk `delay` s after it was read; the end is passed on too."""
+        chunks = queue.SimpleQueue()
+
+        def send():
+            while (chunk := chunks.get()) is not None:
+                due, data = chunk
+                if due > time.monotonic():
+                    time.sleep(due - time.monotonic())
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    break
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=send, daemon=True).start()
+        with contextlib.suppress(OSError):
+            while data := src.recv(1 << 16):
+                chunks.put((time.monotonic() + delay, data))
+        chunks.put(None)
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept
+        self.listener.close()
+
+
+class NetworkLink:
+    """Two network namespaces joined by a veth pair, for the programs of one workload: the
+    server's (10.243.118.1/30) and the clients' (.2/30), each with its loopback and its end
+    of the pair and nothing else, so no route leads out. With `delay_ms`, every round trip
+    gets that much more: `tc qdisc … netem delay` on the server's end (its replies), or,
+    where the kernel has no netem, a DelayRelay in the clients' namespace that holds what
+    the server sends as long (the clients then connect to the relay). Made with
+    `ip netns add` under names with run.py's pid, and deleted (the veth pair with them)
+    when the `with` block ends, however it ends (main turns SIGTERM into an exit)."""
+
+    def __init__(self, delay_ms):
+        self.delay_ms = delay_ms
+        self.names = {side: f"pcbench{os.getpid()}-{side.lower()}" for side in LINK_ADDRESS}
+        self.made = []
+        self.relay = None
+        self.env = None
+        self.how = "no latency added"
+
+    @staticmethod
+    def ip(*args, check=True):
+        return subprocess.run(["ip", *args], capture_output=True, text=True, check=check,
+                              timeout=30)
+
+    def __enter__(self):
+        try:
+            self.make()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def make(self):
+        for side in LINK_ADDRESS:
+            self.ip("netns", "add", self.names[side])
+            self.made.append(self.names[side])
+        self.ip("link", "add", LINK_DEVICE["SERVER"], "netns", self.names["SERVER"], "type",
+                "veth", "peer", "name", LINK_DEVICE["CLIENT"], "netns", self.names["CLIENT"])
+        for side, ns in self.names.items():
+            self.ip("-n", ns, "addr", "add", f"{LINK_ADDRESS[side]}/30", "dev",
+                    LINK_DEVICE[side])
+            self.ip("-n", ns, "link", "set", LINK_DEVICE[side], "up")
+            self.ip("-n", ns, "link", "set", "lo", "up")
+        paths = {side: f"/run/netns/{ns}" for side, ns in self.names.items()}
+        server = (LINK_ADDRESS["SERVER"], LINK_PORT)
+        client = server
+        if self.delay_ms:
+            netem = subprocess.run(
+                ["tc", "-n", self.names["SERVER"], "qdisc", "add", "dev", LINK_DEVICE["SERVER"],
+                 "root", "netem", "delay", f"{self.delay_ms:g}ms"],
+                capture_output=True, text=True, timeout=30) if shutil.which("tc") else None
+            if netem and netem.returncode == 0:
+                self.how = f"tc netem delay {self.delay_ms:g} ms on the server's end"
+            else:
+                client = (LINK_ADDRESS["CLIENT"], RELAY_PORT)
+                self.relay = DelayRelay(paths["CLIENT"], client, server, self.delay_ms / 1e3)
+                why = netem.stderr.strip() if netem else "no tc"
+                self.how = (f"a relay holding the server's replies {self.delay_ms:g} ms (no "
+                            f"netem: {why})")
+        self.env = {**os.environ,
+                    "PC_BENCH_NETNS_SERVER": paths["SERVER"],
+                    "PC_BENCH_NETNS_CLIENT": paths["CLIENT"],
+                    "PC_BENCH_LINK_SERVER": "%s:%d" % server,
+                    "PC_BENCH_LINK_CLIENT": "%s:%d" % client}
+
+    def __exit__(self, *exc):
+        if self.relay:
+            self.relay.close()
+        for name in reversed(self.made):
+            self.ip("netns", "delete", name, check=False)
+        self.made = []
 
 
 def source_dir(build_dir):
@@ -450,11 +642,11 @@ def machine_line(build_dir):
 LINE = re.compile(r"^(\S+) (ns_per_op|ops_per_s)=([-+0-9.eE,]+)$")
 
 
-def run_program(cmd, mode, workload):
-    """Runs one program for `mode`, returns its per-repetition values in the workload's
-    metric."""
+def run_program(cmd, mode, workload, env=None):
+    """Runs one program for `mode` (with `env`, else run.py's environment), returns its
+    per-repetition values in the workload's metric."""
     log("  $ " + " ".join(str(c) for c in cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()}")
     for line in proc.stdout.splitlines():
@@ -535,10 +727,13 @@ def run_workload(w, build_dir, reps, rounds, scale):
     """Runs every implementation `rounds` times, interleaved; returns {label: Stats}."""
     cmds = commands(w, build_dir, reps, scale)
     values = {label: [] for _, label, _, _ in cmds}
-    for r in range(rounds):
-        log(f"{w.name}: round {r + 1}/{rounds}")
-        for _, label, mode, cmd in cmds:
-            values[label] += run_program(cmd, mode, w)
+    with NetworkLink(w.link) if w.link is not None else contextlib.nullcontext() as link:
+        if link:
+            log(f"{w.name}: across a veth link, {link.how}")
+        for r in range(rounds):
+            log(f"{w.name}: round {r + 1}/{rounds}")
+            for _, label, mode, cmd in cmds:
+                values[label] += run_program(cmd, mode, w, link.env if link else None)
     factor = UNITS[w.unit][1]
     return cmds, {label: stats(v, factor) for label, v in values.items()}
 
@@ -766,6 +961,16 @@ def main():
     for p in sorted({f[1] for w in selected for f in w.raw} & OPTIONAL_PROGRAMS.keys()):
         if not built(build_dir, p):
             log(f"note: {p} is not built (it needs {OPTIONAL_PROGRAMS[p]}): shown as such")
+    why = link_unavailable() if any(w.link is not None for w in selected) else None
+    if why:
+        for w in selected:
+            if w.link is not None:
+                log(f"{w.name}: skipped: {why}")
+        selected = [w for w in selected if w.link is None]
+        if not selected:
+            return
+    if any(w.link is not None for w in selected):  # a NetworkLink is removed on SIGTERM
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     if any(w.pin for w in selected) and not shutil.which("taskset"):
         raise SystemExit("taskset (util-linux) is needed for the one-CPU workloads")
 
