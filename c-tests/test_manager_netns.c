@@ -433,6 +433,8 @@ static void test_cut_link_is_noticed(void)
     pc_bytes got = {0};
     CHECK_OK(pc_queue_get(g.q, 5.0, &got)); /* this thread's channel is open */
     pc_bytes_free(&got);
+    pc_dict *d = new_dict(m, NULL);
+    DSET(d, pc_item_str("k"), pc_item_int(1));
 
     CHECK(pthread_create(&g.thread, NULL, blocked_get, &g) == 0);
     sleep_s(0.3);
@@ -444,7 +446,15 @@ static void test_cut_link_is_noticed(void)
     /* Bounded: the server's slice of the wait, then the library's grace for a reply. */
     fprintf(stderr, "     blocked get ended %.1f s after it began\n", g.took);
     CHECK(g.took < 30.0);
+    /* A plain call, which waits for its reply without limit: its request is never
+     * acknowledged, and the watch the library sets on a manager's TCP connections ends
+     * the connection (TCP would retry for about 15 minutes). */
+    double t1 = now();
+    CHECK_STATUS(pc_dict_get(d, pc_item_str("k"), &(pc_item){0}), PC_ERR_EOF);
+    fprintf(stderr, "     plain call ended %.1f s after it began\n", now() - t1);
+    CHECK(now() - t1 < 30.0);
 
+    pc_dict_free(d);
     pc_queue_free(g.q);
     pc_manager_free(m);
     CHECK_OK(pc_manager_shutdown(srv)); /* its own process: it ends it */

@@ -139,6 +139,16 @@ impl Connection {
         let _ = self.with_fd(|fd| socket::shutdown(fd).map_err(|e| Error::os("shutdown", e)));
     }
 
+    /// Over TCP, has the kernel notice a peer that vanished or a link that was cut, where
+    /// no end of file would ever come (see `sys::socket::watch_peer`); a call waiting on
+    /// such a connection then fails with `Eof`. Other connections are left as they are.
+    pub(crate) fn watch_peer(&self, idle: Duration, interval: Duration, count: u32) -> Result<()> {
+        self.with_fd(|fd| {
+            socket::watch_peer(fd, idle, interval, count, idle + interval * count)
+                .map_err(|e| Error::os("watching the connection's peer", e))
+        })
+    }
+
     /// Runs `f` with the open fd, or fails with `Closed`.
     fn with_fd<R>(&self, f: impl FnOnce(BorrowedFd<'_>) -> Result<R>) -> Result<R> {
         let guard = self.fd.read().unwrap_or_else(|p| p.into_inner());
@@ -206,7 +216,10 @@ impl Connection {
                     }
                     Ok(n) => sent += n,
                     Err(err)
-                        if matches!(err.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) =>
+                        if matches!(
+                            err.raw_os_error(),
+                            Some(libc::EPIPE | libc::ECONNRESET | libc::ETIMEDOUT)
+                        ) =>
                     {
                         return Err(Error::new(ErrorKind::Eof, "the peer closed the connection"));
                     }

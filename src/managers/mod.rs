@@ -50,6 +50,21 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `shutdown` waits for a started server to exit before terminating it.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How a manager's TCP connections notice a peer that is gone without a word (its host
+/// vanished, the link was cut): after 5 s without traffic, 3 probes 2 s apart; a request
+/// unacknowledged as long ends it too. Where the other end is alive, its kernel answers
+/// the probes, however long the server takes to reply.
+const LINK_IDLE: Duration = Duration::from_secs(5);
+const LINK_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+const LINK_PROBES: u32 = 3;
+
+/// Watches a manager connection's peer (see `LINK_IDLE`): a client's call, or the
+/// server's read of a client, then ends with `Eof` within about 11 s of the link going
+/// silent, and the server lets go of that client's references and locks.
+fn watch_link(conn: &Connection) -> Result<()> {
+    conn.watch_peer(LINK_IDLE, LINK_PROBE_INTERVAL, LINK_PROBES)
+}
+
 /// A manager: a server this process starts or serves, or one it connects to.
 pub struct Manager {
     /// The address asked for (`None`: a fresh private one).

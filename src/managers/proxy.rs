@@ -104,7 +104,7 @@ impl Session {
     }
 
     fn open(&self) -> Result<Arc<Connection>> {
-        connect_authenticated(&self.address, &self.authkey).map_err(|e| {
+        let conn = connect_authenticated(&self.address, &self.authkey).map_err(|e| {
             let kind = match e.kind() {
                 ErrorKind::Os | ErrorKind::Timeout => ErrorKind::Eof,
                 other => other,
@@ -113,7 +113,9 @@ impl Session {
                 kind,
                 format!("manager at {}: {}", self.address, e.message()),
             )
-        })
+        })?;
+        super::watch_link(&conn)?;
+        Ok(conn)
     }
 
     /// One of the server's functions over a connection of its own (Python's `dispatch`).

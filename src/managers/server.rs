@@ -97,7 +97,12 @@ impl Server {
     fn accept_loop(self: &Arc<Self>) -> Result<()> {
         loop {
             let conn = match self.listener.accept(Deadline::Never) {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    if let Err(e) = super::watch_link(&conn) {
+                        log::debug!("manager: {}", e.message());
+                    }
+                    conn
+                }
                 Err(e) if e.kind() == ErrorKind::Closed && self.stopping.load(SeqCst) => {
                     return Ok(())
                 }

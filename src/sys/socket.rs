@@ -172,8 +172,9 @@ fn received(got: rustix::io::Result<usize>, want: usize) -> io::Result<Received>
         Ok(0) if want > 0 => Ok(Received::Eof),
         Ok(n) => Ok(Received::Bytes(n)),
         Err(Errno::AGAIN | Errno::INTR) => Ok(Received::Nothing),
-        // The peer closed with data of ours unread: for us, it is gone all the same.
-        Err(Errno::CONNRESET) => Ok(Received::Eof),
+        // The peer closed with data of ours unread, or its host stopped answering (see
+        // `watch_peer`): for us, it is gone all the same.
+        Err(Errno::CONNRESET | Errno::TIMEDOUT) => Ok(Received::Eof),
         Err(err) => Err(err.into()),
     }
 }
@@ -316,4 +317,29 @@ pub(crate) fn peer_closed(fd: impl std::os::fd::AsFd) -> bool {
         Ok(_) => false,
         Err(err) => err != Errno::AGAIN && err != Errno::INTR,
     }
+}
+
+/// Has the kernel watch the peer of a TCP connection: after `idle` without traffic it
+/// probes `count` times, `interval` apart, and data sent but unacknowledged for `unacked`
+/// ends the connection as well; either way the next call on it fails (`ETIMEDOUT`). A
+/// host that vanished, or a link that was cut, is noticed so, where nothing would come
+/// back. Any other socket (unix) is left as it is.
+pub(crate) fn watch_peer(
+    fd: BorrowedFd<'_>,
+    idle: std::time::Duration,
+    interval: std::time::Duration,
+    count: u32,
+    unacked: std::time::Duration,
+) -> io::Result<()> {
+    use rustix::net::sockopt;
+    let family = sockopt::socket_domain(fd)?;
+    if family != AddressFamily::INET && family != AddressFamily::INET6 {
+        return Ok(());
+    }
+    sockopt::set_socket_keepalive(fd, true)?;
+    sockopt::set_tcp_keepidle(fd, idle)?;
+    sockopt::set_tcp_keepintvl(fd, interval)?;
+    sockopt::set_tcp_keepcnt(fd, count)?;
+    sockopt::set_tcp_user_timeout(fd, unacked.as_millis().try_into().unwrap_or(u32::MAX))?;
+    Ok(())
 }
