@@ -15,7 +15,8 @@
 //! **Exit** runs [`AT_EXIT`] in order, as Python's finalizers do: the dummy processes
 //! that are not daemonic are joined first (Python's `threading` joins its threads before
 //! the `atexit` handlers), then pools (a pool's result thread must not start new workers
-//! while its workers are ended), then the manager servers this process started (shut
+//! while its workers are ended), then the MPI job (rank 0 tells the other ranks to leave
+//! once its pools' bridges stopped), then the manager servers this process started (shut
 //! down, so they remove their socket files and drop their objects), then the children
 //! (daemonic ones terminated, all joined), and last the objects in the shared heap this
 //! process still holds are let go (freed where it was their last holder). A `Process`'s

@@ -396,6 +396,19 @@ mod tests {
             ]
         );
         assert!(read_reply(&r[..r.len() - 1]).is_err());
+        // A `Died` reply names the same task message as the results it is made from.
+        let d = died(&r, "MPI rank 2 ended");
+        assert_eq!(
+            read_reply(&d).unwrap(),
+            Reply::Died {
+                seq: 9,
+                job: 7,
+                first: 3,
+                count: 2,
+                why: b"MPI rank 2 ended"
+            }
+        );
+        assert!(read_reply(&d[..d.len() - 1]).is_err());
         assert_eq!(read_reply(&notice(5)).unwrap(), Reply::Notice { job: 5 });
         assert!(read_reply(&[]).is_err());
         assert!(read_task(&[9]).is_err());

@@ -138,3 +138,77 @@ fn read_reply(message: &[u8]) -> std::result::Result<&[u8], String> {
         _ => Err("a malformed reply".into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn located(offset: u64) -> Function<&'static [u8]> {
+        Function::Located(&b"/lib/x.so"[..], offset)
+    }
+
+    #[test]
+    fn requests_round_trip_and_a_short_one_is_refused() {
+        let start = super::start(Some((&located(7), &b"arg"[..])));
+        match read_request(&start).unwrap() {
+            Request::Start {
+                initializer: Some((function, arg)),
+            } => assert_eq!((function, arg), (located(7), &b"arg"[..])),
+            _ => panic!("a start with its initializer"),
+        }
+        let none = super::start::<&[u8]>(None);
+        assert!(matches!(
+            read_request(&none).unwrap(),
+            Request::Start { initializer: None }
+        ));
+        let items = super::items(42, b"the pool's task message");
+        match read_request(&items).unwrap() {
+            Request::Items { seq, task } => {
+                assert_eq!((seq, task), (42, &b"the pool's task message"[..]))
+            }
+            _ => panic!("items"),
+        }
+        let chunk = Elements {
+            seq: 3,
+            job: 9,
+            chunk: 2,
+            function: located(11),
+            first: 64,
+            count: 2,
+            in_size: 4,
+            out_size: 8,
+            context: b"ctx",
+            inputs: b"abcdefgh",
+        }
+        .encode();
+        match read_request(&chunk).unwrap() {
+            Request::Elements(e) => {
+                assert_eq!((e.seq, e.job, e.chunk, e.first, e.count), (3, 9, 2, 64, 2));
+                assert_eq!((e.in_size, e.out_size, e.function), (4, 8, located(11)));
+                assert_eq!((e.context, e.inputs), (&b"ctx"[..], &b"abcdefgh"[..]));
+            }
+            _ => panic!("elements"),
+        }
+        // Every truncation of a request that needs more bytes is an error, not a panic.
+        for message in [&start, &chunk] {
+            for len in 0..message.len() {
+                assert!(read_request(&message[..len]).is_err(), "{len} bytes");
+            }
+        }
+        let mut trailing = chunk.clone();
+        trailing.push(0);
+        assert!(read_request(&trailing).is_err());
+        assert!(read_request(&[9]).is_err());
+    }
+
+    #[test]
+    fn replies_say_ok_or_why_not() {
+        assert_eq!(read_reply(&[OK, 1, 2]), Ok(&[1u8, 2][..]));
+        assert_eq!(
+            read_reply(b"\x01no such function"),
+            Err("no such function".into())
+        );
+        assert!(read_reply(&[]).is_err());
+        assert!(read_reply(&[7]).is_err());
+    }
+}
