@@ -54,9 +54,9 @@ static inline double pool_elem_value(double x)
 /* The element function (a pc_elem_fn), never inlined: the pool's workers call it through
  * a pointer, one element at a time, and the floor's loop calls the same machine code
  * (inlined into a loop, the compiler computes two elements per instruction: raw_pool.c's
- * pool_map_array_cpu_inlined shows that). */
-__attribute__((noinline)) static int pool_elem(const void *input, void *output,
-                                               const void *ctx)
+ * pool_map_array_cpu_inlined shows that). Unused by raw_mpi.c. */
+__attribute__((noinline, unused)) static int pool_elem(const void *input, void *output,
+                                                       const void *ctx)
 {
     (void)ctx;
     *(double *)output = pool_elem_value(*(const double *)input);
