@@ -174,6 +174,24 @@ pub fn pool_reply(data: &[u8]) {
             }
         }
         wire::Reply::Notice { job } => encoded = wire::notice(job),
+        wire::Reply::Died {
+            seq,
+            job,
+            first,
+            count,
+            why,
+        } => {
+            let mut results = Vec::new();
+            wire::start_results(&mut results, seq, job, first, count as usize);
+            match std::str::from_utf8(why) {
+                Ok(why) => encoded = wire::died(&results, why),
+                // Only text is written there: compare the fields before it.
+                Err(_) => {
+                    encoded = wire::died(&results, "");
+                    encoded.truncate(results.len());
+                }
+            }
+        }
     }
     assert!(data.starts_with(&encoded), "decoded {encoded:?}");
 }

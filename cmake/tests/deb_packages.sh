@@ -9,6 +9,8 @@
 #   dpkg      (.ci/run, as root) installs both with dpkg -i, builds the consumer against
 #             the system's copy and runs it without LD_LIBRARY_PATH, then purges both
 #             and checks that none of their files is left.
+# Where the build has the MPI back end's plugin, a third package, libprocessing-mpi, is
+# checked too (its fields and file), and installed and purged with the others.
 # Exit 77 (ctest: skipped) when dpkg-deb or pkg-config is missing.
 # Usage: deb_packages.sh contents|dpkg <build dir> <source dir> <cmake> <cpack> <cc>
 #                        <pkg-config> <libdir> <includedir> <version>
@@ -19,6 +21,7 @@ version=$1
 major=${version%%.*}
 runtime_pkg=libprocessing$major
 dev_pkg=libprocessing-dev
+mpi_pkg=libprocessing-mpi
 consumer_src=$src/c-tests/consumer
 cflags="-std=c11 -Wall -Wextra -Werror"
 
@@ -36,7 +39,7 @@ case $libdir in /*) fail "absolute CMAKE_INSTALL_LIBDIR ($libdir): packages use 
 case $includedir in /*) fail "absolute CMAKE_INSTALL_INCLUDEDIR ($includedir)" ;; esac
 if [ "$mode" = dpkg ]; then
     [ "$(id -u)" -eq 0 ] || fail "dpkg mode installs packages: run it as root"
-    for p in $runtime_pkg $dev_pkg; do
+    for p in $runtime_pkg $dev_pkg $mpi_pkg; do
         if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed'; then
             fail "$p is installed already: this check will not replace it"
         fi
@@ -54,6 +57,13 @@ dev_deb=$(ls "$tmp/out/${dev_pkg}_${version}"-*.deb 2>/dev/null | head -n 1)
 [ -n "$runtime_deb" ] || { ls "$tmp/out"; fail "no ${runtime_pkg}_${version}-*.deb"; }
 [ -n "$dev_deb" ] || { ls "$tmp/out"; fail "no ${dev_pkg}_${version}-*.deb"; }
 echo "$(basename "$runtime_deb") $(basename "$dev_deb")"
+# The plugin is built beside the library (cargo's output dir) where CMake found an MPI.
+mpi_deb=
+if [ -n "$(find "$build/cargo" -maxdepth 2 -name libprocessing-mpi.so 2>/dev/null)" ]; then
+    mpi_deb=$(ls "$tmp/out/${mpi_pkg}_${version}"-*.deb 2>/dev/null | head -n 1)
+    [ -n "$mpi_deb" ] || { ls "$tmp/out"; fail "no ${mpi_pkg}_${version}-*.deb"; }
+    echo "$(basename "$mpi_deb")"
+fi
 
 step "control fields"
 field() { dpkg-deb -f "$1" "$2"; }
@@ -73,6 +83,15 @@ for script in postinst postrm; do
         fail "$runtime_pkg has no $script that runs ldconfig"
 done
 echo "ok: $runtime_pkg $deb_version, $dev_pkg depends on it (=)"
+if [ -n "$mpi_deb" ]; then
+    [ "$(field "$mpi_deb" Package)" = "$mpi_pkg" ] || fail "the MPI package is not $mpi_pkg"
+    [ "$(field "$mpi_deb" Version)" = "$deb_version" ] || fail "the MPI package's version differs"
+    case $(field "$mpi_deb" Depends) in
+        *"$runtime_pkg (= $deb_version)"*) ;;
+        *) fail "$mpi_pkg does not depend on $runtime_pkg (= $deb_version): $(field "$mpi_deb" Depends)" ;;
+    esac
+    echo "ok: $mpi_pkg depends on $(field "$mpi_deb" Depends)"
+fi
 
 step "file lists (dpkg-deb -c)"
 # "<path>" for files, "<path> -> <target>" for links; directories left out.
@@ -98,10 +117,18 @@ list "$dev_deb" >"$tmp/dev.list"
     echo "$L/cmake/processing/processingConfig.cmake"
     echo "$L/cmake/processing/processingConfigVersion.cmake"
 } | sort >"$tmp/dev.expected"
-for p in runtime dev; do
+packages="runtime dev"
+if [ -n "$mpi_deb" ]; then
+    packages="$packages mpi"
+    list "$mpi_deb" >"$tmp/mpi.list"
+    echo "$L/libprocessing-mpi.so" >"$tmp/mpi.expected"
+else
+    : >"$tmp/mpi.list"
+fi
+for p in $packages; do
     diff -u "$tmp/$p.expected" "$tmp/$p.list" || fail "the $p package's files are not the expected ones"
 done
-cat "$tmp/runtime.list" "$tmp/dev.list"
+cat "$tmp/runtime.list" "$tmp/dev.list" "$tmp/mpi.list"
 
 # needs <binary>: it has libprocessing.so.<major> as DT_NEEDED.
 needs() {
@@ -167,10 +194,14 @@ if [ "$mode" = contents ]; then
 fi
 
 # dpkg: the system's copy, installed and removed for real.
-files=$(cat "$tmp/runtime.list" "$tmp/dev.list" | sed 's/ -> .*//')
-purge() { dpkg --purge "$dev_pkg" "$runtime_pkg" >"$tmp/purge.log" 2>&1; }
-step "dpkg -i $(basename "$runtime_deb") $(basename "$dev_deb")"
-dpkg -i "$runtime_deb" "$dev_deb" || { purge || true; fail "dpkg -i failed"; }
+files=$(cat "$tmp/runtime.list" "$tmp/dev.list" "$tmp/mpi.list" | sed 's/ -> .*//')
+installed="$dev_pkg $runtime_pkg"
+[ -z "$mpi_deb" ] || installed="$mpi_pkg $installed"
+# shellcheck disable=SC2086
+purge() { dpkg --purge $installed >"$tmp/purge.log" 2>&1; }
+step "dpkg -i $(basename "$runtime_deb") $(basename "$dev_deb") ${mpi_deb:+$(basename "$mpi_deb")}"
+# shellcheck disable=SC2086
+dpkg -i "$runtime_deb" "$dev_deb" $mpi_deb || { purge || true; fail "dpkg -i failed"; }
 trap 'purge || true; rm -rf "$tmp"' EXIT INT TERM
 for f in $files; do [ -e "$f" ] || fail "$f is not installed"; done
 step "cc consumer.c \$(pkg-config --cflags --libs processing), run without LD_LIBRARY_PATH"
@@ -178,13 +209,13 @@ step "cc consumer.c \$(pkg-config --cflags --libs processing), run without LD_LI
 "$cc" $cflags "$consumer_src/consumer.c" -o "$tmp/consumer" \
     $("$pkgconfig" --cflags --libs processing) || fail "building against the installed copy failed"
 run "$tmp/consumer" "$L"
-step "dpkg --purge $dev_pkg $runtime_pkg"
+step "dpkg --purge $installed"
 purge || { cat "$tmp/purge.log"; fail "dpkg --purge failed"; }
 trap 'rm -rf "$tmp"' EXIT INT TERM
 for f in $files; do
     if [ -e "$f" ] || [ -L "$f" ]; then fail "$f is left after dpkg --purge"; fi
 done
-for p in $runtime_pkg $dev_pkg; do
+for p in $installed; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'installed'; then
         fail "$p is still known to dpkg"
     fi

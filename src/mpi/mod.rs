@@ -287,12 +287,20 @@ pub(crate) fn leave() {
         }
         users.left = true;
     }
+    let mut ended = Vec::new();
     for rank in 1..world.size {
-        if let Err(err) = world.send(&[], rank, CONTROL_TAG) {
+        if world.ended(rank) {
+            ended.push(rank);
+        } else if let Err(err) = world.send(&[], rank, CONTROL_TAG) {
             log::error!("mpi: telling rank {rank} to leave: {err}");
         }
     }
-    world.finalize();
+    // MPI_Finalize waits for every rank (Open MPI's, even under --enable-recovery, can
+    // wait forever for one that died): with a rank gone, this process leaves without it.
+    match ended.is_empty() {
+        true => world.finalize(),
+        false => log::warn!("mpi: ranks {ended:?} ended: leaving without MPI_Finalize"),
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -195,12 +195,7 @@ impl Core {
                 first,
                 items,
             }) => {
-                let job = {
-                    let mut state = self.state();
-                    state.sent.remove(&seq);
-                    state.jobs.get(&job).cloned()
-                };
-                if let Some(job) = job {
+                if let Some(job) = self.answered(seq, job) {
                     let outcomes = items.map(|item| match item.code {
                         0 => Outcome::Done(Output::within(&message, item.output)),
                         code => Outcome::Failed {
@@ -219,12 +214,7 @@ impl Core {
                 count,
                 why,
             }) => {
-                let job = {
-                    let mut state = self.state();
-                    state.sent.remove(&seq);
-                    state.jobs.get(&job).cloned()
-                };
-                if let Some(job) = job {
+                if let Some(job) = self.answered(seq, job) {
                     let lost = Outcome::Lost(String::from_utf8_lossy(why).into_owned());
                     job.settle(first as usize, std::iter::repeat_n(lost, count as usize));
                     self.finish(&job, by);
@@ -238,6 +228,13 @@ impl Core {
             }
             Err(err) => log::error!("pool: {err}"),
         }
+    }
+
+    /// The task message `seq` was answered: it is no longer out; its job, if not complete.
+    fn answered(&self, seq: u32, job: u64) -> Option<Arc<Job>> {
+        let mut state = self.state();
+        state.sent.remove(&seq);
+        state.jobs.get(&job).cloned()
     }
 
     /// After a job got outcomes: once complete, runs its callback, makes it ready and
@@ -286,22 +283,25 @@ impl Core {
             })
             .is_ok()
         {
-            let (sent, job) = {
-                let mut state = self.state();
-                let sent = state.sent.remove(&seq);
-                let job = match sent {
-                    Some(Sent::Chunk { job, .. }) => state.jobs.get(&job).cloned(),
-                    _ => None,
-                };
-                (sent, job)
-            };
-            if let (Some(Sent::Chunk { first, count, .. }), Some(job)) = (sent, job) {
-                let lost = Outcome::Lost("every MPI worker rank ended".into());
-                job.settle(first, std::iter::repeat_n(lost, count));
-                self.finish(&job, Filer::ResultThread);
-                if self.readers.callers_read() {
-                    let _ = self.results.put(&wire::notice(job.id()), Deadline::Never);
-                }
+            let sent = self.state().sent.remove(&seq);
+            if let Some(chunk) = sent {
+                self.settle_unanswered(chunk, Outcome::Lost("every MPI worker rank ended".into()));
+            }
+        }
+    }
+
+    /// Settles every item of a task message that will never be answered with `outcome`.
+    fn settle_unanswered(&self, sent: Sent, outcome: Outcome) {
+        let Sent::Chunk { job, first, count } = sent else {
+            return;
+        };
+        let job = self.state().jobs.get(&job).cloned();
+        if let Some(job) = job {
+            job.settle(first, std::iter::repeat_n(outcome, count));
+            self.finish(&job, Filer::ResultThread);
+            // A caller reading the results may wait for this job: a notice wakes it.
+            if self.readers.callers_read() {
+                let _ = self.results.put(&wire::notice(job.id()), Deadline::Never);
             }
         }
     }
@@ -330,22 +330,13 @@ impl Core {
         };
         match sent {
             Some(Sent::Stop) => return,
-            Some(Sent::Chunk { job, first, count }) => {
-                let job = self.state().jobs.get(&job).cloned();
-                if let Some(job) = job {
-                    // Killed by `terminate`: the task ended with the pool, not by itself.
-                    let died = match phase {
-                        Phase::Terminated => Outcome::Terminated,
-                        _ => Outcome::WorkerDied { pid, exitcode },
-                    };
-                    job.settle(first, std::iter::repeat_n(died, count));
-                    self.finish(&job, Filer::ResultThread);
-                    // A caller reading the results may wait for this job: a notice
-                    // wakes it.
-                    if self.readers.callers_read() {
-                        let _ = self.results.put(&wire::notice(job.id()), Deadline::Never);
-                    }
-                }
+            Some(chunk) => {
+                // Killed by `terminate`: the task ended with the pool, not by itself.
+                let died = match phase {
+                    Phase::Terminated => Outcome::Terminated,
+                    _ => Outcome::WorkerDied { pid, exitcode },
+                };
+                self.settle_unanswered(chunk, died);
             }
             None => {}
         }
