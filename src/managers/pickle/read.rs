@@ -416,6 +416,12 @@ impl<'a> Reader<'a> {
                     // becomes Build(old node, state).
                     let state = self.pop()?;
                     let obj = self.top()?;
+                    // A tuple takes no state (Python's load fails on it), and a tuple
+                    // that became a Build node could no longer be the argument of the
+                    // REDUCE or NEWOBJ that used it.
+                    if self.kind(obj) == Some(Kind::Tuple) {
+                        return Err(self.error("BUILD on a tuple"));
+                    }
                     let old = mem::replace(&mut self.slots[obj].node, Node::Gone);
                     let inner = self.slots.len();
                     self.slots.push(Slot { node: old, refs: 1 });

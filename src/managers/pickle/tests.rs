@@ -306,6 +306,15 @@ fn memo_references_see_finished_objects() {
 }
 
 #[test]
+fn build_on_a_tuple_is_refused() {
+    // Python's load fails on it (a tuple takes no state); kept, the tuple would become a
+    // Build node that the REDUCE which already took it as its argument could not have.
+    // `copyreg._reconstructor` stands for any callable (REDUCE of an unknown global).
+    let pickle = b"\x80\x02ccopyreg\n_reconstructor\n)\x85q\x00Rh\x00]bt.";
+    assert_refused(pickle, "BUILD on a tuple");
+}
+
+#[test]
 fn ordered_dict_is_refused() {
     // OrderedDict pickles as REDUCE then SETITEM on the result: item assignment to an
     // object that is not a dict, which no Value can express.
