@@ -68,6 +68,15 @@ static int task_kill_rank(const void *arg, size_t len, pc_buffer *result)
     return 1;
 }
 
+/* Kills its rank for the argument "kill"; otherwise writes its argument's length. */
+static int task_kill_or_len(const void *arg, size_t len, pc_buffer *result)
+{
+    if (len == 4 && memcmp(arg, "kill", 4) == 0)
+        raise(SIGKILL);
+    uint64_t n = len;
+    return pc_buffer_write(result, &n, sizeof n) != PC_OK;
+}
+
 /* output = input * context + added (doubles); element 17 fails with 5 without context. */
 static int elem_scale(const void *in, void *out, const void *ctx)
 {
@@ -360,8 +369,16 @@ static void test_a_dead_rank_fails_its_task(void)
         CHECK(as_int(results[i]) == xs[i] * xs[i] + 1);
         pc_bytes_free(&results[i]);
     }
-    /* The last rank dies: every task fails from then on, in bounded time. */
-    CHECK_STATUS(pc_pool_apply(p, task_kill_rank, NULL, 0, &one), PC_ERR_WORKER_DIED);
+    /* The last rank dies while a second, larger task waits to go to it (its bridge
+     * took it while the first was out): both fail, in bounded time. */
+    static char big[2048];
+    pc_slice two_items[2] = {{"kill", 4}, {big, sizeof big}};
+    pc_bytes two_results[2];
+    t0 = now();
+    CHECK_STATUS(pc_pool_map(p, task_kill_or_len, two_items, 2, 1, two_results),
+                 PC_ERR_WORKER_DIED);
+    CHECK(now() - t0 < 10);
+    /* Every task fails from then on, in bounded time. */
     t0 = now();
     CHECK_STATUS(pc_pool_apply(p, task_square_add, &two, sizeof two, &one),
                  PC_ERR_WORKER_DIED);

@@ -136,7 +136,8 @@ pub(in crate::pool) fn run(ctx: &Context, slot: usize, link: &Link) -> i32 {
             Waited::Failed(err) => oldest.failed(-1, err.to_string().as_bytes()),
             Waited::RankEnded => {
                 let why = format!("MPI rank {} ended", link.rank);
-                for lost in &pending {
+                // The tasks it had, and the one taken but not sent yet.
+                for lost in pending.iter().chain(held.as_ref().map(|(_, sent)| sent)) {
                     let died = wire::died(&lost.failed(0, &[]), &why);
                     if ctx.results.put(&died, Deadline::Never).is_err() {
                         return EXIT_BROKEN;
@@ -152,7 +153,7 @@ pub(in crate::pool) fn run(ctx: &Context, slot: usize, link: &Link) -> i32 {
         if ctx.results.put(&reply, Deadline::Never).is_err() {
             return EXIT_BROKEN;
         }
-        if pending.is_empty() {
+        if pending.is_empty() && held.is_none() {
             ctx.answered(slot);
         }
     }
