@@ -70,10 +70,10 @@ struct Users {
 /// `pc_freeze_support`.
 static WORLD: OnceLock<Result<World>> = OnceLock::new();
 
-/// The number of ranks `mpiexec` (Open MPI's, MPICH's Hydra, or a PMI launcher such as
-/// Slurm's) says the job has, if it started this process.
+/// The number of ranks the launcher says the job has, if one started this process: Open
+/// MPI's `mpiexec`, or a PMI launcher (MPICH's Hydra, Slurm's `srun`).
 pub(crate) fn launched_size() -> Option<u32> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"]
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
         .iter()
         .find_map(|name| std::env::var(name).ok()?.parse().ok())
 }
@@ -238,7 +238,8 @@ impl World {
         Ok((Claim { world: self }, CONTROL_TAG + users.tags))
     }
 
-    /// Finalizes MPI in a worker rank, told to leave by rank 0.
+    /// Finalizes MPI (if this library initialized it): in a worker rank told to leave,
+    /// and in rank 0 once it told them.
     pub(crate) fn finalize(&self) {
         if let Err(err) = self.call(Plugin::finalize) {
             log::error!("mpi: {err}");

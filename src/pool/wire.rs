@@ -195,10 +195,9 @@ pub(crate) fn items<M: AsRef<[u8]>>(
     m
 }
 
-/// Starts a `Results` reply in `m` (emptied first: a worker reuses one buffer), to be
-/// completed item by item with [`push_result`].
+/// Starts a `Results` reply at the end of `m` (an MPI rank's reply puts a byte before
+/// it), to be completed item by item with [`push_result`].
 pub(crate) fn start_results(m: &mut Vec<u8>, seq: u32, job: u64, first: u64, count: usize) {
-    m.clear();
     m.push(RESULTS);
     m.extend_from_slice(&seq.to_ne_bytes());
     for word in [job, first, count as u64] {
@@ -369,7 +368,7 @@ mod tests {
                 assert!(read_task(&m[..len]).is_err(), "{len} bytes");
             }
         }
-        let mut r = vec![1, 2, 3];
+        let mut r = Vec::new();
         start_results(&mut r, 9, 7, 3, 2);
         push_result(&mut r, 0, b"ok");
         push_result(&mut r, -2, b"");

@@ -357,6 +357,8 @@ fn answer(
     task: Task<'_>,
     reply: &mut Vec<u8>,
 ) {
+    // One buffer for every reply of the worker.
+    reply.clear();
     match task {
         Task::Stop => unreachable!("handled by the caller"),
         Task::Items {

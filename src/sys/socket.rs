@@ -311,12 +311,7 @@ pub(crate) fn recv_fds(
 /// Whether the peer of a connected stream socket has closed it (or reset it): a peek that
 /// reads end of file or fails other than for want of data. Never blocks.
 pub(crate) fn peer_closed(fd: impl std::os::fd::AsFd) -> bool {
-    let mut byte = [0u8; 1];
-    match net::recv(fd.as_fd(), &mut byte, RecvFlags::DONTWAIT | RecvFlags::PEEK) {
-        Ok((0, _)) => true,
-        Ok(_) => false,
-        Err(err) => err != Errno::AGAIN && err != Errno::INTR,
-    }
+    matches!(peek(fd.as_fd()), Ok(Peeked::Eof) | Err(_))
 }
 
 /// Has the kernel watch the peer of a TCP connection: after `idle` without traffic it

@@ -127,13 +127,24 @@ pub(in crate::pool) fn run(ctx: &Context, slot: usize, link: &Link) -> i32 {
                 false => continue,
             }
         };
-        let reply = match link.wait(&ctx.terminated) {
-            Waited::Replied(reply) => match link.results(oldest, &reply, &ctx.arena) {
-                Ok(results) => results,
-                Err(err) => oldest.failed(-1, err.to_string().as_bytes()),
-            },
+        // The results go on the queue from the buffer MPI received them in.
+        let (received, failed);
+        let reply: &[u8] = match link.wait(&ctx.terminated) {
+            Waited::Replied(reply) => {
+                received = reply;
+                match link.results(oldest, &received, &ctx.arena) {
+                    Ok(results) => results,
+                    Err(err) => {
+                        failed = oldest.failed(-1, err.to_string().as_bytes());
+                        &failed
+                    }
+                }
+            }
             // The task fails with the MPI error; the next may go through.
-            Waited::Failed(err) => oldest.failed(-1, err.to_string().as_bytes()),
+            Waited::Failed(err) => {
+                failed = oldest.failed(-1, err.to_string().as_bytes());
+                &failed
+            }
             Waited::RankEnded => {
                 let why = format!("MPI rank {} ended", link.rank);
                 // The tasks it had, and the one taken but not sent yet.
@@ -150,7 +161,7 @@ pub(in crate::pool) fn run(ctx: &Context, slot: usize, link: &Link) -> i32 {
         };
         quick = oldest.sent.elapsed() < QUICK;
         pending.pop_front();
-        if ctx.results.put(&reply, Deadline::Never).is_err() {
+        if ctx.results.put(reply, Deadline::Never).is_err() {
             return EXIT_BROKEN;
         }
         if pending.is_empty() && held.is_none() {
@@ -212,12 +223,12 @@ impl Link {
 
     /// The pool's `Results` message in the rank's reply to `sent`; for a `map_array`
     /// chunk, the outputs that follow it are copied into the arena.
-    fn results(&self, sent: &Pending, reply: &[u8], arena: &Arena) -> Result<Vec<u8>> {
+    fn results<'r>(&self, sent: &Pending, reply: &'r [u8], arena: &Arena) -> Result<&'r [u8]> {
         let reply = read_reply(reply).map_err(|why| {
             Error::new(ErrorKind::Remote, format!("MPI rank {}: {why}", self.rank))
         })?;
         let Some((at, len)) = sent.outputs else {
-            return Ok(reply.to_vec());
+            return Ok(reply);
         };
         let mut r = crate::wire::Reader::new(reply, "MPI elements reply");
         let results = r.sized()?;
@@ -229,7 +240,7 @@ impl Link {
         // SAFETY: `range` checked the bytes lie in the heap, in the call's block, which
         // is the call's until every chunk ended; `outputs` is a separate buffer.
         unsafe { std::ptr::copy_nonoverlapping(outputs.as_ptr(), to, outputs.len()) };
-        Ok(results.to_vec())
+        Ok(results)
     }
 }
 

@@ -88,10 +88,9 @@ fn items(found: &mut Code, seq: u32, task: &[u8]) -> Result<Vec<u8>> {
             "an MPI ITEMS request without items",
         ));
     };
-    let mut reply = Vec::new();
+    let mut reply = vec![OK];
     wire::start_results(&mut reply, seq, job, first, items.len());
     answer_items(found, SLOT, &function, items, &mut reply);
-    reply.insert(0, OK);
     Ok(reply)
 }
 
